@@ -1,0 +1,19 @@
+//! Schema migrations for Quire, run at server start-up (`Migrator::up`).
+//!
+//! Every table is created through sea-query so the same migration runs on SQLite (the embedded
+//! default) and PostgreSQL (production). Timestamps are stored as `BIGINT` microseconds since the
+//! Unix epoch: portable, totally ordered, and free of time-zone surprises in either database.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_init;
+
+/// The ordered list of Quire's migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_init::Migration)]
+    }
+}

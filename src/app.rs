@@ -1,0 +1,75 @@
+//! Building and running the server: storage, keys, routes, graceful shutdown.
+
+use std::time::Duration;
+
+use actix_web::{web, App, HttpServer};
+use tracing_actix_web::TracingLogger;
+
+use crate::auth::api_keys;
+use crate::auth::tokens::RootKey;
+use crate::blobs::BlobStore;
+use crate::config::Config;
+use crate::state::{AppState, Limits};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("blob store: {0}")]
+    Blobs(#[from] crate::blobs::Error),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::Error),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(String, std::io::Error),
+}
+
+/// Opens storage and keys as configured; shared by `serve` and the tests' in-process setups.
+pub async fn state(config: &Config) -> Result<AppState, StartError> {
+    config
+        .storage
+        .ensure_data_dir()
+        .map_err(|e| StartError::DataDir(config.storage.data_dir.display().to_string(), e))?;
+    let db = crate::db::connect(&config.storage.database_url()).await?;
+    let blob_url = config
+        .blob_url()
+        .map_err(|e| StartError::DataDir(config.storage.data_dir.display().to_string(), e))?;
+    let blobs = BlobStore::open(&blob_url)?;
+    let root_key = RootKey::load_or_create(&config.storage.data_dir, config.root_key.as_deref())?;
+    Ok(AppState {
+        db,
+        blobs,
+        root_key,
+        bootstrap_key_hash: config.api_key.as_deref().map(api_keys::bootstrap_hash),
+        limits: Limits {
+            max_upload_bytes: config.max_upload_bytes,
+            default_token_lifetime: Duration::from_secs(config.default_token_lifetime),
+            max_token_lifetime: Duration::from_secs(config.max_token_lifetime),
+        },
+    })
+}
+
+/// Runs the server until SIGTERM or SIGINT, then drains in-flight requests.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let state = state(&config).await?;
+    let cors_origins = config.cors_origins.clone();
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        let cors_origins = cors_origins.clone();
+        App::new()
+            .app_data(data.clone())
+            .wrap(TracingLogger::default())
+            .configure(move |cfg| crate::http::configure(cfg, &cors_origins))
+    })
+    .shutdown_timeout(config.shutdown_timeout)
+    .bind(&config.listen)
+    .map_err(|e| StartError::Listen(config.listen.clone(), e))?;
+    for addr in server.addrs() {
+        tracing::info!(%addr, "listening");
+    }
+    server.run().await.map_err(|e| StartError::Listen(config.listen.clone(), e))?;
+    tracing::info!("shut down");
+    Ok(())
+}

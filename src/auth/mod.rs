@@ -1,0 +1,36 @@
+//! Authentication and authorisation: backend API keys and biscuit session tokens.
+
+pub mod api_keys;
+pub mod revocations;
+pub mod rights;
+pub mod tokens;
+
+/// Why a credential was refused. Each variant is a reason a developer integrating Quire can act
+/// on; `http::error` maps them to status codes and stable machine-readable codes.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no credentials: send `Authorization: Bearer <{0}>`")]
+    MissingCredentials(&'static str),
+    #[error("the API key is not valid (unknown, revoked, or mistyped)")]
+    InvalidApiKey,
+    #[error("the session token is malformed: {0}")]
+    Malformed(String),
+    #[error("the session token's signature does not verify against this server's root key (signed by another key, truncated or edited)")]
+    BadSignature,
+    #[error("the session token has expired; mint a new one")]
+    Expired,
+    #[error("the session token has been revoked")]
+    Revoked,
+    #[error("the session token is for another document")]
+    WrongDocument,
+    #[error("the session token lacks a right: {0}")]
+    RightMissing(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("root key: {0}")]
+    RootKey(String),
+    #[error("database error: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("internal error: {0}")]
+    Internal(String),
+}

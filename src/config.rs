@@ -1,0 +1,108 @@
+//! Server configuration: every option is a flag and a `QUIRE_*` environment variable (flags win).
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+
+/// Where Quire keeps its state. Shared by `serve` and the offline commands (`keys`, `token mint`).
+#[derive(Args, Debug, Clone)]
+pub struct StorageArgs {
+    /// Directory for the embedded database, local blobs and the root key.
+    #[arg(long, env = "QUIRE_DATA_DIR", default_value = "./quire-data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL: `sqlite://PATH` or `postgres://USER@HOST/DB`. Default: SQLite in the data dir.
+    #[arg(long, env = "QUIRE_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl StorageArgs {
+    /// The database URL to connect to, defaulting to SQLite inside the data directory.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("quire.db").display()))
+    }
+
+    /// Creates the data directory (mode 0700) if it does not exist.
+    pub fn ensure_data_dir(&self) -> std::io::Result<()> {
+        create_private_dir(&self.data_dir)
+    }
+}
+
+/// Creates `dir` and its parents; the leaf gets mode 0700 on Unix.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Log output format.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Everything `quire serve` needs.
+#[derive(Args, Debug, Clone)]
+pub struct Config {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+
+    /// Address to listen on (`HOST:PORT`; port 0 picks a free port).
+    #[arg(long, env = "QUIRE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    /// Blob store URL: `file:///ABSOLUTE/DIR` or `s3://BUCKET/PREFIX` (credentials and endpoint
+    /// from the standard `AWS_*` variables). Default: `blobs/` inside the data dir.
+    #[arg(long, env = "QUIRE_BLOB_URL")]
+    pub blob_url: Option<String>,
+
+    /// Largest accepted PDF upload, in bytes.
+    #[arg(long, env = "QUIRE_MAX_UPLOAD_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+
+    /// Session token lifetime when a request names none, in seconds.
+    #[arg(long, env = "QUIRE_DEFAULT_TOKEN_LIFETIME", default_value_t = 3600)]
+    pub default_token_lifetime: u64,
+
+    /// Longest session token lifetime a request may ask for, in seconds.
+    #[arg(long, env = "QUIRE_MAX_TOKEN_LIFETIME", default_value_t = 7 * 24 * 3600)]
+    pub max_token_lifetime: u64,
+
+    /// Origins allowed to call the client API from a browser (comma-separated; `*` for any).
+    #[arg(long, env = "QUIRE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// A bootstrap API key accepted in addition to the keys created with `quire keys create`.
+    #[arg(long, env = "QUIRE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// The root private key (`ed25519-private/<hex>`). Default: `root_key` in the data dir,
+    /// created on first start.
+    #[arg(long, env = "QUIRE_ROOT_KEY", hide_env_values = true)]
+    pub root_key: Option<String>,
+
+    /// Seconds to let in-flight requests finish after SIGTERM or SIGINT.
+    #[arg(long, env = "QUIRE_SHUTDOWN_TIMEOUT", default_value_t = 10)]
+    pub shutdown_timeout: u64,
+}
+
+impl Config {
+    /// The blob store URL, defaulting to a directory inside the data dir.
+    pub fn blob_url(&self) -> std::io::Result<String> {
+        if let Some(url) = &self.blob_url {
+            return Ok(url.clone());
+        }
+        let dir = std::path::absolute(self.storage.data_dir.join("blobs"))?;
+        Ok(format!("file://{}", dir.display()))
+    }
+}

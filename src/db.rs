@@ -1,0 +1,44 @@
+//! Database connection and migrations, for both the embedded SQLite default and PostgreSQL.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlxSqliteConnector};
+
+/// Connects to `url` and brings the schema up to date.
+///
+/// SQLite runs in WAL mode with `synchronous=NORMAL`: a committed transaction survives a crash of
+/// the process at any instant (the WAL is in the OS page cache), though not a power loss; foreign
+/// keys are enforced.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let db = if url.starts_with("sqlite:") {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| DbErr::Custom(format!("invalid SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)))?;
+        SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let mut options = ConnectOptions::new(url);
+        options
+            .max_connections(32)
+            .connect_timeout(Duration::from_secs(10))
+            .sqlx_logging(false);
+        Database::connect(options).await?
+    } else {
+        return Err(DbErr::Custom(
+            "unsupported database URL: expected sqlite://PATH or postgres://…".into(),
+        ));
+    };
+    Migrator::up(&db, None).await?;
+    Ok(db)
+}

@@ -1,0 +1,225 @@
+//! The managed-document service: create (validate, store the blob once per hash, insert the row),
+//! read, list, delete (with the blob when nothing references it any more). HTTP handlers and the
+//! CLI call these; nothing else writes the `documents` table.
+
+use bytes::Bytes;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, SqlErr,
+};
+use sha2::{Digest, Sha256};
+
+use crate::blobs::BlobStore;
+use crate::entities::document;
+use crate::time_util::now_micros;
+
+/// Document service failures.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no document with id `{0}`")]
+    NotFound(String),
+    #[error("a document with id `{0}` already exists")]
+    AlreadyExists(String),
+    #[error("invalid document id: {0}")]
+    InvalidId(String),
+    #[error("invalid title: {0}")]
+    InvalidTitle(String),
+    #[error(transparent)]
+    Pdf(#[from] crate::pdf::Error),
+    #[error("database error: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    #[error(transparent)]
+    Blob(#[from] crate::blobs::Error),
+}
+
+/// Longest accepted document id.
+pub const MAX_ID_LEN: usize = 128;
+/// Longest accepted title, in bytes.
+pub const MAX_TITLE_LEN: usize = 512;
+/// Most documents one list page returns.
+pub const MAX_PAGE_SIZE: u64 = 200;
+
+/// Checks a caller-chosen document id: 1–128 of `A-Z a-z 0-9 . _ -`, not starting with a dot.
+/// Ids appear in URLs and token facts, so nothing that could act as a path separator is allowed.
+pub fn validate_id(id: &str) -> Result<(), Error> {
+    if id.is_empty() || id.len() > MAX_ID_LEN {
+        return Err(Error::InvalidId(format!("must be 1 to {MAX_ID_LEN} characters")));
+    }
+    if id.starts_with('.') {
+        return Err(Error::InvalidId("must not start with a dot".into()));
+    }
+    if let Some(c) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+        return Err(Error::InvalidId(format!(
+            "character {c:?} is not allowed (use A-Z, a-z, 0-9, '.', '_' and '-')"
+        )));
+    }
+    Ok(())
+}
+
+/// A validated upload, ready to be stored.
+pub struct NewDocument {
+    pub id: Option<String>,
+    pub title: Option<String>,
+    pub bytes: Bytes,
+}
+
+/// Validates and stores a new document. On any failure no row is left behind and the blob is
+/// removed again unless another document references it.
+pub async fn create(
+    db: &DatabaseConnection,
+    blobs: &BlobStore,
+    new: NewDocument,
+) -> Result<document::Model, Error> {
+    if let Some(id) = &new.id {
+        validate_id(id)?;
+    }
+    let title = match new.title.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) {
+        Some(t) if t.len() > MAX_TITLE_LEN => {
+            return Err(Error::InvalidTitle(format!("longer than {MAX_TITLE_LEN} bytes")))
+        }
+        other => other,
+    };
+    let id = new.id.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    if document::Entity::find_by_id(id.clone()).one(db).await?.is_some() {
+        return Err(Error::AlreadyExists(id));
+    }
+
+    let bytes = new.bytes;
+    let parse_input = bytes.clone();
+    let (info, sha256) = tokio::task::spawn_blocking(move || {
+        let sha256 = hex::encode(Sha256::digest(&parse_input));
+        crate::pdf::inspect(&parse_input).map(|info| (info, sha256))
+    })
+    .await
+    .map_err(|_| crate::pdf::Error::Damaged("the parser failed".into()))??;
+
+    let now = now_micros();
+    let row = document::ActiveModel {
+        id: Set(id.clone()),
+        title: Set(title),
+        sha256: Set(sha256.clone()),
+        byte_size: Set(bytes.len() as i64),
+        page_count: Set(info.page_count as i32),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+
+    let _guard = blobs.lock(&sha256).await;
+    blobs.put(&sha256, bytes).await?;
+    match document::Entity::insert(row).exec_with_returning(db).await {
+        Ok(model) => Ok(model),
+        Err(e) => {
+            if !is_referenced(db, &sha256).await.unwrap_or(true) {
+                if let Err(cleanup) = blobs.delete(&sha256).await {
+                    tracing::warn!(error = %cleanup, sha256, "could not remove the blob of a failed upload");
+                }
+            }
+            if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+                Err(Error::AlreadyExists(id))
+            } else {
+                Err(e.into())
+            }
+        }
+    }
+}
+
+async fn is_referenced(db: &DatabaseConnection, sha256: &str) -> Result<bool, sea_orm::DbErr> {
+    Ok(document::Entity::find()
+        .filter(document::Column::Sha256.eq(sha256))
+        .count(db)
+        .await?
+        > 0)
+}
+
+/// One document's metadata.
+pub async fn get(db: &DatabaseConnection, id: &str) -> Result<document::Model, Error> {
+    document::Entity::find_by_id(id.to_string())
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::NotFound(id.to_string()))
+}
+
+/// A position in the newest-first listing: the last item of the previous page.
+#[derive(Debug, Clone)]
+pub struct Cursor {
+    pub created_at: i64,
+    pub id: String,
+}
+
+impl Cursor {
+    /// Encodes the cursor as an opaque string for `next_cursor`.
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{}", self.created_at, self.id))
+    }
+
+    /// Decodes a string made by [`Cursor::encode`].
+    pub fn decode(s: &str) -> Option<Cursor> {
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok()?;
+        let raw = String::from_utf8(raw).ok()?;
+        let (at, id) = raw.split_once(':')?;
+        Some(Cursor { created_at: at.parse().ok()?, id: id.to_string() })
+    }
+}
+
+/// A page of documents, newest first, and the cursor of the next page if there is one.
+pub async fn list(
+    db: &DatabaseConnection,
+    limit: u64,
+    after: Option<Cursor>,
+) -> Result<(Vec<document::Model>, Option<Cursor>), Error> {
+    let limit = limit.clamp(1, MAX_PAGE_SIZE);
+    let mut query = document::Entity::find()
+        .order_by_desc(document::Column::CreatedAt)
+        .order_by_desc(document::Column::Id)
+        .limit(limit + 1);
+    if let Some(c) = after {
+        query = query.filter(
+            Condition::any()
+                .add(document::Column::CreatedAt.lt(c.created_at))
+                .add(
+                    Condition::all()
+                        .add(document::Column::CreatedAt.eq(c.created_at))
+                        .add(document::Column::Id.lt(c.id)),
+                ),
+        );
+    }
+    let mut rows = query.all(db).await?;
+    let next = if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|d| Cursor { created_at: d.created_at, id: d.id.clone() })
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+/// Deletes a document and its records (the foreign key cascades), then its blob if no other
+/// document shares it.
+pub async fn delete(db: &DatabaseConnection, blobs: &BlobStore, id: &str) -> Result<(), Error> {
+    let doc = get(db, id).await?;
+    let _guard = blobs.lock(&doc.sha256).await;
+    let res = document::Entity::delete_many()
+        .filter(document::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    if res.rows_affected == 0 {
+        return Err(Error::NotFound(id.to_string()));
+    }
+    if !is_referenced(db, &doc.sha256).await? {
+        blobs.delete(&doc.sha256).await?;
+    }
+    Ok(())
+}
+
+/// Bumps `updated_at`; called when a document's records change.
+pub async fn touch(db: &DatabaseConnection, id: &str) -> Result<(), Error> {
+    document::Entity::update_many()
+        .col_expr(document::Column::UpdatedAt, Expr::value(now_micros()))
+        .filter(document::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

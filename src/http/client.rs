@@ -1,0 +1,98 @@
+//! Client routes (session token): who am I, and the document's bytes.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::error::Error;
+use super::extract::ClientSession;
+use super::file::{self, Disposition};
+use super::sessions::GrantView;
+use crate::auth::rights::Permission;
+use crate::auth::tokens::{self, DocumentRef, VerifiedToken};
+use crate::auth;
+use crate::state::AppState;
+use crate::{documents, usage};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/session", web::get().to(session)).service(
+        web::resource("/document")
+            .route(web::get().to(document))
+            .route(web::head().to(document)),
+    );
+}
+
+/// Query parameters every client route accepts.
+#[derive(Deserialize)]
+struct ClientQuery {
+    /// The document the client expects; a token for another document is refused.
+    document_id: Option<String>,
+    /// `true` to receive the PDF as an attachment (needs the `download` permission).
+    #[serde(default)]
+    download: bool,
+}
+
+fn require(token: &VerifiedToken, query: &ClientQuery, permission: Permission) -> Result<(), Error> {
+    if let Some(expected) = &query.document_id {
+        if expected != token.grant.document.id() {
+            return Err(auth::Error::WrongDocument.into());
+        }
+    }
+    if !token.has(permission) {
+        return Err(auth::Error::RightMissing(format!("`{permission}` is required")).into());
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct SessionResponse {
+    #[serde(flatten)]
+    grant: GrantView,
+    expires_at: String,
+    page_count: Option<i32>,
+}
+
+/// `GET /api/client/session`: who the token is for and what it grants. This is the call that
+/// opens a session, so it is what usage metering counts.
+async fn session(
+    ClientSession(token): ClientSession,
+    state: web::Data<AppState>,
+    query: web::Query<ClientQuery>,
+) -> Result<HttpResponse, Error> {
+    require(&token, &query, Permission::ReadDocument)?;
+    let page_count = match &token.grant.document {
+        DocumentRef::Managed(id) => Some(documents::get(&state.db, id).await?.page_count),
+        DocumentRef::App(_) => None,
+    };
+    usage::record_open(&state.db, &token).await?;
+    Ok(HttpResponse::Ok().json(SessionResponse {
+        grant: GrantView::from(&token.grant),
+        expires_at: tokens::rfc3339(token.grant.expires_at),
+        page_count,
+    }))
+}
+
+/// `GET /api/client/document`: the PDF, with `Range`, `ETag` and `Content-Length`.
+async fn document(
+    ClientSession(token): ClientSession,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<ClientQuery>,
+) -> Result<HttpResponse, Error> {
+    require(&token, &query, Permission::ReadDocument)?;
+    let id = match &token.grant.document {
+        DocumentRef::Managed(id) => id,
+        DocumentRef::App(id) => {
+            return Err(Error::NoDocumentBytes(format!(
+                "`{id}` is an app-provided document: the application serves its bytes, Quire only authorises and meters the session"
+            )))
+        }
+    };
+    let disposition = if query.download {
+        require(&token, &query, Permission::Download)?;
+        Disposition::Attachment
+    } else {
+        Disposition::Inline
+    };
+    let doc = documents::get(&state.db, id).await?;
+    file::serve(&req, &state.blobs, &doc, disposition).await
+}

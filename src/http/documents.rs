@@ -1,0 +1,167 @@
+//! Backend document routes (API key): upload, list, read, download, delete.
+
+use actix_multipart::Multipart;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::body;
+use super::error::Error;
+use super::extract::ApiKey;
+use super::file::{self, Disposition};
+use crate::documents::{self, Cursor, NewDocument};
+use crate::entities::document;
+use crate::state::AppState;
+use crate::time_util::micros_to_rfc3339;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/documents")
+            .route(web::post().to(upload))
+            .route(web::get().to(list)),
+    )
+    .service(
+        web::resource("/api/documents/{id}")
+            .route(web::get().to(get))
+            .route(web::delete().to(delete)),
+    )
+    .service(
+        web::resource("/api/documents/{id}/file")
+            .route(web::get().to(download))
+            .route(web::head().to(download)),
+    );
+}
+
+/// A document's metadata as the API returns it.
+#[derive(Serialize)]
+pub struct DocumentInfo {
+    pub id: String,
+    pub title: Option<String>,
+    pub byte_size: i64,
+    pub sha256: String,
+    pub page_count: i32,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<document::Model> for DocumentInfo {
+    fn from(d: document::Model) -> Self {
+        DocumentInfo {
+            id: d.id,
+            title: d.title,
+            byte_size: d.byte_size,
+            sha256: d.sha256,
+            page_count: d.page_count,
+            created_at: micros_to_rfc3339(d.created_at),
+            updated_at: micros_to_rfc3339(d.updated_at),
+        }
+    }
+}
+
+/// Query parameters of a raw (non-multipart) upload.
+#[derive(Deserialize)]
+struct UploadQuery {
+    title: Option<String>,
+    id: Option<String>,
+}
+
+/// `POST /api/documents`: a raw `application/pdf` body (title and id in the query string) or a
+/// `multipart/form-data` body with `file`, `title` and `id` parts.
+async fn upload(
+    _key: ApiKey,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<UploadQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, Error> {
+    let limit = state.limits.max_upload_bytes;
+    body::check_content_length(&req, limit)?;
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let media_type = content_type.split(';').next().unwrap_or("").trim().to_string();
+    let query = query.into_inner();
+    let upload = match media_type.as_str() {
+        "application/pdf" | "application/octet-stream" => body::Upload {
+            bytes: body::raw(payload, limit).await?,
+            title: query.title,
+            id: query.id,
+        },
+        "multipart/form-data" => {
+            let form = Multipart::new(req.headers(), payload);
+            let mut upload = body::multipart(form, limit).await?;
+            upload.title = upload.title.or(query.title);
+            upload.id = upload.id.or(query.id);
+            upload
+        }
+        other => {
+            return Err(Error::UnsupportedMediaType(format!(
+                "Content-Type `{other}` is not accepted: send application/pdf or multipart/form-data with a `file` part"
+            )))
+        }
+    };
+    let doc = documents::create(
+        &state.db,
+        &state.blobs,
+        NewDocument { id: upload.id, title: upload.title, bytes: upload.bytes },
+    )
+    .await?;
+    tracing::info!(document_id = %doc.id, bytes = doc.byte_size, pages = doc.page_count, "document uploaded");
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/documents/{}", doc.id)))
+        .json(DocumentInfo::from(doc)))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<u64>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ListResponse {
+    documents: Vec<DocumentInfo>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    next_cursor: Option<String>,
+}
+
+/// `GET /api/documents?limit=&cursor=`: newest first.
+async fn list(_key: ApiKey, state: web::Data<AppState>, query: web::Query<ListQuery>) -> Result<HttpResponse, Error> {
+    let after = match &query.cursor {
+        Some(c) => Some(Cursor::decode(c).ok_or_else(|| Error::BadRequest("invalid cursor".into()))?),
+        None => None,
+    };
+    let (docs, next) = documents::list(&state.db, query.limit.unwrap_or(50), after).await?;
+    Ok(HttpResponse::Ok().json(ListResponse {
+        documents: docs.into_iter().map(DocumentInfo::from).collect(),
+        next_cursor: next.map(|c| c.encode()),
+    }))
+}
+
+/// `GET /api/documents/{id}`.
+async fn get(_key: ApiKey, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, Error> {
+    let doc = documents::get(&state.db, &id).await?;
+    Ok(HttpResponse::Ok().json(DocumentInfo::from(doc)))
+}
+
+/// `GET /api/documents/{id}/file`: the original PDF, with range support.
+async fn download(
+    _key: ApiKey,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let doc = documents::get(&state.db, &id).await?;
+    file::serve(&req, &state.blobs, &doc, Disposition::Attachment).await
+}
+
+/// `DELETE /api/documents/{id}`: removes the document and its records; the blob goes when no
+/// other document references it.
+async fn delete(_key: ApiKey, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, Error> {
+    documents::delete(&state.db, &state.blobs, &id).await?;
+    tracing::info!(document_id = %id, "document deleted");
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,203 @@
+//! Backend token routes (API key): mint session tokens, revoke them, publish the public key.
+
+use std::time::{Duration, SystemTime};
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::error::Error;
+use super::extract::ApiKey;
+use crate::auth::rights::{CollabPermission, Permission};
+use crate::auth::tokens::{self, DocumentRef, Grant};
+use crate::auth::{self, revocations};
+use crate::documents;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/sessions", web::post().to(mint))
+        .route("/api/tokens/revoke", web::post().to(revoke))
+        .route("/api/keys/public", web::get().to(public_key));
+}
+
+/// Longest accepted user id, user name, layer or group.
+const MAX_NAME_LEN: usize = 256;
+
+/// `POST /api/sessions` body, in Nutrient Document Engine's vocabulary.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MintRequest {
+    pub document_id: Option<String>,
+    pub app_document_id: Option<String>,
+    pub user_id: String,
+    pub user_name: Option<String>,
+    pub layer: Option<String>,
+    pub permissions: Vec<String>,
+    pub collaboration_permissions: Option<Vec<String>>,
+    pub default_group: Option<String>,
+    /// Seconds until the token expires; defaults to the server's default lifetime.
+    pub expires_in: Option<u64>,
+}
+
+/// `POST /api/sessions` response.
+#[derive(Serialize)]
+pub struct MintResponse {
+    pub token: String,
+    pub expires_at: String,
+    /// Revoke this id to revoke the token and every token attenuated from it.
+    pub revocation_id: String,
+    #[serde(flatten)]
+    pub grant: GrantView,
+}
+
+/// A grant as the API shows it.
+#[derive(Serialize)]
+pub struct GrantView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_document_id: Option<String>,
+    pub user_id: String,
+    pub user_name: Option<String>,
+    pub layer: String,
+    pub default_group: Option<String>,
+    pub permissions: Vec<Permission>,
+    pub collaboration_permissions: Vec<CollabPermission>,
+}
+
+impl From<&Grant> for GrantView {
+    fn from(g: &Grant) -> Self {
+        let (document_id, app_document_id) = match &g.document {
+            DocumentRef::Managed(id) => (Some(id.clone()), None),
+            DocumentRef::App(id) => (None, Some(id.clone())),
+        };
+        GrantView {
+            document_id,
+            app_document_id,
+            user_id: g.user_id.clone(),
+            user_name: g.user_name.clone(),
+            layer: g.layer.clone(),
+            default_group: g.default_group.clone(),
+            permissions: g.permissions.clone(),
+            collaboration_permissions: g.collaboration_permissions.clone(),
+        }
+    }
+}
+
+fn check_name(what: &str, value: &str, allow_empty: bool) -> Result<(), Error> {
+    if (!allow_empty && value.trim().is_empty()) || value.len() > MAX_NAME_LEN {
+        return Err(Error::BadRequest(format!("`{what}` must be 1 to {MAX_NAME_LEN} bytes")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::BadRequest(format!("`{what}` must not contain control characters")));
+    }
+    Ok(())
+}
+
+/// `POST /api/sessions`: mints a session token for one user and one document.
+async fn mint(_key: ApiKey, state: web::Data<AppState>, body: web::Json<MintRequest>) -> Result<HttpResponse, Error> {
+    let req = body.into_inner();
+    let document = match (req.document_id, req.app_document_id) {
+        (Some(id), None) => {
+            documents::get(&state.db, &id).await?;
+            DocumentRef::Managed(id)
+        }
+        (None, Some(id)) => {
+            documents::validate_id(&id).map_err(|e| Error::BadRequest(format!("`app_document_id`: {e}")))?;
+            DocumentRef::App(id)
+        }
+        _ => return Err(Error::BadRequest("give exactly one of `document_id` and `app_document_id`".into())),
+    };
+    check_name("user_id", &req.user_id, false)?;
+    if let Some(name) = &req.user_name {
+        check_name("user_name", name, false)?;
+    }
+    let layer = req.layer.unwrap_or_default();
+    check_name("layer", &layer, true)?;
+    if let Some(group) = &req.default_group {
+        check_name("default_group", group, false)?;
+    }
+    let permissions = Permission::parse_list(&req.permissions).map_err(Error::BadRequest)?;
+    if permissions.is_empty() {
+        return Err(Error::BadRequest("`permissions` must name at least one permission".into()));
+    }
+    let collaboration_permissions =
+        CollabPermission::parse_list(req.collaboration_permissions.as_deref().unwrap_or_default())
+            .map_err(Error::BadRequest)?;
+    let max = state.limits.max_token_lifetime;
+    let lifetime = req.expires_in.map(Duration::from_secs).unwrap_or(state.limits.default_token_lifetime);
+    if lifetime.is_zero() || lifetime > max {
+        return Err(Error::BadRequest(format!(
+            "`expires_in` must be between 1 and {} seconds (the server's maximum token lifetime)",
+            max.as_secs()
+        )));
+    }
+    let grant = Grant {
+        document,
+        user_id: req.user_id,
+        user_name: req.user_name,
+        layer,
+        default_group: req.default_group,
+        permissions,
+        collaboration_permissions,
+        expires_at: SystemTime::now() + lifetime,
+    };
+    let minted = tokens::mint(&state.root_key, &grant)?;
+    // Show the grant as the token states it (with `write`'s implied full access spelled out).
+    let verified = tokens::verify(state.root_key.public(), &minted.token, SystemTime::now())?;
+    Ok(HttpResponse::Created().json(MintResponse {
+        token: minted.token,
+        expires_at: tokens::rfc3339(grant.expires_at),
+        revocation_id: minted.revocation_id,
+        grant: GrantView::from(&verified.grant),
+    }))
+}
+
+/// `POST /api/tokens/revoke` body: the token itself or a revocation id.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeRequest {
+    token: Option<String>,
+    revocation_id: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RevokeResponse {
+    revoked: String,
+}
+
+/// `POST /api/tokens/revoke`. Revoking a token revokes its last block: that token and every token
+/// attenuated from it. Revoking a minted token's `revocation_id` revokes all of its descendants.
+async fn revoke(_key: ApiKey, state: web::Data<AppState>, body: web::Json<RevokeRequest>) -> Result<HttpResponse, Error> {
+    let id = match (&body.token, &body.revocation_id) {
+        (Some(token), None) => tokens::last_revocation_id(state.root_key.public(), token)?,
+        (None, Some(id)) => {
+            if id.is_empty() || id.len() > 256 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(Error::BadRequest("`revocation_id` must be the hex id returned at minting".into()));
+            }
+            id.to_ascii_lowercase()
+        }
+        _ => return Err(Error::BadRequest("give exactly one of `token` and `revocation_id`".into())),
+    };
+    revocations::revoke(&state.db, &id).await.map_err(auth::Error::from)?;
+    tracing::info!(revocation_id = %id, "token revoked");
+    Ok(HttpResponse::Ok().json(RevokeResponse { revoked: id }))
+}
+
+#[derive(Serialize)]
+struct PublicKeyResponse {
+    algorithm: &'static str,
+    /// `ed25519/<hex>`: the form biscuit libraries and the biscuit CLI accept.
+    public_key: String,
+    /// The raw key bytes, hex-encoded.
+    public_key_hex: String,
+}
+
+/// `GET /api/keys/public`: the root public key, to verify and attenuate tokens offline.
+async fn public_key(_key: ApiKey, state: web::Data<AppState>) -> HttpResponse {
+    let key = state.root_key.public();
+    HttpResponse::Ok().json(PublicKeyResponse {
+        algorithm: "ed25519",
+        public_key: key.to_string(),
+        public_key_hex: key.to_bytes_hex(),
+    })
+}

@@ -1,0 +1,51 @@
+//! `GET /api/usage` (API key): session opens per document and per day.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::error::Error;
+use super::extract::ApiKey;
+use crate::state::AppState;
+use crate::time_util::parse_to_micros;
+use crate::usage::{self, DailyUsage, Filter};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/usage", web::get().to(get_usage));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsageQuery {
+    /// Inclusive start: RFC 3339 or `YYYY-MM-DD`.
+    from: Option<String>,
+    /// Exclusive end: RFC 3339 or `YYYY-MM-DD`.
+    to: Option<String>,
+    document_id: Option<String>,
+}
+
+#[derive(Serialize)]
+struct UsageResponse {
+    usage: Vec<DailyUsage>,
+    total_opens: i64,
+}
+
+fn parse_time(name: &str, value: &Option<String>) -> Result<Option<i64>, Error> {
+    value
+        .as_deref()
+        .map(|v| {
+            parse_to_micros(v)
+                .ok_or_else(|| Error::BadRequest(format!("`{name}` must be RFC 3339 or YYYY-MM-DD, got `{v}`")))
+        })
+        .transpose()
+}
+
+async fn get_usage(_key: ApiKey, state: web::Data<AppState>, query: web::Query<UsageQuery>) -> Result<HttpResponse, Error> {
+    let filter = Filter {
+        from: parse_time("from", &query.from)?,
+        to: parse_time("to", &query.to)?,
+        document_id: query.document_id.clone(),
+    };
+    let rows = usage::aggregate(&state.db, &filter).await?;
+    let total_opens = rows.iter().map(|r| r.opens).sum();
+    Ok(HttpResponse::Ok().json(UsageResponse { usage: rows, total_opens }))
+}

@@ -1,0 +1,19 @@
+//! Quire: a self-hosted, real-time collaboration engine for PDF documents.
+//!
+//! The binary (`src/main.rs`) parses the command line and calls into this library; the
+//! integration tests start the same binary. See `DESIGN.md` in the repository for the architecture.
+
+pub mod app;
+pub mod auth;
+pub mod blobs;
+pub mod config;
+pub mod db;
+pub mod documents;
+pub mod entities;
+pub mod fsutil;
+pub mod http;
+pub mod pdf;
+pub mod state;
+pub mod telemetry;
+pub mod time_util;
+pub mod usage;

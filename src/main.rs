@@ -1,0 +1,251 @@
+//! The `quire` command line: `serve`, `keys …`, `token …`.
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use clap::{Args, Parser, Subcommand};
+use quire::auth::rights::{CollabPermission, Permission};
+use quire::auth::tokens::{self, DocumentRef, Grant, Narrowing, RootKey};
+use quire::config::{Config, LogFormat, StorageArgs};
+
+#[derive(Parser)]
+#[command(name = "quire", version, about = "Real-time collaboration engine for PDF documents")]
+struct Cli {
+    /// Log output format.
+    #[arg(long, env = "QUIRE_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (embedded SQLite and local blobs in ./quire-data unless configured).
+    Serve(Box<Config>),
+    /// Manage backend API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Mint, attenuate and inspect session tokens offline.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it once; only its hash is stored.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// List keys (ids and names, never secrets).
+    List {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Revoke a key by id.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Mint a session token with the root key (from --root-key or the data dir).
+    Mint(MintArgs),
+    /// Append a block that narrows a token; needs no key.
+    Attenuate(AttenuateArgs),
+    /// Print a token's blocks; verifies the signature when a public key is given.
+    Inspect {
+        /// The token (read from standard input when omitted).
+        #[arg(long)]
+        token: Option<String>,
+        /// Root public key (`ed25519/<hex>`) to verify against.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+}
+
+#[derive(Args)]
+struct MintArgs {
+    #[arg(long, conflicts_with = "app_document_id", required_unless_present = "app_document_id")]
+    document_id: Option<String>,
+    #[arg(long)]
+    app_document_id: Option<String>,
+    #[arg(long)]
+    user_id: String,
+    #[arg(long)]
+    user_name: Option<String>,
+    #[arg(long, default_value = "")]
+    layer: String,
+    /// Comma-separated: read-document, write, download, all.
+    #[arg(long, value_delimiter = ',', required = true)]
+    permissions: Vec<String>,
+    /// Comma-separated `<content-type>:<action>:<scope>` entries.
+    #[arg(long, value_delimiter = ',')]
+    collaboration_permissions: Vec<String>,
+    #[arg(long)]
+    default_group: Option<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    expires_in: u64,
+    #[arg(long, env = "QUIRE_ROOT_KEY", hide_env_values = true)]
+    root_key: Option<String>,
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+#[derive(Args)]
+struct AttenuateArgs {
+    /// The token (read from standard input when omitted).
+    #[arg(long)]
+    token: Option<String>,
+    /// Keep only these permissions (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    permissions: Option<Vec<String>>,
+    /// Keep only these collaboration permissions (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    collaboration_permissions: Option<Vec<String>>,
+    /// Expire within this many seconds from now.
+    #[arg(long)]
+    expires_in: Option<u64>,
+    /// Be valid only on this layer.
+    #[arg(long)]
+    layer: Option<String>,
+}
+
+fn read_token(arg: Option<String>) -> Result<String, String> {
+    match arg {
+        Some(t) => Ok(t),
+        None => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).map_err(|e| format!("reading the token from stdin: {e}"))?;
+            Ok(s.trim().to_string())
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn keys(command: KeysCommand) -> Result<(), String> {
+    let storage = match &command {
+        KeysCommand::Create { storage, .. } | KeysCommand::List { storage } | KeysCommand::Revoke { storage, .. } => {
+            storage.clone()
+        }
+    };
+    runtime()?.block_on(async move {
+        storage.ensure_data_dir().map_err(|e| format!("data dir: {e}"))?;
+        let db = quire::db::connect(&storage.database_url()).await.map_err(|e| e.to_string())?;
+        use quire::auth::api_keys;
+        match command {
+            KeysCommand::Create { name, .. } => {
+                let key = api_keys::create(&db, &name).await.map_err(|e| e.to_string())?;
+                eprintln!("created key {} ({name}); it is shown once, store it now:", key.id);
+                println!("{}", key.key);
+            }
+            KeysCommand::List { .. } => {
+                for k in api_keys::list(&db).await.map_err(|e| e.to_string())? {
+                    let status = if k.revoked_at.is_some() { "revoked" } else { "active" };
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        k.id,
+                        status,
+                        quire::time_util::micros_to_rfc3339(k.created_at),
+                        k.name
+                    );
+                }
+            }
+            KeysCommand::Revoke { id, .. } => {
+                if !api_keys::revoke(&db, &id).await.map_err(|e| e.to_string())? {
+                    return Err(format!("no active key with id `{id}`"));
+                }
+                eprintln!("revoked key {id}");
+            }
+        }
+        Ok(())
+    })
+}
+
+fn token(command: TokenCommand) -> Result<(), String> {
+    match command {
+        TokenCommand::Mint(a) => {
+            a.storage.ensure_data_dir().map_err(|e| format!("data dir: {e}"))?;
+            let root = RootKey::load_or_create(&a.storage.data_dir, a.root_key.as_deref()).map_err(|e| e.to_string())?;
+            let document = match (a.document_id, a.app_document_id) {
+                (Some(id), None) => DocumentRef::Managed(id),
+                (None, Some(id)) => DocumentRef::App(id),
+                _ => return Err("give exactly one of --document-id and --app-document-id".into()),
+            };
+            let grant = Grant {
+                document,
+                user_id: a.user_id,
+                user_name: a.user_name,
+                layer: a.layer,
+                default_group: a.default_group,
+                permissions: Permission::parse_list(&a.permissions)?,
+                collaboration_permissions: CollabPermission::parse_list(&a.collaboration_permissions)?,
+                expires_at: SystemTime::now() + Duration::from_secs(a.expires_in),
+            };
+            let minted = tokens::mint(&root, &grant).map_err(|e| e.to_string())?;
+            eprintln!("revocation id: {}", minted.revocation_id);
+            println!("{}", minted.token);
+        }
+        TokenCommand::Attenuate(a) => {
+            let token = read_token(a.token)?;
+            let narrowing = Narrowing {
+                permissions: a.permissions.as_deref().map(Permission::parse_list).transpose()?,
+                collaboration_permissions: a
+                    .collaboration_permissions
+                    .as_deref()
+                    .map(CollabPermission::parse_list)
+                    .transpose()?,
+                expires_at: a.expires_in.map(|s| SystemTime::now() + Duration::from_secs(s)),
+                layer: a.layer,
+            };
+            println!("{}", tokens::attenuate(&token, &narrowing).map_err(|e| e.to_string())?);
+        }
+        TokenCommand::Inspect { token, public_key } => {
+            let token = read_token(token)?;
+            let key = public_key
+                .map(|k| k.parse().map_err(|e| format!("--public-key: {e}")))
+                .transpose()?;
+            print!("{}", tokens::inspect(&token, key).map_err(|e| e.to_string())?);
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Everything Quire writes (database, blobs, root key) is for its own user only.
+    #[cfg(unix)]
+    unsafe {
+        libc::umask(0o077);
+    }
+    quire::telemetry::init(cli.log_format);
+    let result = match cli.command {
+        Command::Serve(config) => actix_web::rt::System::new()
+            .block_on(quire::app::serve(*config))
+            .map_err(|e| e.to_string()),
+        Command::Keys(command) => keys(command),
+        Command::Token(command) => token(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "quire failed");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

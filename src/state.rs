@@ -1,0 +1,27 @@
+//! Shared server state handed to every handler.
+
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+
+use crate::auth::tokens::RootKey;
+use crate::blobs::BlobStore;
+
+/// Limits that apply to requests.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_upload_bytes: u64,
+    pub default_token_lifetime: Duration,
+    pub max_token_lifetime: Duration,
+}
+
+/// What every handler can reach. Cloning is cheap (everything inside is shared).
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub blobs: BlobStore,
+    pub root_key: RootKey,
+    /// SHA-256 of the bootstrap API key from `QUIRE_API_KEY`, never the key itself.
+    pub bootstrap_key_hash: Option<[u8; 32]>,
+    pub limits: Limits,
+}
