@@ -60,7 +60,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         let cors_origins = cors_origins.clone();
         App::new()
             .app_data(data.clone())
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<crate::telemetry::RequestSpans>::new())
             .configure(move |cfg| crate::http::configure(cfg, &cors_origins))
     })
     .shutdown_timeout(config.shutdown_timeout)

@@ -351,14 +351,18 @@ fn read_claims(token: &Biscuit) -> Result<Grant, Error> {
     let user_name = strings("data($u) <- user_name($u)")?.into_iter().next();
     let default_group = strings("data($g) <- group($g)")?.into_iter().next();
     let layer = one(strings(&format!("data($l) <- layer({}, $l)", serde_json::json!(document.id())))?, "layer")?;
-    let permissions = strings(&format!("data($r) <- right({}, $r)", serde_json::json!(document.id())))?
+    // Datalog returns facts in no particular order; sort so every listing is stable.
+    let mut permissions: Vec<Permission> = strings(&format!("data($r) <- right({}, $r)", serde_json::json!(document.id())))?
         .iter()
         .filter_map(|r| r.parse().ok())
         .collect();
-    let collaboration_permissions = strings(&format!("data($c) <- collab({}, $c)", serde_json::json!(document.id())))?
-        .iter()
-        .filter_map(|c| c.parse().ok())
-        .collect();
+    permissions.sort();
+    let mut collaboration_permissions: Vec<CollabPermission> =
+        strings(&format!("data($c) <- collab({}, $c)", serde_json::json!(document.id())))?
+            .iter()
+            .filter_map(|c| c.parse().ok())
+            .collect();
+    collaboration_permissions.sort();
     let expiries: Vec<(SystemTime,)> = authorizer
         .query("data($t) <- expires($t)")
         .map_err(|e| Error::Malformed(e.to_string()))?;

@@ -16,17 +16,17 @@ use crate::time_util::micros_to_rfc3339;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/api/documents")
+        web::resource("/documents")
             .route(web::post().to(upload))
             .route(web::get().to(list)),
     )
     .service(
-        web::resource("/api/documents/{id}")
+        web::resource("/documents/{id}")
             .route(web::get().to(get))
             .route(web::delete().to(delete)),
     )
     .service(
-        web::resource("/api/documents/{id}/file")
+        web::resource("/documents/{id}/file")
             .route(web::get().to(download))
             .route(web::head().to(download)),
     );

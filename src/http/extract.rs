@@ -1,11 +1,14 @@
-//! Request extractors that carry authorisation: a handler that takes [`ApiKey`] or
+//! Authorisation: middleware that authenticates a scope's requests before anything else runs,
+//! and the extractor types that prove it happened. A handler that takes [`ApiKey`] or
 //! [`ClientSession`] cannot be reached without a valid credential of that kind.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{ready, Ready};
 use std::time::SystemTime;
 
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
 use super::error::Error;
 use crate::auth::{self, api_keys, revocations, tokens};
@@ -30,37 +33,64 @@ fn state(req: &HttpRequest) -> web::Data<AppState> {
         .clone()
 }
 
-/// Proof that the request carried a valid backend API key.
+/// Proof that the request carried a valid backend API key, put in the request's extensions by
+/// [`require_api_key`].
+#[derive(Clone, Copy)]
 pub struct ApiKey;
+
+/// Middleware for backend scopes: authenticates the API key before any extractor runs, so an
+/// unauthenticated request is refused with 401 whatever else is wrong with it.
+pub async fn require_api_key(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = state(req.request());
+    let key = bearer(req.request(), "api key")?;
+    api_keys::authenticate(&state.db, state.bootstrap_key_hash.as_ref(), &key)
+        .await
+        .map_err(Error::from)?;
+    req.extensions_mut().insert(ApiKey);
+    next.call(req).await
+}
 
 impl FromRequest for ApiKey {
     type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Error>>>>;
+    type Future = Ready<Result<Self, Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = state(req);
-        let key = bearer(req, "api key");
-        Box::pin(async move {
-            api_keys::authenticate(&state.db, state.bootstrap_key_hash.as_ref(), &key?).await?;
-            Ok(ApiKey)
-        })
+        // Fails closed: a route outside a `require_api_key` scope is unreachable.
+        ready(req.extensions().get::<ApiKey>().copied().ok_or(auth::Error::MissingCredentials("api key").into()))
     }
 }
 
-/// A verified, unrevoked session token and what it grants.
+/// A verified, unrevoked session token and what it grants, put in the request's extensions by
+/// [`require_session`].
 pub struct ClientSession(pub tokens::VerifiedToken);
+
+/// Middleware for the client scope: verifies the session token before any extractor runs.
+pub async fn require_session(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = state(req.request());
+    let token = bearer(req.request(), "session token")?;
+    let verified = authenticate_session(&state, &token).await?;
+    req.extensions_mut().insert(verified);
+    next.call(req).await
+}
 
 impl FromRequest for ClientSession {
     type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Error>>>>;
+    type Future = Ready<Result<Self, Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = state(req);
-        let token = bearer(req, "session token");
-        Box::pin(async move {
-            let verified = authenticate_session(&state, &token?).await?;
-            Ok(ClientSession(verified))
-        })
+        ready(
+            req.extensions()
+                .get::<tokens::VerifiedToken>()
+                .cloned()
+                .map(ClientSession)
+                .ok_or(auth::Error::MissingCredentials("session token").into()),
+        )
     }
 }
 

@@ -12,6 +12,7 @@ pub mod sessions;
 pub mod usage;
 
 use actix_cors::Cors;
+use actix_web::middleware::from_fn;
 use actix_web::web;
 
 /// Registers every route. `cors_origins` applies to the client API only; backend routes are
@@ -31,10 +32,20 @@ pub fn configure(cfg: &mut web::ServiceConfig, cors_origins: &[String]) {
             .error_handler(|e, _| error::Error::BadRequest(format!("invalid path: {e}")).into()),
     )
     .configure(health::configure)
-    .configure(documents::configure)
-    .configure(sessions::configure)
-    .configure(usage::configure)
-    .service(web::scope("/api/client").wrap(cors(cors_origins)).configure(client::configure));
+    // CORS wraps authentication so that preflight requests are answered without credentials.
+    .service(
+        web::scope("/api/client")
+            .wrap(from_fn(extract::require_session))
+            .wrap(cors(cors_origins))
+            .configure(client::configure),
+    )
+    .service(
+        web::scope("/api")
+            .wrap(from_fn(extract::require_api_key))
+            .configure(documents::configure)
+            .configure(sessions::configure)
+            .configure(usage::configure),
+    );
 }
 
 fn cors(origins: &[String]) -> Cors {

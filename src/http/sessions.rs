@@ -14,9 +14,9 @@ use crate::documents;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/sessions", web::post().to(mint))
-        .route("/api/tokens/revoke", web::post().to(revoke))
-        .route("/api/keys/public", web::get().to(public_key));
+    cfg.route("/sessions", web::post().to(mint))
+        .route("/tokens/revoke", web::post().to(revoke))
+        .route("/keys/public", web::get().to(public_key));
 }
 
 /// Longest accepted user id, user name, layer or group.

@@ -10,7 +10,7 @@ use crate::time_util::parse_to_micros;
 use crate::usage::{self, DailyUsage, Filter};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/usage", web::get().to(get_usage));
+    cfg.route("/usage", web::get().to(get_usage));
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,264 @@
+//! The test harness: starts the real `quire` binary on an ephemeral port with a temporary data
+//! dir, and talks to it over HTTP like any client.
+
+#![allow(dead_code)]
+
+pub mod pdf;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+
+/// The binary under test.
+pub fn quire_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_quire")
+}
+
+/// How long to wait for the server to start or for any single request.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Options for [`Server::start_with`].
+#[derive(Default, Clone)]
+pub struct Options {
+    pub database_url: Option<String>,
+    pub extra_args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Reuse an existing data dir (e.g. to restart on the same state).
+    pub data_dir: Option<PathBuf>,
+}
+
+/// A running `quire serve` child process; killed on drop.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    pub api_key: String,
+    pub http: Client,
+    pub logs: Arc<Mutex<Vec<String>>>,
+}
+
+/// The bootstrap API key every test server accepts.
+pub const API_KEY: &str = "test-bootstrap-api-key-0123456789abcdef";
+
+impl Server {
+    /// A server on the embedded default (SQLite + local blobs in a fresh temp dir).
+    pub async fn start() -> Server {
+        Server::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Server {
+        let (temp, data_dir) = match &options.data_dir {
+            Some(dir) => (None, dir.clone()),
+            None => {
+                let temp = tempfile::tempdir().expect("temp dir");
+                let dir = temp.path().join("data");
+                (Some(temp), dir)
+            }
+        };
+        let mut cmd = Command::new(quire_bin());
+        cmd.args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data_dir)
+            .args(&options.extra_args)
+            .env("QUIRE_API_KEY", API_KEY)
+            .env("RUST_LOG", "info")
+            .env_remove("QUIRE_DATABASE_URL")
+            .env_remove("QUIRE_BLOB_URL")
+            .env_remove("QUIRE_ROOT_KEY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(url) = &options.database_url {
+            cmd.args(["--database-url", url]);
+        }
+        for (k, v) in &options.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn quire serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if v["message"] == "listening" {
+                        if let (Some(tx), Some(addr)) = (tx.take(), v["addr"].as_str()) {
+                            let _ = tx.send(addr.to_string());
+                        }
+                    }
+                }
+                eprintln!("[server] {line}");
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx
+            .recv_timeout(TIMEOUT)
+            .unwrap_or_else(|_| panic!("server did not start; its log:\n{}", logs.lock().unwrap().join("\n")));
+        Server {
+            child,
+            base: format!("http://{addr}"),
+            data_dir,
+            _temp: temp,
+            api_key: API_KEY.to_string(),
+            http: Client::builder().timeout(TIMEOUT).build().unwrap(),
+            logs,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A request with the backend API key.
+    pub fn backend(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
+        self.http.request(method, self.url(path)).bearer_auth(&self.api_key)
+    }
+
+    /// A request with a session token.
+    pub fn client(&self, token: &str, path: &str) -> RequestBuilder {
+        self.http.get(self.url(path)).bearer_auth(token)
+    }
+
+    /// Uploads a PDF as a raw body; `query` is e.g. `?id=x&title=y`.
+    pub async fn upload_raw(&self, bytes: Vec<u8>, query: &str) -> Response {
+        self.backend(reqwest::Method::POST, &format!("/api/documents{query}"))
+            .header("content-type", "application/pdf")
+            .body(bytes)
+            .send()
+            .await
+            .expect("upload")
+    }
+
+    /// Uploads a PDF that must be accepted; returns its metadata.
+    pub async fn upload_ok(&self, bytes: Vec<u8>, id: &str) -> Value {
+        let res = self.upload_raw(bytes, &format!("?id={id}")).await;
+        expect_json(res, StatusCode::CREATED).await
+    }
+
+    /// Mints a session token that must be accepted; returns the whole response.
+    pub async fn mint(&self, body: Value) -> Value {
+        let res = self.backend(reqwest::Method::POST, "/api/sessions").json(&body).send().await.unwrap();
+        expect_json(res, StatusCode::CREATED).await
+    }
+
+    /// Mints a token for `doc` with `permissions`; returns the token string.
+    pub async fn token(&self, doc: &str, user: &str, permissions: &[&str]) -> String {
+        let v = self.mint(json!({"document_id": doc, "user_id": user, "permissions": permissions})).await;
+        v["token"].as_str().unwrap().to_string()
+    }
+
+    /// The root public key as `ed25519/<hex>`.
+    pub async fn public_key(&self) -> String {
+        let res = self.backend(reqwest::Method::GET, "/api/keys/public").send().await.unwrap();
+        expect_json(res, StatusCode::OK).await["public_key"].as_str().unwrap().to_string()
+    }
+
+    /// Every log line so far, joined.
+    pub fn log_text(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        self.child.wait().expect("wait for server")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Asserts the status and returns the JSON body (printing it on mismatch).
+pub async fn expect_json(res: Response, status: StatusCode) -> Value {
+    let got = res.status();
+    let text = res.text().await.unwrap_or_default();
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// Asserts an error response: status, stable code, and a JSON body with a message.
+pub async fn expect_error(res: Response, status: StatusCode, code: &str) -> Value {
+    let body = expect_json(res, status).await;
+    assert_eq!(body["code"], code, "unexpected error code: {body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "no message: {body}");
+    body
+}
+
+/// Runs the `quire` CLI with `args` and returns stdout, asserting success.
+pub fn cli(args: &[&str], stdin: Option<&str>) -> String {
+    let out = cli_output(args, stdin);
+    assert!(
+        out.status.success(),
+        "quire {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs the `quire` CLI and returns its raw output, whatever the exit status.
+pub fn cli_output(args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(quire_bin())
+        .args(args)
+        .env_remove("QUIRE_ROOT_KEY")
+        .env_remove("QUIRE_DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn quire");
+    {
+        let mut input = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// `../shared/testdata/pdfs`, when present (always in CI). Tests that need it say so when they
+/// skip.
+pub fn shared_pdfs() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/pdfs");
+    if dir.is_dir() {
+        Some(dir)
+    } else if std::env::var_os("CI").is_some() {
+        panic!("../shared/testdata/pdfs is missing, and CI must run the tests that use it");
+    } else {
+        eprintln!("SKIPPED: ../shared/testdata/pdfs not found; tests on real-world PDFs did not run");
+        None
+    }
+}
+
+/// A fixture from `tests/fixtures`.
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)).expect("fixture")
+}
+
+/// Every regular file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

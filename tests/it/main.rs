@@ -1,0 +1,15 @@
+//! Quire's integration tests: one binary (links once), a module per area. Every test starts the
+//! real server as a child process on an ephemeral port with a temporary data dir.
+
+mod common;
+
+mod api_keys;
+mod client;
+mod cors;
+mod documents;
+mod health;
+mod postgres;
+mod storage;
+mod testdata;
+mod tokens;
+mod usage;
