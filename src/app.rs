@@ -69,7 +69,10 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     for addr in server.addrs() {
         tracing::info!(%addr, "listening");
     }
-    server.run().await.map_err(|e| StartError::Listen(config.listen.clone(), e))?;
+    server
+        .run()
+        .await
+        .map_err(|e| StartError::Listen(config.listen.clone(), e))?;
     tracing::info!("shut down");
     Ok(())
 }

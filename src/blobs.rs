@@ -39,15 +39,18 @@ impl BlobStore {
         let parsed = url::Url::parse(url).map_err(|e| Error::InvalidUrl(format!("{url}: {e}")))?;
         let store: Arc<dyn ObjectStore> = match parsed.scheme() {
             "file" => {
-                let dir = parsed
-                    .to_file_path()
-                    .map_err(|_| Error::InvalidUrl(format!("{url}: expected file:///ABSOLUTE/PATH")))?;
-                crate::config::create_private_dir(&dir)
-                    .map_err(|e| Error::InvalidUrl(format!("cannot create {}: {e}", dir.display())))?;
+                let dir = parsed.to_file_path().map_err(|_| {
+                    Error::InvalidUrl(format!("{url}: expected file:///ABSOLUTE/PATH"))
+                })?;
+                crate::config::create_private_dir(&dir).map_err(|e| {
+                    Error::InvalidUrl(format!("cannot create {}: {e}", dir.display()))
+                })?;
                 Arc::new(LocalFileSystem::new_with_prefix(&dir)?)
             }
             "s3" => {
-                let s3 = object_store::aws::AmazonS3Builder::from_env().with_url(url).build()?;
+                let s3 = object_store::aws::AmazonS3Builder::from_env()
+                    .with_url(url)
+                    .build()?;
                 let prefix = parsed.path().trim_matches('/');
                 if prefix.is_empty() {
                     Arc::new(s3)
@@ -96,7 +99,10 @@ impl BlobStore {
         sha256: &str,
         range: Option<Range<u64>>,
     ) -> Result<BoxStream<'static, Result<Bytes, Error>>, Error> {
-        let options = GetOptions { range: range.map(GetRange::Bounded), ..Default::default() };
+        let options = GetOptions {
+            range: range.map(GetRange::Bounded),
+            ..Default::default()
+        };
         match self.store.get_opts(&Self::path(sha256), options).await {
             Ok(res) => Ok(res.into_stream().map(|r| r.map_err(Error::from)).boxed()),
             Err(object_store::Error::NotFound { .. }) => Err(Error::NotFound(sha256.to_string())),

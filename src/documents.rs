@@ -5,8 +5,8 @@
 use bytes::Bytes;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, SqlErr,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, SqlErr,
 };
 use sha2::{Digest, Sha256};
 
@@ -44,12 +44,17 @@ pub const MAX_PAGE_SIZE: u64 = 200;
 /// Ids appear in URLs and token facts, so nothing that could act as a path separator is allowed.
 pub fn validate_id(id: &str) -> Result<(), Error> {
     if id.is_empty() || id.len() > MAX_ID_LEN {
-        return Err(Error::InvalidId(format!("must be 1 to {MAX_ID_LEN} characters")));
+        return Err(Error::InvalidId(format!(
+            "must be 1 to {MAX_ID_LEN} characters"
+        )));
     }
     if id.starts_with('.') {
         return Err(Error::InvalidId("must not start with a dot".into()));
     }
-    if let Some(c) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
         return Err(Error::InvalidId(format!(
             "character {c:?} is not allowed (use A-Z, a-z, 0-9, '.', '_' and '-')"
         )));
@@ -74,14 +79,26 @@ pub async fn create(
     if let Some(id) = &new.id {
         validate_id(id)?;
     }
-    let title = match new.title.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) {
+    let title = match new
+        .title
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+    {
         Some(t) if t.len() > MAX_TITLE_LEN => {
-            return Err(Error::InvalidTitle(format!("longer than {MAX_TITLE_LEN} bytes")))
+            return Err(Error::InvalidTitle(format!(
+                "longer than {MAX_TITLE_LEN} bytes"
+            )))
         }
         other => other,
     };
-    let id = new.id.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    if document::Entity::find_by_id(id.clone()).one(db).await?.is_some() {
+    let id = new
+        .id
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    if document::Entity::find_by_id(id.clone())
+        .one(db)
+        .await?
+        .is_some()
+    {
         return Err(Error::AlreadyExists(id));
     }
 
@@ -151,16 +168,22 @@ impl Cursor {
     /// Encodes the cursor as an opaque string for `next_cursor`.
     pub fn encode(&self) -> String {
         use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{}", self.created_at, self.id))
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("{}:{}", self.created_at, self.id))
     }
 
     /// Decodes a string made by [`Cursor::encode`].
     pub fn decode(s: &str) -> Option<Cursor> {
         use base64::Engine;
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok()?;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .ok()?;
         let raw = String::from_utf8(raw).ok()?;
         let (at, id) = raw.split_once(':')?;
-        Some(Cursor { created_at: at.parse().ok()?, id: id.to_string() })
+        Some(Cursor {
+            created_at: at.parse().ok()?,
+            id: id.to_string(),
+        })
     }
 }
 
@@ -189,7 +212,10 @@ pub async fn list(
     let mut rows = query.all(db).await?;
     let next = if rows.len() as u64 > limit {
         rows.truncate(limit as usize);
-        rows.last().map(|d| Cursor { created_at: d.created_at, id: d.id.clone() })
+        rows.last().map(|d| Cursor {
+            created_at: d.created_at,
+            id: d.id.clone(),
+        })
     } else {
         None
     };

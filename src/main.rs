@@ -10,10 +10,20 @@ use quire::auth::tokens::{self, DocumentRef, Grant, Narrowing, RootKey};
 use quire::config::{Config, LogFormat, StorageArgs};
 
 #[derive(Parser)]
-#[command(name = "quire", version, about = "Real-time collaboration engine for PDF documents")]
+#[command(
+    name = "quire",
+    version,
+    about = "Real-time collaboration engine for PDF documents"
+)]
 struct Cli {
     /// Log output format.
-    #[arg(long, env = "QUIRE_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
+    #[arg(
+        long,
+        env = "QUIRE_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty",
+        global = true
+    )]
     log_format: LogFormat,
 
     #[command(subcommand)]
@@ -73,7 +83,11 @@ enum TokenCommand {
 
 #[derive(Args)]
 struct MintArgs {
-    #[arg(long, conflicts_with = "app_document_id", required_unless_present = "app_document_id")]
+    #[arg(
+        long,
+        conflicts_with = "app_document_id",
+        required_unless_present = "app_document_id"
+    )]
     document_id: Option<String>,
     #[arg(long)]
     app_document_id: Option<String>,
@@ -124,7 +138,9 @@ fn read_token(arg: Option<String>) -> Result<String, String> {
         Some(t) => Ok(t),
         None => {
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).map_err(|e| format!("reading the token from stdin: {e}"))?;
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| format!("reading the token from stdin: {e}"))?;
             Ok(s.trim().to_string())
         }
     }
@@ -139,23 +155,36 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 fn keys(command: KeysCommand) -> Result<(), String> {
     let storage = match &command {
-        KeysCommand::Create { storage, .. } | KeysCommand::List { storage } | KeysCommand::Revoke { storage, .. } => {
-            storage.clone()
-        }
+        KeysCommand::Create { storage, .. }
+        | KeysCommand::List { storage }
+        | KeysCommand::Revoke { storage, .. } => storage.clone(),
     };
     runtime()?.block_on(async move {
-        storage.ensure_data_dir().map_err(|e| format!("data dir: {e}"))?;
-        let db = quire::db::connect(&storage.database_url()).await.map_err(|e| e.to_string())?;
+        storage
+            .ensure_data_dir()
+            .map_err(|e| format!("data dir: {e}"))?;
+        let db = quire::db::connect(&storage.database_url())
+            .await
+            .map_err(|e| e.to_string())?;
         use quire::auth::api_keys;
         match command {
             KeysCommand::Create { name, .. } => {
-                let key = api_keys::create(&db, &name).await.map_err(|e| e.to_string())?;
-                eprintln!("created key {} ({name}); it is shown once, store it now:", key.id);
+                let key = api_keys::create(&db, &name)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                eprintln!(
+                    "created key {} ({name}); it is shown once, store it now:",
+                    key.id
+                );
                 println!("{}", key.key);
             }
             KeysCommand::List { .. } => {
                 for k in api_keys::list(&db).await.map_err(|e| e.to_string())? {
-                    let status = if k.revoked_at.is_some() { "revoked" } else { "active" };
+                    let status = if k.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
                     println!(
                         "{}\t{}\t{}\t{}",
                         k.id,
@@ -166,7 +195,10 @@ fn keys(command: KeysCommand) -> Result<(), String> {
                 }
             }
             KeysCommand::Revoke { id, .. } => {
-                if !api_keys::revoke(&db, &id).await.map_err(|e| e.to_string())? {
+                if !api_keys::revoke(&db, &id)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
                     return Err(format!("no active key with id `{id}`"));
                 }
                 eprintln!("revoked key {id}");
@@ -179,8 +211,11 @@ fn keys(command: KeysCommand) -> Result<(), String> {
 fn token(command: TokenCommand) -> Result<(), String> {
     match command {
         TokenCommand::Mint(a) => {
-            a.storage.ensure_data_dir().map_err(|e| format!("data dir: {e}"))?;
-            let root = RootKey::load_or_create(&a.storage.data_dir, a.root_key.as_deref()).map_err(|e| e.to_string())?;
+            a.storage
+                .ensure_data_dir()
+                .map_err(|e| format!("data dir: {e}"))?;
+            let root = RootKey::load_or_create(&a.storage.data_dir, a.root_key.as_deref())
+                .map_err(|e| e.to_string())?;
             let document = match (a.document_id, a.app_document_id) {
                 (Some(id), None) => DocumentRef::Managed(id),
                 (None, Some(id)) => DocumentRef::App(id),
@@ -193,7 +228,9 @@ fn token(command: TokenCommand) -> Result<(), String> {
                 layer: a.layer,
                 default_group: a.default_group,
                 permissions: Permission::parse_list(&a.permissions)?,
-                collaboration_permissions: CollabPermission::parse_list(&a.collaboration_permissions)?,
+                collaboration_permissions: CollabPermission::parse_list(
+                    &a.collaboration_permissions,
+                )?,
                 expires_at: SystemTime::now() + Duration::from_secs(a.expires_in),
             };
             let minted = tokens::mint(&root, &grant).map_err(|e| e.to_string())?;
@@ -203,23 +240,35 @@ fn token(command: TokenCommand) -> Result<(), String> {
         TokenCommand::Attenuate(a) => {
             let token = read_token(a.token)?;
             let narrowing = Narrowing {
-                permissions: a.permissions.as_deref().map(Permission::parse_list).transpose()?,
+                permissions: a
+                    .permissions
+                    .as_deref()
+                    .map(Permission::parse_list)
+                    .transpose()?,
                 collaboration_permissions: a
                     .collaboration_permissions
                     .as_deref()
                     .map(CollabPermission::parse_list)
                     .transpose()?,
-                expires_at: a.expires_in.map(|s| SystemTime::now() + Duration::from_secs(s)),
+                expires_at: a
+                    .expires_in
+                    .map(|s| SystemTime::now() + Duration::from_secs(s)),
                 layer: a.layer,
             };
-            println!("{}", tokens::attenuate(&token, &narrowing).map_err(|e| e.to_string())?);
+            println!(
+                "{}",
+                tokens::attenuate(&token, &narrowing).map_err(|e| e.to_string())?
+            );
         }
         TokenCommand::Inspect { token, public_key } => {
             let token = read_token(token)?;
             let key = public_key
                 .map(|k| k.parse().map_err(|e| format!("--public-key: {e}")))
                 .transpose()?;
-            print!("{}", tokens::inspect(&token, key).map_err(|e| e.to_string())?);
+            print!(
+                "{}",
+                tokens::inspect(&token, key).map_err(|e| e.to_string())?
+            );
         }
     }
     Ok(())

@@ -26,7 +26,9 @@ const HEADER_WINDOW: usize = 1024;
 pub fn inspect(bytes: &[u8]) -> Result<Info, Error> {
     let head = &bytes[..bytes.len().min(HEADER_WINDOW)];
     if !head.windows(5).any(|w| w == b"%PDF-") {
-        return Err(Error::NotPdf("no `%PDF-` header in the first 1024 bytes".into()));
+        return Err(Error::NotPdf(
+            "no `%PDF-` header in the first 1024 bytes".into(),
+        ));
     }
     let parsed = std::panic::catch_unwind(|| lopdf::Document::load_mem(bytes))
         .map_err(|_| Error::Damaged("the parser could not make sense of it".into()))?;
@@ -43,7 +45,9 @@ pub fn inspect(bytes: &[u8]) -> Result<Info, Error> {
     if pages == 0 {
         return Err(Error::Damaged("it has no pages".into()));
     }
-    Ok(Info { page_count: pages as u32 })
+    Ok(Info {
+        page_count: pages as u32,
+    })
 }
 
 fn is_password_error(e: &lopdf::Error) -> bool {

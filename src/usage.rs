@@ -74,7 +74,11 @@ pub async fn aggregate(db: &DatabaseConnection, filter: &Filter) -> Result<Vec<D
         query = query.filter(C::OpenedAt.lt(to));
     }
     if let Some(id) = &filter.document_id {
-        query = query.filter(C::DocumentId.eq(id.clone()).or(C::AppDocumentId.eq(id.clone())));
+        query = query.filter(
+            C::DocumentId
+                .eq(id.clone())
+                .or(C::AppDocumentId.eq(id.clone())),
+        );
     }
     query.into_model::<DailyUsage>().all(db).await
 }

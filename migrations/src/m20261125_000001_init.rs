@@ -73,13 +73,26 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Documents::Table)
-                    .col(ColumnDef::new(Documents::Id).string_len(128).not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Documents::Id)
+                            .string_len(128)
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Documents::Title).string_len(512).null())
                     .col(ColumnDef::new(Documents::Sha256).string_len(64).not_null())
                     .col(ColumnDef::new(Documents::ByteSize).big_integer().not_null())
                     .col(ColumnDef::new(Documents::PageCount).integer().not_null())
-                    .col(ColumnDef::new(Documents::CreatedAt).big_integer().not_null())
-                    .col(ColumnDef::new(Documents::UpdatedAt).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(Documents::CreatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Documents::UpdatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -107,7 +120,11 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Records::Table)
-                    .col(ColumnDef::new(Records::DocumentId).string_len(128).not_null())
+                    .col(
+                        ColumnDef::new(Records::DocumentId)
+                            .string_len(128)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Records::Layer).string_len(128).not_null())
                     .col(ColumnDef::new(Records::Id).string_len(128).not_null())
                     .col(ColumnDef::new(Records::Kind).string_len(32).not_null())
@@ -138,9 +155,18 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(ApiKeys::Table)
-                    .col(ColumnDef::new(ApiKeys::Id).string_len(64).not_null().primary_key())
+                    .col(
+                        ColumnDef::new(ApiKeys::Id)
+                            .string_len(64)
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(ApiKeys::Name).string_len(256).not_null())
-                    .col(ColumnDef::new(ApiKeys::SecretHash).string_len(64).not_null())
+                    .col(
+                        ColumnDef::new(ApiKeys::SecretHash)
+                            .string_len(64)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(ApiKeys::CreatedAt).big_integer().not_null())
                     .col(ColumnDef::new(ApiKeys::RevokedAt).big_integer().null())
                     .to_owned(),
@@ -157,7 +183,11 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(Revocations::RevokedAt).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(Revocations::RevokedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -173,12 +203,32 @@ impl MigrationTrait for Migration {
                             .auto_increment()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(UsageEvents::DocumentId).string_len(128).null())
-                    .col(ColumnDef::new(UsageEvents::AppDocumentId).string_len(128).null())
-                    .col(ColumnDef::new(UsageEvents::UserId).string_len(256).not_null())
-                    .col(ColumnDef::new(UsageEvents::RevocationId).string_len(256).not_null())
+                    .col(
+                        ColumnDef::new(UsageEvents::DocumentId)
+                            .string_len(128)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(UsageEvents::AppDocumentId)
+                            .string_len(128)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(UsageEvents::UserId)
+                            .string_len(256)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(UsageEvents::RevocationId)
+                            .string_len(256)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(UsageEvents::Day).string_len(10).not_null())
-                    .col(ColumnDef::new(UsageEvents::OpenedAt).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(UsageEvents::OpenedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -202,7 +252,9 @@ impl MigrationTrait for Migration {
             Records::Table.into_iden(),
             Documents::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

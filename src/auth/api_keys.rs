@@ -6,7 +6,9 @@
 //! password hash protects low-entropy secrets, which these are not).
 
 use rand::RngCore;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -32,7 +34,9 @@ fn hash(key: &str) -> [u8; 32] {
 pub async fn create(db: &DatabaseConnection, name: &str) -> Result<NewKey, Error> {
     let name = name.trim();
     if name.is_empty() || name.len() > 256 {
-        return Err(Error::InvalidRequest("a key name must be 1 to 256 characters".into()));
+        return Err(Error::InvalidRequest(
+            "a key name must be 1 to 256 characters".into(),
+        ));
     }
     let mut id = [0u8; 8];
     let mut secret = [0u8; 32];
@@ -63,7 +67,10 @@ pub async fn list(db: &DatabaseConnection) -> Result<Vec<api_key::Model>, Error>
 /// Revokes a key by id; returns false when no active key has that id.
 pub async fn revoke(db: &DatabaseConnection, id: &str) -> Result<bool, Error> {
     let res = api_key::Entity::update_many()
-        .col_expr(api_key::Column::RevokedAt, sea_orm::sea_query::Expr::value(now_micros()))
+        .col_expr(
+            api_key::Column::RevokedAt,
+            sea_orm::sea_query::Expr::value(now_micros()),
+        )
         .filter(api_key::Column::Id.eq(id))
         .filter(api_key::Column::RevokedAt.is_null())
         .exec(db)
@@ -94,7 +101,8 @@ pub async fn authenticate(
         .one(db)
         .await?
         .ok_or(Error::InvalidApiKey)?;
-    let stored = hex::decode(&row.secret_hash).map_err(|_| Error::Internal("corrupt key hash".into()))?;
+    let stored =
+        hex::decode(&row.secret_hash).map_err(|_| Error::Internal("corrupt key hash".into()))?;
     if bool::from(stored.as_slice().ct_eq(&presented_hash)) {
         Ok(())
     } else {

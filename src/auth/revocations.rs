@@ -16,7 +16,11 @@ pub async fn revoke(db: &DatabaseConnection, id: &str) -> Result<(), Error> {
         revocation_id: Set(id.to_string()),
         revoked_at: Set(now_micros()),
     })
-    .on_conflict(OnConflict::column(revocation::Column::RevocationId).do_nothing().to_owned())
+    .on_conflict(
+        OnConflict::column(revocation::Column::RevocationId)
+            .do_nothing()
+            .to_owned(),
+    )
     .do_nothing()
     .exec(db)
     .await?;

@@ -24,7 +24,11 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, in a stable order; `all` expands to this.
-    pub const ALL: [Permission; 3] = [Permission::ReadDocument, Permission::Write, Permission::Download];
+    pub const ALL: [Permission; 3] = [
+        Permission::ReadDocument,
+        Permission::Write,
+        Permission::Download,
+    ];
 
     /// The wire name, as used in requests and in token facts.
     pub fn as_str(self) -> &'static str {
@@ -56,7 +60,9 @@ impl FromStr for Permission {
         Permission::ALL
             .into_iter()
             .find(|p| p.as_str() == s)
-            .ok_or_else(|| format!("unknown permission `{s}` (expected read-document, write, download or all)"))
+            .ok_or_else(|| {
+                format!("unknown permission `{s}` (expected read-document, write, download or all)")
+            })
     }
 }
 
@@ -109,7 +115,11 @@ pub struct CollabPermission {
 }
 
 impl ContentType {
-    const ALL: [ContentType; 3] = [ContentType::Annotations, ContentType::Comments, ContentType::FormFields];
+    const ALL: [ContentType; 3] = [
+        ContentType::Annotations,
+        ContentType::Comments,
+        ContentType::FormFields,
+    ];
 
     fn as_str(self) -> &'static str {
         match self {
@@ -161,7 +171,11 @@ impl CollabPermission {
                 content
                     .actions()
                     .iter()
-                    .map(move |&action| CollabPermission { content, action, scope: Scope::All })
+                    .map(move |&action| CollabPermission {
+                        content,
+                        action,
+                        scope: Scope::All,
+                    })
             })
             .collect()
     }
@@ -189,22 +203,41 @@ impl FromStr for CollabPermission {
             )
         };
         let mut parts = s.split(':');
-        let (Some(c), Some(a), Some(sc), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(c), Some(a), Some(sc), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(bad());
         };
-        let content = ContentType::ALL.into_iter().find(|x| x.as_str() == c).ok_or_else(bad)?;
-        let action = *content.actions().iter().find(|x| x.as_str() == a).ok_or_else(bad)?;
+        let content = ContentType::ALL
+            .into_iter()
+            .find(|x| x.as_str() == c)
+            .ok_or_else(bad)?;
+        let action = *content
+            .actions()
+            .iter()
+            .find(|x| x.as_str() == a)
+            .ok_or_else(bad)?;
         let scope = [Scope::All, Scope::Group, Scope::Own]
             .into_iter()
             .find(|x| x.as_str() == sc)
             .ok_or_else(bad)?;
-        Ok(CollabPermission { content, action, scope })
+        Ok(CollabPermission {
+            content,
+            action,
+            scope,
+        })
     }
 }
 
 impl fmt::Display for CollabPermission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.content.as_str(), self.action.as_str(), self.scope.as_str())
+        write!(
+            f,
+            "{}:{}:{}",
+            self.content.as_str(),
+            self.action.as_str(),
+            self.scope.as_str()
+        )
     }
 }
 
@@ -229,7 +262,9 @@ mod tests {
 
     #[test]
     fn unknown_rights_are_rejected_with_their_name() {
-        assert!(Permission::parse_list(&["read", "write"]).unwrap_err().contains("`read`"));
+        assert!(Permission::parse_list(&["read", "write"])
+            .unwrap_err()
+            .contains("`read`"));
         assert!("annotations:fill:all".parse::<CollabPermission>().is_err());
         assert!("comments:reply".parse::<CollabPermission>().is_err());
         assert!("comments:reply:all:x".parse::<CollabPermission>().is_err());
@@ -237,6 +272,9 @@ mod tests {
 
     #[test]
     fn all_expands_to_every_permission() {
-        assert_eq!(Permission::parse_list(&["all", "write"]).unwrap(), Permission::ALL.to_vec());
+        assert_eq!(
+            Permission::parse_list(&["all", "write"]).unwrap(),
+            Permission::ALL.to_vec()
+        );
     }
 }

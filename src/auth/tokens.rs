@@ -58,18 +58,27 @@ impl RootKey {
                 crate::fsutil::write_private_file(&path, text.as_bytes())
                     .map_err(|e| Error::RootKey(format!("cannot write {}: {e}", path.display())))?;
                 tracing::info!(path = %path.display(), "created a new root key");
-                Ok(RootKey { keypair: std::sync::Arc::new(keypair) })
+                Ok(RootKey {
+                    keypair: std::sync::Arc::new(keypair),
+                })
             }
-            Err(e) => Err(Error::RootKey(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => Err(Error::RootKey(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
         }
     }
 
     /// Parses a `ed25519-private/<hex>` private key.
     pub fn parse(text: &str) -> Result<RootKey, Error> {
         let private: PrivateKey = text.trim().parse().map_err(|e: Format| {
-            Error::RootKey(format!("the root key is not a biscuit private key ({e}); expected ed25519-private/<hex>"))
+            Error::RootKey(format!(
+                "the root key is not a biscuit private key ({e}); expected ed25519-private/<hex>"
+            ))
         })?;
-        Ok(RootKey { keypair: std::sync::Arc::new(KeyPair::from(&private)) })
+        Ok(RootKey {
+            keypair: std::sync::Arc::new(KeyPair::from(&private)),
+        })
     }
 
     /// The public key that verifies every token this server mints.
@@ -170,7 +179,9 @@ pub fn mint(root: &RootKey, grant: &Grant) -> Result<Minted, Error> {
     for p in &grant.permissions {
         add(fact("right", &[string(doc), string(p.as_str())]))?;
     }
-    let collab = if grant.collaboration_permissions.is_empty() && grant.permissions.contains(&Permission::Write) {
+    let collab = if grant.collaboration_permissions.is_empty()
+        && grant.permissions.contains(&Permission::Write)
+    {
         CollabPermission::full_access()
     } else {
         grant.collaboration_permissions.clone()
@@ -211,11 +222,17 @@ pub fn narrowing_block(n: &Narrowing) -> String {
     let mut code = String::new();
     if let Some(perms) = &n.permissions {
         let set: Vec<String> = perms.iter().map(|p| quote(p.as_str())).collect();
-        code += &format!("check if right_op($r), [{}].contains($r) or collab_op($c);\n", set.join(", "));
+        code += &format!(
+            "check if right_op($r), [{}].contains($r) or collab_op($c);\n",
+            set.join(", ")
+        );
     }
     if let Some(collab) = &n.collaboration_permissions {
         let set: Vec<String> = collab.iter().map(|c| quote(&c.to_string())).collect();
-        code += &format!("check if collab_op($c), [{}].contains($c) or right_op($r);\n", set.join(", "));
+        code += &format!(
+            "check if collab_op($c), [{}].contains($c) or right_op($r);\n",
+            set.join(", ")
+        );
     }
     if let Some(at) = n.expires_at {
         code += &format!("check if time($t), $t < {};\n", rfc3339(at));
@@ -230,8 +247,14 @@ pub fn narrowing_block(n: &Narrowing) -> String {
 /// this and hand the result on.
 pub fn attenuate(token: &str, n: &Narrowing) -> Result<String, Error> {
     let parsed = UnverifiedBiscuit::from_base64(token.trim()).map_err(classify_format)?;
-    let block = BlockBuilder::new().code(narrowing_block(n)).map_err(internal)?;
-    parsed.append(block).map_err(internal)?.to_base64().map_err(internal)
+    let block = BlockBuilder::new()
+        .code(narrowing_block(n))
+        .map_err(internal)?;
+    parsed
+        .append(block)
+        .map_err(internal)?
+        .to_base64()
+        .map_err(internal)
 }
 
 /// A human-readable dump of every block; verifies the signature chain when `public` is given.
@@ -275,23 +298,42 @@ pub fn verify(public: PublicKey, token: &str, now: SystemTime) -> Result<Verifie
     }
     if permissions.is_empty() && collaboration_permissions.is_empty() {
         // Nothing is granted. Say why if a check that is not about a single right failed.
-        return Err(Error::RightMissing("the token grants no rights on its document".into()));
+        return Err(Error::RightMissing(
+            "the token grants no rights on its document".into(),
+        ));
     }
     Ok(VerifiedToken {
-        grant: Grant { permissions, collaboration_permissions, ..claims },
-        revocation_ids: biscuit.revocation_identifiers().iter().map(hex::encode).collect(),
+        grant: Grant {
+            permissions,
+            collaboration_permissions,
+            ..claims
+        },
+        revocation_ids: biscuit
+            .revocation_identifiers()
+            .iter()
+            .map(hex::encode)
+            .collect(),
     })
 }
 
 fn limits() -> AuthorizerLimits {
     // The default 1 ms budget is too tight for unoptimised builds; tokens are small, so a
     // generous time limit costs nothing while fact and iteration limits stay at their defaults.
-    AuthorizerLimits { max_time: Duration::from_millis(50), ..AuthorizerLimits::default() }
+    AuthorizerLimits {
+        max_time: Duration::from_millis(50),
+        ..AuthorizerLimits::default()
+    }
 }
 
 /// Runs one authorizer for one operation. `Ok(false)` means that right is not granted; errors
 /// that void the whole token (expired, wrong document) are returned as such.
-fn check_op(token: &Biscuit, doc: &str, now: SystemTime, kind: &str, op: &str) -> Result<bool, Error> {
+fn check_op(
+    token: &Biscuit,
+    doc: &str,
+    now: SystemTime,
+    kind: &str,
+    op: &str,
+) -> Result<bool, Error> {
     let mut authorizer = AuthorizerBuilder::new()
         .set_limits(limits())
         .fact(fact("resource", &[string(doc)]))
@@ -319,8 +361,12 @@ fn check_op(token: &Biscuit, doc: &str, now: SystemTime, kind: &str, op: &str) -
             }
             Ok(false)
         }
-        Err(TokenError::RunLimit(_)) => Err(Error::Malformed("the token's datalog exceeds the evaluation limits".into())),
-        Err(e) => Err(Error::Malformed(format!("the token cannot be evaluated: {e}"))),
+        Err(TokenError::RunLimit(_)) => Err(Error::Malformed(
+            "the token's datalog exceeds the evaluation limits".into(),
+        )),
+        Err(e) => Err(Error::Malformed(format!(
+            "the token cannot be evaluated: {e}"
+        ))),
     }
 }
 
@@ -331,7 +377,9 @@ fn read_claims(token: &Biscuit) -> Result<Grant, Error> {
         .build(token)
         .map_err(|e| Error::Malformed(format!("the token cannot be evaluated: {e}")))?;
     let mut strings = |rule: &str| -> Result<Vec<String>, Error> {
-        let rows: Vec<(String,)> = authorizer.query(rule).map_err(|e| Error::Malformed(e.to_string()))?;
+        let rows: Vec<(String,)> = authorizer
+            .query(rule)
+            .map_err(|e| Error::Malformed(e.to_string()))?;
         Ok(rows.into_iter().map(|(s,)| s).collect())
     };
     let managed = strings("data($d) <- document($d)")?;
@@ -339,35 +387,54 @@ fn read_claims(token: &Biscuit) -> Result<Grant, Error> {
     let document = match (managed.as_slice(), app.as_slice()) {
         ([d], []) => DocumentRef::Managed(d.clone()),
         ([], [d]) => DocumentRef::App(d.clone()),
-        _ => return Err(Error::Malformed("the token must name exactly one document".into())),
+        _ => {
+            return Err(Error::Malformed(
+                "the token must name exactly one document".into(),
+            ))
+        }
     };
     let one = |v: Vec<String>, what: &str| -> Result<String, Error> {
         match <[String; 1]>::try_from(v) {
             Ok([s]) => Ok(s),
-            Err(_) => Err(Error::Malformed(format!("the token must name exactly one {what}"))),
+            Err(_) => Err(Error::Malformed(format!(
+                "the token must name exactly one {what}"
+            ))),
         }
     };
     let user_id = one(strings("data($u) <- user($u)")?, "user")?;
     let user_name = strings("data($u) <- user_name($u)")?.into_iter().next();
     let default_group = strings("data($g) <- group($g)")?.into_iter().next();
-    let layer = one(strings(&format!("data($l) <- layer({}, $l)", serde_json::json!(document.id())))?, "layer")?;
+    let layer = one(
+        strings(&format!(
+            "data($l) <- layer({}, $l)",
+            serde_json::json!(document.id())
+        ))?,
+        "layer",
+    )?;
     // Datalog returns facts in no particular order; sort so every listing is stable.
-    let mut permissions: Vec<Permission> = strings(&format!("data($r) <- right({}, $r)", serde_json::json!(document.id())))?
-        .iter()
-        .filter_map(|r| r.parse().ok())
-        .collect();
+    let mut permissions: Vec<Permission> = strings(&format!(
+        "data($r) <- right({}, $r)",
+        serde_json::json!(document.id())
+    ))?
+    .iter()
+    .filter_map(|r| r.parse().ok())
+    .collect();
     permissions.sort();
-    let mut collaboration_permissions: Vec<CollabPermission> =
-        strings(&format!("data($c) <- collab({}, $c)", serde_json::json!(document.id())))?
-            .iter()
-            .filter_map(|c| c.parse().ok())
-            .collect();
+    let mut collaboration_permissions: Vec<CollabPermission> = strings(&format!(
+        "data($c) <- collab({}, $c)",
+        serde_json::json!(document.id())
+    ))?
+    .iter()
+    .filter_map(|c| c.parse().ok())
+    .collect();
     collaboration_permissions.sort();
     let expiries: Vec<(SystemTime,)> = authorizer
         .query("data($t) <- expires($t)")
         .map_err(|e| Error::Malformed(e.to_string()))?;
     let [(expires_at,)] = expiries.as_slice() else {
-        return Err(Error::Malformed("the token must state exactly one expiry".into()));
+        return Err(Error::Malformed(
+            "the token must state exactly one expiry".into(),
+        ));
     };
     Ok(Grant {
         document,
@@ -399,9 +466,14 @@ fn internal(e: TokenError) -> Error {
 
 /// Formats a time as RFC 3339, the date syntax biscuit's datalog uses.
 pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let t = time::OffsetDateTime::from_unix_timestamp(secs as i64).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let t = time::OffsetDateTime::from_unix_timestamp(secs as i64)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// The revocation id of `token`'s last block: revoking it revokes that token and everything

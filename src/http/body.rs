@@ -39,7 +39,8 @@ where
 {
     let mut buf = BytesMut::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| Error::BadRequest(format!("could not read the request body: {e}")))?;
+        let chunk = chunk
+            .map_err(|e| Error::BadRequest(format!("could not read the request body: {e}")))?;
         if (buf.len() + chunk.len()) as u64 > limit {
             return Err(Error::PayloadTooLarge(limit));
         }
@@ -55,10 +56,15 @@ pub async fn raw(payload: web::Payload, limit: u64) -> Result<Bytes, Error> {
 
 /// Reads a `multipart/form-data` body with a `file` part and optional `title` and `id` parts.
 pub async fn multipart(mut form: Multipart, limit: u64) -> Result<Upload, Error> {
-    let mut upload = Upload { bytes: Bytes::new(), title: None, id: None };
+    let mut upload = Upload {
+        bytes: Bytes::new(),
+        title: None,
+        id: None,
+    };
     let mut saw_file = false;
     while let Some(field) = form.next().await {
-        let field = field.map_err(|e| Error::BadRequest(format!("malformed multipart body: {e}")))?;
+        let field =
+            field.map_err(|e| Error::BadRequest(format!("malformed multipart body: {e}")))?;
         let name = field.name().unwrap_or_default().to_string();
         match name.as_str() {
             "file" => {
@@ -67,7 +73,9 @@ pub async fn multipart(mut form: Multipart, limit: u64) -> Result<Upload, Error>
             }
             "title" | "id" => {
                 let raw = collect(field, MAX_TEXT_FIELD as u64).await.map_err(|_| {
-                    Error::BadRequest(format!("the `{name}` part is longer than {MAX_TEXT_FIELD} bytes"))
+                    Error::BadRequest(format!(
+                        "the `{name}` part is longer than {MAX_TEXT_FIELD} bytes"
+                    ))
                 })?;
                 let text = String::from_utf8(raw.to_vec())
                     .map_err(|_| Error::BadRequest(format!("the `{name}` part is not UTF-8")))?;
@@ -85,7 +93,9 @@ pub async fn multipart(mut form: Multipart, limit: u64) -> Result<Upload, Error>
         }
     }
     if !saw_file {
-        return Err(Error::BadRequest("the multipart body has no `file` part".into()));
+        return Err(Error::BadRequest(
+            "the multipart body has no `file` part".into(),
+        ));
     }
     Ok(upload)
 }

@@ -7,9 +7,9 @@ use super::error::Error;
 use super::extract::ClientSession;
 use super::file::{self, Disposition};
 use super::sessions::GrantView;
+use crate::auth;
 use crate::auth::rights::Permission;
 use crate::auth::tokens::{self, DocumentRef, VerifiedToken};
-use crate::auth;
 use crate::state::AppState;
 use crate::{documents, usage};
 
@@ -31,7 +31,11 @@ struct ClientQuery {
     download: bool,
 }
 
-fn require(token: &VerifiedToken, query: &ClientQuery, permission: Permission) -> Result<(), Error> {
+fn require(
+    token: &VerifiedToken,
+    query: &ClientQuery,
+    permission: Permission,
+) -> Result<(), Error> {
     if let Some(expected) = &query.document_id {
         if expected != token.grant.document.id() {
             return Err(auth::Error::WrongDocument.into());

@@ -82,7 +82,12 @@ async fn upload(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let media_type = content_type.split(';').next().unwrap_or("").trim().to_string();
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string();
     let query = query.into_inner();
     let upload = match media_type.as_str() {
         "application/pdf" | "application/octet-stream" => body::Upload {
@@ -106,7 +111,11 @@ async fn upload(
     let doc = documents::create(
         &state.db,
         &state.blobs,
-        NewDocument { id: upload.id, title: upload.title, bytes: upload.bytes },
+        NewDocument {
+            id: upload.id,
+            title: upload.title,
+            bytes: upload.bytes,
+        },
     )
     .await?;
     tracing::info!(document_id = %doc.id, bytes = doc.byte_size, pages = doc.page_count, "document uploaded");
@@ -129,9 +138,15 @@ struct ListResponse {
 }
 
 /// `GET /api/documents?limit=&cursor=`: newest first.
-async fn list(_key: ApiKey, state: web::Data<AppState>, query: web::Query<ListQuery>) -> Result<HttpResponse, Error> {
+async fn list(
+    _key: ApiKey,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, Error> {
     let after = match &query.cursor {
-        Some(c) => Some(Cursor::decode(c).ok_or_else(|| Error::BadRequest("invalid cursor".into()))?),
+        Some(c) => {
+            Some(Cursor::decode(c).ok_or_else(|| Error::BadRequest("invalid cursor".into()))?)
+        }
         None => None,
     };
     let (docs, next) = documents::list(&state.db, query.limit.unwrap_or(50), after).await?;
@@ -142,7 +157,11 @@ async fn list(_key: ApiKey, state: web::Data<AppState>, query: web::Query<ListQu
 }
 
 /// `GET /api/documents/{id}`.
-async fn get(_key: ApiKey, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, Error> {
+async fn get(
+    _key: ApiKey,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
     let doc = documents::get(&state.db, &id).await?;
     Ok(HttpResponse::Ok().json(DocumentInfo::from(doc)))
 }
@@ -160,7 +179,11 @@ async fn download(
 
 /// `DELETE /api/documents/{id}`: removes the document and its records; the blob goes when no
 /// other document references it.
-async fn delete(_key: ApiKey, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, Error> {
+async fn delete(
+    _key: ApiKey,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
     documents::delete(&state.db, &state.blobs, &id).await?;
     tracing::info!(document_id = %id, "document deleted");
     Ok(HttpResponse::NoContent().finish())

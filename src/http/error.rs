@@ -51,7 +51,9 @@ impl Error {
         use documents::Error as D;
         match self {
             Error::Auth(a) => match a {
-                A::MissingCredentials(_) => (StatusCode::UNAUTHORIZED, "missing_credentials", "auth"),
+                A::MissingCredentials(_) => {
+                    (StatusCode::UNAUTHORIZED, "missing_credentials", "auth")
+                }
                 A::InvalidApiKey => (StatusCode::UNAUTHORIZED, "invalid_api_key", "auth"),
                 A::Malformed(_) => (StatusCode::UNAUTHORIZED, "token_malformed", "auth"),
                 A::BadSignature => (StatusCode::UNAUTHORIZED, "token_bad_signature", "auth"),
@@ -59,30 +61,84 @@ impl Error {
                 A::Revoked => (StatusCode::UNAUTHORIZED, "token_revoked", "auth"),
                 A::WrongDocument => (StatusCode::FORBIDDEN, "wrong_document", "auth"),
                 A::RightMissing(_) => (StatusCode::FORBIDDEN, "right_missing", "auth"),
-                A::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request", "invalid_request"),
+                A::InvalidRequest(_) => (
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "invalid_request",
+                ),
                 A::RootKey(_) | A::Database(_) | A::Internal(_) => {
                     (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal")
                 }
             },
             Error::Documents(d) => match d {
-                D::NotFound(_) => (StatusCode::NOT_FOUND, "document_not_found", "invalid_request"),
-                D::AlreadyExists(_) => (StatusCode::CONFLICT, "document_already_exists", "invalid_request"),
-                D::InvalidId(_) => (StatusCode::BAD_REQUEST, "invalid_document_id", "invalid_request"),
+                D::NotFound(_) => (
+                    StatusCode::NOT_FOUND,
+                    "document_not_found",
+                    "invalid_request",
+                ),
+                D::AlreadyExists(_) => (
+                    StatusCode::CONFLICT,
+                    "document_already_exists",
+                    "invalid_request",
+                ),
+                D::InvalidId(_) => (
+                    StatusCode::BAD_REQUEST,
+                    "invalid_document_id",
+                    "invalid_request",
+                ),
                 D::InvalidTitle(_) => (StatusCode::BAD_REQUEST, "invalid_title", "invalid_request"),
-                D::Pdf(pdf::Error::NotPdf(_)) => (StatusCode::UNPROCESSABLE_ENTITY, "not_a_pdf", "invalid_request"),
-                D::Pdf(pdf::Error::Encrypted) => (StatusCode::UNPROCESSABLE_ENTITY, "pdf_encrypted", "invalid_request"),
-                D::Pdf(pdf::Error::Damaged(_)) => (StatusCode::UNPROCESSABLE_ENTITY, "pdf_damaged", "invalid_request"),
-                D::Database(_) | D::Blob(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal"),
+                D::Pdf(pdf::Error::NotPdf(_)) => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "not_a_pdf",
+                    "invalid_request",
+                ),
+                D::Pdf(pdf::Error::Encrypted) => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "pdf_encrypted",
+                    "invalid_request",
+                ),
+                D::Pdf(pdf::Error::Damaged(_)) => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "pdf_damaged",
+                    "invalid_request",
+                ),
+                D::Database(_) | D::Blob(_) => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal")
+                }
             },
-            Error::Blob(blobs::Error::NotFound(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "blob_missing", "internal"),
-            Error::Blob(_) | Error::Database(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal"),
-            Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request", "invalid_request"),
-            Error::UnsupportedMediaType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "invalid_request")
+            Error::Blob(blobs::Error::NotFound(_)) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "blob_missing",
+                "internal",
+            ),
+            Error::Blob(_) | Error::Database(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal")
             }
-            Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "invalid_request"),
-            Error::RangeNotSatisfiable(_) => (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", "invalid_request"),
-            Error::NoDocumentBytes(_) => (StatusCode::CONFLICT, "app_provided_document", "invalid_request"),
+            Error::BadRequest(_) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "invalid_request",
+            ),
+            Error::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "invalid_request",
+            ),
+            Error::PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "invalid_request",
+            ),
+            Error::RangeNotSatisfiable(_) => (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                "invalid_request",
+            ),
+            Error::NoDocumentBytes(_) => (
+                StatusCode::CONFLICT,
+                "app_provided_document",
+                "invalid_request",
+            ),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "invalid_request"),
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "internal"),
         }
@@ -113,6 +169,11 @@ impl ResponseError for Error {
         if status == StatusCode::UNAUTHORIZED {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        response.json(Body { message, code, kind, link: format!("docs/api.md#{code}") })
+        response.json(Body {
+            message,
+            code,
+            kind,
+            link: format!("docs/api.md#{code}"),
+        })
     }
 }

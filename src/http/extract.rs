@@ -19,8 +19,12 @@ fn bearer(req: &HttpRequest, what: &'static str) -> Result<String, Error> {
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .ok_or(auth::Error::MissingCredentials(what))?;
-    let value = header.to_str().map_err(|_| auth::Error::MissingCredentials(what))?;
-    let (scheme, credential) = value.split_once(' ').ok_or(auth::Error::MissingCredentials(what))?;
+    let value = header
+        .to_str()
+        .map_err(|_| auth::Error::MissingCredentials(what))?;
+    let (scheme, credential) = value
+        .split_once(' ')
+        .ok_or(auth::Error::MissingCredentials(what))?;
     if !scheme.eq_ignore_ascii_case("bearer") || credential.trim().is_empty() {
         return Err(auth::Error::MissingCredentials(what).into());
     }
@@ -59,7 +63,12 @@ impl FromRequest for ApiKey {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         // Fails closed: a route outside a `require_api_key` scope is unreachable.
-        ready(req.extensions().get::<ApiKey>().copied().ok_or(auth::Error::MissingCredentials("api key").into()))
+        ready(
+            req.extensions()
+                .get::<ApiKey>()
+                .copied()
+                .ok_or(auth::Error::MissingCredentials("api key").into()),
+        )
     }
 }
 
@@ -95,7 +104,10 @@ impl FromRequest for ClientSession {
 }
 
 /// Verifies a session token's signature, expiry and rights, then its revocation status.
-pub async fn authenticate_session(state: &AppState, token: &str) -> Result<tokens::VerifiedToken, Error> {
+pub async fn authenticate_session(
+    state: &AppState,
+    token: &str,
+) -> Result<tokens::VerifiedToken, Error> {
     let verified = tokens::verify(state.root_key.public(), token, SystemTime::now())?;
     if revocations::any_revoked(&state.db, &verified.revocation_ids).await? {
         return Err(auth::Error::Revoked.into());

@@ -20,7 +20,13 @@ fn filename(doc: &document::Model) -> String {
     let base = doc.title.as_deref().unwrap_or(&doc.id);
     let safe: String = base
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ' ') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ' ') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if safe.to_ascii_lowercase().ends_with(".pdf") {
         safe
@@ -38,11 +44,17 @@ pub async fn serve(
 ) -> Result<HttpResponse, Error> {
     let size = doc.byte_size as u64;
     let etag = format!("\"{}\"", doc.sha256);
-    let header_str = |name| req.headers().get(name).and_then(|v: &header::HeaderValue| v.to_str().ok());
+    let header_str = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v: &header::HeaderValue| v.to_str().ok())
+    };
 
     if let Some(inm) = header_str(header::IF_NONE_MATCH) {
         if inm.split(',').any(|t| t.trim() == etag || t.trim() == "*") {
-            return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
+            return Ok(HttpResponse::NotModified()
+                .insert_header((header::ETAG, etag))
+                .finish());
         }
     }
 
@@ -85,5 +97,6 @@ pub async fn serve(
     };
     let stream = blobs.get(&doc.sha256, Some(start..start + length)).await?;
     response.no_chunking(length);
-    Ok(response.streaming(stream.map(|chunk| chunk.map_err(actix_web::error::ErrorInternalServerError))))
+    Ok(response
+        .streaming(stream.map(|chunk| chunk.map_err(actix_web::error::ErrorInternalServerError))))
 }

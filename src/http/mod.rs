@@ -21,12 +21,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, cors_origins: &[String]) {
     cfg.app_data(
         web::JsonConfig::default()
             .limit(64 * 1024)
-            .error_handler(|e, _| error::Error::BadRequest(format!("invalid JSON body: {e}")).into()),
+            .error_handler(|e, _| {
+                error::Error::BadRequest(format!("invalid JSON body: {e}")).into()
+            }),
     )
-    .app_data(
-        web::QueryConfig::default()
-            .error_handler(|e, _| error::Error::BadRequest(format!("invalid query string: {e}")).into()),
-    )
+    .app_data(web::QueryConfig::default().error_handler(|e, _| {
+        error::Error::BadRequest(format!("invalid query string: {e}")).into()
+    }))
     .app_data(
         web::PathConfig::default()
             .error_handler(|e, _| error::Error::BadRequest(format!("invalid path: {e}")).into()),
@@ -51,13 +52,29 @@ pub fn configure(cfg: &mut web::ServiceConfig, cors_origins: &[String]) {
 fn cors(origins: &[String]) -> Cors {
     let mut cors = Cors::default()
         .allowed_methods(["GET", "HEAD", "POST", "OPTIONS"])
-        .allowed_headers(["authorization", "content-type", "range", "if-none-match", "if-range"])
-        .expose_headers(["content-range", "content-length", "accept-ranges", "etag", "content-disposition"])
+        .allowed_headers([
+            "authorization",
+            "content-type",
+            "range",
+            "if-none-match",
+            "if-range",
+        ])
+        .expose_headers([
+            "content-range",
+            "content-length",
+            "accept-ranges",
+            "etag",
+            "content-disposition",
+        ])
         .max_age(3600)
         // A disallowed origin gets no CORS headers (so the browser refuses), not an error.
         .block_on_origin_mismatch(false);
     for origin in origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
-        cors = if origin == "*" { cors.allow_any_origin() } else { cors.allowed_origin(origin) };
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
     }
     cors
 }

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::error::Error;
 use super::extract::ApiKey;
+use crate::auth::revocations;
 use crate::auth::rights::{CollabPermission, Permission};
 use crate::auth::tokens::{self, DocumentRef, Grant};
-use crate::auth::{self, revocations};
 use crate::documents;
 use crate::state::AppState;
 
@@ -85,16 +85,24 @@ impl From<&Grant> for GrantView {
 
 fn check_name(what: &str, value: &str, allow_empty: bool) -> Result<(), Error> {
     if (!allow_empty && value.trim().is_empty()) || value.len() > MAX_NAME_LEN {
-        return Err(Error::BadRequest(format!("`{what}` must be 1 to {MAX_NAME_LEN} bytes")));
+        return Err(Error::BadRequest(format!(
+            "`{what}` must be 1 to {MAX_NAME_LEN} bytes"
+        )));
     }
     if value.chars().any(char::is_control) {
-        return Err(Error::BadRequest(format!("`{what}` must not contain control characters")));
+        return Err(Error::BadRequest(format!(
+            "`{what}` must not contain control characters"
+        )));
     }
     Ok(())
 }
 
 /// `POST /api/sessions`: mints a session token for one user and one document.
-async fn mint(_key: ApiKey, state: web::Data<AppState>, body: web::Json<MintRequest>) -> Result<HttpResponse, Error> {
+async fn mint(
+    _key: ApiKey,
+    state: web::Data<AppState>,
+    body: web::Json<MintRequest>,
+) -> Result<HttpResponse, Error> {
     let req = body.into_inner();
     let document = match (req.document_id, req.app_document_id) {
         (Some(id), None) => {
@@ -102,10 +110,15 @@ async fn mint(_key: ApiKey, state: web::Data<AppState>, body: web::Json<MintRequ
             DocumentRef::Managed(id)
         }
         (None, Some(id)) => {
-            documents::validate_id(&id).map_err(|e| Error::BadRequest(format!("`app_document_id`: {e}")))?;
+            documents::validate_id(&id)
+                .map_err(|e| Error::BadRequest(format!("`app_document_id`: {e}")))?;
             DocumentRef::App(id)
         }
-        _ => return Err(Error::BadRequest("give exactly one of `document_id` and `app_document_id`".into())),
+        _ => {
+            return Err(Error::BadRequest(
+                "give exactly one of `document_id` and `app_document_id`".into(),
+            ))
+        }
     };
     check_name("user_id", &req.user_id, false)?;
     if let Some(name) = &req.user_name {
@@ -118,13 +131,18 @@ async fn mint(_key: ApiKey, state: web::Data<AppState>, body: web::Json<MintRequ
     }
     let permissions = Permission::parse_list(&req.permissions).map_err(Error::BadRequest)?;
     if permissions.is_empty() {
-        return Err(Error::BadRequest("`permissions` must name at least one permission".into()));
+        return Err(Error::BadRequest(
+            "`permissions` must name at least one permission".into(),
+        ));
     }
     let collaboration_permissions =
         CollabPermission::parse_list(req.collaboration_permissions.as_deref().unwrap_or_default())
             .map_err(Error::BadRequest)?;
     let max = state.limits.max_token_lifetime;
-    let lifetime = req.expires_in.map(Duration::from_secs).unwrap_or(state.limits.default_token_lifetime);
+    let lifetime = req
+        .expires_in
+        .map(Duration::from_secs)
+        .unwrap_or(state.limits.default_token_lifetime);
     if lifetime.is_zero() || lifetime > max {
         return Err(Error::BadRequest(format!(
             "`expires_in` must be between 1 and {} seconds (the server's maximum token lifetime)",
@@ -167,18 +185,28 @@ struct RevokeResponse {
 
 /// `POST /api/tokens/revoke`. Revoking a token revokes its last block: that token and every token
 /// attenuated from it. Revoking a minted token's `revocation_id` revokes all of its descendants.
-async fn revoke(_key: ApiKey, state: web::Data<AppState>, body: web::Json<RevokeRequest>) -> Result<HttpResponse, Error> {
+async fn revoke(
+    _key: ApiKey,
+    state: web::Data<AppState>,
+    body: web::Json<RevokeRequest>,
+) -> Result<HttpResponse, Error> {
     let id = match (&body.token, &body.revocation_id) {
         (Some(token), None) => tokens::last_revocation_id(state.root_key.public(), token)?,
         (None, Some(id)) => {
             if id.is_empty() || id.len() > 256 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(Error::BadRequest("`revocation_id` must be the hex id returned at minting".into()));
+                return Err(Error::BadRequest(
+                    "`revocation_id` must be the hex id returned at minting".into(),
+                ));
             }
             id.to_ascii_lowercase()
         }
-        _ => return Err(Error::BadRequest("give exactly one of `token` and `revocation_id`".into())),
+        _ => {
+            return Err(Error::BadRequest(
+                "give exactly one of `token` and `revocation_id`".into(),
+            ))
+        }
     };
-    revocations::revoke(&state.db, &id).await.map_err(auth::Error::from)?;
+    revocations::revoke(&state.db, &id).await?;
     tracing::info!(revocation_id = %id, "token revoked");
     Ok(HttpResponse::Ok().json(RevokeResponse { revoked: id }))
 }

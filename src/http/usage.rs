@@ -33,13 +33,20 @@ fn parse_time(name: &str, value: &Option<String>) -> Result<Option<i64>, Error> 
     value
         .as_deref()
         .map(|v| {
-            parse_to_micros(v)
-                .ok_or_else(|| Error::BadRequest(format!("`{name}` must be RFC 3339 or YYYY-MM-DD, got `{v}`")))
+            parse_to_micros(v).ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "`{name}` must be RFC 3339 or YYYY-MM-DD, got `{v}`"
+                ))
+            })
         })
         .transpose()
 }
 
-async fn get_usage(_key: ApiKey, state: web::Data<AppState>, query: web::Query<UsageQuery>) -> Result<HttpResponse, Error> {
+async fn get_usage(
+    _key: ApiKey,
+    state: web::Data<AppState>,
+    query: web::Query<UsageQuery>,
+) -> Result<HttpResponse, Error> {
     let filter = Filter {
         from: parse_time("from", &query.from)?,
         to: parse_time("to", &query.to)?,
@@ -47,5 +54,8 @@ async fn get_usage(_key: ApiKey, state: web::Data<AppState>, query: web::Query<U
     };
     let rows = usage::aggregate(&state.db, &filter).await?;
     let total_opens = rows.iter().map(|r| r.opens).sum();
-    Ok(HttpResponse::Ok().json(UsageResponse { usage: rows, total_opens }))
+    Ok(HttpResponse::Ok().json(UsageResponse {
+        usage: rows,
+        total_opens,
+    }))
 }

@@ -19,11 +19,28 @@ async fn backend_routes_require_a_valid_api_key() {
         (Method::GET, "/api/usage"),
     ];
     for (method, path) in routes {
-        let res = server.http.request(method.clone(), server.url(path)).send().await.unwrap();
+        let res = server
+            .http
+            .request(method.clone(), server.url(path))
+            .send()
+            .await
+            .unwrap();
         expect_error(res, StatusCode::UNAUTHORIZED, "missing_credentials").await;
-        let res = server.http.request(method.clone(), server.url(path)).bearer_auth("qk_0123456789abcdef_nope").send().await.unwrap();
+        let res = server
+            .http
+            .request(method.clone(), server.url(path))
+            .bearer_auth("qk_0123456789abcdef_nope")
+            .send()
+            .await
+            .unwrap();
         expect_error(res, StatusCode::UNAUTHORIZED, "invalid_api_key").await;
-        let res = server.http.request(method, server.url(path)).header("authorization", "Basic abc").send().await.unwrap();
+        let res = server
+            .http
+            .request(method, server.url(path))
+            .header("authorization", "Basic abc")
+            .send()
+            .await
+            .unwrap();
         expect_error(res, StatusCode::UNAUTHORIZED, "missing_credentials").await;
     }
 }
@@ -33,30 +50,70 @@ async fn keys_created_with_the_cli_work_until_revoked() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data_arg = data.to_str().unwrap();
-    let key = cli(&["keys", "create", "--name", "backend", "--data-dir", data_arg], None).trim().to_string();
+    let key = cli(
+        &[
+            "keys",
+            "create",
+            "--name",
+            "backend",
+            "--data-dir",
+            data_arg,
+        ],
+        None,
+    )
+    .trim()
+    .to_string();
     assert!(key.starts_with("qk_"), "{key}");
 
-    let server = Server::start_with(Options { data_dir: Some(data.clone()), ..Default::default() }).await;
-    let res = server.http.get(server.url("/api/documents")).bearer_auth(&key).send().await.unwrap();
+    let server = Server::start_with(Options {
+        data_dir: Some(data.clone()),
+        ..Default::default()
+    })
+    .await;
+    let res = server
+        .http
+        .get(server.url("/api/documents"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     expect_json(res, StatusCode::OK).await;
     // One changed character is refused.
     let mut wrong = key.clone();
     let last = wrong.pop().unwrap();
     wrong.push(if last == '0' { '1' } else { '0' });
-    let res = server.http.get(server.url("/api/documents")).bearer_auth(&wrong).send().await.unwrap();
+    let res = server
+        .http
+        .get(server.url("/api/documents"))
+        .bearer_auth(&wrong)
+        .send()
+        .await
+        .unwrap();
     expect_error(res, StatusCode::UNAUTHORIZED, "invalid_api_key").await;
 
     let listing = cli(&["keys", "list", "--data-dir", data_arg], None);
     let id = key.trim_start_matches("qk_").split('_').next().unwrap();
-    assert!(listing.contains(id) && listing.contains("active") && listing.contains("backend"), "{listing}");
+    assert!(
+        listing.contains(id) && listing.contains("active") && listing.contains("backend"),
+        "{listing}"
+    );
     assert!(!listing.contains(&key), "the list never shows a secret");
 
     cli(&["keys", "revoke", id, "--data-dir", data_arg], None);
-    let res = server.http.get(server.url("/api/documents")).bearer_auth(&key).send().await.unwrap();
+    let res = server
+        .http
+        .get(server.url("/api/documents"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     expect_error(res, StatusCode::UNAUTHORIZED, "invalid_api_key").await;
     assert!(cli(&["keys", "list", "--data-dir", data_arg], None).contains("revoked"));
     let again = cli_output(&["keys", "revoke", id, "--data-dir", data_arg], None);
-    assert!(!again.status.success(), "revoking twice reports that no active key has that id");
+    assert!(
+        !again.status.success(),
+        "revoking twice reports that no active key has that id"
+    );
 
     // The database stores only hashes: the key text appears nowhere in the data dir.
     for file in crate::common::files_under(&data) {

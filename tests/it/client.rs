@@ -13,7 +13,11 @@ async fn the_document_is_served_with_ranges_and_etags() {
     let token = server.token("doc", "u1", &["read-document"]).await;
     let len = bytes.len();
 
-    let full = server.client(&token, "/api/client/document").send().await.unwrap();
+    let full = server
+        .client(&token, "/api/client/document")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(full.status(), StatusCode::OK);
     let h = full.headers().clone();
     assert_eq!(h["content-type"], "application/pdf");
@@ -23,19 +27,51 @@ async fn the_document_is_served_with_ranges_and_etags() {
     assert_eq!(etag, format!("\"{}\"", doc["sha256"].as_str().unwrap()));
     assert_eq!(full.bytes().await.unwrap().as_ref(), bytes.as_slice());
 
-    for (range, start, end) in [("bytes=0-99", 0, 99), ("bytes=100-", 100, len - 1), ("bytes=-10", len - 10, len - 1)] {
-        let res = server.client(&token, "/api/client/document").header("range", range).send().await.unwrap();
+    for (range, start, end) in [
+        ("bytes=0-99", 0, 99),
+        ("bytes=100-", 100, len - 1),
+        ("bytes=-10", len - 10, len - 1),
+    ] {
+        let res = server
+            .client(&token, "/api/client/document")
+            .header("range", range)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT, "{range}");
-        assert_eq!(res.headers()["content-range"], format!("bytes {start}-{end}/{len}").as_str());
-        assert_eq!(res.headers()["content-length"], (end - start + 1).to_string().as_str());
-        assert_eq!(res.bytes().await.unwrap().as_ref(), &bytes[start..=end], "{range}");
+        assert_eq!(
+            res.headers()["content-range"],
+            format!("bytes {start}-{end}/{len}").as_str()
+        );
+        assert_eq!(
+            res.headers()["content-length"],
+            (end - start + 1).to_string().as_str()
+        );
+        assert_eq!(
+            res.bytes().await.unwrap().as_ref(),
+            &bytes[start..=end],
+            "{range}"
+        );
     }
 
-    let res = server.client(&token, "/api/client/document").header("range", format!("bytes={}-", len + 10)).send().await.unwrap();
+    let res = server
+        .client(&token, "/api/client/document")
+        .header("range", format!("bytes={}-", len + 10))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::RANGE_NOT_SATISFIABLE);
-    assert_eq!(res.headers()["content-range"], format!("bytes */{len}").as_str());
+    assert_eq!(
+        res.headers()["content-range"],
+        format!("bytes */{len}").as_str()
+    );
 
-    let res = server.client(&token, "/api/client/document").header("if-none-match", &etag).send().await.unwrap();
+    let res = server
+        .client(&token, "/api/client/document")
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
 
     // A stale If-Range means the whole document, not a range of a different one.
@@ -49,14 +85,29 @@ async fn the_document_is_served_with_ranges_and_etags() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.bytes().await.unwrap().len(), len);
 
-    let res = server.http.head(server.url("/api/client/document")).bearer_auth(&token).send().await.unwrap();
+    let res = server
+        .http
+        .head(server.url("/api/client/document"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-length"], len.to_string().as_str());
 
-    let dl = server.token("doc", "u1", &["read-document", "download"]).await;
-    let res = server.client(&dl, "/api/client/document?download=true").send().await.unwrap();
+    let dl = server
+        .token("doc", "u1", &["read-document", "download"])
+        .await;
+    let res = server
+        .client(&dl, "/api/client/document?download=true")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(res.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    assert!(res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
 }
 
 #[tokio::test]
@@ -67,12 +118,27 @@ async fn an_app_provided_document_is_authorised_but_has_no_bytes() {
         .await;
     assert_eq!(minted["app_document_id"], "app-doc-7");
     let token = minted["token"].as_str().unwrap();
-    let s = expect_json(server.client(token, "/api/client/session").send().await.unwrap(), StatusCode::OK).await;
+    let s = expect_json(
+        server
+            .client(token, "/api/client/session")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(s["app_document_id"], "app-doc-7");
     assert_eq!(s["page_count"], serde_json::Value::Null);
-    let res = server.client(token, "/api/client/document").send().await.unwrap();
+    let res = server
+        .client(token, "/api/client/document")
+        .send()
+        .await
+        .unwrap();
     let body = expect_error(res, StatusCode::CONFLICT, "app_provided_document").await;
-    assert!(body["message"].as_str().unwrap().contains("app-provided"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("app-provided"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -80,8 +146,16 @@ async fn a_deleted_document_is_gone_for_its_tokens_too() {
     let server = Server::start().await;
     server.upload_ok(pdf::one_page("gone"), "doc").await;
     let token = server.token("doc", "u1", &["read-document"]).await;
-    let res = server.backend(reqwest::Method::DELETE, "/api/documents/doc").send().await.unwrap();
+    let res = server
+        .backend(reqwest::Method::DELETE, "/api/documents/doc")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let res = server.client(&token, "/api/client/document").send().await.unwrap();
+    let res = server
+        .client(&token, "/api/client/document")
+        .send()
+        .await
+        .unwrap();
     expect_error(res, StatusCode::NOT_FOUND, "document_not_found").await;
 }

@@ -8,7 +8,10 @@ use crate::common::{pdf, Options, Server};
 #[tokio::test]
 async fn client_routes_allow_configured_origins_only() {
     let server = Server::start_with(Options {
-        extra_args: vec!["--cors-origins".into(), "https://app.example.com,https://other.example.com".into()],
+        extra_args: vec![
+            "--cors-origins".into(),
+            "https://app.example.com,https://other.example.com".into(),
+        ],
         ..Default::default()
     })
     .await;
@@ -25,9 +28,18 @@ async fn client_routes_allow_configured_origins_only() {
         .await
         .unwrap();
     assert!(preflight.status().is_success(), "{}", preflight.status());
-    assert_eq!(preflight.headers()["access-control-allow-origin"], "https://app.example.com");
-    let allowed = preflight.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
-    assert!(allowed.contains("authorization") && allowed.contains("range"), "{allowed}");
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let allowed = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        allowed.contains("authorization") && allowed.contains("range"),
+        "{allowed}"
+    );
 
     let res = server
         .client(&token, "/api/client/document")
@@ -37,11 +49,25 @@ async fn client_routes_allow_configured_origins_only() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(res.headers()["access-control-allow-origin"], "https://app.example.com");
-    let exposed = res.headers()["access-control-expose-headers"].to_str().unwrap().to_ascii_lowercase();
-    assert!(exposed.contains("content-range") && exposed.contains("etag"), "{exposed}");
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let exposed = res.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        exposed.contains("content-range") && exposed.contains("etag"),
+        "{exposed}"
+    );
 
-    let res = server.client(&token, "/api/client/session").header("origin", "https://evil.example.net").send().await.unwrap();
+    let res = server
+        .client(&token, "/api/client/session")
+        .header("origin", "https://evil.example.net")
+        .send()
+        .await
+        .unwrap();
     assert!(res.headers().get("access-control-allow-origin").is_none());
 
     let res = server
@@ -51,5 +77,8 @@ async fn client_routes_allow_configured_origins_only() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(res.headers().get("access-control-allow-origin").is_none(), "backend routes send no CORS headers");
+    assert!(
+        res.headers().get("access-control-allow-origin").is_none(),
+        "backend routes send no CORS headers"
+    );
 }

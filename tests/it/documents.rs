@@ -7,8 +7,20 @@ use crate::common::{expect_error, expect_json, files_under, fixture, pdf, Option
 
 /// Asserts the server holds no document and no blob.
 async fn assert_empty(server: &Server) {
-    let list = expect_json(server.backend(Method::GET, "/api/documents").send().await.unwrap(), StatusCode::OK).await;
-    assert_eq!(list["documents"].as_array().unwrap().len(), 0, "no row left behind: {list}");
+    let list = expect_json(
+        server
+            .backend(Method::GET, "/api/documents")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        list["documents"].as_array().unwrap().len(),
+        0,
+        "no row left behind: {list}"
+    );
     let blobs = files_under(&server.data_dir.join("blobs"));
     assert!(blobs.is_empty(), "no orphan blob left behind: {blobs:?}");
 }
@@ -16,11 +28,18 @@ async fn assert_empty(server: &Server) {
 #[tokio::test]
 async fn a_non_pdf_body_is_422_and_leaves_nothing() {
     let server = Server::start().await;
-    let res = server.upload_raw(b"hello, this is plain text".to_vec(), "").await;
+    let res = server
+        .upload_raw(b"hello, this is plain text".to_vec(), "")
+        .await;
     let body = expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "not_a_pdf").await;
-    assert!(body["message"].as_str().unwrap().contains("%PDF-"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("%PDF-"),
+        "{body}"
+    );
     // A PDF header followed by garbage is damaged, not accepted.
-    let res = server.upload_raw(b"%PDF-1.7\n\x00\x01garbage".to_vec(), "").await;
+    let res = server
+        .upload_raw(b"%PDF-1.7\n\x00\x01garbage".to_vec(), "")
+        .await;
     expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "pdf_damaged").await;
     assert_empty(&server).await;
 }
@@ -35,7 +54,12 @@ async fn an_unsupported_content_type_is_415() {
         .send()
         .await
         .unwrap();
-    expect_error(res, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    expect_error(
+        res,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
     assert_empty(&server).await;
 }
 
@@ -43,7 +67,12 @@ async fn an_unsupported_content_type_is_415() {
 async fn a_multipart_body_without_a_file_part_is_400() {
     let server = Server::start().await;
     let form = reqwest::multipart::Form::new().text("title", "no file");
-    let res = server.backend(Method::POST, "/api/documents").multipart(form).send().await.unwrap();
+    let res = server
+        .backend(Method::POST, "/api/documents")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     expect_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
     assert_empty(&server).await;
 }
@@ -53,7 +82,10 @@ async fn a_pdf_that_needs_a_password_is_422() {
     let server = Server::start().await;
     let res = server.upload_raw(fixture("user_password.pdf"), "").await;
     let body = expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "pdf_encrypted").await;
-    assert!(body["message"].as_str().unwrap().contains("password"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("password"),
+        "{body}"
+    );
     assert_empty(&server).await;
 }
 
@@ -61,20 +93,38 @@ async fn a_pdf_that_needs_a_password_is_422() {
 async fn invalid_ids_are_rejected_and_duplicates_conflict() {
     let server = Server::start().await;
     let long = "a".repeat(129);
-    for bad in ["a%2Fb", "..", ".hidden", "a%5Cb", "caf%C3%A9", long.as_str(), "a%20b"] {
-        let res = server.upload_raw(pdf::one_page("x"), &format!("?id={bad}")).await;
+    for bad in [
+        "a%2Fb",
+        "..",
+        ".hidden",
+        "a%5Cb",
+        "caf%C3%A9",
+        long.as_str(),
+        "a%20b",
+    ] {
+        let res = server
+            .upload_raw(pdf::one_page("x"), &format!("?id={bad}"))
+            .await;
         expect_error(res, StatusCode::BAD_REQUEST, "invalid_document_id").await;
     }
     let long_title = "t".repeat(513);
-    let res = server.upload_raw(pdf::one_page("x"), &format!("?title={long_title}")).await;
+    let res = server
+        .upload_raw(pdf::one_page("x"), &format!("?title={long_title}"))
+        .await;
     expect_error(res, StatusCode::BAD_REQUEST, "invalid_title").await;
     assert_empty(&server).await;
 
     server.upload_ok(pdf::one_page("first"), "doc-1").await;
-    let res = server.upload_raw(pdf::one_page("second"), "?id=doc-1").await;
+    let res = server
+        .upload_raw(pdf::one_page("second"), "?id=doc-1")
+        .await;
     expect_error(res, StatusCode::CONFLICT, "document_already_exists").await;
     let blobs = files_under(&server.data_dir.join("blobs"));
-    assert_eq!(blobs.len(), 1, "the rejected upload left no blob: {blobs:?}");
+    assert_eq!(
+        blobs.len(),
+        1,
+        "the rejected upload left no blob: {blobs:?}"
+    );
 }
 
 #[tokio::test]
@@ -92,7 +142,12 @@ async fn unknown_documents_are_404_with_a_json_body() {
 
 /// Sends a request over a raw socket and returns the status line's code. The server must answer
 /// without reading the whole body, so the test writes it while watching for the answer.
-async fn raw_upload(server: &Server, headers: &str, body_chunks: usize, chunk: &[u8]) -> (u16, String) {
+async fn raw_upload(
+    server: &Server,
+    headers: &str,
+    body_chunks: usize,
+    chunk: &[u8],
+) -> (u16, String) {
     let addr = server.base.trim_start_matches("http://").to_string();
     let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let (mut reader, mut writer) = stream.into_split();
@@ -106,7 +161,9 @@ async fn raw_upload(server: &Server, headers: &str, body_chunks: usize, chunk: &
         writer.write_all(head.as_bytes()).await?;
         for _ in 0..body_chunks {
             if chunked {
-                writer.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await?;
+                writer
+                    .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                    .await?;
                 writer.write_all(&chunk).await?;
                 writer.write_all(b"\r\n").await?;
             } else {
@@ -132,10 +189,16 @@ async fn raw_upload(server: &Server, headers: &str, body_chunks: usize, chunk: &
             }
         }
     };
-    tokio::time::timeout(crate::common::TIMEOUT, read).await.expect("the server answered");
+    tokio::time::timeout(crate::common::TIMEOUT, read)
+        .await
+        .expect("the server answered");
     write.abort();
     let text = String::from_utf8_lossy(&response).to_string();
-    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     (code, text)
 }
 
@@ -153,7 +216,13 @@ async fn an_oversized_body_is_413_without_being_read() {
 
     // Chunked with no declared length: refused once the limit is passed, long before the
     // 50 MB the client would send.
-    let (code, text) = raw_upload(&server, "Transfer-Encoding: chunked\r\n", 800, &[b'x'; 65536]).await;
+    let (code, text) = raw_upload(
+        &server,
+        "Transfer-Encoding: chunked\r\n",
+        800,
+        &[b'x'; 65536],
+    )
+    .await;
     assert_eq!(code, 413, "{text}");
     assert_empty(&server).await;
 

@@ -23,7 +23,10 @@ impl TempDatabase {
             Err(e) => panic!("PostgreSQL at 127.0.0.1:5432 is required in CI: {e}"),
         };
         let name = format!("quire_test_{}", uuid::Uuid::new_v4().simple());
-        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create database");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create database");
         Some(TempDatabase { name })
     }
 
@@ -37,10 +40,15 @@ impl Drop for TempDatabase {
         let name = self.name.clone();
         // Drop runs outside the test's runtime; use a small one of its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 if let Ok(admin) = Database::connect(ADMIN_URL).await {
-                    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
                 }
             });
         })
@@ -50,7 +58,9 @@ impl Drop for TempDatabase {
 
 #[tokio::test]
 async fn storage_round_trip_on_postgres() {
-    let Some(db) = TempDatabase::create().await else { return };
+    let Some(db) = TempDatabase::create().await else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let options = Options {
         database_url: Some(db.url()),
@@ -64,7 +74,11 @@ async fn storage_round_trip_on_postgres() {
     let status = server.stop();
     assert!(status.success(), "graceful shutdown on SIGTERM: {status:?}");
     let again = Server::start_with(options).await;
-    let res = again.backend(reqwest::Method::GET, "/api/documents").send().await.unwrap();
+    let res = again
+        .backend(reqwest::Method::GET, "/api/documents")
+        .send()
+        .await
+        .unwrap();
     let list = crate::common::expect_json(res, reqwest::StatusCode::OK).await;
     assert_eq!(list["documents"].as_array().unwrap().len(), 3);
 }

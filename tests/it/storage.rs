@@ -10,7 +10,9 @@ use crate::common::{expect_error, expect_json, pdf, Server};
 pub async fn round_trip(server: &Server) {
     // Upload: raw with id and title, then multipart with the same bytes (shared blob).
     let bytes = pdf::with_pages(3, "round-trip");
-    let created = server.upload_raw(bytes.clone(), "?id=contract-1&title=Contract").await;
+    let created = server
+        .upload_raw(bytes.clone(), "?id=contract-1&title=Contract")
+        .await;
     let created = expect_json(created, StatusCode::CREATED).await;
     assert_eq!(created["id"], "contract-1");
     assert_eq!(created["title"], "Contract");
@@ -20,23 +22,42 @@ pub async fn round_trip(server: &Server) {
     assert_eq!(sha.len(), 64);
 
     let form = reqwest::multipart::Form::new()
-        .part("file", reqwest::multipart::Part::bytes(bytes.clone()).file_name("c.pdf").mime_str("application/pdf").unwrap())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes.clone())
+                .file_name("c.pdf")
+                .mime_str("application/pdf")
+                .unwrap(),
+        )
         .text("title", "Copy")
         .text("id", "contract-2");
-    let res = server.backend(Method::POST, "/api/documents").multipart(form).send().await.unwrap();
+    let res = server
+        .backend(Method::POST, "/api/documents")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     let copy = expect_json(res, StatusCode::CREATED).await;
     assert_eq!(copy["sha256"], sha, "same bytes, same hash");
     assert_eq!(copy["title"], "Copy");
 
     // A duplicate id is a conflict and changes nothing.
-    let dup = server.upload_raw(pdf::one_page("other"), "?id=contract-1").await;
+    let dup = server
+        .upload_raw(pdf::one_page("other"), "?id=contract-1")
+        .await;
     expect_error(dup, StatusCode::CONFLICT, "document_already_exists").await;
-    let res = server.backend(Method::GET, "/api/documents/contract-1").send().await.unwrap();
+    let res = server
+        .backend(Method::GET, "/api/documents/contract-1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(expect_json(res, StatusCode::OK).await["sha256"], sha);
 
     // Listing: newest first, paginated with a cursor.
     for i in 0..3 {
-        server.upload_ok(pdf::one_page(&format!("page-{i}")), &format!("later-{i}")).await;
+        server
+            .upload_ok(pdf::one_page(&format!("page-{i}")), &format!("later-{i}"))
+            .await;
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -45,7 +66,11 @@ pub async fn round_trip(server: &Server) {
             Some(c) => format!("/api/documents?limit=2&cursor={c}"),
             None => "/api/documents?limit=2".to_string(),
         };
-        let page = expect_json(server.backend(Method::GET, &path).send().await.unwrap(), StatusCode::OK).await;
+        let page = expect_json(
+            server.backend(Method::GET, &path).send().await.unwrap(),
+            StatusCode::OK,
+        )
+        .await;
         let docs = page["documents"].as_array().unwrap();
         assert!(docs.len() <= 2);
         seen.extend(docs.iter().map(|d| d["id"].as_str().unwrap().to_string()));
@@ -54,12 +79,22 @@ pub async fn round_trip(server: &Server) {
             None => break,
         }
     }
-    assert_eq!(seen, ["later-2", "later-1", "later-0", "contract-2", "contract-1"]);
+    assert_eq!(
+        seen,
+        ["later-2", "later-1", "later-0", "contract-2", "contract-1"]
+    );
 
     // Backend download: the exact bytes, and a range.
-    let res = server.backend(Method::GET, "/api/documents/contract-1/file").send().await.unwrap();
+    let res = server
+        .backend(Method::GET, "/api/documents/contract-1/file")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.headers()["content-length"], bytes.len().to_string().as_str());
+    assert_eq!(
+        res.headers()["content-length"],
+        bytes.len().to_string().as_str()
+    );
     assert_eq!(res.bytes().await.unwrap().as_ref(), bytes.as_slice());
     let res = server
         .backend(Method::GET, "/api/documents/contract-1/file")
@@ -75,14 +110,30 @@ pub async fn round_trip(server: &Server) {
         .mint(json!({"document_id": "contract-1", "user_id": "u1", "user_name": "Ada", "permissions": ["read-document"]}))
         .await;
     let token = minted["token"].as_str().unwrap();
-    let session = expect_json(server.client(token, "/api/client/session").send().await.unwrap(), StatusCode::OK).await;
+    let session = expect_json(
+        server
+            .client(token, "/api/client/session")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(session["document_id"], "contract-1");
     assert_eq!(session["page_count"], 3);
-    let res = server.client(token, "/api/client/document").send().await.unwrap();
+    let res = server
+        .client(token, "/api/client/document")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.bytes().await.unwrap().as_ref(), bytes.as_slice());
     let usage = expect_json(
-        server.backend(Method::GET, "/api/usage?document_id=contract-1").send().await.unwrap(),
+        server
+            .backend(Method::GET, "/api/usage?document_id=contract-1")
+            .send()
+            .await
+            .unwrap(),
         StatusCode::OK,
     )
     .await;
@@ -96,22 +147,55 @@ pub async fn round_trip(server: &Server) {
         .await
         .unwrap();
     expect_json(res, StatusCode::OK).await;
-    expect_error(server.client(token, "/api/client/session").send().await.unwrap(), StatusCode::UNAUTHORIZED, "token_revoked").await;
+    expect_error(
+        server
+            .client(token, "/api/client/session")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
 
     // Delete: the shared blob stays until its last document goes.
-    let res = server.backend(Method::DELETE, "/api/documents/contract-1").send().await.unwrap();
+    let res = server
+        .backend(Method::DELETE, "/api/documents/contract-1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     expect_error(
-        server.backend(Method::GET, "/api/documents/contract-1").send().await.unwrap(),
+        server
+            .backend(Method::GET, "/api/documents/contract-1")
+            .send()
+            .await
+            .unwrap(),
         StatusCode::NOT_FOUND,
         "document_not_found",
     )
     .await;
-    let res = server.backend(Method::GET, "/api/documents/contract-2/file").send().await.unwrap();
-    assert_eq!(res.bytes().await.unwrap().as_ref(), bytes.as_slice(), "the shared blob survives");
-    let res = server.backend(Method::DELETE, "/api/documents/contract-2").send().await.unwrap();
+    let res = server
+        .backend(Method::GET, "/api/documents/contract-2/file")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.bytes().await.unwrap().as_ref(),
+        bytes.as_slice(),
+        "the shared blob survives"
+    );
+    let res = server
+        .backend(Method::DELETE, "/api/documents/contract-2")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let res = server.backend(Method::DELETE, "/api/documents/contract-2").send().await.unwrap();
+    let res = server
+        .backend(Method::DELETE, "/api/documents/contract-2")
+        .send()
+        .await
+        .unwrap();
     expect_error(res, StatusCode::NOT_FOUND, "document_not_found").await;
 }
 
@@ -121,5 +205,9 @@ async fn storage_round_trip_on_embedded_sqlite() {
     round_trip(&server).await;
     // With the local blob store, the blob of the deleted pair is gone from disk too.
     let blobs = crate::common::files_under(&server.data_dir.join("blobs"));
-    assert_eq!(blobs.len(), 3, "only the three `later-*` blobs remain: {blobs:?}");
+    assert_eq!(
+        blobs.len(),
+        3,
+        "only the three `later-*` blobs remain: {blobs:?}"
+    );
 }

@@ -35,10 +35,15 @@ async fn every_shared_pdf_uploads_with_the_page_count_pdfinfo_reports() {
         .collect();
     names.sort();
     let expected: Vec<&str> = PDFINFO_PAGES.iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, expected, "the test data changed: rerun pdfinfo and update PDFINFO_PAGES");
+    assert_eq!(
+        names, expected,
+        "the test data changed: rerun pdfinfo and update PDFINFO_PAGES"
+    );
     for (name, pages) in PDFINFO_PAGES {
         let bytes = std::fs::read(dir.join(name)).unwrap();
-        let res = server.upload_raw(bytes.clone(), &format!("?title={name}")).await;
+        let res = server
+            .upload_raw(bytes.clone(), &format!("?title={name}"))
+            .await;
         let doc = expect_json(res, StatusCode::CREATED).await;
         assert_eq!(doc["page_count"], *pages, "{name}");
         assert_eq!(doc["byte_size"], bytes.len(), "{name}");
@@ -50,10 +55,19 @@ async fn the_same_shared_pdf_twice_is_stored_once() {
     let Some(dir) = shared_pdfs() else { return };
     let server = Server::start().await;
     let bytes = std::fs::read(dir.join("tracemonkey.pdf")).unwrap();
-    let a = expect_json(server.upload_raw(bytes.clone(), "?id=a").await, StatusCode::CREATED).await;
+    let a = expect_json(
+        server.upload_raw(bytes.clone(), "?id=a").await,
+        StatusCode::CREATED,
+    )
+    .await;
     let b = expect_json(server.upload_raw(bytes, "?id=b").await, StatusCode::CREATED).await;
     assert_eq!(a["sha256"], b["sha256"]);
-    assert_eq!(crate::common::files_under(&server.data_dir.join("blobs")).len(), 1);
-    let res = server.upload_raw(b"%PDF-1.4 but nothing else".to_vec(), "?id=c").await;
+    assert_eq!(
+        crate::common::files_under(&server.data_dir.join("blobs")).len(),
+        1
+    );
+    let res = server
+        .upload_raw(b"%PDF-1.4 but nothing else".to_vec(), "?id=c")
+        .await;
     expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "pdf_damaged").await;
 }

@@ -10,17 +10,28 @@ use crate::common::{cli, cli_output, expect_error, expect_json, pdf, Server};
 
 async fn server_with_doc() -> Server {
     let server = Server::start().await;
-    server.upload_ok(pdf::with_pages(2, "tokens"), "doc-1").await;
+    server
+        .upload_ok(pdf::with_pages(2, "tokens"), "doc-1")
+        .await;
     server.upload_ok(pdf::one_page("other"), "doc-2").await;
     server
 }
 
 async fn mint_status(server: &Server, body: Value) -> reqwest::Response {
-    server.backend(Method::POST, "/api/sessions").json(&body).send().await.unwrap()
+    server
+        .backend(Method::POST, "/api/sessions")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn session(server: &Server, token: &str) -> reqwest::Response {
-    server.client(token, "/api/client/session").send().await.unwrap()
+    server
+        .client(token, "/api/client/session")
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -28,17 +39,61 @@ async fn minting_validates_every_field() {
     let server = server_with_doc().await;
     let ok = json!({"document_id": "doc-1", "user_id": "u1", "permissions": ["read-document"]});
     let cases: Vec<(Value, StatusCode, &str)> = vec![
-        (json!({"document_id": "missing", "user_id": "u1", "permissions": ["read-document"]}), StatusCode::NOT_FOUND, "document_not_found"),
-        (json!({"document_id": "doc-1", "user_id": "u1", "permissions": ["read"]}), StatusCode::BAD_REQUEST, "invalid_request"),
-        (json!({"document_id": "doc-1", "user_id": "u1", "permissions": []}), StatusCode::BAD_REQUEST, "invalid_request"),
-        (json!({"document_id": "doc-1", "user_id": "u1", "permissions": ["write"], "collaboration_permissions": ["annotations:fly:all"]}), StatusCode::BAD_REQUEST, "invalid_request"),
-        (json!({"document_id": "doc-1", "user_id": "u1", "permissions": ["write"], "expires_in": 7 * 24 * 3600 + 1}), StatusCode::BAD_REQUEST, "invalid_request"),
-        (json!({"document_id": "doc-1", "user_id": "u1", "permissions": ["write"], "expires_in": 0}), StatusCode::BAD_REQUEST, "invalid_request"),
-        (json!({"document_id": "doc-1", "app_document_id": "a", "user_id": "u1", "permissions": ["write"]}), StatusCode::BAD_REQUEST, "invalid_request"),
-        (json!({"user_id": "u1", "permissions": ["write"]}), StatusCode::BAD_REQUEST, "invalid_request"),
-        (json!({"document_id": "doc-1", "user_id": "", "permissions": ["write"]}), StatusCode::BAD_REQUEST, "invalid_request"),
-        (json!({"document_id": "doc-1", "user_id": "u1", "permissions": ["write"], "surprise": 1}), StatusCode::BAD_REQUEST, "invalid_request"),
-        (json!({"app_document_id": "../etc", "user_id": "u1", "permissions": ["write"]}), StatusCode::BAD_REQUEST, "invalid_request"),
+        (
+            json!({"document_id": "missing", "user_id": "u1", "permissions": ["read-document"]}),
+            StatusCode::NOT_FOUND,
+            "document_not_found",
+        ),
+        (
+            json!({"document_id": "doc-1", "user_id": "u1", "permissions": ["read"]}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({"document_id": "doc-1", "user_id": "u1", "permissions": []}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({"document_id": "doc-1", "user_id": "u1", "permissions": ["write"], "collaboration_permissions": ["annotations:fly:all"]}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({"document_id": "doc-1", "user_id": "u1", "permissions": ["write"], "expires_in": 7 * 24 * 3600 + 1}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({"document_id": "doc-1", "user_id": "u1", "permissions": ["write"], "expires_in": 0}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({"document_id": "doc-1", "app_document_id": "a", "user_id": "u1", "permissions": ["write"]}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({"user_id": "u1", "permissions": ["write"]}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({"document_id": "doc-1", "user_id": "", "permissions": ["write"]}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({"document_id": "doc-1", "user_id": "u1", "permissions": ["write"], "surprise": 1}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({"app_document_id": "../etc", "user_id": "u1", "permissions": ["write"]}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
     ];
     for (body, status, code) in cases {
         let res = mint_status(&server, body.clone()).await;
@@ -47,7 +102,13 @@ async fn minting_validates_every_field() {
         assert_eq!(got, status, "{body} -> {text}");
         assert!(text.contains(code), "{body} -> {text}");
     }
-    let res = server.backend(Method::POST, "/api/sessions").header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let res = server
+        .backend(Method::POST, "/api/sessions")
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     expect_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
     mint_status(&server, ok).await.error_for_status().unwrap();
 }
@@ -64,8 +125,16 @@ async fn a_minted_token_states_its_grant_and_write_implies_full_access() {
     assert_eq!(minted["user_id"], "u42");
     assert_eq!(minted["layer"], "review");
     assert_eq!(minted["permissions"], json!(["read-document", "write"]));
-    let collab: Vec<&str> = minted["collaboration_permissions"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert!(collab.contains(&"annotations:edit:all") && collab.contains(&"comments:reply:all"), "{collab:?}");
+    let collab: Vec<&str> = minted["collaboration_permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        collab.contains(&"annotations:edit:all") && collab.contains(&"comments:reply:all"),
+        "{collab:?}"
+    );
     assert!(minted["revocation_id"].as_str().unwrap().len() >= 64);
 
     let token = minted["token"].as_str().unwrap();
@@ -80,8 +149,18 @@ async fn a_minted_token_states_its_grant_and_write_implies_full_access() {
         .mint(json!({"document_id": "doc-1", "user_id": "u2", "permissions": ["all"],
                      "collaboration_permissions": ["annotations:view:all", "annotations:edit:self", "comments:reply:all"]}))
         .await;
-    assert_eq!(m["permissions"], json!(["read-document", "write", "download"]));
-    assert_eq!(m["collaboration_permissions"], json!(["annotations:view:all", "annotations:edit:self", "comments:reply:all"]));
+    assert_eq!(
+        m["permissions"],
+        json!(["read-document", "write", "download"])
+    );
+    assert_eq!(
+        m["collaboration_permissions"],
+        json!([
+            "annotations:view:all",
+            "annotations:edit:self",
+            "comments:reply:all"
+        ])
+    );
 }
 
 #[tokio::test]
@@ -89,19 +168,77 @@ async fn every_denial_names_its_reason() {
     let server = server_with_doc().await;
     let token = server.token("doc-1", "u1", &["read-document"]).await;
 
-    expect_error(server.http.get(server.url("/api/client/session")).send().await.unwrap(), StatusCode::UNAUTHORIZED, "missing_credentials").await;
+    expect_error(
+        server
+            .http
+            .get(server.url("/api/client/session"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "missing_credentials",
+    )
+    .await;
 
     // Expired: an attenuation that expires now, and a token minted to expire at once.
-    let expired = cli(&["token", "attenuate", "--token", &token, "--expires-in", "0"], None);
-    expect_error(session(&server, expired.trim()).await, StatusCode::UNAUTHORIZED, "token_expired").await;
+    let expired = cli(
+        &["token", "attenuate", "--token", &token, "--expires-in", "0"],
+        None,
+    );
+    expect_error(
+        session(&server, expired.trim()).await,
+        StatusCode::UNAUTHORIZED,
+        "token_expired",
+    )
+    .await;
     let data = server.data_dir.to_str().unwrap();
-    let minted_expired = cli(&["token", "mint", "--document-id", "doc-1", "--user-id", "u1", "--permissions", "read-document", "--expires-in", "0", "--data-dir", data], None);
-    expect_error(session(&server, minted_expired.trim()).await, StatusCode::UNAUTHORIZED, "token_expired").await;
+    let minted_expired = cli(
+        &[
+            "token",
+            "mint",
+            "--document-id",
+            "doc-1",
+            "--user-id",
+            "u1",
+            "--permissions",
+            "read-document",
+            "--expires-in",
+            "0",
+            "--data-dir",
+            data,
+        ],
+        None,
+    );
+    expect_error(
+        session(&server, minted_expired.trim()).await,
+        StatusCode::UNAUTHORIZED,
+        "token_expired",
+    )
+    .await;
 
     // Signed by another key: a token minted offline with a different root key.
     let other = tempfile::tempdir().unwrap();
-    let foreign = cli(&["token", "mint", "--document-id", "doc-1", "--user-id", "u1", "--permissions", "all", "--data-dir", other.path().to_str().unwrap()], None);
-    expect_error(session(&server, foreign.trim()).await, StatusCode::UNAUTHORIZED, "token_bad_signature").await;
+    let foreign = cli(
+        &[
+            "token",
+            "mint",
+            "--document-id",
+            "doc-1",
+            "--user-id",
+            "u1",
+            "--permissions",
+            "all",
+            "--data-dir",
+            other.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    expect_error(
+        session(&server, foreign.trim()).await,
+        StatusCode::UNAUTHORIZED,
+        "token_bad_signature",
+    )
+    .await;
 
     // Truncated, edited, or not a token at all.
     let truncated = &token[..token.len() - 20];
@@ -112,19 +249,43 @@ async fn every_denial_names_its_reason() {
     edited[mid] = if edited[mid] == 'A' { 'B' } else { 'A' };
     let edited: String = edited.into_iter().collect();
     let body = expect_json(session(&server, &edited).await, StatusCode::UNAUTHORIZED).await;
-    assert!(["token_malformed", "token_bad_signature"].contains(&body["code"].as_str().unwrap()), "{body}");
-    expect_error(session(&server, "not-a-token").await, StatusCode::UNAUTHORIZED, "token_malformed").await;
+    assert!(
+        ["token_malformed", "token_bad_signature"].contains(&body["code"].as_str().unwrap()),
+        "{body}"
+    );
+    expect_error(
+        session(&server, "not-a-token").await,
+        StatusCode::UNAUTHORIZED,
+        "token_malformed",
+    )
+    .await;
 
     // For another document.
-    let res = server.client(&token, "/api/client/session?document_id=doc-2").send().await.unwrap();
+    let res = server
+        .client(&token, "/api/client/session?document_id=doc-2")
+        .send()
+        .await
+        .unwrap();
     expect_error(res, StatusCode::FORBIDDEN, "wrong_document").await;
 
     // A right missing: download needs `download`.
-    let res = server.client(&token, "/api/client/document?download=true").send().await.unwrap();
+    let res = server
+        .client(&token, "/api/client/document?download=true")
+        .send()
+        .await
+        .unwrap();
     let body = expect_error(res, StatusCode::FORBIDDEN, "right_missing").await;
-    assert!(body["message"].as_str().unwrap().contains("download"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("download"),
+        "{body}"
+    );
     let write_only = server.token("doc-1", "u1", &["write"]).await;
-    expect_error(session(&server, &write_only).await, StatusCode::FORBIDDEN, "right_missing").await;
+    expect_error(
+        session(&server, &write_only).await,
+        StatusCode::FORBIDDEN,
+        "right_missing",
+    )
+    .await;
 
     // Nothing above changed the good token.
     expect_json(session(&server, &token).await, StatusCode::OK).await;
@@ -135,63 +296,208 @@ async fn attenuation_narrows_and_can_never_widen() {
     let server = server_with_doc().await;
     let full = server.token("doc-1", "u1", &["all"]).await;
 
-    let read_only = cli(&["token", "attenuate", "--token", &full, "--permissions", "read-document"], None);
+    let read_only = cli(
+        &[
+            "token",
+            "attenuate",
+            "--token",
+            &full,
+            "--permissions",
+            "read-document",
+        ],
+        None,
+    );
     let s = expect_json(session(&server, read_only.trim()).await, StatusCode::OK).await;
     assert_eq!(s["permissions"], json!(["read-document"]));
-    let res = server.client(read_only.trim(), "/api/client/document?download=true").send().await.unwrap();
+    let res = server
+        .client(read_only.trim(), "/api/client/document?download=true")
+        .send()
+        .await
+        .unwrap();
     expect_error(res, StatusCode::FORBIDDEN, "right_missing").await;
 
     // Asking for more than the parent had grants nothing extra.
-    let widened = cli(&["token", "attenuate", "--token", read_only.trim(), "--permissions", "read-document,write,download"], None);
+    let widened = cli(
+        &[
+            "token",
+            "attenuate",
+            "--token",
+            read_only.trim(),
+            "--permissions",
+            "read-document,write,download",
+        ],
+        None,
+    );
     let s = expect_json(session(&server, widened.trim()).await, StatusCode::OK).await;
     assert_eq!(s["permissions"], json!(["read-document"]));
 
-    let narrow_collab = cli(&["token", "attenuate", "--token", &full, "--collaboration-permissions", "annotations:view:all,comments:reply:all"], None);
+    let narrow_collab = cli(
+        &[
+            "token",
+            "attenuate",
+            "--token",
+            &full,
+            "--collaboration-permissions",
+            "annotations:view:all,comments:reply:all",
+        ],
+        None,
+    );
     let s = expect_json(session(&server, narrow_collab.trim()).await, StatusCode::OK).await;
-    assert_eq!(s["collaboration_permissions"], json!(["annotations:view:all", "comments:reply:all"]));
-    assert_eq!(s["permissions"], json!(["read-document", "write", "download"]));
+    assert_eq!(
+        s["collaboration_permissions"],
+        json!(["annotations:view:all", "comments:reply:all"])
+    );
+    assert_eq!(
+        s["permissions"],
+        json!(["read-document", "write", "download"])
+    );
 
     // Layer-bound: valid on its own layer, grants nothing elsewhere.
-    let same_layer = cli(&["token", "attenuate", "--token", &full, "--layer", ""], None);
+    let same_layer = cli(
+        &["token", "attenuate", "--token", &full, "--layer", ""],
+        None,
+    );
     expect_json(session(&server, same_layer.trim()).await, StatusCode::OK).await;
-    let other_layer = cli(&["token", "attenuate", "--token", &full, "--layer", "reviewers"], None);
-    expect_error(session(&server, other_layer.trim()).await, StatusCode::FORBIDDEN, "right_missing").await;
+    let other_layer = cli(
+        &[
+            "token",
+            "attenuate",
+            "--token",
+            &full,
+            "--layer",
+            "reviewers",
+        ],
+        None,
+    );
+    expect_error(
+        session(&server, other_layer.trim()).await,
+        StatusCode::FORBIDDEN,
+        "right_missing",
+    )
+    .await;
 
     // Inspect shows the blocks and verifies against the published key.
     let key = server.public_key().await;
-    let shown = cli(&["token", "inspect", "--public-key", &key, "--token", read_only.trim()], None);
-    assert!(shown.contains("signature: valid") && shown.contains("right_op"), "{shown}");
+    let shown = cli(
+        &[
+            "token",
+            "inspect",
+            "--public-key",
+            &key,
+            "--token",
+            read_only.trim(),
+        ],
+        None,
+    );
+    assert!(
+        shown.contains("signature: valid") && shown.contains("right_op"),
+        "{shown}"
+    );
     let foreign_key = "ed25519/0000000000000000000000000000000000000000000000000000000000000000";
-    let out = cli_output(&["token", "inspect", "--public-key", foreign_key, "--token", read_only.trim()], None);
+    let out = cli_output(
+        &[
+            "token",
+            "inspect",
+            "--public-key",
+            foreign_key,
+            "--token",
+            read_only.trim(),
+        ],
+        None,
+    );
     assert!(!out.status.success());
     let unverified = cli(&["token", "inspect"], Some(read_only.trim()));
-    assert!(unverified.contains("not checked") && unverified.contains("user(\"u1\")"), "{unverified}");
+    assert!(
+        unverified.contains("not checked") && unverified.contains("user(\"u1\")"),
+        "{unverified}"
+    );
 }
 
 #[tokio::test]
 async fn revocation_by_id_or_by_token_cuts_off_descendants_only() {
     let server = server_with_doc().await;
-    let minted = server.mint(json!({"document_id": "doc-1", "user_id": "u1", "permissions": ["all"]})).await;
+    let minted = server
+        .mint(json!({"document_id": "doc-1", "user_id": "u1", "permissions": ["all"]}))
+        .await;
     let parent = minted["token"].as_str().unwrap().to_string();
-    let child = cli(&["token", "attenuate", "--token", &parent, "--permissions", "read-document"], None).trim().to_string();
-    let grandchild = cli(&["token", "attenuate", "--token", &child, "--expires-in", "600"], None).trim().to_string();
+    let child = cli(
+        &[
+            "token",
+            "attenuate",
+            "--token",
+            &parent,
+            "--permissions",
+            "read-document",
+        ],
+        None,
+    )
+    .trim()
+    .to_string();
+    let grandchild = cli(
+        &[
+            "token",
+            "attenuate",
+            "--token",
+            &child,
+            "--expires-in",
+            "600",
+        ],
+        None,
+    )
+    .trim()
+    .to_string();
 
     // Revoking the child by token revokes it and its descendants, not its parent.
-    let res = server.backend(Method::POST, "/api/tokens/revoke").json(&json!({"token": child})).send().await.unwrap();
+    let res = server
+        .backend(Method::POST, "/api/tokens/revoke")
+        .json(&json!({"token": child}))
+        .send()
+        .await
+        .unwrap();
     expect_json(res, StatusCode::OK).await;
-    expect_error(session(&server, &child).await, StatusCode::UNAUTHORIZED, "token_revoked").await;
-    expect_error(session(&server, &grandchild).await, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    expect_error(
+        session(&server, &child).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    expect_error(
+        session(&server, &grandchild).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
     expect_json(session(&server, &parent).await, StatusCode::OK).await;
 
     // Revoking the minted id revokes everything derived from it; revoking twice is fine.
     for _ in 0..2 {
-        let res = server.backend(Method::POST, "/api/tokens/revoke").json(&json!({"revocation_id": minted["revocation_id"]})).send().await.unwrap();
+        let res = server
+            .backend(Method::POST, "/api/tokens/revoke")
+            .json(&json!({"revocation_id": minted["revocation_id"]}))
+            .send()
+            .await
+            .unwrap();
         expect_json(res, StatusCode::OK).await;
     }
-    expect_error(session(&server, &parent).await, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    expect_error(
+        session(&server, &parent).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
 
-    for bad in [json!({}), json!({"revocation_id": "xyz"}), json!({"token": "garbage"}), json!({"token": parent, "revocation_id": "ab"})] {
-        let res = server.backend(Method::POST, "/api/tokens/revoke").json(&bad).send().await.unwrap();
+    for bad in [
+        json!({}),
+        json!({"revocation_id": "xyz"}),
+        json!({"token": "garbage"}),
+        json!({"token": parent, "revocation_id": "ab"}),
+    ] {
+        let res = server
+            .backend(Method::POST, "/api/tokens/revoke")
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
         assert!(res.status().is_client_error(), "{bad}");
     }
 }
@@ -199,7 +505,10 @@ async fn revocation_by_id_or_by_token_cuts_off_descendants_only() {
 /// The Python interpreter with biscuit-python installed, if any (`make test` provides one).
 fn biscuit_python() -> Option<String> {
     let python = std::env::var("QUIRE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&python).args(["-c", "import biscuit_auth"]).output().is_ok_and(|o| o.status.success());
+    let ok = Command::new(&python)
+        .args(["-c", "import biscuit_auth"])
+        .output()
+        .is_ok_and(|o| o.status.success());
     if ok {
         Some(python)
     } else if std::env::var_os("CI").is_some() {
@@ -212,14 +521,23 @@ fn biscuit_python() -> Option<String> {
 
 fn python_attenuate(python: &str, token: &str, key: &str, datalog: &str) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/attenuate.py");
-    let out = Command::new(python).args([script, token, key, datalog]).output().unwrap();
-    assert!(out.status.success(), "attenuate.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(python)
+        .args([script, token, key, datalog])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "attenuate.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 #[tokio::test]
 async fn a_token_attenuated_by_biscuit_python_is_honoured_exactly() {
-    let Some(python) = biscuit_python() else { return };
+    let Some(python) = biscuit_python() else {
+        return;
+    };
     let server = server_with_doc().await;
     let key = server.public_key().await;
     let full = server
@@ -239,18 +557,44 @@ async fn a_token_attenuated_by_biscuit_python_is_honoured_exactly() {
     );
     let s = expect_json(session(&server, &narrowed).await, StatusCode::OK).await;
     assert_eq!(s["permissions"], json!(["read-document", "download"]));
-    assert_eq!(s["collaboration_permissions"], json!(["annotations:view:all"]));
+    assert_eq!(
+        s["collaboration_permissions"],
+        json!(["annotations:view:all"])
+    );
 
     // A block that asserts rights as facts gains nothing: only the authority block is trusted.
-    let sneaky = python_attenuate(&python, &narrowed, &key, r#"right("doc-1", "write"); collab("doc-1", "annotations:edit:all");"#);
+    let sneaky = python_attenuate(
+        &python,
+        &narrowed,
+        &key,
+        r#"right("doc-1", "write"); collab("doc-1", "annotations:edit:all");"#,
+    );
     let s = expect_json(session(&server, &sneaky).await, StatusCode::OK).await;
     assert_eq!(s["permissions"], json!(["read-document", "download"]));
-    assert_eq!(s["collaboration_permissions"], json!(["annotations:view:all"]));
+    assert_eq!(
+        s["collaboration_permissions"],
+        json!(["annotations:view:all"])
+    );
 
-    let expired = python_attenuate(&python, &full, &key, "check if time($t), $t < 2020-01-01T00:00:00Z;");
-    expect_error(session(&server, &expired).await, StatusCode::UNAUTHORIZED, "token_expired").await;
+    let expired = python_attenuate(
+        &python,
+        &full,
+        &key,
+        "check if time($t), $t < 2020-01-01T00:00:00Z;",
+    );
+    expect_error(
+        session(&server, &expired).await,
+        StatusCode::UNAUTHORIZED,
+        "token_expired",
+    )
+    .await;
     let elsewhere = python_attenuate(&python, &full, &key, r#"check if resource("doc-2");"#);
-    expect_error(session(&server, &elsewhere).await, StatusCode::FORBIDDEN, "wrong_document").await;
+    expect_error(
+        session(&server, &elsewhere).await,
+        StatusCode::FORBIDDEN,
+        "wrong_document",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -258,20 +602,38 @@ async fn secrets_never_reach_the_log_and_the_root_key_is_private() {
     let server = server_with_doc().await;
     let token = server.token("doc-1", "u1", &["all"]).await;
     expect_json(session(&server, &token).await, StatusCode::OK).await;
-    let res = server.client(&token, "/api/client/document").send().await.unwrap();
+    let res = server
+        .client(&token, "/api/client/document")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    expect_error(session(&server, &token[..40]).await, StatusCode::UNAUTHORIZED, "token_malformed").await;
+    expect_error(
+        session(&server, &token[..40]).await,
+        StatusCode::UNAUTHORIZED,
+        "token_malformed",
+    )
+    .await;
     let log = server.log_text();
     assert!(log.contains("/api/client/session"), "requests are logged");
     assert!(!log.contains(&token[..40]), "a token reached the log");
-    assert!(!log.contains(crate::common::API_KEY), "the API key reached the log");
+    assert!(
+        !log.contains(crate::common::API_KEY),
+        "the API key reached the log"
+    );
 
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(server.data_dir.join("root_key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(server.data_dir.join("root_key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let dir_mode = std::fs::metadata(&server.data_dir).unwrap().permissions().mode();
+        let dir_mode = std::fs::metadata(&server.data_dir)
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(dir_mode & 0o077, 0, "the data dir is private");
     }
 }

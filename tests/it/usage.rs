@@ -14,39 +14,93 @@ async fn opens_are_counted_per_document_and_day() {
     let a2 = server.token("doc-a", "u2", &["read-document"]).await;
     let b1 = server.token("doc-b", "u1", &["read-document"]).await;
     let app = server
-        .mint(json!({"app_document_id": "app-1", "user_id": "u9", "permissions": ["read-document"]}))
+        .mint(
+            json!({"app_document_id": "app-1", "user_id": "u9", "permissions": ["read-document"]}),
+        )
         .await["token"]
         .as_str()
         .unwrap()
         .to_string();
     for t in [&a1, &a1, &a2, &b1, &app] {
-        expect_json(server.client(t, "/api/client/session").send().await.unwrap(), StatusCode::OK).await;
+        expect_json(
+            server
+                .client(t, "/api/client/session")
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK,
+        )
+        .await;
     }
     // A refused open is not metered.
-    let res = server.client(&a1, "/api/client/session?document_id=doc-b").send().await.unwrap();
+    let res = server
+        .client(&a1, "/api/client/session?document_id=doc-b")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 
-    let all = expect_json(server.backend(Method::GET, "/api/usage").send().await.unwrap(), StatusCode::OK).await;
+    let all = expect_json(
+        server
+            .backend(Method::GET, "/api/usage")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(all["total_opens"], 5);
     let rows = all["usage"].as_array().unwrap();
     let day = time::OffsetDateTime::now_utc().date().to_string();
-    let row = |id: &str| rows.iter().find(|r| r["document_id"] == id || r["app_document_id"] == id).unwrap().clone();
+    let row = |id: &str| {
+        rows.iter()
+            .find(|r| r["document_id"] == id || r["app_document_id"] == id)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(row("doc-a")["opens"], 3);
     assert_eq!(row("doc-a")["unique_users"], 2);
     assert_eq!(row("doc-a")["day"], day.as_str());
     assert_eq!(row("doc-b")["opens"], 1);
     assert_eq!(row("app-1")["opens"], 1);
 
-    let only_a = expect_json(server.backend(Method::GET, "/api/usage?document_id=doc-a").send().await.unwrap(), StatusCode::OK).await;
+    let only_a = expect_json(
+        server
+            .backend(Method::GET, "/api/usage?document_id=doc-a")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(only_a["total_opens"], 3);
-    let future = expect_json(server.backend(Method::GET, "/api/usage?from=2999-01-01").send().await.unwrap(), StatusCode::OK).await;
+    let future = expect_json(
+        server
+            .backend(Method::GET, "/api/usage?from=2999-01-01")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(future["total_opens"], 0);
     let range = expect_json(
-        server.backend(Method::GET, &format!("/api/usage?from={day}&to=2999-01-01T00:00:00Z")).send().await.unwrap(),
+        server
+            .backend(
+                Method::GET,
+                &format!("/api/usage?from={day}&to=2999-01-01T00:00:00Z"),
+            )
+            .send()
+            .await
+            .unwrap(),
         StatusCode::OK,
     )
     .await;
     assert_eq!(range["total_opens"], 5);
-    let res = server.backend(Method::GET, "/api/usage?from=yesterday").send().await.unwrap();
+    let res = server
+        .backend(Method::GET, "/api/usage?from=yesterday")
+        .send()
+        .await
+        .unwrap();
     expect_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
 }

@@ -62,16 +62,23 @@ impl Server {
             }
         };
         let mut cmd = Command::new(quire_bin());
-        cmd.args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data_dir)
-            .args(&options.extra_args)
-            .env("QUIRE_API_KEY", API_KEY)
-            .env("RUST_LOG", "info")
-            .env_remove("QUIRE_DATABASE_URL")
-            .env_remove("QUIRE_BLOB_URL")
-            .env_remove("QUIRE_ROOT_KEY")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "--log-format",
+            "json",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&data_dir)
+        .args(&options.extra_args)
+        .env("QUIRE_API_KEY", API_KEY)
+        .env("RUST_LOG", "info")
+        .env_remove("QUIRE_DATABASE_URL")
+        .env_remove("QUIRE_BLOB_URL")
+        .env_remove("QUIRE_ROOT_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
         if let Some(url) = &options.database_url {
             cmd.args(["--database-url", url]);
         }
@@ -97,9 +104,12 @@ impl Server {
                 sink.lock().unwrap().push(line);
             }
         });
-        let addr = rx
-            .recv_timeout(TIMEOUT)
-            .unwrap_or_else(|_| panic!("server did not start; its log:\n{}", logs.lock().unwrap().join("\n")));
+        let addr = rx.recv_timeout(TIMEOUT).unwrap_or_else(|_| {
+            panic!(
+                "server did not start; its log:\n{}",
+                logs.lock().unwrap().join("\n")
+            )
+        });
         Server {
             child,
             base: format!("http://{addr}"),
@@ -117,7 +127,9 @@ impl Server {
 
     /// A request with the backend API key.
     pub fn backend(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
-        self.http.request(method, self.url(path)).bearer_auth(&self.api_key)
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(&self.api_key)
     }
 
     /// A request with a session token.
@@ -143,20 +155,34 @@ impl Server {
 
     /// Mints a session token that must be accepted; returns the whole response.
     pub async fn mint(&self, body: Value) -> Value {
-        let res = self.backend(reqwest::Method::POST, "/api/sessions").json(&body).send().await.unwrap();
+        let res = self
+            .backend(reqwest::Method::POST, "/api/sessions")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         expect_json(res, StatusCode::CREATED).await
     }
 
     /// Mints a token for `doc` with `permissions`; returns the token string.
     pub async fn token(&self, doc: &str, user: &str, permissions: &[&str]) -> String {
-        let v = self.mint(json!({"document_id": doc, "user_id": user, "permissions": permissions})).await;
+        let v = self
+            .mint(json!({"document_id": doc, "user_id": user, "permissions": permissions}))
+            .await;
         v["token"].as_str().unwrap().to_string()
     }
 
     /// The root public key as `ed25519/<hex>`.
     pub async fn public_key(&self) -> String {
-        let res = self.backend(reqwest::Method::GET, "/api/keys/public").send().await.unwrap();
-        expect_json(res, StatusCode::OK).await["public_key"].as_str().unwrap().to_string()
+        let res = self
+            .backend(reqwest::Method::GET, "/api/keys/public")
+            .send()
+            .await
+            .unwrap();
+        expect_json(res, StatusCode::OK).await["public_key"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// Every log line so far, joined.
@@ -192,7 +218,10 @@ pub async fn expect_json(res: Response, status: StatusCode) -> Value {
 pub async fn expect_error(res: Response, status: StatusCode, code: &str) -> Value {
     let body = expect_json(res, status).await;
     assert_eq!(body["code"], code, "unexpected error code: {body}");
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "no message: {body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "no message: {body}"
+    );
     body
 }
 
@@ -237,14 +266,21 @@ pub fn shared_pdfs() -> Option<PathBuf> {
     } else if std::env::var_os("CI").is_some() {
         panic!("../shared/testdata/pdfs is missing, and CI must run the tests that use it");
     } else {
-        eprintln!("SKIPPED: ../shared/testdata/pdfs not found; tests on real-world PDFs did not run");
+        eprintln!(
+            "SKIPPED: ../shared/testdata/pdfs not found; tests on real-world PDFs did not run"
+        );
         None
     }
 }
 
 /// A fixture from `tests/fixtures`.
 pub fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)).expect("fixture")
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .expect("fixture")
 }
 
 /// Every regular file under `dir`, recursively.
