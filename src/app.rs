@@ -1,14 +1,20 @@
 //! Building and running the server: storage, keys, routes, graceful shutdown.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use actix::{Actor, Arbiter, ArbiterHandle};
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
+use crate::actors::document::DocumentConfig;
+use crate::actors::registry::{DocumentRegistry, Shutdown};
+use crate::actors::session::SessionConfig;
 use crate::auth::api_keys;
 use crate::auth::tokens::RootKey;
 use crate::blobs::BlobStore;
 use crate::config::Config;
+use crate::protocol::{CloseCode, CloseReason};
 use crate::state::{AppState, Limits};
 
 /// Why the server could not start.
@@ -38,7 +44,34 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
         .map_err(|e| StartError::DataDir(config.storage.data_dir.display().to_string(), e))?;
     let blobs = BlobStore::open(&blob_url)?;
     let root_key = RootKey::load_or_create(&config.storage.data_dir, config.root_key.as_deref())?;
+    let threads = config
+        .document_threads
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        })
+        .clamp(1, 64);
+    let arbiters: Vec<ArbiterHandle> = (0..threads).map(|_| Arbiter::new().handle()).collect();
+    let registry = DocumentRegistry::new(
+        db.clone(),
+        DocumentConfig {
+            log_retention: config.change_log_retention.max(1),
+            idle_timeout: Duration::from_secs(config.document_idle_timeout),
+        },
+        arbiters,
+    )
+    .start();
+    let sessions = SessionConfig {
+        frames_per_second: config.ws_frames_per_second.max(1) as f64,
+        frame_burst: config.ws_frames_per_second.max(1) as f64 * 5.0,
+        outbox_capacity: config.ws_outbox_capacity.max(8),
+        ..SessionConfig::default()
+    };
     Ok(AppState {
+        registry,
+        sessions: Arc::new(sessions),
+        cors_origins: Arc::new(config.cors_origins.clone()),
         db,
         blobs,
         root_key,
@@ -54,6 +87,7 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
 /// Runs the server until SIGTERM or SIGINT, then drains in-flight requests.
 pub async fn serve(config: Config) -> Result<(), StartError> {
     let state = state(&config).await?;
+    let registry = state.registry.clone();
     let cors_origins = config.cors_origins.clone();
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
@@ -64,15 +98,46 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             .configure(move |cfg| crate::http::configure(cfg, &cors_origins))
     })
     .shutdown_timeout(config.shutdown_timeout)
+    .disable_signals()
     .bind(&config.listen)
     .map_err(|e| StartError::Listen(config.listen.clone(), e))?;
     for addr in server.addrs() {
         tracing::info!(%addr, "listening");
     }
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: closing live sessions, draining requests");
+        let reason = CloseReason::new(
+            CloseCode::ShuttingDown,
+            "the server is shutting down; reconnect",
+        );
+        let _ = registry.send(Shutdown(reason)).await;
+        handle.stop(true).await;
+    });
     server
-        .run()
         .await
         .map_err(|e| StartError::Listen(config.listen.clone(), e))?;
     tracing::info!("shut down");
     Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

@@ -91,6 +91,27 @@ pub struct Config {
     #[arg(long, env = "QUIRE_ROOT_KEY", hide_env_values = true)]
     pub root_key: Option<String>,
 
+    /// Changes kept per document for clients that reconnect with `since`; older ones get a
+    /// snapshot.
+    #[arg(long, env = "QUIRE_CHANGE_LOG_RETENTION", default_value_t = 10_000)]
+    pub change_log_retention: i64,
+
+    /// Seconds a document actor without sessions stays in memory.
+    #[arg(long, env = "QUIRE_DOCUMENT_IDLE_TIMEOUT", default_value_t = 30)]
+    pub document_idle_timeout: u64,
+
+    /// Threads that run document actors (default: one per core).
+    #[arg(long, env = "QUIRE_DOCUMENT_THREADS")]
+    pub document_threads: Option<usize>,
+
+    /// Frames per second a WebSocket client may send (bursts up to 5× that are absorbed).
+    #[arg(long, env = "QUIRE_WS_FRAMES_PER_SECOND", default_value_t = 200)]
+    pub ws_frames_per_second: u32,
+
+    /// Messages queued for a WebSocket client before it counts as too slow and is disconnected.
+    #[arg(long, env = "QUIRE_WS_OUTBOX_CAPACITY", default_value_t = 1024)]
+    pub ws_outbox_capacity: usize,
+
     /// Seconds to let in-flight requests finish after SIGTERM or SIGINT.
     #[arg(long, env = "QUIRE_SHUTDOWN_TIMEOUT", default_value_t = 10)]
     pub shutdown_timeout: u64,

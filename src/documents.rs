@@ -120,6 +120,7 @@ pub async fn create(
         page_count: Set(info.page_count as i32),
         created_at: Set(now),
         updated_at: Set(now),
+        head_seq: Set(0),
     };
 
     let _guard = blobs.lock(&sha256).await;

@@ -3,6 +3,7 @@
 //! The binary (`src/main.rs`) parses the command line and calls into this library; the
 //! integration tests start the same binary. See `DESIGN.md` in the repository for the architecture.
 
+pub mod actors;
 pub mod app;
 pub mod auth;
 pub mod blobs;
@@ -13,7 +14,10 @@ pub mod entities;
 pub mod fsutil;
 pub mod http;
 pub mod pdf;
+pub mod protocol;
+pub mod records;
 pub mod state;
+pub mod store;
 pub mod telemetry;
 pub mod time_util;
 pub mod usage;

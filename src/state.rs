@@ -2,9 +2,15 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use actix::Addr;
 use sea_orm::DatabaseConnection;
 
+use crate::actors::registry::DocumentRegistry;
+use crate::actors::session::SessionConfig;
 use crate::auth::tokens::RootKey;
+use crate::auth::Authenticator;
 use crate::blobs::BlobStore;
 
 /// Limits that apply to requests.
@@ -24,4 +30,18 @@ pub struct AppState {
     /// SHA-256 of the bootstrap API key from `QUIRE_API_KEY`, never the key itself.
     pub bootstrap_key_hash: Option<[u8; 32]>,
     pub limits: Limits,
+    pub registry: Addr<DocumentRegistry>,
+    pub sessions: Arc<SessionConfig>,
+    /// Origins allowed to open WebSockets and call the client API from a browser.
+    pub cors_origins: Arc<Vec<String>>,
+}
+
+impl AppState {
+    /// The session-token verifier.
+    pub fn authenticator(&self) -> Authenticator {
+        Authenticator {
+            db: self.db.clone(),
+            root_key: self.root_key.clone(),
+        }
+    }
 }

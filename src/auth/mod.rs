@@ -1,9 +1,38 @@
 //! Authentication and authorisation: backend API keys and biscuit session tokens.
 
+pub mod access;
 pub mod api_keys;
 pub mod revocations;
 pub mod rights;
 pub mod tokens;
+
+use std::time::SystemTime;
+
+use sea_orm::DatabaseConnection;
+
+/// Verifies session tokens against the root key and the revocation list; shared by the client
+/// HTTP routes and the WebSocket sessions.
+#[derive(Clone)]
+pub struct Authenticator {
+    pub db: DatabaseConnection,
+    pub root_key: tokens::RootKey,
+}
+
+impl Authenticator {
+    /// Verifies signature, expiry and rights, then revocation.
+    pub async fn session(&self, token: &str) -> Result<tokens::VerifiedToken, Error> {
+        let verified = tokens::verify(self.root_key.public(), token, SystemTime::now())?;
+        if revocations::any_revoked(&self.db, &verified.revocation_ids).await? {
+            return Err(Error::Revoked);
+        }
+        Ok(verified)
+    }
+
+    /// Meters one successful session open.
+    pub async fn record_open(&self, token: &tokens::VerifiedToken) -> Result<(), sea_orm::DbErr> {
+        crate::usage::record_open(&self.db, token).await
+    }
+}
 
 /// Why a credential was refused. Each variant is a reason a developer integrating Quire can act
 /// on; `http::error` maps them to status codes and stable machine-readable codes.

@@ -139,6 +139,10 @@ pub struct Minted {
 #[derive(Debug, Clone)]
 pub struct VerifiedToken {
     pub grant: Grant,
+    /// When the token stops being valid: the authority's expiry or an earlier one added by an
+    /// attenuation block in the usual `check if time($t), $t < <date>` form. Live sessions
+    /// check it on every change (and re-verify the whole token periodically for other forms).
+    pub expires_at: SystemTime,
     /// One revocation id per block; revoking any of them revokes this token.
     pub revocation_ids: Vec<String>,
 }
@@ -302,7 +306,12 @@ pub fn verify(public: PublicKey, token: &str, now: SystemTime) -> Result<Verifie
             "the token grants no rights on its document".into(),
         ));
     }
+    let expires_at = (1..biscuit.block_count())
+        .filter_map(|i| biscuit.print_block_source(i).ok())
+        .flat_map(|source| expiries_in(&source))
+        .fold(claims.expires_at, SystemTime::min);
     Ok(VerifiedToken {
+        expires_at,
         grant: Grant {
             permissions,
             collaboration_permissions,
@@ -485,4 +494,29 @@ pub fn last_revocation_id(public: PublicKey, token: &str) -> Result<String, Erro
         .last()
         .map(hex::encode)
         .ok_or_else(|| Error::Malformed("the token has no blocks".into()))
+}
+
+/// The dates that checks on `time` in `source` require the time to be before (`< date` or
+/// `<= date`), one per check line.
+fn expiries_in(source: &str) -> Vec<SystemTime> {
+    use time::format_description::well_known::Rfc3339;
+    source
+        .lines()
+        .filter(|line| line.contains("time("))
+        .flat_map(|line| {
+            line.split('<')
+                .skip(1)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|after| {
+            let candidate = after.trim_start_matches('=').trim_start();
+            let end = candidate
+                .find([',', ';', ' ', ')'])
+                .unwrap_or(candidate.len());
+            time::OffsetDateTime::parse(&candidate[..end], &Rfc3339)
+                .ok()
+                .map(SystemTime::from)
+        })
+        .collect()
 }

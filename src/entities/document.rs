@@ -15,6 +15,8 @@ pub struct Model {
     pub created_at: i64,
     /// Microseconds since the Unix epoch.
     pub updated_at: i64,
+    /// Sequence number of the document's last committed change.
+    pub head_seq: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -16,6 +16,7 @@ pub struct Model {
     pub content: String,
     pub creator: String,
     pub creator_group: Option<String>,
+    pub creator_name: Option<String>,
     /// Sequence number of the record's last change.
     pub seq: i64,
     pub created_at: i64,

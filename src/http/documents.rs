@@ -9,8 +9,10 @@ use super::body;
 use super::error::Error;
 use super::extract::ApiKey;
 use super::file::{self, Disposition};
+use crate::actors::registry::CloseDocument;
 use crate::documents::{self, Cursor, NewDocument};
 use crate::entities::document;
+use crate::protocol::{CloseCode, CloseReason};
 use crate::state::AppState;
 use crate::time_util::micros_to_rfc3339;
 
@@ -185,6 +187,17 @@ async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
     documents::delete(&state.db, &state.blobs, &id).await?;
+    // Delete first, then close: a session that joins in between is closed too.
+    let _ = state
+        .registry
+        .send(CloseDocument {
+            document_id: id.to_string(),
+            reason: CloseReason::new(
+                CloseCode::DocumentDeleted,
+                format!("document `{id}` was deleted"),
+            ),
+        })
+        .await;
     tracing::info!(document_id = %id, "document deleted");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -33,6 +33,10 @@ pub enum Error {
     Database(#[from] sea_orm::DbErr),
     #[error("{0}")]
     Unavailable(String),
+    #[error("this origin may not open WebSockets; add it to --cors-origins")]
+    OriginNotAllowed,
+    #[error(transparent)]
+    Document(#[from] crate::actors::document::DocumentError),
 }
 
 #[derive(Serialize)]
@@ -141,6 +145,15 @@ impl Error {
             ),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "invalid_request"),
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "internal"),
+            Error::OriginNotAllowed => (StatusCode::FORBIDDEN, "origin_not_allowed", "auth"),
+            Error::Document(crate::actors::document::DocumentError::NotFound(_)) => (
+                StatusCode::NOT_FOUND,
+                "document_not_found",
+                "invalid_request",
+            ),
+            Error::Document(crate::actors::document::DocumentError::Unavailable) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "internal")
+            }
         }
     }
 }
@@ -157,6 +170,7 @@ impl ResponseError for Error {
             tracing::error!(error = %self, code, "request failed");
             match self {
                 Error::Unavailable(m) => m.clone(),
+                Error::Document(d) => d.to_string(),
                 _ => "internal server error; the server log has the details".to_string(),
             }
         } else {

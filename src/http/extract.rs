@@ -3,7 +3,6 @@
 //! [`ClientSession`] cannot be reached without a valid credential of that kind.
 
 use std::future::{ready, Ready};
-use std::time::SystemTime;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -11,7 +10,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
 use super::error::Error;
-use crate::auth::{self, api_keys, revocations, tokens};
+use crate::auth::{self, api_keys, tokens};
 use crate::state::AppState;
 
 fn bearer(req: &HttpRequest, what: &'static str) -> Result<String, Error> {
@@ -108,9 +107,5 @@ pub async fn authenticate_session(
     state: &AppState,
     token: &str,
 ) -> Result<tokens::VerifiedToken, Error> {
-    let verified = tokens::verify(state.root_key.public(), token, SystemTime::now())?;
-    if revocations::any_revoked(&state.db, &verified.revocation_ids).await? {
-        return Err(auth::Error::Revoked.into());
-    }
-    Ok(verified)
+    Ok(state.authenticator().session(token).await?)
 }

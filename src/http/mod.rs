@@ -8,8 +8,10 @@ pub mod error;
 pub mod extract;
 pub mod file;
 pub mod health;
+pub mod records;
 pub mod sessions;
 pub mod usage;
+pub mod ws;
 
 use actix_cors::Cors;
 use actix_web::middleware::from_fn;
@@ -20,7 +22,7 @@ use actix_web::web;
 pub fn configure(cfg: &mut web::ServiceConfig, cors_origins: &[String]) {
     cfg.app_data(
         web::JsonConfig::default()
-            .limit(64 * 1024)
+            .limit(8 * 1024 * 1024)
             .error_handler(|e, _| {
                 error::Error::BadRequest(format!("invalid JSON body: {e}")).into()
             }),
@@ -33,17 +35,21 @@ pub fn configure(cfg: &mut web::ServiceConfig, cors_origins: &[String]) {
             .error_handler(|e, _| error::Error::BadRequest(format!("invalid path: {e}")).into()),
     )
     .configure(health::configure)
+    // The socket authenticates with its first message, not a header: outside the session scope.
+    .configure(ws::configure)
     // CORS wraps authentication so that preflight requests are answered without credentials.
     .service(
         web::scope("/api/client")
             .wrap(from_fn(extract::require_session))
             .wrap(cors(cors_origins))
-            .configure(client::configure),
+            .configure(client::configure)
+            .configure(records::configure_client),
     )
     .service(
         web::scope("/api")
             .wrap(from_fn(extract::require_api_key))
             .configure(documents::configure)
+            .configure(records::configure_backend)
             .configure(sessions::configure)
             .configure(usage::configure),
     );

@@ -1,5 +1,7 @@
 //! Backend token routes (API key): mint session tokens, revoke them, publish the public key.
 
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use actix_web::{web, HttpResponse};
@@ -7,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::Error;
 use super::extract::ApiKey;
+use crate::actors::registry::BroadcastRevoked;
 use crate::auth::revocations;
 use crate::auth::rights::{CollabPermission, Permission};
 use crate::auth::tokens::{self, DocumentRef, Grant};
@@ -207,6 +210,10 @@ async fn revoke(
         }
     };
     revocations::revoke(&state.db, &id).await?;
+    // Live sessions holding the token (or one attenuated from it) are closed now.
+    state
+        .registry
+        .do_send(BroadcastRevoked(Arc::new(HashSet::from([id.clone()]))));
     tracing::info!(revocation_id = %id, "token revoked");
     Ok(HttpResponse::Ok().json(RevokeResponse { revoked: id }))
 }

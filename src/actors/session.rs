@@ -1,0 +1,502 @@
+//! `SessionActor`: one WebSocket connection.
+//!
+//! It authenticates the hello, joins the document actor, decodes frames, enforces size and rate
+//! limits, runs the heartbeat, and owns the bounded outgoing queue its writer task drains into the
+//! socket. The session is an actix actor over `actix-ws` rather than an `actix-web-actors`
+//! `WebsocketContext`: the latter buffers outgoing frames without bound and cannot tell how far
+//! behind a client is, while `actix-ws` writes through a bounded channel, so a client that stops
+//! reading fills its outbox and is disconnected instead of growing the server's memory.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use actix::prelude::*;
+use actix_ws::AggregatedMessage;
+use tokio::sync::mpsc;
+
+use super::document::{
+    DocumentActor, Join, Kick, Leave, Outbox, Outgoing, Peer, SetPresence, Submit,
+};
+use super::registry::{send_to_document, DocumentRegistry};
+use crate::auth::access::Access;
+use crate::auth::rights::Permission;
+use crate::auth::tokens::{DocumentRef, VerifiedToken};
+use crate::auth::{self, Authenticator};
+
+use crate::protocol::{ClientMessage, CloseCode, CloseReason, RejectCode, PROTOCOL_VERSION};
+
+/// Limits and timings of WebSocket sessions.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Largest accepted frame (after reassembling continuations).
+    pub max_frame_bytes: usize,
+    /// Most changes in one `changes` message.
+    pub max_batch: usize,
+    /// Largest presence state.
+    pub max_presence_bytes: usize,
+    /// Sustained frames per second a client may send, and the burst above it.
+    pub frames_per_second: f64,
+    pub frame_burst: f64,
+    /// Messages queued for a client before it counts as too slow and is disconnected.
+    pub outbox_capacity: usize,
+    pub hello_timeout: Duration,
+    pub heartbeat_interval: Duration,
+    /// A client silent for this long (no frame, no pong) is disconnected.
+    pub client_timeout: Duration,
+    /// How often a live session's token is verified again (revocation from other nodes,
+    /// attenuation expiries).
+    pub reverify_interval: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            max_frame_bytes: 1024 * 1024,
+            max_batch: 100,
+            max_presence_bytes: 4096,
+            frames_per_second: 200.0,
+            frame_burst: 1000.0,
+            outbox_capacity: 1024,
+            hello_timeout: Duration::from_secs(5),
+            heartbeat_interval: Duration::from_secs(15),
+            client_timeout: Duration::from_secs(45),
+            reverify_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
+enum Phase {
+    AwaitingHello,
+    Joining,
+    Joined {
+        document: Addr<DocumentActor>,
+        expires_at: SystemTime,
+        token: Arc<str>,
+    },
+    Closing,
+}
+
+/// A token bucket: `rate` frames per second, bursts up to `burst`.
+struct RateLimit {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    at: Instant,
+}
+
+impl RateLimit {
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// One WebSocket session. See the module documentation.
+pub struct SessionActor {
+    id: u64,
+    auth: Authenticator,
+    registry: Addr<DocumentRegistry>,
+    config: Arc<SessionConfig>,
+    ws: Option<actix_ws::Session>,
+    outbox: Outbox,
+    outbox_rx: Option<mpsc::Receiver<Outgoing>>,
+    stream: Option<actix_ws::AggregatedMessageStream>,
+    writer: Option<tokio::task::JoinHandle<()>>,
+    phase: Phase,
+    last_seen: Instant,
+    limit: RateLimit,
+}
+
+impl SessionActor {
+    pub fn new(
+        auth: Authenticator,
+        registry: Addr<DocumentRegistry>,
+        config: Arc<SessionConfig>,
+        ws: actix_ws::Session,
+        stream: actix_ws::MessageStream,
+    ) -> SessionActor {
+        let (outbox, rx) = mpsc::channel(config.outbox_capacity);
+        let stream = stream
+            .max_frame_size(config.max_frame_bytes)
+            .aggregate_continuations()
+            .max_continuation_size(config.max_frame_bytes);
+        SessionActor {
+            id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
+            auth,
+            registry,
+            limit: RateLimit {
+                tokens: config.frame_burst,
+                rate: config.frames_per_second,
+                burst: config.frame_burst,
+                at: Instant::now(),
+            },
+            config,
+            ws: Some(ws),
+            outbox,
+            outbox_rx: Some(rx),
+            stream: Some(stream),
+            writer: None,
+            phase: Phase::AwaitingHello,
+            last_seen: Instant::now(),
+        }
+    }
+
+    fn push(&mut self, msg: Outgoing, ctx: &mut Context<Self>) {
+        if self.outbox.try_send(msg).is_err() {
+            self.close(
+                CloseReason::new(
+                    CloseCode::TooSlow,
+                    "the client did not read its messages fast enough",
+                ),
+                ctx,
+            );
+        }
+    }
+
+    fn error(&mut self, code: &str, message: &str, ctx: &mut Context<Self>) {
+        let msg =
+            serde_json::json!({"type": "error", "code": code, "message": message}).to_string();
+        self.push(Outgoing::Text(Arc::from(msg)), ctx);
+    }
+
+    /// Closes the socket with `reason` after what is already queued; a client whose queue is
+    /// full is cut off at once.
+    fn close(&mut self, reason: CloseReason, ctx: &mut Context<Self>) {
+        if matches!(self.phase, Phase::Closing) {
+            return;
+        }
+        tracing::info!(session_id = self.id, reason = reason.code.name(), message = %reason.message, "closing session");
+        self.leave();
+        self.phase = Phase::Closing;
+        if self.outbox.try_send(Outgoing::Close(reason)).is_err() {
+            if let Some(writer) = self.writer.take() {
+                writer.abort();
+            }
+        }
+        self.ws = None;
+        ctx.stop();
+    }
+
+    fn leave(&mut self) {
+        if let Phase::Joined { document, .. } = &self.phase {
+            document.do_send(Leave {
+                session_id: self.id,
+            });
+        }
+    }
+
+    fn protocol_error(&mut self, message: &str, ctx: &mut Context<Self>) {
+        self.error("protocol_error", message, ctx);
+        self.close(CloseReason::new(CloseCode::ProtocolError, message), ctx);
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+        let msg: ClientMessage = match serde_json::from_str(text) {
+            Ok(m) => m,
+            Err(e) => return self.protocol_error(&format!("invalid message: {e}"), ctx),
+        };
+        match (msg, &self.phase) {
+            (
+                ClientMessage::Hello {
+                    token,
+                    since,
+                    protocol,
+                },
+                Phase::AwaitingHello,
+            ) => {
+                if protocol.is_some_and(|p| p != PROTOCOL_VERSION) {
+                    return self.protocol_error(
+                        &format!("this server speaks protocol {PROTOCOL_VERSION}"),
+                        ctx,
+                    );
+                }
+                self.hello(token, since, ctx);
+            }
+            (_, Phase::AwaitingHello) => {
+                self.protocol_error("the first message must be hello", ctx)
+            }
+            (ClientMessage::Hello { .. }, _) => self.protocol_error("hello was already sent", ctx),
+            (ClientMessage::Ping, _) => {
+                self.push(Outgoing::Text(Arc::from(r#"{"type":"pong"}"#)), ctx);
+            }
+            (
+                ClientMessage::Changes { changes },
+                Phase::Joined {
+                    document,
+                    expires_at,
+                    ..
+                },
+            ) => {
+                if SystemTime::now() >= *expires_at {
+                    return self.close(
+                        CloseReason::new(CloseCode::TokenExpired, "the session token has expired"),
+                        ctx,
+                    );
+                }
+                if changes.len() > self.config.max_batch {
+                    let limit = self.config.max_batch;
+                    for c in changes {
+                        let reject = serde_json::json!({
+                            "type": "reject", "client_id": c.client_id, "code": RejectCode::TooLarge,
+                            "message": format!("a changes message holds at most {limit} changes"),
+                        });
+                        self.push(Outgoing::Text(Arc::from(reject.to_string())), ctx);
+                    }
+                    return;
+                }
+                document.do_send(Submit {
+                    session_id: self.id,
+                    changes,
+                });
+            }
+            (ClientMessage::Presence { state }, Phase::Joined { document, .. }) => {
+                let raw = serde_json::value::to_raw_value(&state).expect("JSON values serialise");
+                if raw.get().len() > self.config.max_presence_bytes {
+                    let limit = self.config.max_presence_bytes;
+                    return self.error(
+                        "presence_too_large",
+                        &format!("presence state is limited to {limit} bytes"),
+                        ctx,
+                    );
+                }
+                document.do_send(SetPresence {
+                    session_id: self.id,
+                    state: raw,
+                });
+            }
+            (_, Phase::Joining | Phase::Closing) => {}
+        }
+    }
+
+    /// Authenticates the token, then joins the document. Frames that arrive meanwhile wait.
+    fn hello(&mut self, token: String, since: Option<i64>, ctx: &mut Context<Self>) {
+        self.phase = Phase::Joining;
+        let auth = self.auth.clone();
+        let registry = self.registry.clone();
+        let id = self.id;
+        let outbox = self.outbox.clone();
+        let control = ctx.address().recipient::<Kick>();
+        let token: Arc<str> = Arc::from(token);
+        let token_for_phase = token.clone();
+        ctx.wait(
+            async move {
+                let verified = auth.session(&token).await.map_err(close_reason_for)?;
+                if !verified.has(Permission::ReadDocument) {
+                    return Err(CloseReason::new(
+                        CloseCode::Unauthorized,
+                        "right_missing: `read-document` is required",
+                    ));
+                }
+                let DocumentRef::Managed(document_id) = verified.grant.document.clone() else {
+                    return Err(CloseReason::new(
+                        CloseCode::Unauthorized,
+                        "app-provided documents have no live session on Quire",
+                    ));
+                };
+                let peer = peer_for(id, &verified, outbox, control);
+                let (document, ()) = send_to_document(&registry, &document_id, || Join {
+                    peer: peer.clone(),
+                    since,
+                })
+                .await
+                .map_err(|_| {
+                    CloseReason::new(CloseCode::Reconnect, "the document is reopening; reconnect")
+                })?;
+                if let Err(e) = auth.record_open(&verified).await {
+                    tracing::warn!(error = %e, "could not meter a session open");
+                }
+                Ok((document, verified.expires_at))
+            }
+            .into_actor(self)
+            .map(move |res, act, ctx| match res {
+                Ok((document, expires_at)) => {
+                    if matches!(act.phase, Phase::Joining) {
+                        tracing::info!(session_id = act.id, "session joined");
+                        act.phase = Phase::Joined {
+                            document,
+                            expires_at,
+                            token: token_for_phase,
+                        };
+                    } else {
+                        document.do_send(Leave { session_id: act.id });
+                    }
+                }
+                Err(reason) => act.close(reason, ctx),
+            }),
+        );
+    }
+
+    /// Verifies the token again: revocations made on other nodes and expiries added by
+    /// attenuation end the session.
+    fn reverify(&mut self, ctx: &mut Context<Self>) {
+        let Phase::Joined { token, .. } = &self.phase else {
+            return;
+        };
+        let (auth, token) = (self.auth.clone(), token.clone());
+        ctx.spawn(
+            async move { auth.session(&token).await.err() }
+                .into_actor(self)
+                .map(|err, act, ctx| {
+                    if let Some(e) = err {
+                        act.close(close_reason_for(e), ctx);
+                    }
+                }),
+        );
+    }
+}
+
+fn peer_for(id: u64, verified: &VerifiedToken, outbox: Outbox, control: Recipient<Kick>) -> Peer {
+    Peer {
+        session_id: id,
+        access: Access::from_grant(&verified.grant),
+        layer: verified.grant.layer.clone(),
+        revocation_ids: verified.revocation_ids.clone(),
+        outbox,
+        control,
+        rights: serde_json::json!({
+            "permissions": verified.grant.permissions,
+            "collaboration_permissions": verified.grant.collaboration_permissions,
+        }),
+    }
+}
+
+/// The close reason for a refused token.
+fn close_reason_for(e: auth::Error) -> CloseReason {
+    let code = match e {
+        auth::Error::Expired => CloseCode::TokenExpired,
+        auth::Error::Revoked => CloseCode::TokenRevoked,
+        auth::Error::Database(_) | auth::Error::Internal(_) => CloseCode::Reconnect,
+        _ => CloseCode::Unauthorized,
+    };
+    CloseReason::new(code, e.to_string())
+}
+
+fn ws_close_reason(reason: &CloseReason) -> actix_ws::CloseReason {
+    actix_ws::CloseReason {
+        code: reason.code.code().into(),
+        description: Some(reason.text()),
+    }
+}
+
+impl Actor for SessionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let mut rx = self.outbox_rx.take().expect("started once");
+        let mut ws = self.ws.clone().expect("socket present at start");
+        self.writer = Some(actix_web::rt::spawn(async move {
+            while let Some(msg) = rx.recv().await {
+                let sent = match msg {
+                    Outgoing::Text(text) => ws.text(&*text).await,
+                    Outgoing::Ping => ws.ping(b"").await,
+                    Outgoing::Pong(bytes) => ws.pong(&bytes).await,
+                    Outgoing::Close(reason) => {
+                        let _ = ws.close(Some(ws_close_reason(&reason))).await;
+                        return;
+                    }
+                };
+                if sent.is_err() {
+                    return;
+                }
+            }
+        }));
+        if let Some(stream) = self.stream.take() {
+            ctx.add_stream(stream);
+        }
+        ctx.run_later(self.config.hello_timeout, |act, ctx| {
+            if matches!(act.phase, Phase::AwaitingHello) {
+                act.close(
+                    CloseReason::new(CloseCode::HelloTimeout, "no hello within 5 seconds"),
+                    ctx,
+                );
+            }
+        });
+        ctx.run_interval(self.config.heartbeat_interval, |act, ctx| {
+            if act.last_seen.elapsed() > act.config.client_timeout {
+                act.close(
+                    CloseReason::new(
+                        CloseCode::HeartbeatTimeout,
+                        "no frame or pong from the client",
+                    ),
+                    ctx,
+                );
+            } else {
+                act.push(Outgoing::Ping, ctx);
+            }
+        });
+        ctx.run_interval(self.config.reverify_interval, |act, ctx| act.reverify(ctx));
+    }
+
+    fn stopping(&mut self, _: &mut Context<Self>) -> Running {
+        self.leave();
+        self.phase = Phase::Closing;
+        Running::Stop
+    }
+}
+
+impl StreamHandler<Result<AggregatedMessage, actix_ws::ProtocolError>> for SessionActor {
+    fn handle(
+        &mut self,
+        item: Result<AggregatedMessage, actix_ws::ProtocolError>,
+        ctx: &mut Context<Self>,
+    ) {
+        if matches!(self.phase, Phase::Closing) {
+            return;
+        }
+        self.last_seen = Instant::now();
+        let msg = match item {
+            Ok(m) => m,
+            Err(e) => return self.protocol_error(&format!("bad frame: {e}"), ctx),
+        };
+        if !matches!(msg, AggregatedMessage::Pong(_)) && !self.limit.allow() {
+            let rate = self.config.frames_per_second;
+            return self.close(
+                CloseReason::new(
+                    CloseCode::RateLimited,
+                    format!("more than {rate} frames per second"),
+                ),
+                ctx,
+            );
+        }
+        match msg {
+            AggregatedMessage::Text(text) => self.on_text(&text, ctx),
+            AggregatedMessage::Binary(_) => {
+                self.protocol_error("binary frames are not part of the protocol", ctx)
+            }
+            AggregatedMessage::Ping(bytes) => self.push(Outgoing::Pong(bytes), ctx),
+            AggregatedMessage::Pong(_) => {}
+            AggregatedMessage::Close(_) => self.close(
+                CloseReason::new(CloseCode::Normal, "closed by the client"),
+                ctx,
+            ),
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        self.leave();
+        self.phase = Phase::Closing;
+        ctx.stop();
+    }
+}
+
+impl Handler<Kick> for SessionActor {
+    type Result = ();
+    fn handle(&mut self, msg: Kick, ctx: &mut Context<Self>) {
+        // The document has already dropped this session: no Leave is owed.
+        if matches!(self.phase, Phase::Joined { .. }) {
+            self.phase = Phase::Joining;
+        }
+        self.close(msg.0, ctx);
+    }
+}

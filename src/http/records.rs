@@ -1,0 +1,155 @@
+//! Record routes. Both go through the document actor, so live sessions see a backend's changes
+//! at once and reads never show uncommitted state.
+//!
+//! - `GET /api/documents/{id}/records?layer=&since=` and `POST /api/documents/{id}/changes`
+//!   (API key): the backend's unfiltered view and full rights.
+//! - `GET /api/client/records?since=` (session token): what the token's holder may see.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::error::Error;
+use super::extract::{ApiKey, ClientSession};
+use crate::actors::document::{BackendSubmit, ReadRecords};
+use crate::actors::registry::send_to_document;
+use crate::actors::state::Outcome;
+use crate::auth::access::Access;
+use crate::auth::rights::Permission;
+use crate::auth::tokens::DocumentRef;
+use crate::protocol::ChangeRequest;
+use crate::state::AppState;
+use crate::{auth, documents};
+
+/// Most changes one REST request may carry.
+pub const MAX_REST_BATCH: usize = 100;
+
+pub fn configure_backend(cfg: &mut web::ServiceConfig) {
+    cfg.route("/documents/{id}/records", web::get().to(backend_records))
+        .route("/documents/{id}/changes", web::post().to(backend_changes));
+}
+
+pub fn configure_client(cfg: &mut web::ServiceConfig) {
+    cfg.route("/records", web::get().to(client_records));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordsQuery {
+    #[serde(default)]
+    layer: String,
+    since: Option<i64>,
+}
+
+fn unavailable(_: actix::MailboxError) -> Error {
+    Error::Unavailable("the document is reopening; retry".into())
+}
+
+fn json(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body)
+}
+
+async fn backend_records(
+    _key: ApiKey,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<RecordsQuery>,
+) -> Result<HttpResponse, Error> {
+    documents::get(&state.db, &id).await?;
+    let q = query.into_inner();
+    let (_, body) = send_to_document(&state.registry, &id, || ReadRecords {
+        layer: q.layer.clone(),
+        since: q.since,
+        access: None,
+    })
+    .await
+    .map_err(unavailable)?;
+    Ok(json(body?))
+}
+
+/// `POST /api/documents/{id}/changes` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangesBody {
+    #[serde(default)]
+    layer: String,
+    /// Recorded as the author (and creator of new records); default `backend`.
+    user_id: Option<String>,
+    user_name: Option<String>,
+    changes: Vec<ChangeRequest>,
+}
+
+#[derive(Serialize)]
+struct ChangesResponse {
+    results: Vec<Outcome>,
+}
+
+async fn backend_changes(
+    _key: ApiKey,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<ChangesBody>,
+) -> Result<HttpResponse, Error> {
+    let body = body.into_inner();
+    if body.changes.is_empty() || body.changes.len() > MAX_REST_BATCH {
+        return Err(Error::BadRequest(format!(
+            "`changes` must hold 1 to {MAX_REST_BATCH} changes"
+        )));
+    }
+    let user_id = body.user_id.unwrap_or_else(|| "backend".to_string());
+    if user_id.is_empty() || user_id.len() > 256 || body.layer.len() > 256 {
+        return Err(Error::BadRequest(
+            "`user_id` and `layer` are at most 256 bytes; `user_id` is not empty".into(),
+        ));
+    }
+    documents::get(&state.db, &id).await?;
+    let access = Access::backend(user_id, body.user_name);
+    let (_, results) = send_to_document(&state.registry, &id, || BackendSubmit {
+        access: access.clone(),
+        layer: body.layer.clone(),
+        changes: body.changes.clone(),
+    })
+    .await
+    .map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(ChangesResponse { results: results? }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientRecordsQuery {
+    since: Option<i64>,
+    document_id: Option<String>,
+}
+
+async fn client_records(
+    ClientSession(token): ClientSession,
+    state: web::Data<AppState>,
+    query: web::Query<ClientRecordsQuery>,
+) -> Result<HttpResponse, Error> {
+    if query
+        .document_id
+        .as_deref()
+        .is_some_and(|d| d != token.grant.document.id())
+    {
+        return Err(auth::Error::WrongDocument.into());
+    }
+    if !token.has(Permission::ReadDocument) {
+        return Err(auth::Error::RightMissing("`read-document` is required".into()).into());
+    }
+    let DocumentRef::Managed(id) = &token.grant.document else {
+        return Err(Error::NoDocumentBytes(
+            "app-provided documents have no records on Quire".into(),
+        ));
+    };
+    let access = Access::from_grant(&token.grant);
+    let layer = token.grant.layer.clone();
+    let (_, body) = send_to_document(&state.registry, id, || ReadRecords {
+        layer: layer.clone(),
+        since: query.since,
+        access: Some(access.clone()),
+    })
+    .await
+    .map_err(unavailable)?;
+    Ok(json(body?))
+}

@@ -1,0 +1,292 @@
+//! Persistence of a document's live state: loading its records, committing a batch of changes
+//! in one transaction (group commit), and reading the change log. Only the document actor calls
+//! these.
+
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
+};
+use serde_json::value::RawValue;
+
+use crate::entities::{change, document, record};
+use crate::protocol::{Kind, Op};
+use crate::records::Record;
+
+/// A document's state as loaded at actor start.
+pub struct Loaded {
+    pub head_seq: i64,
+    /// Changes after this sequence number are all still in the log.
+    pub log_floor: i64,
+    pub page_count: u32,
+    /// Records per layer, per id.
+    pub layers: HashMap<String, HashMap<String, Record>>,
+}
+
+/// Why a commit failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// The sequence row moved under us: another writer (another node) committed first, or the
+    /// document was deleted.
+    #[error("the document's sequence moved from {0}: another writer committed or the document was deleted")]
+    Conflict(i64),
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+}
+
+fn raw(text: String) -> Result<Box<RawValue>, DbErr> {
+    RawValue::from_string(text)
+        .map_err(|e| DbErr::Custom(format!("stored record content is not JSON: {e}")))
+}
+
+fn root_of(kind: Kind, content: &RawValue) -> Option<String> {
+    if kind != Kind::Comment {
+        return None;
+    }
+    #[derive(serde::Deserialize)]
+    struct Root {
+        #[serde(rename = "rootId")]
+        root_id: Option<String>,
+    }
+    serde_json::from_str::<Root>(content.get())
+        .ok()
+        .and_then(|r| r.root_id)
+}
+
+/// Loads a managed document's records; `None` when the document does not exist.
+pub async fn load(db: &DatabaseConnection, document_id: &str) -> Result<Option<Loaded>, DbErr> {
+    let Some(doc) = document::Entity::find_by_id(document_id.to_string())
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let rows = record::Entity::find()
+        .filter(record::Column::DocumentId.eq(document_id))
+        .all(db)
+        .await?;
+    let mut layers: HashMap<String, HashMap<String, Record>> = HashMap::new();
+    for row in rows {
+        let kind = Kind::parse(&row.kind)
+            .ok_or_else(|| DbErr::Custom(format!("unknown record kind {}", row.kind)))?;
+        let content = raw(row.content)?;
+        let root_id = root_of(kind, &content);
+        layers.entry(row.layer).or_default().insert(
+            row.id.clone(),
+            Record {
+                id: row.id,
+                kind,
+                content,
+                creator: row.creator,
+                creator_name: row.creator_name,
+                group: row.creator_group,
+                rev: row.seq,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+                root_id,
+            },
+        );
+    }
+    let oldest: Option<i64> = change::Entity::find()
+        .select_only()
+        .column_as(change::Column::Seq.min(), "oldest")
+        .filter(change::Column::DocumentId.eq(document_id))
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await?
+        .flatten();
+    Ok(Some(Loaded {
+        head_seq: doc.head_seq,
+        log_floor: oldest.map(|s| s - 1).unwrap_or(doc.head_seq),
+        page_count: doc.page_count.max(0) as u32,
+        layers,
+    }))
+}
+
+/// One committed change as stored in the log.
+#[derive(Debug, Clone)]
+pub struct LoggedChange {
+    pub seq: i64,
+    pub layer: String,
+    pub op: Op,
+    pub author: String,
+    pub author_name: Option<String>,
+    /// The record after the change (for deletes: as it was, with the delete's sequence number).
+    pub record: Record,
+}
+
+/// A batch of changes to commit in one transaction.
+pub struct Batch {
+    pub document_id: String,
+    pub old_head: i64,
+    pub changes: Vec<LoggedChange>,
+    /// Delete log entries at or below this sequence number.
+    pub prune_to: Option<i64>,
+}
+
+impl Batch {
+    pub fn new_head(&self) -> i64 {
+        self.changes.last().map(|c| c.seq).unwrap_or(self.old_head)
+    }
+}
+
+/// How many rows one multi-row statement carries.
+const CHUNK: usize = 200;
+
+/// Commits `batch` atomically: advances the sequence row only if it still reads `old_head`, writes
+/// the final state of every touched record and appends every change to the log.
+pub async fn commit(db: &DatabaseConnection, batch: &Batch, now: i64) -> Result<(), CommitError> {
+    let txn = db.begin().await?;
+    let advanced = document::Entity::update_many()
+        .col_expr(document::Column::HeadSeq, Expr::value(batch.new_head()))
+        .col_expr(document::Column::UpdatedAt, Expr::value(now))
+        .filter(document::Column::Id.eq(batch.document_id.as_str()))
+        .filter(document::Column::HeadSeq.eq(batch.old_head))
+        .exec(&txn)
+        .await?;
+    if advanced.rows_affected != 1 {
+        return Err(CommitError::Conflict(batch.old_head));
+    }
+
+    // The final state of each touched record: later changes in the batch win.
+    let mut finals: HashMap<(&str, &str), &LoggedChange> = HashMap::new();
+    for c in &batch.changes {
+        finals.insert((c.layer.as_str(), c.record.id.as_str()), c);
+    }
+    let mut upserts = Vec::new();
+    let mut deletes: HashMap<&str, Vec<&str>> = HashMap::new();
+    for ((layer, id), c) in finals {
+        if c.op == Op::Delete {
+            deletes.entry(layer).or_default().push(id);
+        } else {
+            let r = &c.record;
+            upserts.push(record::ActiveModel {
+                document_id: Set(batch.document_id.clone()),
+                layer: Set(layer.to_string()),
+                id: Set(r.id.clone()),
+                kind: Set(r.kind.as_str().to_string()),
+                content: Set(r.content.get().to_string()),
+                creator: Set(r.creator.clone()),
+                creator_group: Set(r.group.clone()),
+                creator_name: Set(r.creator_name.clone()),
+                seq: Set(r.rev),
+                created_at: Set(r.created_at),
+                updated_at: Set(r.updated_at),
+            });
+        }
+    }
+    for (layer, ids) in deletes {
+        for chunk in ids.chunks(CHUNK) {
+            record::Entity::delete_many()
+                .filter(record::Column::DocumentId.eq(batch.document_id.as_str()))
+                .filter(record::Column::Layer.eq(layer))
+                .filter(record::Column::Id.is_in(chunk.iter().copied()))
+                .exec(&txn)
+                .await?;
+        }
+    }
+    let mut upserts = upserts.into_iter().peekable();
+    while upserts.peek().is_some() {
+        let chunk: Vec<_> = upserts.by_ref().take(CHUNK).collect();
+        record::Entity::insert_many(chunk)
+            .on_conflict(
+                OnConflict::columns([
+                    record::Column::DocumentId,
+                    record::Column::Layer,
+                    record::Column::Id,
+                ])
+                .update_columns([
+                    record::Column::Kind,
+                    record::Column::Content,
+                    record::Column::Creator,
+                    record::Column::CreatorGroup,
+                    record::Column::CreatorName,
+                    record::Column::Seq,
+                    record::Column::UpdatedAt,
+                ])
+                .to_owned(),
+            )
+            .exec(&txn)
+            .await?;
+    }
+    for chunk in batch.changes.chunks(CHUNK) {
+        let rows = chunk.iter().map(|c| change::ActiveModel {
+            document_id: Set(batch.document_id.clone()),
+            seq: Set(c.seq),
+            layer: Set(c.layer.clone()),
+            record_id: Set(c.record.id.clone()),
+            kind: Set(c.record.kind.as_str().to_string()),
+            op: Set(c.op.as_str().to_string()),
+            content: Set((c.op != Op::Delete).then(|| c.record.content.get().to_string())),
+            author: Set(c.author.clone()),
+            author_name: Set(c.author_name.clone()),
+            creator: Set(c.record.creator.clone()),
+            creator_name: Set(c.record.creator_name.clone()),
+            creator_group: Set(c.record.group.clone()),
+            created_at: Set(c.record.created_at),
+            at: Set(now),
+        });
+        change::Entity::insert_many(rows).exec(&txn).await?;
+    }
+    if let Some(floor) = batch.prune_to {
+        change::Entity::delete_many()
+            .filter(change::Column::DocumentId.eq(batch.document_id.as_str()))
+            .filter(change::Column::Seq.lte(floor))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The logged changes of one layer with `after < seq <= upto`, in order.
+pub async fn read_log(
+    db: &impl ConnectionTrait,
+    document_id: &str,
+    layer: &str,
+    after: i64,
+    upto: i64,
+) -> Result<Vec<LoggedChange>, DbErr> {
+    let rows = change::Entity::find()
+        .filter(change::Column::DocumentId.eq(document_id))
+        .filter(change::Column::Layer.eq(layer))
+        .filter(change::Column::Seq.gt(after))
+        .filter(change::Column::Seq.lte(upto))
+        .order_by_asc(change::Column::Seq)
+        .all(db)
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            let kind = Kind::parse(&row.kind)
+                .ok_or_else(|| DbErr::Custom(format!("unknown kind {}", row.kind)))?;
+            let op = match row.op.as_str() {
+                "create" => Op::Create,
+                "update" => Op::Update,
+                "delete" => Op::Delete,
+                other => return Err(DbErr::Custom(format!("unknown op {other}"))),
+            };
+            let content = raw(row.content.unwrap_or_else(|| "null".to_string()))?;
+            Ok(LoggedChange {
+                seq: row.seq,
+                layer: row.layer,
+                op,
+                author: row.author,
+                author_name: row.author_name,
+                record: Record {
+                    root_id: root_of(kind, &content),
+                    id: row.record_id,
+                    kind,
+                    content,
+                    creator: row.creator,
+                    creator_name: row.creator_name,
+                    group: row.creator_group,
+                    rev: row.seq,
+                    created_at: row.created_at,
+                    updated_at: row.at,
+                },
+            })
+        })
+        .collect()
+}
