@@ -4,30 +4,95 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::Value;
 
 /// The protocol version this server speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// A message from the client.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug)]
 pub enum ClientMessage {
     /// First message: authenticate and join. `since` asks for the changes after that sequence
     /// number instead of a snapshot.
     Hello {
         token: String,
-        #[serde(default)]
         since: Option<i64>,
-        #[serde(default)]
         protocol: Option<u32>,
     },
     /// A batch of changes, each answered by an `ack` or a `reject`.
     Changes { changes: Vec<ChangeRequest> },
     /// This session's ephemeral state (current page, selection…), relayed to others, never stored.
-    Presence { state: Value },
+    Presence { state: Box<RawValue> },
     /// Application-level keep-alive; answered with `pong`.
     Ping,
+}
+
+#[derive(Deserialize)]
+struct Tag<'a> {
+    #[serde(rename = "type", borrow)]
+    ty: std::borrow::Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HelloBody {
+    #[serde(rename = "type")]
+    _type: serde::de::IgnoredAny,
+    token: String,
+    #[serde(default)]
+    since: Option<i64>,
+    #[serde(default)]
+    protocol: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangesBody {
+    #[serde(rename = "type")]
+    _type: serde::de::IgnoredAny,
+    changes: Vec<ChangeRequest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresenceBody {
+    #[serde(rename = "type")]
+    _type: serde::de::IgnoredAny,
+    state: Box<RawValue>,
+}
+
+impl ClientMessage {
+    /// Parses one text frame. Dispatches on `type` first so that record content can be kept
+    /// as raw JSON (serde's tagged enums cannot hold raw values).
+    pub fn parse(text: &str) -> Result<ClientMessage, String> {
+        let tag: Tag = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let err = |e: serde_json::Error| format!("{}: {e}", tag.ty);
+        Ok(match tag.ty.as_ref() {
+            "hello" => {
+                let b: HelloBody = serde_json::from_str(text).map_err(err)?;
+                ClientMessage::Hello {
+                    token: b.token,
+                    since: b.since,
+                    protocol: b.protocol,
+                }
+            }
+            "changes" => ClientMessage::Changes {
+                changes: serde_json::from_str::<ChangesBody>(text)
+                    .map_err(err)?
+                    .changes,
+            },
+            "presence" => ClientMessage::Presence {
+                state: serde_json::from_str::<PresenceBody>(text)
+                    .map_err(err)?
+                    .state,
+            },
+            "ping" => ClientMessage::Ping,
+            other => {
+                return Err(format!(
+                    "unknown message type `{other}` (expected hello, changes, presence or ping)"
+                ))
+            }
+        })
+    }
 }
 
 /// One change a client asks for.

@@ -457,22 +457,17 @@ impl DocumentActor {
         let now = now_micros();
         let old_head = state.head_seq;
         let mut log: Vec<LoggedChange> = Vec::new();
-        let mut direct: HashMap<i64, u64> = HashMap::new();
         let mut answers: Vec<(Origin, Vec<Outcome>)> = Vec::new();
         for p in std::mem::take(&mut self.pending) {
             let mut outcomes = Vec::with_capacity(p.changes.len());
             for req in p.changes {
                 let next = old_head + log.len() as i64 + 1;
-                let outcome = state.apply(&p.access, &p.layer, req, next, now, &mut log);
-                if let (Outcome::Ack { seq, .. }, Origin::Session(sid)) = (&outcome, &p.origin) {
-                    direct.insert(*seq, *sid);
-                }
-                outcomes.push(outcome);
+                outcomes.push(state.apply(&p.access, &p.layer, req, next, now, &mut log));
             }
             answers.push((p.origin, outcomes));
         }
         if log.is_empty() {
-            self.deliver(answers, &[], &direct);
+            self.deliver(answers, &[]);
             return;
         }
         let new_head = log.last().map(|c| c.seq).unwrap_or(old_head);
@@ -505,7 +500,7 @@ impl DocumentActor {
                                 state.log_floor = floor;
                             }
                         }
-                        act.deliver(answers, &batch.changes, &direct);
+                        act.deliver(answers, &batch.changes);
                         for work in std::mem::take(&mut act.deferred) {
                             work(act, ctx);
                         }
@@ -518,17 +513,20 @@ impl DocumentActor {
     }
 
     /// After a commit: answers every sender, then fans the committed changes out.
-    fn deliver(
-        &mut self,
-        answers: Vec<(Origin, Vec<Outcome>)>,
-        log: &[LoggedChange],
-        direct: &HashMap<i64, u64>,
-    ) {
+    fn deliver(&mut self, answers: Vec<(Origin, Vec<Outcome>)>, log: &[LoggedChange]) {
+        // Acks go out at their change's place in sequence order, so every session sees its
+        // own acks and others' changes in the order the server committed them.
+        let mut acks: HashMap<i64, (u64, Arc<str>)> = HashMap::new();
         for (origin, outcomes) in answers {
             match origin {
                 Origin::Session(id) => {
                     for o in &outcomes {
-                        self.send(id, Outgoing::Text(text(o)));
+                        match o {
+                            Outcome::Ack { seq, .. } => {
+                                acks.insert(*seq, (id, text(o)));
+                            }
+                            Outcome::Reject { .. } => self.send(id, Outgoing::Text(text(o))),
+                        }
                     }
                 }
                 Origin::Backend(reply) => {
@@ -537,8 +535,11 @@ impl DocumentActor {
             }
         }
         for change in log {
+            let author_session = acks.remove(&change.seq).map(|(id, ack)| {
+                self.send(id, Outgoing::Text(ack));
+                id
+            });
             let msg = text(&change_view(change));
-            let author_session = direct.get(&change.seq).copied();
             let targets: Vec<u64> = self
                 .sessions
                 .iter()

@@ -202,7 +202,7 @@ impl SessionActor {
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
-        let msg: ClientMessage = match serde_json::from_str(text) {
+        let msg = match ClientMessage::parse(text) {
             Ok(m) => m,
             Err(e) => return self.protocol_error(&format!("invalid message: {e}"), ctx),
         };
@@ -261,7 +261,7 @@ impl SessionActor {
                 });
             }
             (ClientMessage::Presence { state }, Phase::Joined { document, .. }) => {
-                let raw = serde_json::value::to_raw_value(&state).expect("JSON values serialise");
+                let raw = state;
                 if raw.get().len() > self.config.max_presence_bytes {
                     let limit = self.config.max_presence_bytes;
                     return self.error(

@@ -180,6 +180,19 @@ impl CollabPermission {
             .collect()
     }
 
+    /// Seeing every record: what a session without `write` and without explicit collaboration
+    /// permissions gets.
+    pub fn view_all() -> Vec<CollabPermission> {
+        ContentType::ALL
+            .into_iter()
+            .map(|content| CollabPermission {
+                content,
+                action: Action::View,
+                scope: Scope::All,
+            })
+            .collect()
+    }
+
     /// Parses a list, rejecting the first unknown entry with a message naming it.
     pub fn parse_list<S: AsRef<str>>(items: &[S]) -> Result<Vec<CollabPermission>, String> {
         let mut out = items

@@ -159,8 +159,9 @@ impl VerifiedToken {
     }
 }
 
-/// Mints a token for `grant`. `write` without explicit collaboration permissions is spelled out
-/// as full access, so that an attenuation can narrow it.
+/// Mints a token for `grant`. Without explicit collaboration permissions, `write` is spelled
+/// out as full access and a read-only grant as viewing everything, so an attenuation can narrow
+/// either.
 pub fn mint(root: &RootKey, grant: &Grant) -> Result<Minted, Error> {
     let doc = grant.document.id();
     let mut b = Biscuit::builder();
@@ -183,12 +184,15 @@ pub fn mint(root: &RootKey, grant: &Grant) -> Result<Minted, Error> {
     for p in &grant.permissions {
         add(fact("right", &[string(doc), string(p.as_str())]))?;
     }
-    let collab = if grant.collaboration_permissions.is_empty()
-        && grant.permissions.contains(&Permission::Write)
-    {
-        CollabPermission::full_access()
-    } else {
-        grant.collaboration_permissions.clone()
+    // Without explicit collaboration permissions, `write` means full access to every record
+    // and a read-only session still sees every record.
+    let collab = match (
+        grant.collaboration_permissions.is_empty(),
+        grant.permissions.contains(&Permission::Write),
+    ) {
+        (true, true) => CollabPermission::full_access(),
+        (true, false) => CollabPermission::view_all(),
+        (false, _) => grant.collaboration_permissions.clone(),
     };
     for c in &collab {
         add(fact("collab", &[string(doc), string(&c.to_string())]))?;

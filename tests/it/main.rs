@@ -8,6 +8,8 @@ mod client;
 mod cors;
 mod documents;
 mod health;
+mod live;
+mod live_rights;
 mod postgres;
 mod storage;
 mod testdata;
