@@ -10,6 +10,7 @@ mod documents;
 mod health;
 mod live;
 mod live_rights;
+mod live_robustness;
 mod postgres;
 mod storage;
 mod testdata;

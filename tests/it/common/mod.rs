@@ -186,6 +186,11 @@ impl Server {
             .to_string()
     }
 
+    /// The server process id (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Every log line so far, joined.
     pub fn log_text(&self) -> String {
         self.logs.lock().unwrap().join("\n")

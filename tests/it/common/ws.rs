@@ -38,6 +38,22 @@ impl Ws {
         }
     }
 
+    /// Opens a socket whose receive buffer is tiny, for a client that reads slowly.
+    pub async fn open_with_small_buffer(server: &Server) -> Ws {
+        let addr: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let tcp = socket.connect(addr).await.unwrap();
+        let url = format!("ws://{addr}/api/client/ws");
+        let (stream, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp))
+            .await
+            .expect("connect");
+        Ws {
+            stream,
+            welcome: Value::Null,
+        }
+    }
+
     /// Opens a socket, says hello and waits for the welcome.
     pub async fn join(server: &Server, token: &str, since: Option<i64>) -> Ws {
         let mut ws = Ws::open(server).await;
