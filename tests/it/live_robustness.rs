@@ -100,7 +100,7 @@ async fn twenty_concurrent_clients_converge_to_what_a_fresh_join_and_a_restart_r
                 s if s.starts_with('c') => (
                     format!("w{n}-{}", &s[1..]),
                     Some(ink(
-                        (s[1..].parse::<u32>().unwrap() % 3) as u32,
+                        s[1..].parse::<u32>().unwrap() % 3,
                         &format!("w{n}-{}", &s[1..]),
                     )),
                 ),
