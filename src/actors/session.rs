@@ -304,6 +304,10 @@ impl SessionActor {
                         "app-provided documents have no live session on Quire",
                     ));
                 };
+                // Metered before the welcome goes out, so usage never lags what clients saw.
+                if let Err(e) = auth.record_open(&verified).await {
+                    tracing::warn!(error = %e, "could not meter a session open");
+                }
                 let peer = peer_for(id, &verified, outbox, control);
                 let (document, ()) = send_to_document(&registry, &document_id, || Join {
                     peer: peer.clone(),
@@ -313,9 +317,6 @@ impl SessionActor {
                 .map_err(|_| {
                     CloseReason::new(CloseCode::Reconnect, "the document is reopening; reconnect")
                 })?;
-                if let Err(e) = auth.record_open(&verified).await {
-                    tracing::warn!(error = %e, "could not meter a session open");
-                }
                 Ok((document, verified.expires_at))
             }
             .into_actor(self)

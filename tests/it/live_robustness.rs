@@ -429,3 +429,66 @@ async fn a_slow_reader_is_disconnected_while_others_keep_receiving() {
     );
     drop(slow);
 }
+
+#[tokio::test]
+async fn a_failed_commit_sends_sessions_to_reconnect_and_the_next_join_reloads() {
+    use sea_orm::{ConnectionTrait, Database};
+    let server = server_with_doc(Options::default()).await;
+    let token = server.token("doc", "u", &["all"]).await;
+    let mut a = Ws::join(&server, &token, None).await;
+    assert_eq!(a.change(create("c1", "r1", 0)).await["seq"], 1);
+
+    // Another writer (as another node would) advances the document's sequence row.
+    let url = format!("sqlite://{}", server.data_dir.join("quire.db").display());
+    let db = Database::connect(url).await.unwrap();
+    db.execute_unprepared("UPDATE documents SET head_seq = head_seq + 10 WHERE id = 'doc'")
+        .await
+        .unwrap();
+
+    a.send(json!({"type": "changes", "changes": [create("c2", "r2", 0)]}))
+        .await;
+    let closed = a.closed().await;
+    assert_eq!(closed.code, 4008, "{closed:?}");
+    assert!(closed.reason.starts_with("reconnect"), "{closed:?}");
+
+    // The rejected batch was never acknowledged, and the next join starts from the database.
+    let mut b = Ws::join(&server, &token, None).await;
+    assert_eq!(b.welcome["head_seq"], 11);
+    let ids: Vec<&str> = b.welcome["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["r1"]);
+    assert_eq!(b.change(create("c3", "r3", 0)).await["seq"], 12);
+}
+
+#[tokio::test]
+async fn shutdown_closes_live_sessions_with_a_reason() {
+    let server = server_with_doc(Options::default()).await;
+    let token = server.token("doc", "u", &["all"]).await;
+    let mut a = Ws::join(&server, &token, None).await;
+    let usage = expect_json(
+        server
+            .backend(Method::GET, "/api/usage")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        usage["total_opens"], 1,
+        "a WebSocket join is a metered open"
+    );
+    let pid = server.pid();
+    let waiter = std::thread::spawn(move || server.stop());
+    let closed = a.closed().await;
+    assert_eq!(closed.code, 1001, "{closed:?}");
+    assert!(closed.reason.starts_with("shutting_down"), "{closed:?}");
+    assert!(
+        waiter.join().unwrap().success(),
+        "server {pid} exits cleanly"
+    );
+}
