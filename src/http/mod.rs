@@ -1,6 +1,7 @@
 //! HTTP routes. Handlers are thin: extract (authorisation lives in the extractor types of
 //! [`extract`]), call a service, map errors through [`error::Error`].
 
+pub mod assets;
 pub mod body;
 pub mod client;
 pub mod documents;
@@ -52,7 +53,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, cors_origins: &[String]) {
             .configure(records::configure_backend)
             .configure(sessions::configure)
             .configure(usage::configure),
-    );
+    )
+    .default_service(web::to(assets::serve));
 }
 
 fn cors(origins: &[String]) -> Cors {
