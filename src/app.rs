@@ -38,7 +38,7 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
         .storage
         .ensure_data_dir()
         .map_err(|e| StartError::DataDir(config.storage.data_dir.display().to_string(), e))?;
-    let db = crate::db::connect(&config.storage.database_url()).await?;
+    let db = crate::db::connect(&config.storage.database_url(), config.sqlite_synchronous).await?;
     let blob_url = config
         .blob_url()
         .map_err(|e| StartError::DataDir(config.storage.data_dir.display().to_string(), e))?;
@@ -96,6 +96,12 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             .app_data(data.clone())
             .wrap(TracingLogger::<crate::telemetry::RequestSpans>::new())
             .configure(move |cfg| crate::http::configure(cfg, &cors_origins))
+    })
+    // Live messages are small and latency-bound: never let Nagle's algorithm hold them back.
+    .on_connect(|conn, _| {
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let _ = tcp.set_nodelay(true);
+        }
     })
     .shutdown_timeout(config.shutdown_timeout)
     .disable_signals()

@@ -112,6 +112,15 @@ pub struct Config {
     #[arg(long, env = "QUIRE_WS_OUTBOX_CAPACITY", default_value_t = 1024)]
     pub ws_outbox_capacity: usize,
 
+    /// SQLite durability: `normal` survives a crash of the process, `full` also a power loss.
+    #[arg(
+        long,
+        env = "QUIRE_SQLITE_SYNCHRONOUS",
+        value_enum,
+        default_value = "normal"
+    )]
+    pub sqlite_synchronous: crate::db::SqliteSync,
+
     /// Seconds to let in-flight requests finish after SIGTERM or SIGINT.
     #[arg(long, env = "QUIRE_SHUTDOWN_TIMEOUT", default_value_t = 10)]
     pub shutdown_timeout: u64,

@@ -9,18 +9,30 @@ use sea_orm::sqlx::sqlite::{
 };
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlxSqliteConnector};
 
+/// How hard SQLite works to make a commit durable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqliteSync {
+    /// `synchronous=NORMAL` in WAL mode: a commit survives the process being killed at any
+    /// instant (the WAL is in the OS page cache), not a power loss. The default.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: every commit is fsynced; survives power loss too.
+    Full,
+}
+
 /// Connects to `url` and brings the schema up to date.
 ///
-/// SQLite runs in WAL mode with `synchronous=NORMAL`: a committed transaction survives a crash of
-/// the process at any instant (the WAL is in the OS page cache), though not a power loss; foreign
-/// keys are enforced.
-pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+/// SQLite runs in WAL mode with foreign keys enforced and the durability `sync` asks for.
+pub async fn connect(url: &str, sync: SqliteSync) -> Result<DatabaseConnection, DbErr> {
     let db = if url.starts_with("sqlite:") {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| DbErr::Custom(format!("invalid SQLite URL: {e}")))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(match sync {
+                SqliteSync::Normal => SqliteSynchronous::Normal,
+                SqliteSync::Full => SqliteSynchronous::Full,
+            })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()

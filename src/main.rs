@@ -163,7 +163,7 @@ fn keys(command: KeysCommand) -> Result<(), String> {
         storage
             .ensure_data_dir()
             .map_err(|e| format!("data dir: {e}"))?;
-        let db = quire::db::connect(&storage.database_url())
+        let db = quire::db::connect(&storage.database_url(), Default::default())
             .await
             .map_err(|e| e.to_string())?;
         use quire::auth::api_keys;

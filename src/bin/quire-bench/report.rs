@@ -1,0 +1,103 @@
+//! What a run measured, printed as a table and written as JSON.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Serialize, Default, Clone)]
+pub struct Latency {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Latency {
+    /// From a histogram of microseconds.
+    pub fn from_micros(h: &Histogram<u64>) -> Latency {
+        let ms = |v: u64| (v as f64 / 1000.0 * 100.0).round() / 100.0;
+        Latency {
+            count: h.len(),
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            p999_ms: ms(h.value_at_quantile(0.999)),
+            max_ms: ms(h.max()),
+        }
+    }
+}
+
+/// One scenario's results.
+#[derive(Debug, Serialize, Default)]
+pub struct Report {
+    pub scenario: String,
+    pub parameters: serde_json::Value,
+    pub measured_seconds: f64,
+    pub committed_changes_per_second: Option<f64>,
+    pub deliveries_per_second: Option<f64>,
+    pub ack_latency: Option<Latency>,
+    pub fanout_latency: Option<Latency>,
+    pub welcome_latency: Option<Latency>,
+    pub cold_welcome_ms: Option<f64>,
+    pub sessions: Option<u64>,
+    pub server_rss_mib: Option<f64>,
+    pub rss_per_session_kib: Option<f64>,
+    pub server_cpu_seconds: Option<f64>,
+    pub errors: u64,
+    pub disconnects: u64,
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    /// The human-readable table.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "scenario: {}\nparameters: {}\n",
+            self.scenario, self.parameters
+        );
+        let mut row = |k: &str, v: String| out.push_str(&format!("  {k:<28} {v}\n"));
+        row("measured", format!("{:.1} s", self.measured_seconds));
+        if let Some(v) = self.committed_changes_per_second {
+            row("committed changes/s", format!("{v:.0}"));
+        }
+        if let Some(v) = self.deliveries_per_second {
+            row("fan-out deliveries/s", format!("{v:.0}"));
+        }
+        let lat = |l: &Latency| {
+            format!(
+                "p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms  (n={})",
+                l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms, l.count
+            )
+        };
+        if let Some(l) = &self.ack_latency {
+            row("ack latency", lat(l));
+        }
+        if let Some(l) = &self.fanout_latency {
+            row("fan-out latency", lat(l));
+        }
+        if let Some(v) = self.cold_welcome_ms {
+            row("cold welcome (hello→welcome)", format!("{v:.2} ms"));
+        }
+        if let Some(l) = &self.welcome_latency {
+            row("warm welcome", lat(l));
+        }
+        if let Some(v) = self.sessions {
+            row("sessions", v.to_string());
+        }
+        if let Some(v) = self.server_rss_mib {
+            row("server RSS", format!("{v:.1} MiB"));
+        }
+        if let Some(v) = self.rss_per_session_kib {
+            row("RSS per session", format!("{v:.1} KiB"));
+        }
+        if let Some(v) = self.server_cpu_seconds {
+            row("server CPU", format!("{v:.2} s"));
+        }
+        row("errors", self.errors.to_string());
+        row("disconnects", self.disconnects.to_string());
+        for n in &self.notes {
+            out.push_str(&format!("  note: {n}\n"));
+        }
+        out
+    }
+}
