@@ -38,7 +38,8 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
         .storage
         .ensure_data_dir()
         .map_err(|e| StartError::DataDir(config.storage.data_dir.display().to_string(), e))?;
-    let db = crate::db::connect(&config.storage.database_url(), config.sqlite_synchronous).await?;
+    let dbs = crate::db::open(&config.storage.database_url(), config.sqlite_synchronous).await?;
+    let db = dbs.main.clone();
     let blob_url = config
         .blob_url()
         .map_err(|e| StartError::DataDir(config.storage.data_dir.display().to_string(), e))?;
@@ -54,7 +55,7 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
         .clamp(1, 64);
     let arbiters: Vec<ArbiterHandle> = (0..threads).map(|_| Arbiter::new().handle()).collect();
     let registry = DocumentRegistry::new(
-        db.clone(),
+        dbs,
         DocumentConfig {
             log_retention: config.change_log_retention.max(1),
             idle_timeout: Duration::from_secs(config.document_idle_timeout),

@@ -20,27 +20,63 @@ pub enum SqliteSync {
     Full,
 }
 
+/// The connections a server uses.
+#[derive(Clone)]
+pub struct Databases {
+    /// For reads and single-statement writes.
+    pub main: DatabaseConnection,
+    /// For the document actors' group commits. On SQLite this is one connection: SQLite has
+    /// one writer at a time, and queueing commits in-process is far cheaper than letting
+    /// several connections contend for the write lock (busy waits, sleeps). On PostgreSQL it
+    /// is the main pool.
+    pub commits: DatabaseConnection,
+}
+
 /// Connects to `url` and brings the schema up to date.
 ///
 /// SQLite runs in WAL mode with foreign keys enforced and the durability `sync` asks for.
+pub async fn open(url: &str, sync: SqliteSync) -> Result<Databases, DbErr> {
+    if url.starts_with("sqlite:") {
+        let main = sqlite(url, sync, 8).await?;
+        Migrator::up(&main, None).await?;
+        let commits = sqlite(url, sync, 1).await?;
+        Ok(Databases { main, commits })
+    } else {
+        let main = connect(url, sync).await?;
+        Ok(Databases {
+            commits: main.clone(),
+            main,
+        })
+    }
+}
+
+async fn sqlite(
+    url: &str,
+    sync: SqliteSync,
+    connections: u32,
+) -> Result<DatabaseConnection, DbErr> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| DbErr::Custom(format!("invalid SQLite URL: {e}")))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(match sync {
+            SqliteSync::Normal => SqliteSynchronous::Normal,
+            SqliteSync::Full => SqliteSynchronous::Full,
+        })
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(connections)
+        .connect_with(options)
+        .await
+        .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)))?;
+    Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+}
+
+/// Connects to `url` (one pool) and brings the schema up to date.
 pub async fn connect(url: &str, sync: SqliteSync) -> Result<DatabaseConnection, DbErr> {
     let db = if url.starts_with("sqlite:") {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| DbErr::Custom(format!("invalid SQLite URL: {e}")))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(match sync {
-                SqliteSync::Normal => SqliteSynchronous::Normal,
-                SqliteSync::Full => SqliteSynchronous::Full,
-            })
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await
-            .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)))?;
-        SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
+        sqlite(url, sync, 8).await?
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let mut options = ConnectOptions::new(url);
         options

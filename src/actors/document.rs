@@ -13,8 +13,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::db::Databases;
 use actix::prelude::*;
-use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
@@ -171,7 +171,7 @@ enum Phase {
 pub struct DocumentActor {
     id: String,
     instance: u64,
-    db: DatabaseConnection,
+    db: Databases,
     registry: Addr<DocumentRegistry>,
     config: DocumentConfig,
     phase: Phase,
@@ -225,7 +225,7 @@ impl DocumentActor {
     pub fn new(
         id: String,
         instance: u64,
-        db: DatabaseConnection,
+        db: Databases,
         registry: Addr<DocumentRegistry>,
         config: DocumentConfig,
     ) -> DocumentActor {
@@ -358,7 +358,7 @@ impl DocumentActor {
                 let db = self.db.clone();
                 let id = self.id.clone();
                 ctx.spawn(
-                    async move { store::read_log(&db, &id, &layer, s, head).await }
+                    async move { store::read_log(&db.main, &id, &layer, s, head).await }
                         .into_actor(self)
                         .map(move |res, act, _| match res {
                             Ok(changes) => act.welcome(session_id, head, None, Some(&changes)),
@@ -484,7 +484,7 @@ impl DocumentActor {
         let started = Instant::now();
         ctx.spawn(
             async move {
-                let res = store::commit(&db, &batch, now).await;
+                let res = store::commit(&db.commits, &batch, now).await;
                 (res, batch)
             }
             .into_actor(self)
@@ -605,7 +605,7 @@ impl DocumentActor {
                 );
                 ctx.spawn(
                     async move {
-                        let res = store::read_log(&db, &id, &layer, s, head).await.map(|changes| {
+                        let res = store::read_log(&db.main, &id, &layer, s, head).await.map(|changes| {
                             let views: Vec<ChangeView> = changes
                                 .iter()
                                 .filter(|c| {
@@ -651,7 +651,7 @@ impl Actor for DocumentActor {
         // Block every message until the document is loaded.
         let db = self.db.clone();
         let id = self.id.clone();
-        ctx.wait(async move { store::load(&db, &id).await }.into_actor(self).map(|res, act, ctx| match res {
+        ctx.wait(async move { store::load(&db.main, &id).await }.into_actor(self).map(|res, act, ctx| match res {
             Ok(Some(loaded)) => {
                 tracing::info!(document_id = %act.id, head_seq = loaded.head_seq, "document opened");
                 act.phase = Phase::Ready(DocState {

@@ -4,8 +4,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use crate::db::Databases;
 use actix::prelude::*;
-use sea_orm::DatabaseConnection;
 
 use super::document::{CloseAll, DocumentActor, DocumentConfig, Revoked};
 use crate::protocol::CloseReason;
@@ -46,7 +46,7 @@ pub struct Shutdown(pub CloseReason);
 
 /// The registry. See the module documentation.
 pub struct DocumentRegistry {
-    db: DatabaseConnection,
+    db: Databases,
     config: DocumentConfig,
     arbiters: Vec<ArbiterHandle>,
     documents: HashMap<String, (u64, Addr<DocumentActor>)>,
@@ -56,7 +56,7 @@ pub struct DocumentRegistry {
 impl DocumentRegistry {
     /// `arbiters` are the threads document actors run on, picked by a hash of the document id.
     pub fn new(
-        db: DatabaseConnection,
+        db: Databases,
         config: DocumentConfig,
         arbiters: Vec<ArbiterHandle>,
     ) -> DocumentRegistry {

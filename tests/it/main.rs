@@ -4,6 +4,7 @@
 mod common;
 
 mod api_keys;
+mod bench;
 mod client;
 mod cors;
 mod documents;
