@@ -25,11 +25,11 @@ pub enum SqliteSync {
 pub struct Databases {
     /// For reads and single-statement writes.
     pub main: DatabaseConnection,
-    /// For the document actors' group commits. On SQLite this is one connection: SQLite has
-    /// one writer at a time, and queueing commits in-process is far cheaper than letting
-    /// several connections contend for the write lock (busy waits, sleeps). On PostgreSQL it
-    /// is the main pool.
-    pub commits: DatabaseConnection,
+    /// The document actors' group commits. On SQLite one worker on one connection: SQLite has
+    /// one writer at a time, and grouping commits in-process is far cheaper than letting
+    /// several connections contend for the write lock (busy waits, sleeps). On PostgreSQL
+    /// several workers share the main pool.
+    pub committer: crate::store::Committer,
 }
 
 /// Connects to `url` and brings the schema up to date.
@@ -39,14 +39,12 @@ pub async fn open(url: &str, sync: SqliteSync) -> Result<Databases, DbErr> {
     if url.starts_with("sqlite:") {
         let main = sqlite(url, sync, 8).await?;
         Migrator::up(&main, None).await?;
-        let commits = sqlite(url, sync, 1).await?;
-        Ok(Databases { main, commits })
+        let committer = crate::store::Committer::start(sqlite(url, sync, 1).await?, 1);
+        Ok(Databases { main, committer })
     } else {
         let main = connect(url, sync).await?;
-        Ok(Databases {
-            commits: main.clone(),
-            main,
-        })
+        let committer = crate::store::Committer::start(main.clone(), 8);
+        Ok(Databases { main, committer })
     }
 }
 

@@ -26,71 +26,62 @@ pub enum ClientMessage {
     Ping,
 }
 
+/// Every field any client message may carry, read in one pass; `ClientMessage::parse` then
+/// checks that the fields fit the `type`. (serde's tagged enums cannot hold raw JSON values.)
 #[derive(Deserialize)]
-struct Tag<'a> {
+#[serde(deny_unknown_fields)]
+struct Fields<'a> {
     #[serde(rename = "type", borrow)]
     ty: std::borrow::Cow<'a, str>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HelloBody {
-    #[serde(rename = "type")]
-    _type: serde::de::IgnoredAny,
-    token: String,
-    #[serde(default)]
+    token: Option<String>,
     since: Option<i64>,
-    #[serde(default)]
     protocol: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChangesBody {
-    #[serde(rename = "type")]
-    _type: serde::de::IgnoredAny,
-    changes: Vec<ChangeRequest>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PresenceBody {
-    #[serde(rename = "type")]
-    _type: serde::de::IgnoredAny,
-    state: Box<RawValue>,
+    changes: Option<Vec<ChangeRequest>>,
+    state: Option<Box<RawValue>>,
 }
 
 impl ClientMessage {
-    /// Parses one text frame. Dispatches on `type` first so that record content can be kept
-    /// as raw JSON (serde's tagged enums cannot hold raw values).
+    /// Parses one text frame.
     pub fn parse(text: &str) -> Result<ClientMessage, String> {
-        let tag: Tag = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let err = |e: serde_json::Error| format!("{}: {e}", tag.ty);
-        Ok(match tag.ty.as_ref() {
-            "hello" => {
-                let b: HelloBody = serde_json::from_str(text).map_err(err)?;
-                ClientMessage::Hello {
-                    token: b.token,
-                    since: b.since,
-                    protocol: b.protocol,
-                }
-            }
+        let f: Fields = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let ty = f.ty.as_ref();
+        let allowed: &[&str] =
+            match ty {
+                "hello" => &["token", "since", "protocol"],
+                "changes" => &["changes"],
+                "presence" => &["state"],
+                "ping" => &[],
+                other => return Err(format!(
+                    "unknown message type `{other}` (expected hello, changes, presence or ping)"
+                )),
+            };
+        let present = [
+            ("token", f.token.is_some()),
+            ("since", f.since.is_some()),
+            ("protocol", f.protocol.is_some()),
+            ("changes", f.changes.is_some()),
+            ("state", f.state.is_some()),
+        ];
+        if let Some((name, _)) = present
+            .iter()
+            .find(|(name, there)| *there && !allowed.contains(name))
+        {
+            return Err(format!("{ty}: unknown field `{name}`"));
+        }
+        let missing = |name: &str| format!("{ty}: missing field `{name}`");
+        Ok(match ty {
+            "hello" => ClientMessage::Hello {
+                token: f.token.ok_or_else(|| missing("token"))?,
+                since: f.since,
+                protocol: f.protocol,
+            },
             "changes" => ClientMessage::Changes {
-                changes: serde_json::from_str::<ChangesBody>(text)
-                    .map_err(err)?
-                    .changes,
+                changes: f.changes.ok_or_else(|| missing("changes"))?,
             },
             "presence" => ClientMessage::Presence {
-                state: serde_json::from_str::<PresenceBody>(text)
-                    .map_err(err)?
-                    .state,
+                state: f.state.ok_or_else(|| missing("state"))?,
             },
-            "ping" => ClientMessage::Ping,
-            other => {
-                return Err(format!(
-                    "unknown message type `{other}` (expected hello, changes, presence or ping)"
-                ))
-            }
+            _ => ClientMessage::Ping,
         })
     }
 }

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::value::RawValue;
 
@@ -139,15 +139,42 @@ const CHUNK: usize = 200;
 /// the final state of every touched record and appends every change to the log.
 pub async fn commit(db: &DatabaseConnection, batch: &Batch, now: i64) -> Result<(), CommitError> {
     let txn = db.begin().await?;
+    let advanced = write_batch(&txn, batch, now).await?;
+    txn.commit().await?;
+    if advanced {
+        Ok(())
+    } else {
+        Err(CommitError::Conflict(batch.old_head))
+    }
+}
+
+/// Commits several documents' batches in one transaction (group commit across documents).
+/// A batch whose sequence row moved is skipped and reported as a conflict; the others commit.
+pub async fn commit_many(
+    db: &DatabaseConnection,
+    batches: &[&Batch],
+    now: i64,
+) -> Result<Vec<bool>, DbErr> {
+    let txn = db.begin().await?;
+    let mut advanced = Vec::with_capacity(batches.len());
+    for batch in batches {
+        advanced.push(write_batch(&txn, batch, now).await?);
+    }
+    txn.commit().await?;
+    Ok(advanced)
+}
+
+/// Writes one batch inside `txn`; false (and nothing written) when the sequence row has moved.
+async fn write_batch(txn: &DatabaseTransaction, batch: &Batch, now: i64) -> Result<bool, DbErr> {
     let advanced = document::Entity::update_many()
         .col_expr(document::Column::HeadSeq, Expr::value(batch.new_head()))
         .col_expr(document::Column::UpdatedAt, Expr::value(now))
         .filter(document::Column::Id.eq(batch.document_id.as_str()))
         .filter(document::Column::HeadSeq.eq(batch.old_head))
-        .exec(&txn)
+        .exec(txn)
         .await?;
     if advanced.rows_affected != 1 {
-        return Err(CommitError::Conflict(batch.old_head));
+        return Ok(false);
     }
 
     // The final state of each touched record: later changes in the batch win.
@@ -183,7 +210,7 @@ pub async fn commit(db: &DatabaseConnection, batch: &Batch, now: i64) -> Result<
                 .filter(record::Column::DocumentId.eq(batch.document_id.as_str()))
                 .filter(record::Column::Layer.eq(layer))
                 .filter(record::Column::Id.is_in(chunk.iter().copied()))
-                .exec(&txn)
+                .exec(txn)
                 .await?;
         }
     }
@@ -208,7 +235,7 @@ pub async fn commit(db: &DatabaseConnection, batch: &Batch, now: i64) -> Result<
                 ])
                 .to_owned(),
             )
-            .exec(&txn)
+            .exec(txn)
             .await?;
     }
     for chunk in batch.changes.chunks(CHUNK) {
@@ -228,17 +255,16 @@ pub async fn commit(db: &DatabaseConnection, batch: &Batch, now: i64) -> Result<
             created_at: Set(c.record.created_at),
             at: Set(now),
         });
-        change::Entity::insert_many(rows).exec(&txn).await?;
+        change::Entity::insert_many(rows).exec(txn).await?;
     }
     if let Some(floor) = batch.prune_to {
         change::Entity::delete_many()
             .filter(change::Column::DocumentId.eq(batch.document_id.as_str()))
             .filter(change::Column::Seq.lte(floor))
-            .exec(&txn)
+            .exec(txn)
             .await?;
     }
-    txn.commit().await?;
-    Ok(())
+    Ok(true)
 }
 
 /// The logged changes of one layer with `after < seq <= upto`, in order.
@@ -289,4 +315,91 @@ pub async fn read_log(
             })
         })
         .collect()
+}
+
+/// Queues batches from every document actor and commits whatever is waiting in one transaction:
+/// on SQLite, where there is one writer, this turns thousands of small transactions per second
+/// into a few large ones. Each worker owns the commits it takes; on PostgreSQL several run.
+#[derive(Clone)]
+pub struct Committer {
+    jobs: tokio::sync::mpsc::UnboundedSender<Job>,
+}
+
+struct Job {
+    batch: Batch,
+    now: i64,
+    reply: tokio::sync::oneshot::Sender<(Batch, Result<(), CommitError>)>,
+}
+
+/// Most batches one grouped transaction carries.
+const MAX_GROUP: usize = 512;
+
+impl Committer {
+    /// Starts `workers` commit tasks on the current runtime.
+    pub fn start(db: DatabaseConnection, workers: usize) -> Committer {
+        let (jobs, rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..workers.max(1) {
+            let (db, rx) = (db.clone(), rx.clone());
+            actix_web::rt::spawn(async move {
+                loop {
+                    let mut group = Vec::new();
+                    {
+                        let mut rx = rx.lock().await;
+                        match rx.recv().await {
+                            Some(job) => group.push(job),
+                            None => return,
+                        }
+                        while group.len() < MAX_GROUP {
+                            match rx.try_recv() {
+                                Ok(job) => group.push(job),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    let now = group.iter().map(|j| j.now).max().unwrap_or_default();
+                    let batches: Vec<&Batch> = group.iter().map(|j| &j.batch).collect();
+                    let result = commit_many(&db, &batches, now).await;
+                    for (i, job) in group.into_iter().enumerate() {
+                        let outcome = match &result {
+                            Ok(advanced) if advanced[i] => Ok(()),
+                            Ok(_) => Err(CommitError::Conflict(job.batch.old_head)),
+                            Err(e) => Err(CommitError::Database(DbErr::Custom(e.to_string()))),
+                        };
+                        let _ = job.reply.send((job.batch, outcome));
+                    }
+                }
+            });
+        }
+        Committer { jobs }
+    }
+
+    /// Commits `batch` with whatever else is waiting; resolves once it is durable (or failed).
+    pub async fn commit(&self, batch: Batch, now: i64) -> (Batch, Result<(), CommitError>) {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let old_head = batch.old_head;
+        if let Err(e) = self.jobs.send(Job { batch, now, reply }) {
+            let batch = e.0.batch;
+            return (
+                batch,
+                Err(CommitError::Database(DbErr::Custom(
+                    "the committer has stopped".into(),
+                ))),
+            );
+        }
+        match rx.await {
+            Ok(done) => done,
+            Err(_) => (
+                Batch {
+                    document_id: String::new(),
+                    old_head,
+                    changes: Vec::new(),
+                    prune_to: None,
+                },
+                Err(CommitError::Database(DbErr::Custom(
+                    "the committer stopped mid-commit".into(),
+                ))),
+            ),
+        }
+    }
 }

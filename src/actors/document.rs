@@ -59,7 +59,7 @@ pub struct Kick(pub CloseReason);
 #[derive(Clone)]
 pub struct Peer {
     pub session_id: u64,
-    pub access: Access,
+    pub access: Arc<Access>,
     pub layer: String,
     pub revocation_ids: Vec<String>,
     pub outbox: Outbox,
@@ -153,7 +153,7 @@ enum Origin {
 
 struct Pending {
     origin: Origin,
-    access: Access,
+    access: Arc<Access>,
     layer: String,
     changes: Vec<ChangeRequest>,
 }
@@ -480,11 +480,11 @@ impl DocumentActor {
             prune_to,
         };
         self.committing = true;
-        let db = self.db.clone();
+        let committer = self.db.committer.clone();
         let started = Instant::now();
         ctx.spawn(
             async move {
-                let res = store::commit(&db.commits, &batch, now).await;
+                let (batch, res) = committer.commit(batch, now).await;
                 (res, batch)
             }
             .into_actor(self)
@@ -731,7 +731,7 @@ impl Handler<BackendSubmit> for DocumentActor {
         let (tx, rx) = oneshot::channel();
         self.pending.push(Pending {
             origin: Origin::Backend(tx),
-            access: msg.access,
+            access: Arc::new(msg.access),
             layer: msg.layer,
             changes: msg.changes,
         });

@@ -360,7 +360,7 @@ impl SessionActor {
 fn peer_for(id: u64, verified: &VerifiedToken, outbox: Outbox, control: Recipient<Kick>) -> Peer {
     Peer {
         session_id: id,
-        access: Access::from_grant(&verified.grant),
+        access: Arc::new(Access::from_grant(&verified.grant)),
         layer: verified.grant.layer.clone(),
         revocation_ids: verified.revocation_ids.clone(),
         outbox,

@@ -7,13 +7,38 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::client::{annotation, join, Backend};
 use crate::report::{Latency, Report};
 use crate::server::{cpu_seconds, rss_bytes, Target};
+
+/// The parts of a server message the load generator reads.
+#[derive(serde::Deserialize)]
+struct Incoming<'a> {
+    #[serde(rename = "type")]
+    ty: &'a str,
+    client_id: Option<&'a str>,
+    record: Option<IncomingRecord>,
+}
+
+#[derive(serde::Deserialize)]
+struct IncomingRecord {
+    content: Option<IncomingContent>,
+}
+
+#[derive(serde::Deserialize)]
+struct IncomingContent {
+    #[serde(rename = "customData")]
+    custom_data: Option<Stamp>,
+}
+
+#[derive(serde::Deserialize)]
+struct Stamp {
+    t: u64,
+}
 
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram bounds")
@@ -163,10 +188,12 @@ pub async fn writing(target: &Target, name: &str, load: Load) -> Result<Report, 
                                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => { r.disconnects += 1; break; }
                                 Some(Ok(_)) => continue,
                             };
-                            let v: Value = match serde_json::from_str(&text) { Ok(v) => v, Err(_) => { r.errors += 1; continue } };
-                            match v["type"].as_str() {
-                                Some("ack") => {
-                                    let cid: u64 = v["client_id"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+                            // Read only the fields needed: the load generator must stay cheaper
+                            // than the server it loads.
+                            let v: Incoming = match serde_json::from_str(&text) { Ok(v) => v, Err(_) => { r.errors += 1; continue } };
+                            match v.ty {
+                                "ack" => {
+                                    let cid: u64 = v.client_id.and_then(|s| s.parse().ok()).unwrap_or(0);
                                     if let Some(at) = sent_at.remove(&cid) {
                                         if in_window(now) {
                                             let _ = r.ack.as_mut().unwrap().record(at.elapsed().as_micros().max(1) as u64);
@@ -175,8 +202,8 @@ pub async fn writing(target: &Target, name: &str, load: Load) -> Result<Report, 
                                     }
                                     acks.fetch_add(1, Ordering::Relaxed);
                                 }
-                                Some("change") => {
-                                    if let Some(t) = v["record"]["content"]["customData"]["t"].as_u64() {
+                                "change" => {
+                                    if let Some(t) = v.record.and_then(|r| r.content).and_then(|c| c.custom_data).map(|d| d.t) {
                                         if in_window(now) {
                                             let lat = (now.as_micros() as u64).saturating_sub(t).max(1);
                                             let _ = r.fanout.as_mut().unwrap().record(lat);
@@ -184,7 +211,7 @@ pub async fn writing(target: &Target, name: &str, load: Load) -> Result<Report, 
                                         }
                                     }
                                 }
-                                Some("reject") | Some("error") => r.errors += 1,
+                                "reject" | "error" => r.errors += 1,
                                 _ => {}
                             }
                             // Leave once the window is over and every send is answered.
