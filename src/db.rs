@@ -40,6 +40,7 @@ pub async fn open(url: &str, sync: SqliteSync) -> Result<Databases, DbErr> {
         let main = sqlite(url, sync, 8).await?;
         Migrator::up(&main, None).await?;
         let committer = crate::store::Committer::start(sqlite(url, sync, 1).await?, 1);
+        spawn_checkpointer(main.clone());
         Ok(Databases { main, committer })
     } else {
         let main = connect(url, sync).await?;
@@ -62,13 +63,34 @@ async fn sqlite(
             SqliteSync::Full => SqliteSynchronous::Full,
         })
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10));
+        .busy_timeout(Duration::from_secs(10))
+        // Writers never checkpoint (a checkpoint fsyncs, and would stall the commit path);
+        // `spawn_checkpointer` does it in the background instead.
+        .pragma("wal_autocheckpoint", "0");
     let pool = SqlitePoolOptions::new()
         .max_connections(connections)
         .connect_with(options)
         .await
         .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)))?;
     Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+}
+
+/// Copies the SQLite WAL back into the database file every 200 ms from a reader connection, so
+/// that the WAL stays small without the committing connection ever waiting on the fsync.
+fn spawn_checkpointer(db: DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tick.tick().await;
+            if let Err(e) = db
+                .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
+                .await
+            {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
+        }
+    });
 }
 
 /// Connects to `url` (one pool) and brings the schema up to date.

@@ -45,16 +45,17 @@ impl ClientMessage {
     pub fn parse(text: &str) -> Result<ClientMessage, String> {
         let f: Fields = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let ty = f.ty.as_ref();
-        let allowed: &[&str] =
-            match ty {
-                "hello" => &["token", "since", "protocol"],
-                "changes" => &["changes"],
-                "presence" => &["state"],
-                "ping" => &[],
-                other => return Err(format!(
+        let allowed: &[&str] = match ty {
+            "hello" => &["token", "since", "protocol"],
+            "changes" => &["changes"],
+            "presence" => &["state"],
+            "ping" => &[],
+            other => {
+                return Err(format!(
                     "unknown message type `{other}` (expected hello, changes, presence or ping)"
-                )),
-            };
+                ))
+            }
+        };
         let present = [
             ("token", f.token.is_some()),
             ("since", f.since.is_some()),
