@@ -40,6 +40,7 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
         .map_err(|e| StartError::DataDir(config.storage.data_dir.display().to_string(), e))?;
     let dbs = crate::db::open(&config.storage.database_url(), config.sqlite_synchronous).await?;
     let db = dbs.main.clone();
+    let committer = dbs.committer.clone();
     let blob_url = config
         .blob_url()
         .map_err(|e| StartError::DataDir(config.storage.data_dir.display().to_string(), e))?;
@@ -70,6 +71,7 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
         ..SessionConfig::default()
     };
     Ok(AppState {
+        committer,
         registry,
         sessions: Arc::new(sessions),
         cors_origins: Arc::new(config.cors_origins.clone()),

@@ -31,6 +31,8 @@ pub struct AppState {
     pub bootstrap_key_hash: Option<[u8; 32]>,
     pub limits: Limits,
     pub registry: Addr<DocumentRegistry>,
+    /// Groups database writes from every document (and usage events) into shared transactions.
+    pub committer: crate::store::Committer,
     pub sessions: Arc<SessionConfig>,
     /// Origins allowed to open WebSockets and call the client API from a browser.
     pub cors_origins: Arc<Vec<String>>,
@@ -42,6 +44,7 @@ impl AppState {
         Authenticator {
             db: self.db.clone(),
             root_key: self.root_key.clone(),
+            committer: self.committer.clone(),
         }
     }
 }

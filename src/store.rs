@@ -11,7 +11,7 @@ use sea_orm::{
 };
 use serde_json::value::RawValue;
 
-use crate::entities::{change, document, record};
+use crate::entities::{change, document, record, usage_event};
 use crate::protocol::{Kind, Op};
 use crate::records::Record;
 
@@ -146,22 +146,6 @@ pub async fn commit(db: &DatabaseConnection, batch: &Batch, now: i64) -> Result<
     } else {
         Err(CommitError::Conflict(batch.old_head))
     }
-}
-
-/// Commits several documents' batches in one transaction (group commit across documents).
-/// A batch whose sequence row moved is skipped and reported as a conflict; the others commit.
-pub async fn commit_many(
-    db: &DatabaseConnection,
-    batches: &[&Batch],
-    now: i64,
-) -> Result<Vec<bool>, DbErr> {
-    let txn = db.begin().await?;
-    let mut advanced = Vec::with_capacity(batches.len());
-    for batch in batches {
-        advanced.push(write_batch(&txn, batch, now).await?);
-    }
-    txn.commit().await?;
-    Ok(advanced)
 }
 
 /// Writes one batch inside `txn`; false (and nothing written) when the sequence row has moved.
@@ -317,21 +301,28 @@ pub async fn read_log(
         .collect()
 }
 
-/// Queues batches from every document actor and commits whatever is waiting in one transaction:
-/// on SQLite, where there is one writer, this turns thousands of small transactions per second
-/// into a few large ones. Each worker owns the commits it takes; on PostgreSQL several run.
+/// Queues batches from every document actor (and usage events) and commits whatever is waiting
+/// in one transaction: on SQLite, where there is one writer, this turns thousands of small
+/// transactions per second into a few large ones, and no writer ever waits on SQLite's lock.
+/// On PostgreSQL several workers run.
 #[derive(Clone)]
 pub struct Committer {
     jobs: tokio::sync::mpsc::UnboundedSender<Job>,
 }
 
-struct Job {
-    batch: Batch,
-    now: i64,
-    reply: tokio::sync::oneshot::Sender<(Batch, Result<(), CommitError>)>,
+enum Job {
+    Batch {
+        batch: Batch,
+        now: i64,
+        reply: tokio::sync::oneshot::Sender<(Batch, Result<(), CommitError>)>,
+    },
+    Usage {
+        row: usage_event::ActiveModel,
+        reply: tokio::sync::oneshot::Sender<Result<(), DbErr>>,
+    },
 }
 
-/// Most batches one grouped transaction carries.
+/// Most jobs one grouped transaction carries.
 const MAX_GROUP: usize = 512;
 
 impl Committer {
@@ -357,17 +348,7 @@ impl Committer {
                             }
                         }
                     }
-                    let now = group.iter().map(|j| j.now).max().unwrap_or_default();
-                    let batches: Vec<&Batch> = group.iter().map(|j| &j.batch).collect();
-                    let result = commit_many(&db, &batches, now).await;
-                    for (i, job) in group.into_iter().enumerate() {
-                        let outcome = match &result {
-                            Ok(advanced) if advanced[i] => Ok(()),
-                            Ok(_) => Err(CommitError::Conflict(job.batch.old_head)),
-                            Err(e) => Err(CommitError::Database(DbErr::Custom(e.to_string()))),
-                        };
-                        let _ = job.reply.send((job.batch, outcome));
-                    }
+                    run_group(&db, group).await;
                 }
             });
         }
@@ -378,8 +359,10 @@ impl Committer {
     pub async fn commit(&self, batch: Batch, now: i64) -> (Batch, Result<(), CommitError>) {
         let (reply, rx) = tokio::sync::oneshot::channel();
         let old_head = batch.old_head;
-        if let Err(e) = self.jobs.send(Job { batch, now, reply }) {
-            let batch = e.0.batch;
+        if let Err(e) = self.jobs.send(Job::Batch { batch, now, reply }) {
+            let Job::Batch { batch, .. } = e.0 else {
+                unreachable!("sent a batch")
+            };
             return (
                 batch,
                 Err(CommitError::Database(DbErr::Custom(
@@ -402,4 +385,86 @@ impl Committer {
             ),
         }
     }
+
+    /// Stores a usage event with the next group; resolves once it is committed.
+    pub async fn record(&self, row: usage_event::ActiveModel) -> Result<(), DbErr> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Job::Usage { row, reply })
+            .map_err(|_| DbErr::Custom("the committer has stopped".into()))?;
+        rx.await
+            .map_err(|_| DbErr::Custom("the committer stopped mid-commit".into()))?
+    }
+}
+
+/// Commits one group of jobs in one transaction and answers each.
+async fn run_group(db: &DatabaseConnection, group: Vec<Job>) {
+    let now = group
+        .iter()
+        .filter_map(|j| match j {
+            Job::Batch { now, .. } => Some(*now),
+            Job::Usage { .. } => None,
+        })
+        .max()
+        .unwrap_or_default();
+    let batches: Vec<&Batch> = group
+        .iter()
+        .filter_map(|j| match j {
+            Job::Batch { batch, .. } => Some(batch),
+            Job::Usage { .. } => None,
+        })
+        .collect();
+    let usage: Vec<usage_event::ActiveModel> = group
+        .iter()
+        .filter_map(|j| match j {
+            Job::Usage { row, .. } => Some(row.clone()),
+            Job::Batch { .. } => None,
+        })
+        .collect();
+    let result = commit_group(db, &batches, usage, now).await;
+    let mut advanced = match &result {
+        Ok(a) => a.clone().into_iter(),
+        Err(_) => Vec::new().into_iter(),
+    };
+    for job in group {
+        match job {
+            Job::Batch { batch, reply, .. } => {
+                let outcome = match (&result, advanced.next()) {
+                    (Ok(_), Some(true)) => Ok(()),
+                    (Ok(_), _) => Err(CommitError::Conflict(batch.old_head)),
+                    (Err(e), _) => Err(CommitError::Database(DbErr::Custom(e.to_string()))),
+                };
+                let _ = reply.send((batch, outcome));
+            }
+            Job::Usage { reply, .. } => {
+                let _ = reply.send(
+                    result
+                        .as_ref()
+                        .map(|_| ())
+                        .map_err(|e| DbErr::Custom(e.to_string())),
+                );
+            }
+        }
+    }
+}
+
+/// One transaction: every batch (skipping those whose sequence row moved) and every usage row.
+async fn commit_group(
+    db: &DatabaseConnection,
+    batches: &[&Batch],
+    usage: Vec<usage_event::ActiveModel>,
+    now: i64,
+) -> Result<Vec<bool>, DbErr> {
+    let txn = db.begin().await?;
+    let mut advanced = Vec::with_capacity(batches.len());
+    for batch in batches {
+        advanced.push(write_batch(&txn, batch, now).await?);
+    }
+    let mut usage = usage.into_iter().peekable();
+    while usage.peek().is_some() {
+        let chunk: Vec<_> = usage.by_ref().take(CHUNK).collect();
+        usage_event::Entity::insert_many(chunk).exec(&txn).await?;
+    }
+    txn.commit().await?;
+    Ok(advanced)
 }

@@ -16,6 +16,7 @@ use sea_orm::DatabaseConnection;
 pub struct Authenticator {
     pub db: DatabaseConnection,
     pub root_key: tokens::RootKey,
+    pub committer: crate::store::Committer,
 }
 
 impl Authenticator {
@@ -30,7 +31,7 @@ impl Authenticator {
 
     /// Meters one successful session open.
     pub async fn record_open(&self, token: &tokens::VerifiedToken) -> Result<(), sea_orm::DbErr> {
-        crate::usage::record_open(&self.db, token).await
+        crate::usage::record_open(&self.committer, token).await
     }
 }
 

@@ -296,9 +296,14 @@ pub fn verify(public: PublicKey, token: &str, now: SystemTime) -> Result<Verifie
         // Only Quire's own authority block: its one check is the expiry, and every right it
         // states is granted. One run instead of one per right.
         if !check_op(&biscuit, &doc, now, None)? {
-            return Err(Error::RightMissing("the token grants no rights on its document".into()));
+            return Err(Error::RightMissing(
+                "the token grants no rights on its document".into(),
+            ));
         }
-        (claims.permissions.clone(), claims.collaboration_permissions.clone())
+        (
+            claims.permissions.clone(),
+            claims.collaboration_permissions.clone(),
+        )
     } else {
         let mut permissions = Vec::new();
         for p in &claims.permissions {
@@ -353,7 +358,12 @@ fn limits() -> AuthorizerLimits {
 /// Runs one authorizer for one operation (or, with `None`, just the token's checks). `Ok(false)`
 /// means that right is not granted; errors that void the whole token (expired, wrong document)
 /// are returned as such.
-fn check_op(token: &Biscuit, doc: &str, now: SystemTime, op: Option<(&str, &str)>) -> Result<bool, Error> {
+fn check_op(
+    token: &Biscuit,
+    doc: &str,
+    now: SystemTime,
+    op: Option<(&str, &str)>,
+) -> Result<bool, Error> {
     let builder = AuthorizerBuilder::new()
         .set_limits(limits())
         .fact(fact("resource", &[string(doc)]))

@@ -67,7 +67,7 @@ async fn session(
         DocumentRef::Managed(id) => Some(documents::get(&state.db, id).await?.page_count),
         DocumentRef::App(_) => None,
     };
-    usage::record_open(&state.db, &token).await?;
+    usage::record_open(&state.committer, &token).await?;
     Ok(HttpResponse::Ok().json(SessionResponse {
         grant: GrantView::from(&token.grant),
         expires_at: tokens::rfc3339(token.grant.expires_at),
