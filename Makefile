@@ -1,21 +1,35 @@
-# The one test command: `make test`. It prepares what the tests need that cargo cannot
-# (a Python venv with biscuit-python for the cross-implementation token test), then runs every
-# test in the workspace.
+# The one test command: `make test`. It prepares what the tests need that cargo cannot (a Python
+# venv with biscuit-python for the cross-implementation token test, the web project's packages),
+# then runs every test: the Rust suite, the web client's unit tests and the browser end-to-end
+# test against the real server.
 
 TARGET ?= $(or $(CARGO_TARGET_DIR),target)
 VENV := $(TARGET)/venv
+QUIRE_BIN := $(abspath $(TARGET))/debug/quire
 
-.PHONY: test run check venv
+.PHONY: test test-rust test-web run check venv web-deps
 
-test: venv
+test: test-rust test-web
+
+test-rust: venv
 	QUIRE_TEST_PYTHON=$(abspath $(VENV))/bin/python cargo test --workspace
+
+# The end-to-end test drives Debian's Chromium (/usr/bin/chromium) against the server binary
+# built by test-rust.
+test-web: web-deps
+	cd web && npm test
+	cd web && QUIRE_BIN=$(QUIRE_BIN) npm run e2e
 
 run:
 	cargo run --release -- serve
 
-check:
+check: web-deps
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+	cd web && npm run typecheck && npm run lint
+
+web-deps:
+	cd web && ([ -d node_modules ] || npm ci --no-audit --no-fund)
 
 venv: $(VENV)/.ready
 

@@ -1,6 +1,6 @@
 //! The browser viewer and the operator dashboard: the files of `web/dist`, served at the site
-//! root. Release builds embed them in the binary; debug builds read them from disk, so
-//! `npm run build` in `web/` shows up without recompiling the server.
+//! root. Release builds embed them in the binary (source maps excluded); debug builds read them
+//! from disk, so `npm run build` in `web/` shows up without recompiling the server.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
@@ -11,6 +11,7 @@ use super::error::Error;
 #[derive(RustEmbed)]
 #[folder = "web/dist/"]
 #[allow_missing = true]
+#[exclude = "*.map"]
 struct Assets;
 
 /// Serves `GET /<path>` from the web assets; `/` is the dashboard.
@@ -52,5 +53,8 @@ pub async fn serve(req: HttpRequest) -> Result<HttpResponse, Error> {
         .insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("X-Content-Type-Options", "nosniff"))
+        // Public files: a customer's page on another origin loads quire.js, the PDF.js worker
+        // (a module script) and its data files from here, which needs CORS.
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .body(file.data.into_owned()))
 }

@@ -81,6 +81,9 @@ enum Command {
     Idle {
         #[arg(long, default_value_t = 10_000)]
         sessions: usize,
+        /// Documents the sessions are spread over (presence is all-to-all within a document).
+        #[arg(long, default_value_t = 100)]
+        docs: usize,
         #[command(flatten)]
         common: Common,
     },
@@ -197,7 +200,7 @@ async fn run(command: Command, fd_limit: u64) -> Result<(), String> {
                 common.json,
             )
         }
-        Command::Idle { sessions, common } => {
+        Command::Idle { sessions, docs, common } => {
             check(&common, sessions)?;
             // Each session costs a descriptor here and one in the server (its child).
             if (fd_limit as usize) < sessions + 1000 {
@@ -205,7 +208,7 @@ async fn run(command: Command, fd_limit: u64) -> Result<(), String> {
             }
             let t = target(&common)?;
             let mut r =
-                scenarios::idle(&t, sessions, Duration::from_secs_f64(common.duration)).await?;
+                scenarios::idle(&t, sessions, docs, Duration::from_secs_f64(common.duration)).await?;
             if (fd_limit as usize) < sessions + 1000 {
                 r.notes.push(format!(
                     "open-file limit {fd_limit} could not be raised enough for {sessions} sessions"

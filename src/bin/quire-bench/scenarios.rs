@@ -275,18 +275,23 @@ pub async fn writing(target: &Target, name: &str, load: Load) -> Result<Report, 
 }
 
 /// `idle`: many connected, silent sessions; how much memory each costs the server.
-pub async fn idle(target: &Target, sessions: usize, hold: Duration) -> Result<Report, String> {
+pub async fn idle(target: &Target, sessions: usize, docs: usize, hold: Duration) -> Result<Report, String> {
     let backend = Backend::new(target);
-    backend.upload("bench-idle").await?;
-    let token = backend.token("bench-idle", "idle-user").await?;
-    // One session first, so the document actor and its buffers exist before the baseline.
-    let first = join(&target.base, &token).await?;
+    let docs = docs.clamp(1, sessions);
+    let mut tokens = Vec::new();
+    for d in 0..docs {
+        let id = format!("bench-idle-{d}");
+        backend.upload(&id).await?;
+        tokens.push(backend.token(&id, "idle-user").await?);
+    }
+    // One session first, so the server's pools and buffers exist before the baseline.
+    let first = join(&target.base, &tokens[0]).await?;
     let pid = target.pid();
     let before = pid.and_then(rss_bytes);
     let opened = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let results = bounded(sessions, 256, |_| {
-        let (base, token, opened) = (target.base.clone(), token.clone(), opened.clone());
+    let results = bounded(sessions, 256, |i| {
+        let (base, token, opened) = (target.base.clone(), tokens[i % docs].clone(), opened.clone());
         async move {
             let r = join(&base, &token).await;
             let n = opened.fetch_add(1, Ordering::Relaxed) + 1;
@@ -347,7 +352,7 @@ pub async fn idle(target: &Target, sessions: usize, hold: Duration) -> Result<Re
     .await;
     report.disconnects = checks.iter().filter(|ok| !**ok).count() as u64;
     drop(first);
-    report.parameters = json!({"sessions": sessions, "hold_s": hold.as_secs_f64()});
+    report.parameters = json!({"sessions": sessions, "documents": docs, "hold_s": hold.as_secs_f64()});
     report.measured_seconds = hold.as_secs_f64();
     report.sessions = Some(connected as u64);
     if let (Some(b), Some(a)) = (before, after) {

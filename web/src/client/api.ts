@@ -1,0 +1,62 @@
+/**
+ * The client REST routes (docs/api.md, "Client API"). The session token always travels in the
+ * `Authorization` header, never in a URL: URLs end up in logs, history and Referer headers.
+ */
+import type { QuireRecord, SessionRights } from "./types";
+
+/** `GET /api/client/session`: who the token is for and what it grants now. */
+export interface ClientSession extends SessionRights {
+  document_id: string | null;
+  user_id: string;
+  user_name: string | null;
+  layer: string;
+  default_group: string | null;
+  expires_at: string;
+  page_count: number | null;
+}
+
+/** A failed call, with the server's stable error code. */
+export class QuireApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "QuireApiError";
+  }
+}
+
+/** The URL of the session's PDF (fetch it with the token in `Authorization`). */
+export function documentUrl(baseUrl: string): string {
+  return new URL("/api/client/document", baseUrl).toString();
+}
+
+export async function fetchSession(baseUrl: string, token: string): Promise<ClientSession> {
+  return getJson<ClientSession>(new URL("/api/client/session", baseUrl), token);
+}
+
+/** `GET /api/client/records`: the records the session may see, for clients without a socket. */
+export async function fetchRecords(baseUrl: string, token: string): Promise<{ head_seq: number; records: QuireRecord[] }> {
+  return getJson(new URL("/api/client/records", baseUrl), token);
+}
+
+async function getJson<T>(url: URL, token: string): Promise<T> {
+  const res = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+  if (!res.ok) throw await apiError(res);
+  return (await res.json()) as T;
+}
+
+/** Turns an error response (`{message, code, …}`) into a `QuireApiError`. */
+export async function apiError(res: Response): Promise<QuireApiError> {
+  let code = `http_${res.status}`;
+  let message = `${res.status} ${res.statusText}`;
+  try {
+    const body = (await res.json()) as { code?: string; message?: string };
+    code = body.code ?? code;
+    message = body.message ?? message;
+  } catch {
+    // Not JSON: keep the status line.
+  }
+  return new QuireApiError(res.status, code, message);
+}

@@ -1,0 +1,87 @@
+/**
+ * The backend API calls the dashboard makes with the operator's API key. The key stays in
+ * sessionStorage (gone when the tab closes) and only ever travels in `Authorization`.
+ */
+export interface DocumentInfo {
+  id: string;
+  title: string | null;
+  byte_size: number;
+  page_count: number;
+  created_at: string;
+}
+
+export interface SessionGrant {
+  document_id: string;
+  user_id: string;
+  user_name?: string;
+  layer?: string;
+  default_group?: string;
+  permissions: string[];
+  collaboration_permissions?: string[];
+  expires_in?: number;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const KEY = "quire.apiKey";
+
+export function savedKey(): string | null {
+  return sessionStorage.getItem(KEY);
+}
+
+export function saveKey(key: string | null): void {
+  if (key) sessionStorage.setItem(KEY, key);
+  else sessionStorage.removeItem(KEY);
+}
+
+export class BackendApi {
+  constructor(private readonly key: string) {}
+
+  async listDocuments(cursor?: string): Promise<{ documents: DocumentInfo[]; next_cursor?: string | null }> {
+    const query = new URLSearchParams({ limit: "50" });
+    if (cursor) query.set("cursor", cursor);
+    return this.call(`/api/documents?${query.toString()}`);
+  }
+
+  async upload(file: File, title: string): Promise<DocumentInfo> {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    if (title) form.append("title", title);
+    return this.call("/api/documents", { method: "POST", body: form });
+  }
+
+  async mintSession(grant: SessionGrant): Promise<{ token: string; expires_at: string }> {
+    return this.call("/api/sessions", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(grant),
+    });
+  }
+
+  private async call<T>(path: string, init: RequestInit = {}): Promise<T> {
+    const headers = new Headers(init.headers);
+    headers.set("Authorization", `Bearer ${this.key}`);
+    const res = await fetch(path, { ...init, headers });
+    if (!res.ok) {
+      let code = `http_${res.status}`;
+      let message = res.statusText;
+      try {
+        const body = (await res.json()) as { code?: string; message?: string };
+        code = body.code ?? code;
+        message = body.message ?? message;
+      } catch {
+        // Not JSON.
+      }
+      throw new ApiError(res.status, code, message);
+    }
+    return (await res.json()) as T;
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * Instant JSON content for what the tools make, and the few facts about annotation types the
+ * UI needs (labels, which colour field a type uses). Every builder returns content the
+ * server's validation accepts (docs/protocol.md, "Records").
+ */
+import type { JsonObject, JsonValue, SessionUser } from "../client/types";
+import { boundsOf, rectFromCorners, round, roundPoint, roundRect, unionRects, type Point, type Rect } from "./geometry";
+
+export const TYPES = {
+  ink: "pspdfkit/ink",
+  highlight: "pspdfkit/markup/highlight",
+  rectangle: "pspdfkit/shape/rectangle",
+  ellipse: "pspdfkit/shape/ellipse",
+  line: "pspdfkit/shape/line",
+  note: "pspdfkit/note",
+  text: "pspdfkit/text",
+} as const;
+
+/** The side of a sticky note's icon, in points (notes don't resize). */
+export const NOTE_SIZE = 24;
+
+/** Style choices the toolbar holds. */
+export interface Style {
+  color: string;
+  lineWidth: number;
+  fontSize: number;
+}
+
+/** The fields every annotation the viewer makes carries. */
+function base(type: string, pageIndex: number, bbox: Rect, user: SessionUser): JsonObject {
+  const now = new Date().toISOString();
+  return {
+    v: 2,
+    type,
+    pageIndex,
+    bbox: roundRect(bbox),
+    opacity: 1,
+    createdAt: now,
+    updatedAt: now,
+    creatorName: user.user_name ?? user.user_id,
+  };
+}
+
+export function inkContent(pageIndex: number, strokes: Point[][], style: Style, user: SessionUser): JsonObject {
+  const bbox = boundsOf(strokes.flat(), style.lineWidth / 2 + 1);
+  return {
+    ...base(TYPES.ink, pageIndex, bbox, user),
+    lines: {
+      points: strokes.map((s) => s.map(roundPoint)),
+      intensities: strokes.map((s) => s.map(() => 1)),
+    },
+    lineWidth: style.lineWidth,
+    strokeColor: style.color,
+    isDrawnNaturally: false,
+  };
+}
+
+export function highlightContent(pageIndex: number, rects: Rect[], style: Style, user: SessionUser): JsonObject {
+  return {
+    ...base(TYPES.highlight, pageIndex, unionRects(rects), user),
+    rects: rects.map(roundRect),
+    color: style.color,
+    blendMode: "multiply",
+  };
+}
+
+export function shapeContent(
+  kind: "rectangle" | "ellipse",
+  pageIndex: number,
+  from: Point,
+  to: Point,
+  style: Style,
+  user: SessionUser,
+): JsonObject {
+  return {
+    ...base(TYPES[kind], pageIndex, rectFromCorners(from, to), user),
+    strokeWidth: style.lineWidth,
+    strokeColor: style.color,
+  };
+}
+
+export function lineContent(pageIndex: number, from: Point, to: Point, arrow: boolean, style: Style, user: SessionUser): JsonObject {
+  const content: JsonObject = {
+    ...base(TYPES.line, pageIndex, boundsOf([from, to], style.lineWidth * 2 + 2), user),
+    startPoint: roundPoint(from),
+    endPoint: roundPoint(to),
+    strokeWidth: style.lineWidth,
+    strokeColor: style.color,
+  };
+  if (arrow) content.lineCaps = { end: "openArrow" };
+  return content;
+}
+
+export function noteContent(pageIndex: number, at: Point, text: string, style: Style, user: SessionUser): JsonObject {
+  return {
+    ...base(TYPES.note, pageIndex, [at[0], at[1], NOTE_SIZE, NOTE_SIZE], user),
+    text: { format: "plain", value: text },
+    icon: "comment",
+    color: style.color,
+  };
+}
+
+export function textContent(pageIndex: number, at: Point, text: string, style: Style, user: SessionUser): JsonObject {
+  return {
+    ...base(TYPES.text, pageIndex, textBox(at, text, style.fontSize), user),
+    text: { format: "plain", value: text },
+    fontSize: style.fontSize,
+    font: "Helvetica",
+    fontColor: style.color,
+    horizontalAlign: "left",
+    verticalAlign: "top",
+  };
+}
+
+/** A box that fits `text` at `fontSize` (Helvetica averages about 0.55 em per character). */
+export function textBox(at: Point, text: string, fontSize: number): Rect {
+  const lines = text.split("\n");
+  const longest = Math.max(1, ...lines.map((l) => l.length));
+  return [at[0], at[1], round(longest * fontSize * 0.58 + 8), round(lines.length * fontSize * 1.25 + 6)];
+}
+
+/** A comment in a thread (Instant JSON's comment shape; the server needs rootId and text). */
+export function commentContent(rootId: string, pageIndex: number | null, text: string, user: SessionUser): JsonObject {
+  const now = new Date().toISOString();
+  const content: JsonObject = {
+    v: 2,
+    type: "pspdfkit/comment",
+    rootId,
+    text: { format: "plain", value: text },
+    createdAt: now,
+    updatedAt: now,
+    creatorName: user.user_name ?? user.user_id,
+  };
+  if (pageIndex !== null) content.pageIndex = pageIndex;
+  return content;
+}
+
+/** The text of a note, free text or comment: a string or `{value}`. */
+export function textOf(content: JsonObject): string {
+  const t = content.text;
+  if (typeof t === "string") return t;
+  if (t && typeof t === "object" && !Array.isArray(t) && typeof t.value === "string") return t.value;
+  return "";
+}
+
+/** Replaces the text, keeping the field's shape. */
+export function withText(content: JsonObject, text: string): JsonObject {
+  return { ...content, text: { format: "plain", value: text }, updatedAt: new Date().toISOString() };
+}
+
+/** The field holding a type's main colour. */
+export function colorField(type: string): string {
+  switch (type) {
+    case TYPES.text:
+      return "fontColor";
+    case TYPES.note:
+    case TYPES.highlight:
+    case "pspdfkit/markup/underline":
+    case "pspdfkit/markup/strikeout":
+    case "pspdfkit/markup/squiggly":
+      return "color";
+    default:
+      return "strokeColor";
+  }
+}
+
+export function withColor(content: JsonObject, color: string): JsonObject {
+  return { ...content, [colorField(typeof content.type === "string" ? content.type : "")]: color, updatedAt: new Date().toISOString() };
+}
+
+/**
+ * Whether the type has corner handles: notes keep their icon size, and text markup follows
+ * the text it marks (it can still be moved).
+ */
+export function isResizable(type: JsonValue | undefined): boolean {
+  return type !== TYPES.note && !(typeof type === "string" && type.startsWith("pspdfkit/markup/"));
+}
+
+const LABELS: Record<string, string> = {
+  [TYPES.ink]: "Drawing",
+  [TYPES.highlight]: "Highlight",
+  "pspdfkit/markup/underline": "Underline",
+  "pspdfkit/markup/strikeout": "Strikeout",
+  "pspdfkit/markup/squiggly": "Squiggly",
+  [TYPES.rectangle]: "Rectangle",
+  [TYPES.ellipse]: "Ellipse",
+  [TYPES.line]: "Line",
+  "pspdfkit/shape/polygon": "Polygon",
+  "pspdfkit/shape/polyline": "Polyline",
+  [TYPES.note]: "Note",
+  [TYPES.text]: "Text",
+  "pspdfkit/stamp": "Stamp",
+  "pspdfkit/image": "Image",
+  "pspdfkit/link": "Link",
+  "pspdfkit/redaction": "Redaction",
+};
+
+export function typeLabel(type: JsonValue | undefined): string {
+  return (typeof type === "string" && LABELS[type]) || "Annotation";
+}
+
+/** The thread state kept in the root annotation's `customData` (see README, "Comments"). */
+export function isResolved(content: JsonObject): boolean {
+  const data = content.customData;
+  return !!data && typeof data === "object" && !Array.isArray(data) && data.resolved === true;
+}
+
+export function withResolved(content: JsonObject, resolved: boolean, user: SessionUser): JsonObject {
+  const prev = content.customData;
+  const data: JsonObject = prev && typeof prev === "object" && !Array.isArray(prev) ? { ...prev } : {};
+  data.resolved = resolved;
+  if (resolved) {
+    data.resolvedBy = user.user_name ?? user.user_id;
+    data.resolvedAt = new Date().toISOString();
+  } else {
+    delete data.resolvedBy;
+    delete data.resolvedAt;
+  }
+  return { ...content, customData: data };
+}

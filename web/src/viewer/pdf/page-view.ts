@@ -1,0 +1,185 @@
+/**
+ * One page of the document: its box (sized for the current zoom), the rendered canvas, the
+ * text layer (so text can be selected and highlighted), PDF.js's annotation layer (the PDF's
+ * own links and annotations) and Quire's overlay on top. Rendering is lazy: the page list
+ * asks for it when the page nears the viewport, and frees far-away canvases.
+ */
+import { AnnotationLayer, OutputScale, TextLayer, type PageViewport, type PDFPageProxy, type RenderTask } from "pdfjs-dist";
+import { h } from "../dom";
+import { pageToView, type Matrix } from "../geometry";
+import type { LinkService } from "./link-service";
+
+export class PageView {
+  readonly div: HTMLDivElement;
+  /** Where the overlay mounts its SVG (above the PDF's layers). */
+  readonly overlayHost: HTMLDivElement;
+  viewport: PageViewport;
+  private canvas: HTMLCanvasElement | null = null;
+  private textLayerDiv: HTMLDivElement | null = null;
+  private annotationLayerDiv: HTMLDivElement | null = null;
+  private renderTask: RenderTask | null = null;
+  private textLayer: TextLayer | null = null;
+  /** The scale the current canvas was drawn at (null: nothing drawn). */
+  private renderedScale: number | null = null;
+  private rendering: Promise<void> | null = null;
+
+  constructor(
+    readonly page: PDFPageProxy,
+    readonly index: number,
+    scale: number,
+    private readonly linkService: LinkService,
+  ) {
+    this.viewport = page.getViewport({ scale });
+    this.overlayHost = h("div", { class: "quire-overlay-host" });
+    this.div = h("div", { class: "quire-page", "data-page-index": index, "data-page-number": index + 1 }, this.overlayHost);
+    this.applySize();
+  }
+
+  /** Page space → view pixels at the current zoom. */
+  get transform(): Matrix {
+    return pageToView(this.viewport.transform, this.viewport.viewBox);
+  }
+
+  get width(): number {
+    return this.viewport.width;
+  }
+
+  get height(): number {
+    return this.viewport.height;
+  }
+
+  get isRendered(): boolean {
+    return this.renderedScale === this.viewport.scale;
+  }
+
+  /** Resizes for a new zoom. The old canvas stays, stretched, until the page re-renders. */
+  setScale(scale: number): void {
+    if (scale === this.viewport.scale) return;
+    this.cancel();
+    this.viewport = this.page.getViewport({ scale });
+    this.applySize();
+  }
+
+  private applySize(): void {
+    const { style } = this.div;
+    style.width = `${Math.floor(this.viewport.width)}px`;
+    style.height = `${Math.floor(this.viewport.height)}px`;
+    // The variables PDF.js's text and annotation layers size themselves with.
+    style.setProperty("--scale-factor", String(this.viewport.scale));
+    style.setProperty("--total-scale-factor", String(this.viewport.scale));
+    style.setProperty("--user-unit", "1");
+    style.setProperty("--scale-round-x", "1px");
+    style.setProperty("--scale-round-y", "1px");
+  }
+
+  /** Draws the page at the current zoom (no-op if already drawn). */
+  render(): Promise<void> {
+    if (this.isRendered) return Promise.resolve();
+    if (this.rendering) return this.rendering;
+    const scale = this.viewport.scale;
+    this.rendering = this.draw(scale)
+      .then(() => {
+        if (this.viewport.scale === scale) this.renderedScale = scale;
+      })
+      .catch((error: unknown) => {
+        if ((error as { name?: string })?.name !== "RenderingCancelledException") {
+          console.error(`quire: page ${this.index + 1} failed to render`, error);
+        }
+      })
+      .finally(() => {
+        this.rendering = null;
+      });
+    return this.rendering;
+  }
+
+  private async draw(scale: number): Promise<void> {
+    const viewport = this.viewport;
+    const outputScale = new OutputScale();
+    outputScale.sx = outputScale.sy = OutputScale.pixelRatio;
+    const canvas = h("canvas", { class: "quire-canvas", "aria-hidden": "true" });
+    canvas.width = Math.floor(viewport.width * outputScale.sx);
+    canvas.height = Math.floor(viewport.height * outputScale.sy);
+    const task = this.page.render({
+      canvas,
+      viewport,
+      transform: outputScale.scaled ? [outputScale.sx, 0, 0, outputScale.sy, 0, 0] : undefined,
+    });
+    this.renderTask = task;
+    await task.promise;
+    this.renderTask = null;
+    if (this.viewport.scale !== scale) return;
+    this.canvas?.remove();
+    this.canvas = canvas;
+    this.div.prepend(canvas);
+    await this.drawTextLayer(viewport);
+    await this.drawAnnotationLayer(viewport);
+  }
+
+  private async drawTextLayer(viewport: PageViewport): Promise<void> {
+    this.textLayer?.cancel();
+    this.textLayerDiv?.remove();
+    const div = h("div", { class: "textLayer" });
+    // While a selection is being made, the end-of-content marker covers the layer so that
+    // dragging past the last line doesn't make the browser select the whole page (as
+    // PDF.js's own viewer does).
+    div.addEventListener("pointerdown", () => {
+      div.classList.add("selecting");
+      div.ownerDocument.addEventListener("pointerup", () => div.classList.remove("selecting"), { once: true });
+    });
+    this.textLayerDiv = div;
+    this.canvas?.after(div);
+    this.textLayer = new TextLayer({ textContentSource: this.page.streamTextContent(), container: div, viewport });
+    await this.textLayer.render();
+    // An end-of-content marker lets a selection that runs past the last line end cleanly.
+    div.append(h("div", { class: "endOfContent" }));
+  }
+
+  private async drawAnnotationLayer(viewport: PageViewport): Promise<void> {
+    this.annotationLayerDiv?.remove();
+    const annotations = await this.page.getAnnotations({ intent: "display" });
+    const div = h("div", { class: "annotationLayer" });
+    this.annotationLayerDiv = div;
+    (this.textLayerDiv ?? this.canvas)?.after(div);
+    if (annotations.length === 0) return;
+    const layer = new AnnotationLayer({
+      div,
+      page: this.page,
+      viewport: viewport.clone({ dontFlip: true }),
+      linkService: this.linkService,
+      accessibilityManager: null,
+      annotationCanvasMap: null,
+      annotationEditorUIManager: null,
+      structTreeLayer: null,
+      commentManager: null,
+      annotationStorage: null,
+    });
+    await layer.render({
+      annotations,
+      viewport: viewport.clone({ dontFlip: true }),
+      div,
+      page: this.page,
+      linkService: this.linkService as never,
+      renderForms: false,
+      imageResourcesPath: "",
+    });
+  }
+
+  /** Stops an in-progress render. */
+  cancel(): void {
+    this.renderTask?.cancel();
+    this.renderTask = null;
+    this.textLayer?.cancel();
+  }
+
+  /** Frees the canvas (the page is far from view); it re-renders when it comes back. */
+  release(): void {
+    this.cancel();
+    for (const el of [this.canvas, this.textLayerDiv, this.annotationLayerDiv]) el?.remove();
+    if (this.canvas) {
+      // Zero-sized canvases let the browser reclaim the bitmap at once.
+      this.canvas.width = this.canvas.height = 0;
+    }
+    this.canvas = this.textLayerDiv = this.annotationLayerDiv = null;
+    this.renderedScale = null;
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * The toolbar: page navigation, zoom, the annotation tools and colours (only when the session
+ * may create annotations), undo/redo, who else is here, and the connection state. It holds no
+ * state of its own beyond what it shows; every button calls back into the viewer.
+ */
+import type { ConnectionState } from "../client/client";
+import type { PresenceSession } from "../client/types";
+import { h } from "./dom";
+import { colorFor, initials } from "./presence-colors";
+
+export type Tool = "select" | "highlight" | "ink" | "rectangle" | "ellipse" | "line" | "arrow" | "note" | "text";
+
+/** The tools that create annotations, in toolbar order, with their labels. */
+export const EDIT_TOOLS: [Tool, string, string][] = [
+  ["highlight", "Highlight", "Highlight selected text"],
+  ["ink", "Ink", "Draw freehand"],
+  ["rectangle", "Rect", "Rectangle"],
+  ["ellipse", "Ellipse", "Ellipse"],
+  ["line", "Line", "Line"],
+  ["arrow", "Arrow", "Arrow"],
+  ["note", "Note", "Sticky note"],
+  ["text", "Text", "Free text"],
+];
+
+export const COLORS = ["#ffd400", "#ff4d4f", "#2f80ed", "#27ae60", "#9b51e0", "#000000"];
+
+export interface ToolbarActions {
+  goToPage(index: number): void;
+  zoomIn(): void;
+  zoomOut(): void;
+  fitWidth(): void;
+  setTool(tool: Tool): void;
+  setColor(color: string): void;
+  deleteSelection(): void;
+  undo(): void;
+  redo(): void;
+  toggleSidebar(which: "thumbnails" | "comments"): void;
+}
+
+const CONNECTION_LABELS: Record<ConnectionState, string> = {
+  connecting: "Connecting…",
+  online: "Online",
+  offline: "Offline",
+  reconnecting: "Reconnecting…",
+};
+
+export class Toolbar {
+  readonly el: HTMLElement;
+  private readonly pageInput: HTMLInputElement;
+  private readonly zoomLabel: HTMLSpanElement;
+  private readonly tools = new Map<Tool, HTMLButtonElement>();
+  private readonly swatches: HTMLButtonElement[] = [];
+  private readonly editGroup: HTMLElement | null;
+  private readonly deleteButton: HTMLButtonElement | null = null;
+  private readonly undoButton: HTMLButtonElement | null = null;
+  private readonly redoButton: HTMLButtonElement | null = null;
+  private readonly connection: HTMLSpanElement;
+  private readonly peers: HTMLElement;
+  private page = 0;
+
+  constructor(
+    pageCount: number,
+    canEdit: boolean,
+    private readonly actions: ToolbarActions,
+  ) {
+    const button = (action: string, label: string, title: string, onClick: () => void) => {
+      const b = h("button", { type: "button", class: "quire-button", "data-action": action, title, "aria-label": title }, label);
+      b.addEventListener("click", onClick);
+      return b;
+    };
+
+    this.pageInput = h("input", { class: "quire-page-input", type: "number", min: 1, max: pageCount, value: 1, "aria-label": "Page" });
+    this.pageInput.addEventListener("change", () => actions.goToPage(Number(this.pageInput.value) - 1));
+    const nav = h(
+      "div",
+      { class: "quire-group quire-nav" },
+      button("thumbnails", "☰", "Show or hide page thumbnails", () => actions.toggleSidebar("thumbnails")),
+      button("prev-page", "‹", "Previous page", () => actions.goToPage(this.page - 1)),
+      this.pageInput,
+      h("span", { class: "quire-page-count" }, `/ ${pageCount}`),
+      button("next-page", "›", "Next page", () => actions.goToPage(this.page + 1)),
+    );
+
+    this.zoomLabel = h("span", { class: "quire-zoom-label" }, "100%");
+    const zoom = h(
+      "div",
+      { class: "quire-group quire-zoom" },
+      button("zoom-out", "−", "Zoom out", () => actions.zoomOut()),
+      this.zoomLabel,
+      button("zoom-in", "+", "Zoom in", () => actions.zoomIn()),
+      button("fit-width", "↔", "Fit width", () => actions.fitWidth()),
+    );
+
+    let edit: HTMLElement | null = null;
+    if (canEdit) {
+      const tool = (t: Tool, label: string, title: string) => {
+        const b = h("button", { type: "button", class: "quire-tool", "data-tool": t, title, "aria-pressed": "false" }, label);
+        b.addEventListener("click", () => actions.setTool(t));
+        this.tools.set(t, b);
+        return b;
+      };
+      const colors = h("div", { class: "quire-colors", role: "group", "aria-label": "Colour" });
+      for (const color of COLORS) {
+        const sw = h("button", { type: "button", class: "quire-swatch", "data-color": color, title: color, "aria-label": `Colour ${color}` });
+        sw.style.setProperty("--swatch", color);
+        sw.addEventListener("click", () => actions.setColor(color));
+        this.swatches.push(sw);
+        colors.append(sw);
+      }
+      this.deleteButton = button("delete", "Delete", "Delete the selection (Del)", () => actions.deleteSelection());
+      this.undoButton = button("undo", "↶", "Undo (Ctrl+Z)", () => actions.undo());
+      this.redoButton = button("redo", "↷", "Redo (Ctrl+Shift+Z)", () => actions.redo());
+      edit = h(
+        "div",
+        { class: "quire-group quire-tools", role: "toolbar", "aria-label": "Annotation tools" },
+        tool("select", "Select", "Select, move and resize (Esc)"),
+        ...EDIT_TOOLS.map(([t, label, title]) => tool(t, label, title)),
+        colors,
+        this.deleteButton,
+        this.undoButton,
+        this.redoButton,
+      );
+    }
+    this.editGroup = edit;
+
+    this.peers = h("div", { class: "quire-peers", "aria-label": "Who else is here" });
+    this.connection = h("span", { class: "quire-connection", "data-connection": "connecting", role: "status" }, CONNECTION_LABELS.connecting);
+    this.el = h(
+      "div",
+      { class: "quire-toolbar" },
+      nav,
+      zoom,
+      edit,
+      h("div", { class: "quire-spacer" }),
+      this.peers,
+      this.connection,
+      button("comments", "Comments", "Show or hide comments", () => actions.toggleSidebar("comments")),
+    );
+    this.setSelection(false, false);
+    this.setHistory(false, false);
+  }
+
+  setPage(index: number): void {
+    this.page = index;
+    this.pageInput.value = String(index + 1);
+  }
+
+  setZoom(zoom: number): void {
+    this.zoomLabel.textContent = `${Math.round(zoom * 100)}%`;
+  }
+
+  setTool(tool: Tool): void {
+    for (const [t, b] of this.tools) b.setAttribute("aria-pressed", String(t === tool));
+  }
+
+  setColor(color: string): void {
+    for (const sw of this.swatches) sw.setAttribute("aria-pressed", String(sw.dataset.color === color));
+  }
+
+  setSelection(editable: boolean, deletable: boolean): void {
+    if (this.deleteButton) this.deleteButton.disabled = !deletable;
+    for (const sw of this.swatches) sw.classList.toggle("quire-recolor", editable);
+  }
+
+  setHistory(canUndo: boolean, canRedo: boolean): void {
+    if (this.undoButton) this.undoButton.disabled = !canUndo;
+    if (this.redoButton) this.redoButton.disabled = !canRedo;
+  }
+
+  /** Removes the editing tools (the session ended, or rights were lost). */
+  disableEditing(): void {
+    this.editGroup?.remove();
+    this.tools.clear();
+  }
+
+  setConnection(state: ConnectionState): void {
+    this.connection.dataset.connection = state;
+    this.connection.textContent = CONNECTION_LABELS[state];
+  }
+
+  /** Shows the other sessions: a chip per user, with the page they are on. */
+  setPeers(peers: PresenceSession[]): void {
+    const byUser = new Map<string, PresenceSession>();
+    for (const p of peers) byUser.set(p.user_id, p);
+    this.peers.replaceChildren(
+      ...[...byUser.values()].map((p) => {
+        const name = p.user_name ?? p.user_id;
+        const page = pageOf(p);
+        const chip = h(
+          "span",
+          { class: "quire-peer", "data-user-id": p.user_id, "data-page-index": page, title: page === null ? name : `${name} — page ${page + 1}` },
+          h("span", { class: "quire-avatar" }, initials(name)),
+          h("span", { class: "quire-peer-name" }, name),
+          page === null ? null : h("span", { class: "quire-peer-page" }, `p. ${page + 1}`),
+        );
+        chip.style.setProperty("--peer-color", colorFor(p.user_id));
+        return chip;
+      }),
+    );
+  }
+}
+
+/** The page a peer reported in its presence state, if any. */
+export function pageOf(p: PresenceSession): number | null {
+  const state = p.state;
+  if (state && typeof state === "object" && !Array.isArray(state) && typeof state.page === "number") return state.page;
+  return null;
+}
