@@ -7,7 +7,13 @@ use std::path::Path;
 use std::process::Command;
 
 fn main() {
-    for path in ["web/src", "web/scripts", "web/package.json", "web/package-lock.json", "web/tsconfig.json"] {
+    for path in [
+        "web/src",
+        "web/scripts",
+        "web/package.json",
+        "web/package-lock.json",
+        "web/tsconfig.json",
+    ] {
         println!("cargo:rerun-if-changed={path}");
     }
     println!("cargo:rerun-if-env-changed=QUIRE_SKIP_WEB_BUILD");

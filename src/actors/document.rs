@@ -210,6 +210,35 @@ fn change_view(c: &LoggedChange) -> ChangeView<'_> {
 }
 
 #[derive(Serialize)]
+struct Welcome<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    protocol: u32,
+    session_id: String,
+    document_id: &'a str,
+    page_count: Option<u32>,
+    user: serde_json::Value,
+    rights: &'a serde_json::Value,
+    layer: &'a str,
+    head_seq: i64,
+    records: Option<Vec<RecordView<'a>>>,
+    changes: Option<Vec<ChangeView<'a>>>,
+    presence: Vec<PresenceEntry<'a>>,
+}
+
+/// The body of a REST records read: a snapshot or the changes after `since`.
+#[derive(Serialize)]
+struct RecordsBody<'a> {
+    document_id: &'a str,
+    layer: &'a str,
+    head_seq: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    records: Option<Vec<RecordView<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes: Option<Vec<ChangeView<'a>>>,
+}
+
+#[derive(Serialize)]
 struct PresenceEntry<'a> {
     session_id: String,
     user_id: &'a str,
@@ -421,20 +450,24 @@ impl DocumentActor {
                 state: s.presence.as_deref(),
             })
             .collect();
-        let msg = text(&serde_json::json!({
-            "type": "welcome",
-            "protocol": PROTOCOL_VERSION,
-            "session_id": format!("s{session_id}"),
-            "document_id": self.id,
-            "page_count": state.page_count,
-            "user": { "user_id": access.user_id, "user_name": access.user_name, "group": access.group },
-            "rights": session.peer.rights,
-            "layer": session.peer.layer,
-            "head_seq": head,
-            "records": snapshot,
-            "changes": changes,
-            "presence": presence,
-        }));
+        // A typed message, not `json!`: record content is raw JSON and must go out as sent
+        // (a `Value` would reorder its keys).
+        let msg = text(&Welcome {
+            kind: "welcome",
+            protocol: PROTOCOL_VERSION,
+            session_id: format!("s{session_id}"),
+            document_id: &self.id,
+            page_count: state.page_count,
+            user: serde_json::json!({
+                "user_id": access.user_id, "user_name": access.user_name, "group": access.group,
+            }),
+            rights: &session.peer.rights,
+            layer: &session.peer.layer,
+            head_seq: head,
+            records: snapshot,
+            changes,
+            presence,
+        });
         let session = self.sessions.get_mut(&session_id).expect("checked above");
         session.ready = true;
         let backlog = std::mem::take(&mut session.backlog);
@@ -514,18 +547,28 @@ impl DocumentActor {
 
     /// After a commit: answers every sender, then fans the committed changes out.
     fn deliver(&mut self, answers: Vec<(Origin, Vec<Outcome>)>, log: &[LoggedChange]) {
-        // Acks go out at their change's place in sequence order, so every session sees its
-        // own acks and others' changes in the order the server committed them.
-        let mut acks: HashMap<i64, (u64, Arc<str>)> = HashMap::new();
+        // Answers go out in request order, each ack at its change's place in sequence order:
+        // every session sees its own answers and others' changes in the order the server
+        // committed them. A reject follows the ack of the change requested before it.
+        let mut answered_at: HashMap<i64, (u64, Vec<Arc<str>>)> = HashMap::new();
         for (origin, outcomes) in answers {
             match origin {
                 Origin::Session(id) => {
+                    let mut last_ack = None;
                     for o in &outcomes {
-                        match o {
-                            Outcome::Ack { seq, .. } => {
-                                acks.insert(*seq, (id, text(o)));
+                        match (o, last_ack) {
+                            (Outcome::Ack { seq, .. }, _) => {
+                                answered_at.insert(*seq, (id, vec![text(o)]));
+                                last_ack = Some(*seq);
                             }
-                            Outcome::Reject { .. } => self.send(id, Outgoing::Text(text(o))),
+                            (Outcome::Reject { .. }, Some(seq)) => {
+                                if let Some((_, msgs)) = answered_at.get_mut(&seq) {
+                                    msgs.push(text(o));
+                                }
+                            }
+                            (Outcome::Reject { .. }, None) => {
+                                self.send(id, Outgoing::Text(text(o)))
+                            }
                         }
                     }
                 }
@@ -535,8 +578,10 @@ impl DocumentActor {
             }
         }
         for change in log {
-            let author_session = acks.remove(&change.seq).map(|(id, ack)| {
-                self.send(id, Outgoing::Text(ack));
+            let author_session = answered_at.remove(&change.seq).map(|(id, msgs)| {
+                for m in msgs {
+                    self.send(id, Outgoing::Text(m));
+                }
                 id
             });
             let msg = text(&change_view(change));
@@ -605,19 +650,32 @@ impl DocumentActor {
                 );
                 ctx.spawn(
                     async move {
-                        let res = store::read_log(&db.main, &id, &layer, s, head).await.map(|changes| {
-                            let views: Vec<ChangeView> = changes
-                                .iter()
-                                .filter(|c| {
-                                    access.as_ref().is_none_or(|a| {
-                                        a.can_view(c.record.kind, &c.record.creator, c.record.group.as_deref())
+                        let res =
+                            store::read_log(&db.main, &id, &layer, s, head)
+                                .await
+                                .map(|changes| {
+                                    let views: Vec<ChangeView> = changes
+                                        .iter()
+                                        .filter(|c| {
+                                            access.as_ref().is_none_or(|a| {
+                                                a.can_view(
+                                                    c.record.kind,
+                                                    &c.record.creator,
+                                                    c.record.group.as_deref(),
+                                                )
+                                            })
+                                        })
+                                        .map(change_view)
+                                        .collect();
+                                    serde_json::to_string(&RecordsBody {
+                                        document_id: &id,
+                                        layer: &layer,
+                                        head_seq: head,
+                                        records: None,
+                                        changes: Some(views),
                                     })
-                                })
-                                .map(change_view)
-                                .collect();
-                            serde_json::json!({"document_id": id, "layer": layer, "head_seq": head, "changes": views})
-                                .to_string()
-                        });
+                                    .expect("records serialise")
+                                });
                         let _ = reply.send(res.map_err(|e| {
                             tracing::error!(error = %e, "reading the change log failed");
                             DocumentError::Unavailable
@@ -637,8 +695,14 @@ impl DocumentActor {
                     .collect();
                 list.sort_by_key(|r| r.rev);
                 let views: Vec<RecordView> = list.into_iter().map(|r| r.view()).collect();
-                let body = serde_json::json!({"document_id": self.id, "layer": layer, "head_seq": head, "records": views});
-                let _ = reply.send(Ok(body.to_string()));
+                let body = RecordsBody {
+                    document_id: &self.id,
+                    layer,
+                    head_seq: head,
+                    records: Some(views),
+                    changes: None,
+                };
+                let _ = reply.send(Ok(serde_json::to_string(&body).expect("records serialise")));
             }
         }
     }

@@ -365,3 +365,52 @@ async fn deleting_the_document_closes_its_sessions() {
     assert!(closed.code == 4004 || closed.code == 4001, "{closed:?}");
     let _ = Duration::ZERO;
 }
+
+#[tokio::test]
+async fn answers_come_in_request_order_and_content_is_kept_as_sent() {
+    let server = server_with_doc(Options::default()).await;
+    let t = server.token("doc", "u", &["all"]).await;
+    let mut a = Ws::join(&server, &t, None).await;
+    a.send(json!({"type": "changes", "changes": [
+        create("1", "r1", 0),
+        {"client_id": "2", "op": "update", "id": "r1", "base_rev": 99, "content": ink(0, "stale")},
+        create("3", "r2", 0),
+        {"client_id": "4", "op": "delete", "id": "ghost"},
+    ]}))
+    .await;
+    let mut order = Vec::new();
+    while order.len() < 4 {
+        let v = a.recv().await;
+        if v["type"] == "ack" || v["type"] == "reject" {
+            order.push((
+                v["client_id"].as_str().unwrap().to_string(),
+                v["type"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    let expected: Vec<(String, String)> =
+        [("1", "ack"), ("2", "reject"), ("3", "ack"), ("4", "reject")]
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+    assert_eq!(order, expected);
+
+    // Keys stay in the order the client wrote them (a parsed-and-reserialised object would sort them).
+    let raw = r#"{"v":2,"type":"pspdfkit/note","pageIndex":0,"bbox":[1,2,3,4],"zeta":1,"alpha":{"y":1,"b":2}}"#;
+    let frame = format!(
+        r#"{{"type":"changes","changes":[{{"client_id":"5","op":"create","kind":"annotation","id":"ordered","content":{raw}}}]}}"#
+    );
+    a.send_raw(tokio_tungstenite::tungstenite::Message::Text(frame.into()))
+        .await;
+    a.recv_type("ack").await;
+    let body = server
+        .backend(Method::GET, "/api/documents/doc/records")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains(raw), "content kept byte for byte: {body}");
+    let _ = Value::Null;
+}

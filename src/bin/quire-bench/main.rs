@@ -200,7 +200,11 @@ async fn run(command: Command, fd_limit: u64) -> Result<(), String> {
                 common.json,
             )
         }
-        Command::Idle { sessions, docs, common } => {
+        Command::Idle {
+            sessions,
+            docs,
+            common,
+        } => {
             check(&common, sessions)?;
             // Each session costs a descriptor here and one in the server (its child).
             if (fd_limit as usize) < sessions + 1000 {
@@ -208,7 +212,8 @@ async fn run(command: Command, fd_limit: u64) -> Result<(), String> {
             }
             let t = target(&common)?;
             let mut r =
-                scenarios::idle(&t, sessions, docs, Duration::from_secs_f64(common.duration)).await?;
+                scenarios::idle(&t, sessions, docs, Duration::from_secs_f64(common.duration))
+                    .await?;
             if (fd_limit as usize) < sessions + 1000 {
                 r.notes.push(format!(
                     "open-file limit {fd_limit} could not be raised enough for {sessions} sessions"

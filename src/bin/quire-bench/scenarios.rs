@@ -275,7 +275,12 @@ pub async fn writing(target: &Target, name: &str, load: Load) -> Result<Report, 
 }
 
 /// `idle`: many connected, silent sessions; how much memory each costs the server.
-pub async fn idle(target: &Target, sessions: usize, docs: usize, hold: Duration) -> Result<Report, String> {
+pub async fn idle(
+    target: &Target,
+    sessions: usize,
+    docs: usize,
+    hold: Duration,
+) -> Result<Report, String> {
     let backend = Backend::new(target);
     let docs = docs.clamp(1, sessions);
     let mut tokens = Vec::new();
@@ -291,7 +296,11 @@ pub async fn idle(target: &Target, sessions: usize, docs: usize, hold: Duration)
     let opened = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let results = bounded(sessions, 256, |i| {
-        let (base, token, opened) = (target.base.clone(), tokens[i % docs].clone(), opened.clone());
+        let (base, token, opened) = (
+            target.base.clone(),
+            tokens[i % docs].clone(),
+            opened.clone(),
+        );
         async move {
             let r = join(&base, &token).await;
             let n = opened.fetch_add(1, Ordering::Relaxed) + 1;
@@ -352,7 +361,8 @@ pub async fn idle(target: &Target, sessions: usize, docs: usize, hold: Duration)
     .await;
     report.disconnects = checks.iter().filter(|ok| !**ok).count() as u64;
     drop(first);
-    report.parameters = json!({"sessions": sessions, "documents": docs, "hold_s": hold.as_secs_f64()});
+    report.parameters =
+        json!({"sessions": sessions, "documents": docs, "hold_s": hold.as_secs_f64()});
     report.measured_seconds = hold.as_secs_f64();
     report.sessions = Some(connected as u64);
     if let (Some(b), Some(a)) = (before, after) {
