@@ -66,7 +66,9 @@ async fn sqlite(
         .busy_timeout(Duration::from_secs(10))
         // Writers never checkpoint (a checkpoint fsyncs, and would stall the commit path);
         // `spawn_checkpointer` does it in the background instead.
-        .pragma("wal_autocheckpoint", "0");
+        .pragma("wal_autocheckpoint", "0")
+        // A large group commit must not spill dirty pages to the WAL before it commits.
+        .pragma("cache_size", "-32768");
     let pool = SqlitePoolOptions::new()
         .max_connections(connections)
         .connect_with(options)

@@ -55,6 +55,68 @@ fn root_of(kind: Kind, content: &RawValue) -> Option<String> {
         .and_then(|r| r.root_id)
 }
 
+/// A stored record, as loaded.
+#[derive(serde::Deserialize)]
+struct StoredRecord {
+    layer: String,
+    id: String,
+    kind: String,
+    content: Box<RawValue>,
+    creator: String,
+    creator_name: Option<String>,
+    creator_group: Option<String>,
+    seq: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// All of a document's records. On SQLite the rows are aggregated into one JSON array inside
+/// the database: sqlx hands SQLite rows over one at a time between threads, which dominated
+/// the load of a large document (10,000 annotations: 80 ms down to a fraction).
+async fn load_records(
+    db: &DatabaseConnection,
+    document_id: &str,
+) -> Result<Vec<StoredRecord>, DbErr> {
+    use sea_orm::{DbBackend, Statement};
+    if db.get_database_backend() == DbBackend::Sqlite {
+        let sql = "SELECT json_group_array(json_object('layer', layer, 'id', id, 'kind', kind, \
+                   'content', json(content), 'creator', creator, 'creator_name', creator_name, \
+                   'creator_group', creator_group, 'seq', seq, 'created_at', created_at, \
+                   'updated_at', updated_at)) FROM records WHERE document_id = ?";
+        let row = db
+            .query_one(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                sql,
+                [document_id.into()],
+            ))
+            .await?
+            .ok_or_else(|| DbErr::Custom("aggregate query returned no row".into()))?;
+        let text: String = row.try_get_by_index(0)?;
+        return serde_json::from_str(&text)
+            .map_err(|e| DbErr::Custom(format!("stored records: {e}")));
+    }
+    record::Entity::find()
+        .filter(record::Column::DocumentId.eq(document_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok(StoredRecord {
+                content: raw(r.content)?,
+                layer: r.layer,
+                id: r.id,
+                kind: r.kind,
+                creator: r.creator,
+                creator_name: r.creator_name,
+                creator_group: r.creator_group,
+                seq: r.seq,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            })
+        })
+        .collect()
+}
+
 /// Loads a managed document's records; `None` when the document does not exist.
 pub async fn load(db: &DatabaseConnection, document_id: &str) -> Result<Option<Loaded>, DbErr> {
     let Some(doc) = document::Entity::find_by_id(document_id.to_string())
@@ -63,22 +125,18 @@ pub async fn load(db: &DatabaseConnection, document_id: &str) -> Result<Option<L
     else {
         return Ok(None);
     };
-    let rows = record::Entity::find()
-        .filter(record::Column::DocumentId.eq(document_id))
-        .all(db)
-        .await?;
+    let rows = load_records(db, document_id).await?;
     let mut layers: HashMap<String, HashMap<String, Record>> = HashMap::new();
     for row in rows {
         let kind = Kind::parse(&row.kind)
             .ok_or_else(|| DbErr::Custom(format!("unknown record kind {}", row.kind)))?;
-        let content = raw(row.content)?;
-        let root_id = root_of(kind, &content);
+        let root_id = root_of(kind, &row.content);
         layers.entry(row.layer).or_default().insert(
             row.id.clone(),
             Record {
                 id: row.id,
                 kind,
-                content,
+                content: row.content,
                 creator: row.creator,
                 creator_name: row.creator_name,
                 group: row.creator_group,

@@ -715,9 +715,12 @@ impl Actor for DocumentActor {
         // Block every message until the document is loaded.
         let db = self.db.clone();
         let id = self.id.clone();
-        ctx.wait(async move { store::load(&db.main, &id).await }.into_actor(self).map(|res, act, ctx| match res {
+        let started = Instant::now();
+        ctx.wait(async move { store::load(&db.main, &id).await }.into_actor(self).map(move |res, act, ctx| match res {
             Ok(Some(loaded)) => {
-                tracing::info!(document_id = %act.id, head_seq = loaded.head_seq, "document opened");
+                let records: usize = loaded.layers.values().map(HashMap::len).sum();
+                tracing::info!(document_id = %act.id, head_seq = loaded.head_seq, records,
+                    load_ms = started.elapsed().as_millis() as u64, "document opened");
                 act.phase = Phase::Ready(DocState {
                     head_seq: loaded.head_seq,
                     log_floor: loaded.log_floor,

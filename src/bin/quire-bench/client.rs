@@ -159,9 +159,11 @@ pub async fn join(base: &str, token: &str) -> Result<(Sink, Stream, Value, Durat
     loop {
         match stream.next().await {
             Some(Ok(Message::Text(t))) => {
+                // Time the arrival, not this process's parsing of a possibly large snapshot.
+                let elapsed = started.elapsed();
                 let v: Value = serde_json::from_str(&t).map_err(|e| e.to_string())?;
                 if v["type"] == "welcome" {
-                    return Ok((sink, stream, v, started.elapsed()));
+                    return Ok((sink, stream, v, elapsed));
                 }
             }
             Some(Ok(Message::Close(f))) => return Err(format!("closed before welcome: {f:?}")),
