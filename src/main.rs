@@ -5,11 +5,6 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand};
-
-/// The server allocates many small, short-lived buffers per message; mimalloc handles that
-/// pattern markedly better than the system allocator (see docs/performance.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use quire::auth::rights::{CollabPermission, Permission};
 use quire::auth::tokens::{self, DocumentRef, Grant, Narrowing, RootKey};
 use quire::config::{Config, LogFormat, StorageArgs};

@@ -64,8 +64,8 @@ pub struct Peer {
     pub revocation_ids: Vec<String>,
     pub outbox: Outbox,
     pub control: Recipient<Kick>,
-    /// The session's rights, as shown in the welcome.
-    pub rights: serde_json::Value,
+    /// The session's rights, as shown in the welcome (serialised once: it is kept per session).
+    pub rights: Arc<RawValue>,
 }
 
 /// Sent by a session after hello: register it and send it a welcome (a snapshot, or the changes
@@ -218,7 +218,7 @@ struct Welcome<'a> {
     document_id: &'a str,
     page_count: Option<u32>,
     user: serde_json::Value,
-    rights: &'a serde_json::Value,
+    rights: &'a RawValue,
     layer: &'a str,
     head_seq: i64,
     records: Option<Vec<RecordView<'a>>>,

@@ -365,10 +365,13 @@ fn peer_for(id: u64, verified: &VerifiedToken, outbox: Outbox, control: Recipien
         revocation_ids: verified.revocation_ids.clone(),
         outbox,
         control,
-        rights: serde_json::json!({
-            "permissions": verified.grant.permissions,
-            "collaboration_permissions": verified.grant.collaboration_permissions,
-        }),
+        rights: Arc::from(
+            serde_json::value::to_raw_value(&serde_json::json!({
+                "permissions": verified.grant.permissions,
+                "collaboration_permissions": verified.grant.collaboration_permissions,
+            }))
+            .expect("rights serialise"),
+        ),
     }
 }
 

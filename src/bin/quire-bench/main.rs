@@ -14,10 +14,6 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-/// Same allocator as the `quire` binary, so the server child measures like production.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "quire-bench",
