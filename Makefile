@@ -1,5 +1,6 @@
 # The one test command: `make test`. It prepares what the tests need that cargo cannot (a Python
-# venv with biscuit-python for the cross-implementation token test, the web project's packages),
+# venv with biscuit-python for the cross-implementation token test and moto's S3 server for the
+# S3 test, the web project's packages),
 # then runs every test: the Rust suite, the web client's unit tests and the browser end-to-end
 # test against the real server.
 
@@ -12,7 +13,8 @@ QUIRE_BIN := $(abspath $(TARGET))/debug/quire
 test: test-rust test-web
 
 test-rust: venv
-	QUIRE_TEST_PYTHON=$(abspath $(VENV))/bin/python cargo test --workspace
+	QUIRE_TEST_PYTHON=$(abspath $(VENV))/bin/python QUIRE_TEST_MOTO=$(abspath $(VENV))/bin/moto_server \
+		cargo test --workspace
 
 # The end-to-end test drives Debian's Chromium (/usr/bin/chromium) against the server binary
 # built by test-rust.
@@ -33,7 +35,7 @@ web-deps:
 
 venv: $(VENV)/.ready
 
-$(VENV)/.ready:
+$(VENV)/.ready: tests/requirements.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check biscuit-python==0.4.0
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	touch $@

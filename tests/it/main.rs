@@ -13,6 +13,7 @@ mod live;
 mod live_rights;
 mod live_robustness;
 mod postgres;
+mod s3;
 mod storage;
 mod testdata;
 mod tokens;
