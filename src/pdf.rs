@@ -54,3 +54,53 @@ fn is_password_error(e: &lopdf::Error) -> bool {
     let text = e.to_string().to_ascii_lowercase();
     text.contains("password") || text.contains("decrypt")
 }
+
+/// A minimal valid PDF with `pages` empty Letter-size pages and `marker` in an object of its own,
+/// so different markers give different bytes (and blobs). For the test suite and the benchmark,
+/// which must not depend on files from outside the repository.
+pub fn sample(pages: usize, marker: &str) -> Vec<u8> {
+    let kids: Vec<String> = (0..pages).map(|i| format!("{} 0 R", i + 4)).collect();
+    let mut objects = vec![
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        format!(
+            "<< /Type /Pages /Kids [{}] /Count {pages} >>",
+            kids.join(" ")
+        ),
+        format!("<< /Marker ({}) >>", marker.replace(['(', ')', '\\'], "_")),
+    ];
+    objects.extend(
+        (0..pages).map(|_| "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>".to_string()),
+    );
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for off in offsets {
+        out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_sample_pdf_parses_with_its_page_count() {
+        assert_eq!(
+            super::inspect(&super::sample(3, "x")).unwrap().page_count,
+            3
+        );
+    }
+}
