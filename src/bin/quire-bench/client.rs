@@ -106,6 +106,13 @@ pub fn annotation(page: usize, t_micros: u64) -> Value {
     })
 }
 
+/// The same annotation as [`annotation`], as JSON text.
+pub fn annotation_text(page: usize, t_micros: u64) -> String {
+    format!(
+        r##"{{"v":2,"type":"pspdfkit/ink","pageIndex":{page},"bbox":[10,20,100,50],"lines":{{"points":[[[10,20],[60,40],[110,70]]],"intensities":[[1,1,1]]}},"strokeColor":"#2293FB","lineWidth":4,"customData":{{"t":{t_micros}}}}}"##
+    )
+}
+
 /// Opens a session and waits for its welcome; returns the split socket and the welcome.
 pub async fn join(base: &str, token: &str) -> Result<(Sink, Stream, Value, Duration), String> {
     let url = format!("{}/api/client/ws", base.replace("http://", "ws://"));

@@ -11,7 +11,7 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::client::{annotation, join, Backend};
+use crate::client::{annotation_text, join, Backend};
 use crate::report::{Latency, Report};
 use crate::server::{cpu_seconds, rss_bytes, Target};
 
@@ -166,16 +166,23 @@ pub async fn writing(target: &Target, name: &str, load: Load) -> Result<Report, 
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                 let mut n: u64 = 0;
                 let in_window = |at: Duration| at >= window_start && at < window_end;
+                // After the window, unanswered changes get 5 s before they count as errors.
+                let drain = tokio::time::sleep_until(tokio::time::Instant::from_std(epoch + window_end + Duration::from_secs(5)));
+                tokio::pin!(drain);
                 loop {
                     tokio::select! {
                         _ = tick.tick(), if epoch.elapsed() < window_end => {
                             let t = epoch.elapsed().as_micros() as u64;
                             let id = format!("c{i}-{}", n % 10);
                             let op = if n < 10 { "create" } else { "update" };
-                            let change = json!({"client_id": n.to_string(), "op": op, "kind": "annotation", "id": id, "content": annotation((n % 4) as usize, t)});
+                            // Built as text: a JSON tree per change costs the generator more
+                            // than the frame costs the server.
+                            let frame = format!(
+                                r#"{{"type":"changes","changes":[{{"client_id":"{n}","op":"{op}","kind":"annotation","id":"{id}","content":{}}}]}}"#,
+                                annotation_text((n % 4) as usize, t)
+                            );
                             sent_at.insert(n, Instant::now());
                             n += 1;
-                            let frame = json!({"type": "changes", "changes": [change]}).to_string();
                             if sink.send(Message::Text(frame.into())).await.is_err() {
                                 r.disconnects += 1;
                                 break;
@@ -219,7 +226,7 @@ pub async fn writing(target: &Target, name: &str, load: Load) -> Result<Report, 
                                 break;
                             }
                         }
-                        _ = tokio::time::sleep(Duration::from_secs(5)), if epoch.elapsed() >= window_end => {
+                        _ = &mut drain, if epoch.elapsed() >= window_end => {
                             r.errors += sent_at.len() as u64;
                             break;
                         }
