@@ -63,15 +63,7 @@ async fn a_change_is_acknowledged_then_fanned_out_and_persisted() {
     let records = c.welcome["records"].as_array().unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0]["rev"], 2);
-    let rest = expect_json(
-        server
-            .backend(Method::GET, "/api/documents/doc/records")
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let rest = server.records("doc").await;
     assert_eq!(
         rest["records"][0]["content"]["bbox"],
         json!([20, 30, 100, 50])
@@ -185,15 +177,7 @@ async fn a_client_that_missed_500_changes_gets_exactly_those_with_since() {
     assert_eq!(back.welcome["head_seq"], 501);
 
     // Applying them to what the reader had gives exactly the server's state.
-    let rest = expect_json(
-        server
-            .backend(Method::GET, "/api/documents/doc/records")
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let rest = server.records("doc").await;
     let fresh = Model::from_records(&rest["records"]);
     let mut model = Model::default();
     model.apply("r0".into(), 1, Some(ink(0, "r0")));
@@ -293,15 +277,7 @@ async fn presence_is_relayed_and_never_stored() {
         (left["event"].as_str(), left["user_id"].as_str()),
         (Some("left"), Some("bob"))
     );
-    let head = expect_json(
-        server
-            .backend(Method::GET, "/api/documents/doc/records")
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let head = server.records("doc").await;
     assert_eq!(head["head_seq"], 0, "presence never becomes a change");
 }
 

@@ -42,15 +42,7 @@ async fn a_read_only_session_cannot_change_anything() {
             "{r}"
         );
     }
-    let rest = crate::common::expect_json(
-        server
-            .backend(Method::GET, "/api/documents/doc/records")
-            .send()
-            .await
-            .unwrap(),
-        reqwest::StatusCode::OK,
-    )
-    .await;
+    let rest = server.records("doc").await;
     assert_eq!(rest["head_seq"], 1, "nothing changed");
 }
 

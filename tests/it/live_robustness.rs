@@ -12,18 +12,6 @@ use crate::common::ws::{create, ink, Model, Ws};
 use crate::common::{expect_json, Options, Server};
 use crate::live::server_with_doc;
 
-async fn server_records(server: &Server) -> Value {
-    expect_json(
-        server
-            .backend(Method::GET, "/api/documents/doc/records")
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await
-}
-
 /// One of 20 clients: creates its own records, updates its own and others' (last writer wins),
 /// deletes some, and tracks what it sees. Returns its model once the last change it expects
 /// (`until`) has arrived.
@@ -130,7 +118,7 @@ async fn twenty_concurrent_clients_converge_to_what_a_fresh_join_and_a_restart_r
     let status = server.stop();
     assert!(status.success());
     let restarted = Server::start_with(options).await;
-    let after = server_records(&restarted).await;
+    let after = restarted.records("doc").await;
     assert_eq!(after["head_seq"], expected_head);
     assert_eq!(
         Model::from_records(&after["records"]).live(),
@@ -200,7 +188,7 @@ async fn every_acknowledged_change_survives_sigkill() {
     drop(server);
 
     let restarted = Server::start_with(options).await;
-    let after = server_records(&restarted).await;
+    let after = restarted.records("doc").await;
     let present: HashSet<String> = after["records"]
         .as_array()
         .unwrap()
@@ -351,7 +339,7 @@ async fn malformed_input_gets_a_clear_close_and_changes_nothing() {
         "ack",
         "other sessions keep working"
     );
-    let records = server_records(&server).await;
+    let records = server.records("doc").await;
     let ids: Vec<&str> = records["records"]
         .as_array()
         .unwrap()

@@ -173,6 +173,19 @@ impl Server {
         v["token"].as_str().unwrap().to_string()
     }
 
+    /// A document's committed records, as the backend reads them.
+    pub async fn records(&self, doc: &str) -> Value {
+        let res = self
+            .backend(
+                reqwest::Method::GET,
+                &format!("/api/documents/{doc}/records"),
+            )
+            .send()
+            .await
+            .expect("read records");
+        expect_json(res, StatusCode::OK).await
+    }
+
     /// The root public key as `ed25519/<hex>`.
     pub async fn public_key(&self) -> String {
         let res = self
