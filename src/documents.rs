@@ -3,7 +3,6 @@
 //! CLI call these; nothing else writes the `documents` table.
 
 use bytes::Bytes;
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, SqlErr,
@@ -238,15 +237,5 @@ pub async fn delete(db: &DatabaseConnection, blobs: &BlobStore, id: &str) -> Res
     if !is_referenced(db, &doc.sha256).await? {
         blobs.delete(&doc.sha256).await?;
     }
-    Ok(())
-}
-
-/// Bumps `updated_at`; called when a document's records change.
-pub async fn touch(db: &DatabaseConnection, id: &str) -> Result<(), Error> {
-    document::Entity::update_many()
-        .col_expr(document::Column::UpdatedAt, Expr::value(now_micros()))
-        .filter(document::Column::Id.eq(id))
-        .exec(db)
-        .await?;
     Ok(())
 }

@@ -193,19 +193,6 @@ impl Batch {
 /// How many rows one multi-row statement carries.
 const CHUNK: usize = 200;
 
-/// Commits `batch` atomically: advances the sequence row only if it still reads `old_head`, writes
-/// the final state of every touched record and appends every change to the log.
-pub async fn commit(db: &DatabaseConnection, batch: &Batch, now: i64) -> Result<(), CommitError> {
-    let txn = db.begin().await?;
-    let advanced = write_batch(&txn, batch, now).await?;
-    txn.commit().await?;
-    if advanced {
-        Ok(())
-    } else {
-        Err(CommitError::Conflict(batch.old_head))
-    }
-}
-
 /// Writes one batch inside `txn`; false (and nothing written) when the sequence row has moved.
 async fn write_batch(txn: &DatabaseTransaction, batch: &Batch, now: i64) -> Result<bool, DbErr> {
     let advanced = document::Entity::update_many()
@@ -457,28 +444,16 @@ impl Committer {
 
 /// Commits one group of jobs in one transaction and answers each.
 async fn run_group(db: &DatabaseConnection, group: Vec<Job>) {
-    let now = group
-        .iter()
-        .filter_map(|j| match j {
-            Job::Batch { now, .. } => Some(*now),
-            Job::Usage { .. } => None,
-        })
-        .max()
-        .unwrap_or_default();
-    let batches: Vec<&Batch> = group
-        .iter()
-        .filter_map(|j| match j {
-            Job::Batch { batch, .. } => Some(batch),
-            Job::Usage { .. } => None,
-        })
-        .collect();
-    let usage: Vec<usage_event::ActiveModel> = group
-        .iter()
-        .filter_map(|j| match j {
-            Job::Usage { row, .. } => Some(row.clone()),
-            Job::Batch { .. } => None,
-        })
-        .collect();
+    let (mut now, mut batches, mut usage) = (0, Vec::new(), Vec::new());
+    for job in &group {
+        match job {
+            Job::Batch { batch, now: t, .. } => {
+                now = now.max(*t);
+                batches.push(batch);
+            }
+            Job::Usage { row, .. } => usage.push(row.clone()),
+        }
+    }
     let result = commit_group(db, &batches, usage, now).await;
     let mut advanced = match &result {
         Ok(a) => a.clone().into_iter(),

@@ -82,7 +82,11 @@ pub async fn require_session(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let state = state(req.request());
     let token = bearer(req.request(), "session token")?;
-    let verified = authenticate_session(&state, &token).await?;
+    let verified = state
+        .authenticator()
+        .session(&token)
+        .await
+        .map_err(Error::from)?;
     req.extensions_mut().insert(verified);
     next.call(req).await
 }
@@ -100,12 +104,4 @@ impl FromRequest for ClientSession {
                 .ok_or(auth::Error::MissingCredentials("session token").into()),
         )
     }
-}
-
-/// Verifies a session token's signature, expiry and rights, then its revocation status.
-pub async fn authenticate_session(
-    state: &AppState,
-    token: &str,
-) -> Result<tokens::VerifiedToken, Error> {
-    Ok(state.authenticator().session(token).await?)
 }
