@@ -3,19 +3,11 @@
 use reqwest::{Method, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{expect_error, expect_json, files_under, fixture, pdf, Options, Server};
+use crate::common::{expect_error, files_under, fixture, pdf, Options, Server};
 
 /// Asserts the server holds no document and no blob.
 async fn assert_empty(server: &Server) {
-    let list = expect_json(
-        server
-            .backend(Method::GET, "/api/documents")
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let list = server.get_json("/api/documents").await;
     assert_eq!(
         list["documents"].as_array().unwrap().len(),
         0,

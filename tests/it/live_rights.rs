@@ -1,6 +1,5 @@
 //! Rights on the live protocol: every denial is a reject or a close with a reason.
 
-use reqwest::Method;
 use serde_json::json;
 
 use crate::common::ws::{create, ink, Ws};
@@ -238,11 +237,8 @@ async fn bad_tokens_at_hello_and_revocation_and_expiry_close_with_a_reason() {
 
     // Revoking closes the live session at once.
     let res = server
-        .backend(Method::POST, "/api/tokens/revoke")
-        .json(&json!({"revocation_id": minted["revocation_id"]}))
-        .send()
-        .await
-        .unwrap();
+        .revoke(&json!({"revocation_id": minted["revocation_id"]}))
+        .await;
     assert!(res.status().is_success());
     let closed = other.closed().await;
     assert_eq!(closed.code, 4003, "{closed:?}");

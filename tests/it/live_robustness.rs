@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::common::ws::{create, ink, Model, Ws};
-use crate::common::{expect_json, Options, Server};
+use crate::common::{Options, Server};
 use crate::live::server_with_doc;
 
 /// One of 20 clients: creates its own records, updates its own and others' (last writer wins),
@@ -457,15 +457,7 @@ async fn shutdown_closes_live_sessions_with_a_reason() {
     let server = server_with_doc(Options::default()).await;
     let token = server.token("doc", "u", &["all"]).await;
     let mut a = Ws::join(&server, &token, None).await;
-    let usage = expect_json(
-        server
-            .backend(Method::GET, "/api/usage")
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let usage = server.get_json("/api/usage").await;
     assert_eq!(
         usage["total_opens"], 1,
         "a WebSocket join is a metered open"

@@ -66,11 +66,7 @@ pub async fn round_trip(server: &Server) {
             Some(c) => format!("/api/documents?limit=2&cursor={c}"),
             None => "/api/documents?limit=2".to_string(),
         };
-        let page = expect_json(
-            server.backend(Method::GET, &path).send().await.unwrap(),
-            StatusCode::OK,
-        )
-        .await;
+        let page = server.get_json(&path).await;
         let docs = page["documents"].as_array().unwrap();
         assert!(docs.len() <= 2);
         seen.extend(docs.iter().map(|d| d["id"].as_str().unwrap().to_string()));
@@ -128,24 +124,13 @@ pub async fn round_trip(server: &Server) {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.bytes().await.unwrap().as_ref(), bytes.as_slice());
-    let usage = expect_json(
-        server
-            .backend(Method::GET, "/api/usage?document_id=contract-1")
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let usage = server.get_json("/api/usage?document_id=contract-1").await;
     assert_eq!(usage["total_opens"], 1);
 
     // Revocation persists in the database.
     let res = server
-        .backend(Method::POST, "/api/tokens/revoke")
-        .json(&json!({"revocation_id": minted["revocation_id"]}))
-        .send()
-        .await
-        .unwrap();
+        .revoke(&json!({"revocation_id": minted["revocation_id"]}))
+        .await;
     expect_json(res, StatusCode::OK).await;
     expect_error(
         server

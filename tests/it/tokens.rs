@@ -448,12 +448,7 @@ async fn revocation_by_id_or_by_token_cuts_off_descendants_only() {
     .to_string();
 
     // Revoking the child by token revokes it and its descendants, not its parent.
-    let res = server
-        .backend(Method::POST, "/api/tokens/revoke")
-        .json(&json!({"token": child}))
-        .send()
-        .await
-        .unwrap();
+    let res = server.revoke(&json!({"token": child})).await;
     expect_json(res, StatusCode::OK).await;
     expect_error(
         session(&server, &child).await,
@@ -472,11 +467,8 @@ async fn revocation_by_id_or_by_token_cuts_off_descendants_only() {
     // Revoking the minted id revokes everything derived from it; revoking twice is fine.
     for _ in 0..2 {
         let res = server
-            .backend(Method::POST, "/api/tokens/revoke")
-            .json(&json!({"revocation_id": minted["revocation_id"]}))
-            .send()
-            .await
-            .unwrap();
+            .revoke(&json!({"revocation_id": minted["revocation_id"]}))
+            .await;
         expect_json(res, StatusCode::OK).await;
     }
     expect_error(
@@ -492,12 +484,7 @@ async fn revocation_by_id_or_by_token_cuts_off_descendants_only() {
         json!({"token": "garbage"}),
         json!({"token": parent, "revocation_id": "ab"}),
     ] {
-        let res = server
-            .backend(Method::POST, "/api/tokens/revoke")
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
+        let res = server.revoke(&bad).await;
         assert!(res.status().is_client_error(), "{bad}");
     }
 }

@@ -40,15 +40,7 @@ async fn opens_are_counted_per_document_and_day() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 
-    let all = expect_json(
-        server
-            .backend(Method::GET, "/api/usage")
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let all = server.get_json("/api/usage").await;
     assert_eq!(all["total_opens"], 5);
     let rows = all["usage"].as_array().unwrap();
     let day = time::OffsetDateTime::now_utc().date().to_string();
@@ -64,25 +56,9 @@ async fn opens_are_counted_per_document_and_day() {
     assert_eq!(row("doc-b")["opens"], 1);
     assert_eq!(row("app-1")["opens"], 1);
 
-    let only_a = expect_json(
-        server
-            .backend(Method::GET, "/api/usage?document_id=doc-a")
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let only_a = server.get_json("/api/usage?document_id=doc-a").await;
     assert_eq!(only_a["total_opens"], 3);
-    let future = expect_json(
-        server
-            .backend(Method::GET, "/api/usage?from=2999-01-01")
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let future = server.get_json("/api/usage?from=2999-01-01").await;
     assert_eq!(future["total_opens"], 0);
     let range = expect_json(
         server

@@ -173,17 +173,29 @@ impl Server {
         v["token"].as_str().unwrap().to_string()
     }
 
-    /// A document's committed records, as the backend reads them.
-    pub async fn records(&self, doc: &str) -> Value {
+    /// A backend GET that must answer 200; returns its JSON body.
+    pub async fn get_json(&self, path: &str) -> Value {
         let res = self
-            .backend(
-                reqwest::Method::GET,
-                &format!("/api/documents/{doc}/records"),
-            )
+            .backend(reqwest::Method::GET, path)
             .send()
             .await
-            .expect("read records");
+            .expect("backend GET");
         expect_json(res, StatusCode::OK).await
+    }
+
+    /// A document's committed records, as the backend reads them.
+    pub async fn records(&self, doc: &str) -> Value {
+        self.get_json(&format!("/api/documents/{doc}/records"))
+            .await
+    }
+
+    /// `POST /api/tokens/revoke` with `body`.
+    pub async fn revoke(&self, body: &Value) -> Response {
+        self.backend(reqwest::Method::POST, "/api/tokens/revoke")
+            .json(body)
+            .send()
+            .await
+            .expect("revoke")
     }
 
     /// The root public key as `ed25519/<hex>`.
