@@ -13,6 +13,7 @@ pub mod documents;
 pub mod entities;
 pub mod fsutil;
 pub mod http;
+pub mod limits;
 pub mod pdf;
 pub mod protocol;
 pub mod records;

@@ -22,9 +22,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/keys/public", web::get().to(public_key));
 }
 
-/// Longest accepted user id, user name, layer or group.
-const MAX_NAME_LEN: usize = 256;
-
 /// `POST /api/sessions` body, in Nutrient Document Engine's vocabulary.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,19 +83,6 @@ impl From<&Grant> for GrantView {
     }
 }
 
-fn check_name(what: &str, value: &str, allow_empty: bool) -> Result<(), Error> {
-    if (!allow_empty && value.trim().is_empty()) || value.len() > MAX_NAME_LEN {
-        return Err(Error::BadRequest(format!(
-            "`{what}` must be 1 to {MAX_NAME_LEN} bytes"
-        )));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(Error::BadRequest(format!(
-            "`{what}` must not contain control characters"
-        )));
-    }
-    Ok(())
-}
 
 /// `POST /api/sessions`: mints a session token for one user and one document.
 async fn mint(
@@ -123,15 +107,14 @@ async fn mint(
             ))
         }
     };
-    check_name("user_id", &req.user_id, false)?;
-    if let Some(name) = &req.user_name {
-        check_name("user_name", name, false)?;
-    }
     let layer = req.layer.unwrap_or_default();
-    check_name("layer", &layer, true)?;
-    if let Some(group) = &req.default_group {
-        check_name("default_group", group, false)?;
-    }
+    crate::limits::check_identity(
+        &req.user_id,
+        req.user_name.as_deref(),
+        &layer,
+        req.default_group.as_deref(),
+    )
+    .map_err(|v| Error::BadRequest(v.message))?;
     let permissions = Permission::parse_list(&req.permissions).map_err(Error::BadRequest)?;
     if permissions.is_empty() {
         return Err(Error::BadRequest(
