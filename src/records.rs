@@ -170,12 +170,88 @@ fn page_index(
     Ok(())
 }
 
-fn text_value(v: Option<&Value>) -> Option<&str> {
-    match v? {
-        Value::String(s) => Some(s),
-        Value::Object(o) => o.get("value").and_then(Value::as_str),
-        _ => None,
+/// A text field: a string, or `{"format": "plain", "value": "..."}`. Only plain text is
+/// accepted: a viewer must never be handed markup to render.
+fn text_value<'a>(v: Option<&'a Value>, what: &str) -> Result<&'a str, Refusal> {
+    match v {
+        Some(Value::String(s)) => Ok(s),
+        Some(Value::Object(o)) => {
+            match o.get("format") {
+                None => {}
+                Some(Value::String(f)) if f == "plain" => {}
+                Some(_) => {
+                    return Err(invalid(format!(
+                        "`{what}.format` must be \"plain\": only plain text is accepted"
+                    )))
+                }
+            }
+            o.get("value")
+                .and_then(Value::as_str)
+                .ok_or_else(|| invalid(format!("`{what}.value` must be a string")))
+        }
+        _ => Err(invalid(format!(
+            "`{what}` is required: a string or {{\"format\": \"plain\", \"value\": \"...\"}}"
+        ))),
     }
+}
+
+/// Style fields a viewer turns into CSS or SVG attributes. Colours must be colours (`#rgb`,
+/// `#rgba`, `#rrggbb`, `#rrggbbaa`) or null, so nothing else (`url(...)`, `expression(...)`)
+/// can reach a stylesheet; numbers must be finite and in range.
+const COLOR_FIELDS: &[&str] = &[
+    "color",
+    "strokeColor",
+    "fillColor",
+    "fontColor",
+    "backgroundColor",
+    "borderColor",
+];
+
+fn is_color(s: &str) -> bool {
+    s.strip_prefix('#').is_some_and(|hex| {
+        matches!(hex.len(), 3 | 4 | 6 | 8) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+fn style(obj: &Map<String, Value>) -> Result<(), Refusal> {
+    for field in COLOR_FIELDS {
+        match obj.get(*field) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if is_color(s) => {}
+            Some(_) => {
+                return Err(invalid(format!(
+                    "`{field}` must be a colour such as \"#2563eb\" (or null)"
+                )))
+            }
+        }
+    }
+    let ranges: [(&str, f64, f64); 3] = [
+        ("opacity", 0.0, 1.0),
+        ("strokeWidth", 0.0, 1000.0),
+        ("fontSize", 0.0, 1000.0),
+    ];
+    for (field, min, max) in ranges {
+        if let Some(v) = obj.get(field) {
+            if !finite(v).is_some_and(|f| (min..=max).contains(&f)) {
+                return Err(invalid(format!(
+                    "`{field}` must be a number from {min} to {max}"
+                )));
+            }
+        }
+    }
+    if let Some(font) = obj.get("font") {
+        let ok = font.as_str().is_some_and(|f| {
+            f.len() <= 128
+                && f.chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+        });
+        if !ok {
+            return Err(invalid(
+                "`font` must be a font name (letters, digits, spaces, '-', '_'; at most 128 bytes)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn annotation(obj: &Map<String, Value>, page_count: Option<u32>) -> Result<(), Refusal> {
@@ -193,6 +269,7 @@ fn annotation(obj: &Map<String, Value>, page_count: Option<u32>) -> Result<(), R
         )));
     }
     page_index(obj, "pageIndex", page_count)?;
+    style(obj)?;
     let bbox = numbers(obj.get("bbox"), 4, "bbox")?;
     if bbox[2] < 0.0 || bbox[3] < 0.0 {
         return Err(invalid(
@@ -246,7 +323,7 @@ fn annotation(obj: &Map<String, Value>, page_count: Option<u32>) -> Result<(), R
             }
         }
         "pspdfkit/text" => {
-            text_value(obj.get("text")).ok_or_else(|| invalid("free text needs `text`"))?;
+            text_value(obj.get("text"), "text")?;
         }
         _ => {}
     }
@@ -263,10 +340,11 @@ fn comment(obj: &Map<String, Value>) -> Result<Checked, Refusal> {
         invalid("a comment needs `rootId`: the id of the annotation it belongs to")
     })?;
     validate_id(root).map_err(|(_, m)| invalid(format!("`rootId`: {m}")))?;
-    let text = text_value(obj.get("text")).ok_or_else(|| invalid("a comment needs `text`"))?;
+    let text = text_value(obj.get("text"), "text")?;
     if text.trim().is_empty() {
         return Err(invalid("a comment's text must not be empty"));
     }
+    // Counted in Unicode scalar values (what `chars()` yields), not bytes or UTF-16 units.
     if text.chars().count() > MAX_COMMENT_CHARS {
         return Err((
             RejectCode::TooLarge,
@@ -314,6 +392,83 @@ fn bookmark(obj: &Map<String, Value>, page_count: Option<u32>) -> Result<(), Ref
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn annotation_with(extra: &str) -> Box<RawValue> {
+        raw(&format!(
+            r#"{{"v":2,"type":"pspdfkit/shape/rectangle","pageIndex":0,"bbox":[1,2,3,4]{extra}}}"#
+        ))
+    }
+
+    #[test]
+    fn colours_that_reach_css_must_be_colours() {
+        for ok in [
+            r##","strokeColor":"#2563eb""##,
+            r##","fillColor":"#FFF""##,
+            r#","fillColor":null"#,
+            r##","backgroundColor":"#11223344""##,
+        ] {
+            validate(Kind::Annotation, &annotation_with(ok), Some(1)).unwrap();
+        }
+        for bad in [
+            r#","strokeColor":"url(https://evil.example/x)""#,
+            r#","fillColor":"red; background: url(x)""#,
+            r##","fontColor":"#12345""##,
+            r#","backgroundColor":7"#,
+        ] {
+            let err = validate(Kind::Annotation, &annotation_with(bad), Some(1)).unwrap_err();
+            assert_eq!(err.0, RejectCode::Invalid, "{bad}");
+            assert!(err.1.contains("colour"), "{bad}: {}", err.1);
+        }
+    }
+
+    #[test]
+    fn style_numbers_and_fonts_are_bounded() {
+        for bad in [
+            r#","opacity":2"#,
+            r#","opacity":"1""#,
+            r#","fontSize":-1"#,
+            r#","font":"x;}body{""#,
+        ] {
+            assert!(
+                validate(Kind::Annotation, &annotation_with(bad), Some(1)).is_err(),
+                "{bad}"
+            );
+        }
+        validate(
+            Kind::Annotation,
+            &annotation_with(r#","opacity":0.5,"font":"Helvetica""#),
+            Some(1),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn only_plain_text_is_accepted() {
+        let xhtml = r#"{"v":2,"type":"pspdfkit/text","pageIndex":0,"bbox":[1,2,3,4],"text":{"format":"xhtml","value":"<p>x</p>"}}"#;
+        let err = validate(Kind::Annotation, &raw(xhtml), Some(1)).unwrap_err();
+        assert!(err.1.contains("plain"), "{}", err.1);
+        let plain = r#"{"v":2,"type":"pspdfkit/text","pageIndex":0,"bbox":[1,2,3,4],"text":{"format":"plain","value":"x"}}"#;
+        validate(Kind::Annotation, &raw(plain), Some(1)).unwrap();
+        let comment = r#"{"rootId":"a1","text":{"format":"xhtml","value":"<b>hi</b>"}}"#;
+        assert!(validate(Kind::Comment, &raw(comment), None).is_err());
+    }
+
+    #[test]
+    fn comment_length_is_counted_in_characters() {
+        let at_limit = format!(
+            r#"{{"rootId":"a1","text":"{}"}}"#,
+            "é".repeat(MAX_COMMENT_CHARS)
+        );
+        validate(Kind::Comment, &raw(&at_limit), None).unwrap();
+        let over = format!(
+            r#"{{"rootId":"a1","text":"{}"}}"#,
+            "é".repeat(MAX_COMMENT_CHARS + 1)
+        );
+        assert_eq!(
+            validate(Kind::Comment, &raw(&over), None).unwrap_err().0,
+            RejectCode::TooLarge
+        );
+    }
 
     fn raw(s: &str) -> Box<RawValue> {
         RawValue::from_string(s.to_string()).unwrap()

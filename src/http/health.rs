@@ -16,17 +16,24 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the database and the blob store both answer.
+/// `GET /readyz`: the database answers, the committer runs and the blob store answers. What
+/// failed is logged with its cause; the body names only the component, never internal error
+/// text.
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Error> {
-    state
-        .db
-        .ping()
-        .await
-        .map_err(|e| Error::Unavailable(format!("database unreachable: {e}")))?;
-    state
-        .blobs
-        .check()
-        .await
-        .map_err(|e| Error::Unavailable(format!("blob store unreachable: {e}")))?;
-    Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": "ok", "blobs": "ok"})))
+    if let Err(e) = state.db.ping().await {
+        tracing::warn!(error = %e, "readiness: the database does not answer");
+        return Err(Error::Unavailable("the database is unreachable".into()));
+    }
+    if !state.committer.is_running() {
+        tracing::error!("readiness: the committer is not running");
+        return Err(Error::Unavailable(
+            "the commit workers are not running".into(),
+        ));
+    }
+    if let Err(e) = state.blobs.check().await {
+        tracing::warn!(error = %e, "readiness: the blob store does not answer");
+        return Err(Error::Unavailable("the blob store is unreachable".into()));
+    }
+    Ok(HttpResponse::Ok()
+        .json(json!({"status": "ready", "database": "ok", "committer": "ok", "blobs": "ok"})))
 }

@@ -419,7 +419,7 @@ async fn a_slow_reader_is_disconnected_while_others_keep_receiving() {
 }
 
 #[tokio::test]
-async fn a_failed_commit_sends_sessions_to_reconnect_and_the_next_join_reloads() {
+async fn a_commit_whose_sequence_moved_is_refused_as_unavailable_and_the_document_reloads() {
     use sea_orm::{ConnectionTrait, Database};
     let server = server_with_doc(Options::default()).await;
     let token = server.token("doc", "u", &["all"]).await;
@@ -433,23 +433,24 @@ async fn a_failed_commit_sends_sessions_to_reconnect_and_the_next_join_reloads()
         .await
         .unwrap();
 
-    a.send(json!({"type": "changes", "changes": [create("c2", "r2", 0)]}))
-        .await;
-    let closed = a.closed().await;
-    assert_eq!(closed.code, 4008, "{closed:?}");
-    assert!(closed.reason.starts_with("reconnect"), "{closed:?}");
+    // The batch is refused with the retryable code, never acknowledged; the session stays.
+    let refused = a.change(create("c2", "r2", 0)).await;
+    assert_eq!(refused["type"], "reject", "{refused}");
+    assert_eq!(refused["code"], "unavailable", "{refused}");
 
-    // The rejected batch was never acknowledged, and the next join starts from the database.
+    // The actor reloaded from the database: a retry and a fresh join both see its head.
+    assert_eq!(a.change(create("c2", "r2", 0)).await["seq"], 12);
     let mut b = Ws::join(&server, &token, None).await;
-    assert_eq!(b.welcome["head_seq"], 11);
-    let ids: Vec<&str> = b.welcome["records"]
+    assert_eq!(b.welcome["head_seq"], 12);
+    let mut ids: Vec<&str> = b.welcome["records"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["r1"]);
-    assert_eq!(b.change(create("c3", "r3", 0)).await["seq"], 12);
+    ids.sort();
+    assert_eq!(ids, ["r1", "r2"]);
+    assert_eq!(b.change(create("c3", "r3", 0)).await["seq"], 13);
 }
 
 #[tokio::test]

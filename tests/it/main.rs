@@ -6,6 +6,7 @@ mod common;
 mod api_keys;
 mod bench;
 mod client;
+mod commit_path;
 mod cors;
 mod documents;
 mod health;
