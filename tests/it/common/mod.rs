@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod pdf;
+pub mod pg;
 pub mod ws;
 
 use std::io::{BufRead, BufReader};
