@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod backend;
 pub mod pdf;
 pub mod pg;
 pub mod ws;
