@@ -8,6 +8,7 @@ use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
 use crate::actors::document::DocumentConfig;
+use crate::actors::state::DocLimits;
 use crate::actors::registry::{DocumentRegistry, Shutdown};
 use crate::actors::session::SessionConfig;
 use crate::auth::api_keys;
@@ -60,6 +61,13 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
         DocumentConfig {
             log_retention: config.change_log_retention.max(1),
             idle_timeout: Duration::from_secs(config.document_idle_timeout),
+            limits: DocLimits {
+                max_records: config.max_records_per_document,
+                max_record_bytes: config.max_record_bytes_per_document,
+            },
+            max_pending_changes: config.max_pending_changes.max(1),
+            max_pending_bytes: config.max_pending_bytes.max(1),
+            ..DocumentConfig::default()
         },
         arbiters,
     )

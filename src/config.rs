@@ -100,6 +100,26 @@ pub struct Config {
     #[arg(long, env = "QUIRE_DOCUMENT_IDLE_TIMEOUT", default_value_t = 30)]
     pub document_idle_timeout: u64,
 
+    /// Most records one document may hold, over all layers; past it a create is refused with
+    /// `limit_exceeded`.
+    #[arg(long, env = "QUIRE_MAX_RECORDS_PER_DOCUMENT", default_value_t = 100_000)]
+    pub max_records_per_document: usize,
+
+    /// Most bytes of record content one document may hold, over all layers; past it a create
+    /// or update is refused with `limit_exceeded`.
+    #[arg(long, env = "QUIRE_MAX_RECORD_BYTES_PER_DOCUMENT", default_value_t = 256 * 1024 * 1024)]
+    pub max_record_bytes_per_document: usize,
+
+    /// Most changes waiting for a document's next commit; past it changes are refused with
+    /// `busy`.
+    #[arg(long, env = "QUIRE_MAX_PENDING_CHANGES", default_value_t = 5_000)]
+    pub max_pending_changes: usize,
+
+    /// Most bytes of record content waiting for a document's next commit; past it changes are
+    /// refused with `busy`.
+    #[arg(long, env = "QUIRE_MAX_PENDING_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub max_pending_bytes: usize,
+
     /// Threads that run document actors (default: one per core).
     #[arg(long, env = "QUIRE_DOCUMENT_THREADS")]
     pub document_threads: Option<usize>,

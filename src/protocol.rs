@@ -196,6 +196,21 @@ pub enum RejectCode {
     AlreadyExists,
     /// Update or delete of a record that does not exist.
     NotFound,
+    /// The server could not commit the change (the database is unreachable or failed); nothing
+    /// was applied. Retryable: send the change again, after a short backoff.
+    Unavailable,
+    /// The document has too many changes waiting to be committed. Retryable after a backoff.
+    Busy,
+    /// The document holds as many records, or as many bytes of record content, as the server
+    /// allows (`--max-records-per-document`, `--max-record-bytes-per-document`).
+    LimitExceeded,
+}
+
+impl RejectCode {
+    /// Whether sending the same change again later may succeed.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, RejectCode::Unavailable | RejectCode::Busy)
+    }
 }
 
 /// Close codes, in the application range 4000–4999 (plus 1001 for shutdown). The close reason

@@ -25,15 +25,53 @@ pub struct Loaded {
     pub layers: HashMap<String, HashMap<String, Record>>,
 }
 
-/// Why a commit failed.
+/// Why a commit failed. The document actor refuses the batch's changes either way; the kind
+/// decides the code it gives and what it does next.
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
     /// The sequence row moved under us: another writer (another node) committed first, or the
     /// document was deleted.
     #[error("the document's sequence moved from {0}: another writer committed or the document was deleted")]
     Conflict(i64),
-    #[error("database error: {0}")]
-    Database(#[from] DbErr),
+    /// The database refused a value of this batch (a constraint or a type limit): retrying the
+    /// same changes will fail again. Only this batch's savepoint was rolled back.
+    #[error("the database refused the batch: {0}")]
+    Refused(DbErr),
+    /// The database could not be reached or failed: retrying later may succeed.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(DbErr),
+}
+
+impl CommitError {
+    /// Classifies a database error met while writing one batch.
+    fn from_batch(e: DbErr) -> CommitError {
+        if refused_by_database(&e) {
+            CommitError::Refused(e)
+        } else {
+            CommitError::Unavailable(e)
+        }
+    }
+}
+
+/// Whether the database refused a value (data exception, constraint violation) rather than
+/// failing to run the statement at all.
+fn refused_by_database(e: &DbErr) -> bool {
+    use sea_orm::sqlx;
+    let (DbErr::Exec(sea_orm::RuntimeErr::SqlxError(sqlx::Error::Database(db)))
+    | DbErr::Query(sea_orm::RuntimeErr::SqlxError(sqlx::Error::Database(db)))) = e
+    else {
+        return false;
+    };
+    let code = db.code().unwrap_or_default();
+    if code.len() == 5 {
+        // PostgreSQL SQLSTATE: class 22 is a data exception (a value too long for its
+        // column, out of range…), class 23 an integrity constraint violation.
+        return code.starts_with("22") || code.starts_with("23");
+    }
+    // SQLite result codes: SQLITE_TOOBIG (18), SQLITE_CONSTRAINT (19), SQLITE_MISMATCH (20),
+    // SQLITE_RANGE (25); the low byte is the primary code of an extended one.
+    code.parse::<u32>()
+        .is_ok_and(|c| matches!(c & 0xff, 18 | 19 | 20 | 25))
 }
 
 fn raw(text: String) -> Result<Box<RawValue>, DbErr> {
@@ -55,13 +93,14 @@ fn root_of(kind: Kind, content: &RawValue) -> Option<String> {
         .and_then(|r| r.root_id)
 }
 
-/// A stored record, as loaded.
+/// A stored record, as loaded. `content` is the text exactly as the client sent it (the SQLite
+/// aggregate carries it as a JSON string, never re-encoded, so it comes back byte for byte).
 #[derive(serde::Deserialize)]
 struct StoredRecord {
     layer: String,
     id: String,
     kind: String,
-    content: Box<RawValue>,
+    content: String,
     creator: String,
     creator_name: Option<String>,
     creator_group: Option<String>,
@@ -80,7 +119,7 @@ async fn load_records(
     use sea_orm::{DbBackend, Statement};
     if db.get_database_backend() == DbBackend::Sqlite {
         let sql = "SELECT json_group_array(json_object('layer', layer, 'id', id, 'kind', kind, \
-                   'content', json(content), 'creator', creator, 'creator_name', creator_name, \
+                   'content', content, 'creator', creator, 'creator_name', creator_name, \
                    'creator_group', creator_group, 'seq', seq, 'created_at', created_at, \
                    'updated_at', updated_at)) FROM records WHERE document_id = ?";
         let row = db
@@ -102,7 +141,7 @@ async fn load_records(
         .into_iter()
         .map(|r| {
             Ok(StoredRecord {
-                content: raw(r.content)?,
+                content: r.content,
                 layer: r.layer,
                 id: r.id,
                 kind: r.kind,
@@ -130,13 +169,14 @@ pub async fn load(db: &DatabaseConnection, document_id: &str) -> Result<Option<L
     for row in rows {
         let kind = Kind::parse(&row.kind)
             .ok_or_else(|| DbErr::Custom(format!("unknown record kind {}", row.kind)))?;
-        let root_id = root_of(kind, &row.content);
+        let content = raw(row.content)?;
+        let root_id = root_of(kind, &content);
         layers.entry(row.layer).or_default().insert(
             row.id.clone(),
             Record {
                 id: row.id,
                 kind,
-                content: row.content,
+                content,
                 creator: row.creator,
                 creator_name: row.creator_name,
                 group: row.creator_group,
@@ -282,7 +322,9 @@ async fn write_batch(txn: &DatabaseTransaction, batch: &Batch, now: i64) -> Resu
             creator_name: Set(c.record.creator_name.clone()),
             creator_group: Set(c.record.group.clone()),
             created_at: Set(c.record.created_at),
-            at: Set(now),
+            // The change's own time, which is the record's `updated_at`: both read paths (the
+            // records and the log) then show the same instant.
+            at: Set(c.record.updated_at),
         });
         change::Entity::insert_many(rows).exec(txn).await?;
     }
@@ -400,20 +442,21 @@ impl Committer {
         Committer { jobs }
     }
 
+    /// Whether the commit workers are running (`/readyz` reports not ready otherwise).
+    pub fn is_running(&self) -> bool {
+        !self.jobs.is_closed()
+    }
+
     /// Commits `batch` with whatever else is waiting; resolves once it is durable (or failed).
     pub async fn commit(&self, batch: Batch, now: i64) -> (Batch, Result<(), CommitError>) {
         let (reply, rx) = tokio::sync::oneshot::channel();
         let old_head = batch.old_head;
+        let stopped = |what: &str| CommitError::Unavailable(DbErr::Custom(what.to_string()));
         if let Err(e) = self.jobs.send(Job::Batch { batch, now, reply }) {
             let Job::Batch { batch, .. } = e.0 else {
                 unreachable!("sent a batch")
             };
-            return (
-                batch,
-                Err(CommitError::Database(DbErr::Custom(
-                    "the committer has stopped".into(),
-                ))),
-            );
+            return (batch, Err(stopped("the committer has stopped")));
         }
         match rx.await {
             Ok(done) => done,
@@ -424,9 +467,7 @@ impl Committer {
                     changes: Vec::new(),
                     prune_to: None,
                 },
-                Err(CommitError::Database(DbErr::Custom(
-                    "the committer stopped mid-commit".into(),
-                ))),
+                Err(stopped("the committer stopped mid-commit")),
             ),
         }
     }
@@ -444,7 +485,9 @@ impl Committer {
 
 /// Commits one group of jobs in one transaction and answers each.
 async fn run_group(db: &DatabaseConnection, group: Vec<Job>) {
-    let (mut now, mut batches, mut usage) = (0, Vec::new(), Vec::new());
+    let mut now = 0;
+    let mut batches = Vec::new();
+    let mut usage = Vec::new();
     for job in &group {
         match job {
             Job::Batch { batch, now: t, .. } => {
@@ -455,23 +498,30 @@ async fn run_group(db: &DatabaseConnection, group: Vec<Job>) {
         }
     }
     let result = commit_group(db, &batches, usage, now).await;
-    let mut advanced = match &result {
-        Ok(a) => a.clone().into_iter(),
-        Err(_) => Vec::new().into_iter(),
+    let (outcomes, usage_outcome): (Vec<Option<BatchOutcome>>, _) = match result {
+        Ok((outcomes, usage)) => (outcomes.into_iter().map(Some).collect(), usage),
+        Err(e) => {
+            tracing::warn!(error = %e, "group commit failed");
+            (Vec::new(), Err(DbErr::Custom(e.to_string())))
+        }
     };
+    let mut outcomes = outcomes.into_iter();
     for job in group {
         match job {
             Job::Batch { batch, reply, .. } => {
-                let outcome = match (&result, advanced.next()) {
-                    (Ok(_), Some(true)) => Ok(()),
-                    (Ok(_), _) => Err(CommitError::Conflict(batch.old_head)),
-                    (Err(e), _) => Err(CommitError::Database(DbErr::Custom(e.to_string()))),
+                let outcome = match outcomes.next().flatten() {
+                    Some(BatchOutcome::Written) => Ok(()),
+                    Some(BatchOutcome::Moved) => Err(CommitError::Conflict(batch.old_head)),
+                    Some(BatchOutcome::Failed(e)) => Err(e),
+                    None => Err(CommitError::Unavailable(DbErr::Custom(
+                        "the group's transaction failed".into(),
+                    ))),
                 };
                 let _ = reply.send((batch, outcome));
             }
             Job::Usage { reply, .. } => {
                 let _ = reply.send(
-                    result
+                    usage_outcome
                         .as_ref()
                         .map(|_| ())
                         .map_err(|e| DbErr::Custom(e.to_string())),
@@ -481,23 +531,78 @@ async fn run_group(db: &DatabaseConnection, group: Vec<Job>) {
     }
 }
 
-/// One transaction: every batch (skipping those whose sequence row moved) and every usage row.
+/// What became of one batch of a group.
+enum BatchOutcome {
+    Written,
+    /// Its sequence row had moved: nothing written.
+    Moved,
+    /// Its savepoint was rolled back; the rest of the group went on.
+    Failed(CommitError),
+}
+
+/// One transaction: every batch in its own savepoint, written in document-id order (so two
+/// nodes grouping the same documents lock their rows in the same order and cannot deadlock),
+/// then the usage rows in a savepoint of their own. A batch the database refuses costs only its
+/// own changes. Returns one outcome per batch, in the order given.
 async fn commit_group(
     db: &DatabaseConnection,
     batches: &[&Batch],
     usage: Vec<usage_event::ActiveModel>,
     now: i64,
-) -> Result<Vec<bool>, DbErr> {
+) -> Result<(Vec<BatchOutcome>, Result<(), DbErr>), DbErr> {
     let txn = db.begin().await?;
-    let mut advanced = Vec::with_capacity(batches.len());
-    for batch in batches {
-        advanced.push(write_batch(&txn, batch, now).await?);
+    let mut order: Vec<usize> = (0..batches.len()).collect();
+    order.sort_by(|&a, &b| batches[a].document_id.cmp(&batches[b].document_id));
+    let mut outcomes: Vec<Option<BatchOutcome>> = (0..batches.len()).map(|_| None).collect();
+    for i in order {
+        let savepoint = txn.begin().await?;
+        let outcome = match write_batch(&savepoint, batches[i], now).await {
+            Ok(true) => {
+                savepoint.commit().await?;
+                BatchOutcome::Written
+            }
+            Ok(false) => {
+                savepoint.rollback().await?;
+                BatchOutcome::Moved
+            }
+            Err(e) => {
+                // The rollback to the savepoint fails too when the connection is gone: then
+                // the whole group fails, as it must.
+                savepoint.rollback().await?;
+                tracing::warn!(document_id = %batches[i].document_id, error = %e, "a batch failed; its savepoint was rolled back");
+                BatchOutcome::Failed(CommitError::from_batch(e))
+            }
+        };
+        outcomes[i] = Some(outcome);
     }
+    let usage_outcome = if usage.is_empty() {
+        Ok(())
+    } else {
+        let savepoint = txn.begin().await?;
+        match write_usage(&savepoint, usage).await {
+            Ok(()) => {
+                savepoint.commit().await?;
+                Ok(())
+            }
+            Err(e) => {
+                savepoint.rollback().await?;
+                tracing::warn!(error = %e, "usage rows failed; their savepoint was rolled back");
+                Err(e)
+            }
+        }
+    };
+    txn.commit().await?;
+    Ok((outcomes.into_iter().flatten().collect(), usage_outcome))
+}
+
+async fn write_usage(
+    txn: &DatabaseTransaction,
+    usage: Vec<usage_event::ActiveModel>,
+) -> Result<(), DbErr> {
     let mut usage = usage.into_iter().peekable();
     while usage.peek().is_some() {
         let chunk: Vec<_> = usage.by_ref().take(CHUNK).collect();
-        usage_event::Entity::insert_many(chunk).exec(&txn).await?;
+        usage_event::Entity::insert_many(chunk).exec(txn).await?;
     }
-    txn.commit().await?;
-    Ok(advanced)
+    Ok(())
 }

@@ -6,8 +6,15 @@
 //! it `try_send`s into each session's bounded outbox and disconnects a session whose outbox is
 //! full, so one slow reader cannot stall the document.
 //!
-//! While a commit is in flight, new changes wait for the next batch, and joins and reads wait for
+//! The commit path can fail safely. A batch is applied to memory with an exact [`Undo`]; when
+//! its commit fails, the undo puts memory back as it was and the batch's changes are rejected
+//! with the retryable `unavailable` code (or `invalid`, when the database refused a value),
+//! while every session stays connected. While a commit is in flight, new changes wait for the
+//! next batch (a bounded queue: past it they are refused as `busy`), and joins and reads wait for
 //! the commit to finish, so that what anyone is shown is always committed.
+//!
+//! A session is registered the moment its `Join` arrives, so changes it sends before its welcome
+//! are queued and answered after it; the welcome itself waits until no commit is in flight.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -15,26 +22,49 @@ use std::time::{Duration, Instant};
 
 use crate::db::Databases;
 use actix::prelude::*;
-use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 
 use super::registry::{DocumentRegistry, Stopped};
-use super::state::{DocState, Outcome};
-use crate::auth::access::Access;
-use crate::protocol::{
-    Author, ChangeRequest, CloseCode, CloseReason, Op, RecordView, PROTOCOL_VERSION,
+use super::state::{DocLimits, DocState, Outcome, Undo};
+use super::views::{
+    self, change_view, presence, session_label, text, ChangeView, PresenceEntry, PresenceEvent,
+    RecordsBody, UserView, Welcome,
 };
-use crate::store::{self, Batch, LoggedChange};
+use crate::auth::access::Access;
+use crate::protocol::{ChangeRequest, CloseCode, CloseReason, RejectCode, PROTOCOL_VERSION};
+use crate::store::{self, Batch, CommitError, LoggedChange};
 use crate::time_util::now_micros;
 
-/// Tuning of document actors.
+/// Tuning and limits of document actors.
 #[derive(Debug, Clone)]
 pub struct DocumentConfig {
     /// How many changes the log keeps per document for clients reconnecting with `since`.
     pub log_retention: i64,
     /// How long an actor without sessions lingers before stopping.
     pub idle_timeout: Duration,
+    /// Record count and content bytes one document may hold.
+    pub limits: DocLimits,
+    /// Most changes, and most bytes of their content, waiting for the next commit; past either,
+    /// changes are refused as `busy`.
+    pub max_pending_changes: usize,
+    pub max_pending_bytes: usize,
+    /// Most messages held for a session that has joined but not yet been welcomed; past it the
+    /// session is closed as too slow.
+    pub max_backlog: usize,
+}
+
+impl Default for DocumentConfig {
+    fn default() -> Self {
+        DocumentConfig {
+            log_retention: 10_000,
+            idle_timeout: Duration::from_secs(30),
+            limits: DocLimits::default(),
+            max_pending_changes: 5_000,
+            max_pending_bytes: 32 * 1024 * 1024,
+            max_backlog: 4_096,
+        }
+    }
 }
 
 /// A frame queued for a session's socket.
@@ -68,8 +98,10 @@ pub struct Peer {
     pub rights: Arc<RawValue>,
 }
 
-/// Sent by a session after hello: register it and send it a welcome (a snapshot, or the changes
-/// after `since`). The welcome and everything after it arrive through the peer's outbox.
+/// Sent by a session after hello: registers it at once (so changes it sends next are queued and
+/// answered), and sends it a welcome (a snapshot, or the changes after `since`) as soon as no
+/// commit is in flight. The welcome and everything after it arrive through the peer's outbox;
+/// a join that cannot be served is closed with a reason, never left waiting.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Join {
@@ -84,7 +116,7 @@ pub struct Leave {
     pub session_id: u64,
 }
 
-/// A batch of changes from a session; each is answered in its outbox once committed.
+/// A batch of changes from a session; each is answered in its outbox (ack or reject).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Submit {
@@ -101,7 +133,8 @@ pub struct BackendSubmit {
     pub changes: Vec<ChangeRequest>,
 }
 
-/// A session's ephemeral presence state, relayed to the others and never stored.
+/// A session's ephemeral presence state, relayed to the others and never stored. A state that
+/// is not representable JSON (a number out of range, say) is refused with an `error` message.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SetPresence {
@@ -138,11 +171,24 @@ pub enum DocumentError {
     Unavailable,
 }
 
+/// Where a session is on its way in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Its `Join` arrived while a commit was in flight: its changes are queued, it hears
+    /// nothing of others yet, and nobody has been told it is here.
+    Registered,
+    /// Accepted at a head: others know it, and what happens after that head waits in its
+    /// backlog until its welcome (a catch-up being read from the log) goes out.
+    Accepted,
+    /// Welcomed: messages go straight to its outbox.
+    Ready,
+}
+
 struct Session {
     peer: Peer,
+    since: Option<i64>,
     presence: Option<Box<RawValue>>,
-    /// False until the welcome is sent; messages meanwhile wait in `backlog`.
-    ready: bool,
+    stage: Stage,
     backlog: Vec<Outgoing>,
 }
 
@@ -177,77 +223,33 @@ pub struct DocumentActor {
     phase: Phase,
     sessions: HashMap<u64, Session>,
     pending: Vec<Pending>,
+    /// Changes in `pending`, and the bytes of their content.
+    pending_changes: usize,
+    pending_bytes: usize,
     committing: bool,
     deferred: Vec<Deferred>,
     idle_since: Option<Instant>,
 }
 
-#[derive(Serialize)]
-struct ChangeView<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    seq: i64,
-    op: Op,
-    id: &'a str,
-    record_kind: crate::protocol::Kind,
-    record: Option<RecordView<'a>>,
-    author: Author,
+/// Bytes of content a batch of requests carries.
+fn content_bytes(changes: &[ChangeRequest]) -> usize {
+    changes
+        .iter()
+        .map(|c| c.content.as_ref().map_or(0, |r| r.get().len()))
+        .sum()
 }
 
-fn change_view(c: &LoggedChange) -> ChangeView<'_> {
-    ChangeView {
-        kind: "change",
-        seq: c.seq,
-        op: c.op,
-        id: &c.record.id,
-        record_kind: c.record.kind,
-        record: (c.op != Op::Delete).then(|| c.record.view()),
-        author: Author {
-            user_id: c.author.clone(),
-            user_name: c.author_name.clone(),
-        },
-    }
-}
-
-#[derive(Serialize)]
-struct Welcome<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    protocol: u32,
-    session_id: String,
-    document_id: &'a str,
-    page_count: Option<u32>,
-    user: serde_json::Value,
-    rights: &'a RawValue,
-    layer: &'a str,
-    head_seq: i64,
-    records: Option<Vec<RecordView<'a>>>,
-    changes: Option<Vec<ChangeView<'a>>>,
-    presence: Vec<PresenceEntry<'a>>,
-}
-
-/// The body of a REST records read: a snapshot or the changes after `since`.
-#[derive(Serialize)]
-struct RecordsBody<'a> {
-    document_id: &'a str,
-    layer: &'a str,
-    head_seq: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    records: Option<Vec<RecordView<'a>>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    changes: Option<Vec<ChangeView<'a>>>,
-}
-
-#[derive(Serialize)]
-struct PresenceEntry<'a> {
-    session_id: String,
-    user_id: &'a str,
-    user_name: Option<&'a str>,
-    state: Option<&'a RawValue>,
-}
-
-fn text<T: Serialize>(value: &T) -> Arc<str> {
-    Arc::from(serde_json::to_string(value).expect("protocol messages serialise"))
+/// The same answer for every change of a batch.
+fn reject_all(changes: &[ChangeRequest], code: RejectCode, message: &str) -> Vec<Outcome> {
+    changes
+        .iter()
+        .map(|c| Outcome::Reject {
+            client_id: c.client_id.clone(),
+            code,
+            message: message.to_string(),
+            current: None,
+        })
+        .collect()
 }
 
 impl DocumentActor {
@@ -267,6 +269,8 @@ impl DocumentActor {
             phase: Phase::Loading,
             sessions: HashMap::new(),
             pending: Vec::new(),
+            pending_changes: 0,
+            pending_bytes: 0,
             committing: false,
             deferred: Vec::new(),
             idle_since: Some(Instant::now()),
@@ -274,29 +278,49 @@ impl DocumentActor {
     }
 
     /// Queues `msg` for one session: into its backlog before its welcome, else into its
-    /// outbox. A full outbox means the client is too slow: it is dropped.
+    /// outbox. A full outbox or backlog means the client is too slow: it is dropped. A closed
+    /// outbox means the session is gone: it leaves like any other.
     fn send(&mut self, session_id: u64, msg: Outgoing) {
         let Some(session) = self.sessions.get_mut(&session_id) else {
             return;
         };
-        if !session.ready {
-            session.backlog.push(msg);
+        let too_slow = || {
+            CloseReason::new(
+                CloseCode::TooSlow,
+                "the client did not read its messages fast enough",
+            )
+        };
+        if session.stage != Stage::Ready {
+            if session.backlog.len() >= self.config.max_backlog {
+                self.drop_session(session_id, too_slow());
+            } else {
+                session.backlog.push(msg);
+            }
             return;
         }
         match session.peer.outbox.try_send(msg) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.drop_session(
-                    session_id,
-                    CloseReason::new(
-                        CloseCode::TooSlow,
-                        "the client did not read its messages fast enough",
-                    ),
-                );
-            }
+            Err(mpsc::error::TrySendError::Full(_)) => self.drop_session(session_id, too_slow()),
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.sessions.remove(&session_id);
+                if let Some(session) = self.sessions.remove(&session_id) {
+                    self.announce_left(session_id, &session);
+                }
             }
+        }
+    }
+
+    /// The sessions others' changes and presence reach: every one past `Registered`.
+    fn audience(&self, except: Option<u64>) -> Vec<u64> {
+        self.sessions
+            .iter()
+            .filter(|(id, s)| Some(**id) != except && s.stage != Stage::Registered)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    fn broadcast(&mut self, msg: Arc<str>, except: Option<u64>) {
+        for id in self.audience(except) {
+            self.send(id, Outgoing::Text(msg.clone()));
         }
     }
 
@@ -304,17 +328,18 @@ impl DocumentActor {
         if let Some(session) = self.sessions.remove(&session_id) {
             tracing::info!(document_id = %self.id, session_id, reason = reason.code.name(), "session dropped");
             session.peer.control.do_send(Kick(reason));
-            self.announce_left(session_id, &session.peer.access.user_id);
+            self.announce_left(session_id, &session);
         }
     }
 
-    fn announce_left(&mut self, session_id: u64, user_id: &str) {
-        let msg = text(&serde_json::json!({
-            "type": "presence", "event": "left", "session_id": format!("s{session_id}"), "user_id": user_id,
-        }));
-        let others: Vec<u64> = self.sessions.keys().copied().collect();
-        for id in others {
-            self.send(id, Outgoing::Text(msg.clone()));
+    /// Tells the others that a removed session has left (if they were ever told it joined).
+    fn announce_left(&mut self, session_id: u64, session: &Session) {
+        if session.stage != Stage::Registered {
+            let msg = presence(PresenceEvent::Left {
+                session_id: session_label(session_id),
+                user_id: &session.peer.access.user_id,
+            });
+            self.broadcast(msg, None);
         }
         self.note_idle();
     }
@@ -335,7 +360,7 @@ impl DocumentActor {
                 .is_some_and(|t| t.elapsed() >= self.config.idle_timeout)
     }
 
-    /// Runs `work` now, or after the commit in flight.
+    /// Runs `work` now, or after the commit in flight (whether it succeeded or failed).
     fn when_settled(&mut self, ctx: &mut Context<Self>, work: Deferred) {
         if self.committing {
             self.deferred.push(work);
@@ -344,45 +369,51 @@ impl DocumentActor {
         }
     }
 
-    fn accept(&mut self, join: Join, ctx: &mut Context<Self>) {
-        let Join { peer, since } = join;
-        let (head, log_floor) = match &self.phase {
-            Phase::Ready(state) => (state.head_seq, state.log_floor),
+    /// The oldest `since` that is answered from the log: older ones get a snapshot. The log may
+    /// hold more than the retention (it is pruned in steps), but what is served is exactly the
+    /// documented window.
+    fn log_window(state: &DocState, retention: i64) -> i64 {
+        state.log_floor.max(state.head_seq - retention)
+    }
+
+    /// Accepts a registered session at the current head and starts its welcome.
+    fn accept(&mut self, session_id: u64, ctx: &mut Context<Self>) {
+        let (head, window) = match &self.phase {
+            Phase::Ready(state) => (
+                state.head_seq,
+                Self::log_window(state, self.config.log_retention),
+            ),
             Phase::Missing | Phase::Loading => {
-                let _ = peer.outbox.try_send(Outgoing::Close(CloseReason::new(
+                let reason = CloseReason::new(
                     CloseCode::DocumentDeleted,
                     format!("document `{}` does not exist", self.id),
-                )));
+                );
+                if let Some(session) = self.sessions.remove(&session_id) {
+                    session.peer.control.do_send(Kick(reason));
+                }
                 return;
             }
         };
-        let session_id = peer.session_id;
-        self.idle_since = None;
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return; // It left before it could be welcomed.
+        };
+        session.stage = Stage::Accepted;
+        let since = session.since;
+        let layer = session.peer.layer.clone();
 
         // Tell the others first, so the newcomer's presence list and their view agree.
-        let joined = text(&serde_json::json!({
-            "type": "presence", "event": "joined",
-            "session": { "session_id": format!("s{session_id}"), "user_id": peer.access.user_id,
-                         "user_name": peer.access.user_name, "state": null },
-        }));
-        let others: Vec<u64> = self.sessions.keys().copied().collect();
-        for id in others {
-            self.send(id, Outgoing::Text(joined.clone()));
-        }
-
-        let from_log = since.filter(|&s| s >= log_floor && s <= head);
-        let layer = peer.layer.clone();
-        self.sessions.insert(
-            session_id,
-            Session {
-                peer,
-                presence: None,
-                ready: false,
-                backlog: Vec::new(),
+        let access = session.peer.access.clone();
+        let joined = presence(PresenceEvent::Joined {
+            session: PresenceEntry {
+                session_id: session_label(session_id),
+                user_id: &access.user_id,
+                user_name: access.user_name.as_deref(),
+                state: None,
             },
-        );
+        });
+        self.broadcast(joined, Some(session_id));
 
-        match from_log {
+        match since.filter(|&s| s >= window && s <= head) {
             Some(s) if s < head => {
                 let db = self.db.clone();
                 let id = self.id.clone();
@@ -392,10 +423,13 @@ impl DocumentActor {
                         .map(move |res, act, _| match res {
                             Ok(changes) => act.welcome(session_id, head, None, Some(&changes)),
                             Err(e) => {
-                                tracing::error!(error = %e, "reading the change log failed");
+                                tracing::error!(document_id = %act.id, error = %e, "reading the change log failed");
                                 act.drop_session(
                                     session_id,
-                                    CloseReason::new(CloseCode::Reconnect, "retry"),
+                                    CloseReason::new(
+                                        CloseCode::Reconnect,
+                                        "the server could not read the document's changes; reconnect",
+                                    ),
                                 );
                             }
                         }),
@@ -423,7 +457,7 @@ impl DocumentActor {
         let access = &session.peer.access;
         let empty = HashMap::new();
         let records = state.layers.get(&session.peer.layer).unwrap_or(&empty);
-        let snapshot: Option<Vec<RecordView>> = snapshot.map(|_| {
+        let snapshot: Option<Vec<_>> = snapshot.map(|_| {
             let mut list: Vec<_> = records
                 .values()
                 .filter(|r| access.can_view(r.kind, &r.creator, r.group.as_deref()))
@@ -442,25 +476,25 @@ impl DocumentActor {
         let presence: Vec<PresenceEntry> = self
             .sessions
             .iter()
-            .filter(|(id, _)| **id != session_id)
+            .filter(|(id, s)| **id != session_id && s.stage != Stage::Registered)
             .map(|(id, s)| PresenceEntry {
-                session_id: format!("s{id}"),
+                session_id: session_label(*id),
                 user_id: &s.peer.access.user_id,
                 user_name: s.peer.access.user_name.as_deref(),
                 state: s.presence.as_deref(),
             })
             .collect();
-        // A typed message, not `json!`: record content is raw JSON and must go out as sent
-        // (a `Value` would reorder its keys).
         let msg = text(&Welcome {
             kind: "welcome",
             protocol: PROTOCOL_VERSION,
-            session_id: format!("s{session_id}"),
+            session_id: session_label(session_id),
             document_id: &self.id,
             page_count: state.page_count,
-            user: serde_json::json!({
-                "user_id": access.user_id, "user_name": access.user_name, "group": access.group,
-            }),
+            user: UserView {
+                user_id: &access.user_id,
+                user_name: access.user_name.as_deref(),
+                group: access.group.as_deref(),
+            },
             rights: &session.peer.rights,
             layer: &session.peer.layer,
             head_seq: head,
@@ -468,13 +502,29 @@ impl DocumentActor {
             changes,
             presence,
         });
-        let session = self.sessions.get_mut(&session_id).expect("checked above");
-        session.ready = true;
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
+        session.stage = Stage::Ready;
         let backlog = std::mem::take(&mut session.backlog);
         self.send(session_id, Outgoing::Text(msg));
         for m in backlog {
             self.send(session_id, m);
         }
+    }
+
+    /// Queues a batch for the next commit, or refuses it as `busy` when the queue is full.
+    fn enqueue(&mut self, pending: Pending) -> Result<(), Pending> {
+        let bytes = content_bytes(&pending.changes);
+        if self.pending_changes + pending.changes.len() > self.config.max_pending_changes
+            || self.pending_bytes + bytes > self.config.max_pending_bytes
+        {
+            return Err(pending);
+        }
+        self.pending_changes += pending.changes.len();
+        self.pending_bytes += bytes;
+        self.pending.push(pending);
+        Ok(())
     }
 
     /// Applies everything pending as one batch and commits it; acks and broadcasts follow the
@@ -483,20 +533,48 @@ impl DocumentActor {
         if self.committing || self.pending.is_empty() {
             return;
         }
+        let pending = std::mem::take(&mut self.pending);
+        (self.pending_changes, self.pending_bytes) = (0, 0);
         let Phase::Ready(state) = &mut self.phase else {
-            self.pending.clear();
+            let answers = pending
+                .into_iter()
+                .map(|p| {
+                    let refused = reject_all(
+                        &p.changes,
+                        RejectCode::Unavailable,
+                        "the document is not open on this server; send the change again",
+                    );
+                    (p.origin, refused)
+                })
+                .collect();
+            self.deliver(answers, &[]);
             return;
         };
         let now = now_micros();
         let old_head = state.head_seq;
         let mut log: Vec<LoggedChange> = Vec::new();
+        let mut undo = Undo::default();
         let mut answers: Vec<(Origin, Vec<Outcome>)> = Vec::new();
-        for p in std::mem::take(&mut self.pending) {
-            let mut outcomes = Vec::with_capacity(p.changes.len());
-            for req in p.changes {
-                let next = old_head + log.len() as i64 + 1;
-                outcomes.push(state.apply(&p.access, &p.layer, req, next, now, &mut log));
-            }
+        for p in pending {
+            // The identity a change is stored under must fit the schema: refused here, on
+            // every backend, rather than failing the transaction.
+            let identity = crate::limits::check_identity(
+                &p.access.user_id,
+                p.access.user_name.as_deref(),
+                &p.layer,
+                p.access.group.as_deref(),
+            );
+            let outcomes = match identity {
+                Err(v) => reject_all(&p.changes, RejectCode::Invalid, &v.message),
+                Ok(()) => p
+                    .changes
+                    .into_iter()
+                    .map(|req| {
+                        let next = old_head + log.len() as i64 + 1;
+                        state.apply(&p.access, &p.layer, req, next, now, &mut log, &mut undo)
+                    })
+                    .collect(),
+            };
             answers.push((p.origin, outcomes));
         }
         if log.is_empty() {
@@ -516,33 +594,118 @@ impl DocumentActor {
         let committer = self.db.committer.clone();
         let started = Instant::now();
         ctx.spawn(
-            async move {
-                let (batch, res) = committer.commit(batch, now).await;
-                (res, batch)
-            }
-            .into_actor(self)
-            .map(move |(res, batch), act, ctx| {
-                act.committing = false;
-                match res {
-                    Ok(()) => {
-                        tracing::debug!(document_id = %act.id, changes = batch.changes.len(),
-                            micros = started.elapsed().as_micros() as u64, "batch committed");
-                        if let Phase::Ready(state) = &mut act.phase {
-                            state.head_seq = batch.new_head();
-                            if let Some(floor) = batch.prune_to {
-                                state.log_floor = floor;
+            async move { committer.commit(batch, now).await }
+                .into_actor(self)
+                .map(move |(batch, res), act, ctx| {
+                    act.committing = false;
+                    match res {
+                        Ok(()) => {
+                            tracing::debug!(document_id = %act.id, changes = batch.changes.len(),
+                                micros = started.elapsed().as_micros() as u64, "batch committed");
+                            if let Phase::Ready(state) = &mut act.phase {
+                                state.head_seq = batch.new_head();
+                                if let Some(floor) = batch.prune_to {
+                                    state.log_floor = floor;
+                                }
                             }
+                            act.deliver(answers, &batch.changes);
                         }
-                        act.deliver(answers, &batch.changes);
-                        for work in std::mem::take(&mut act.deferred) {
-                            work(act, ctx);
-                        }
-                        act.start_commit(ctx);
+                        Err(e) => act.commit_failed(ctx, e, undo, answers),
                     }
-                    Err(e) => act.fail(ctx, &e.to_string()),
-                }
-            }),
+                    for work in std::mem::take(&mut act.deferred) {
+                        work(act, ctx);
+                    }
+                    act.start_commit(ctx);
+                }),
         );
+    }
+
+    /// A commit failed: memory goes back to what is committed, and the batch's accepted changes
+    /// are refused (`unavailable`: retry; `invalid`: the database refused a value). Sessions stay
+    /// connected. If the sequence row moved (another writer, or the document was deleted), the
+    /// document is reloaded: a deleted one closes its sessions.
+    fn commit_failed(
+        &mut self,
+        ctx: &mut Context<Self>,
+        error: CommitError,
+        undo: Undo,
+        answers: Vec<(Origin, Vec<Outcome>)>,
+    ) {
+        if let Phase::Ready(state) = &mut self.phase {
+            undo.rollback(state);
+        }
+        let (code, message) = match &error {
+            CommitError::Refused(_) => (
+                RejectCode::Invalid,
+                "the database refused a value in this change; it was not applied",
+            ),
+            CommitError::Conflict(_) | CommitError::Unavailable(_) => (
+                RejectCode::Unavailable,
+                "the server could not commit this change; nothing was applied, send it again",
+            ),
+        };
+        tracing::error!(document_id = %self.id, error = %error, "commit failed; the batch is refused");
+        let answers = answers
+            .into_iter()
+            .map(|(origin, outcomes)| {
+                let outcomes = outcomes
+                    .into_iter()
+                    .map(|o| match o {
+                        Outcome::Ack { client_id, .. } => Outcome::Reject {
+                            client_id,
+                            code,
+                            message: message.to_string(),
+                            current: None,
+                        },
+                        reject => reject,
+                    })
+                    .collect();
+                (origin, outcomes)
+            })
+            .collect();
+        self.deliver(answers, &[]);
+        if matches!(error, CommitError::Conflict(_)) {
+            self.reload(ctx);
+        }
+    }
+
+    /// Loads the document again (its sequence row moved under this actor). Until it is loaded,
+    /// nothing else is handled.
+    fn reload(&mut self, ctx: &mut Context<Self>) {
+        let db = self.db.clone();
+        let id = self.id.clone();
+        ctx.wait(
+            async move { store::load(&db.main, &id).await }
+                .into_actor(self)
+                .map(|res, act, ctx| match res {
+                    Ok(Some(loaded)) => act.phase = Phase::Ready(act.state_from(loaded)),
+                    Ok(None) => {
+                        act.close_all(CloseReason::new(
+                            CloseCode::DocumentDeleted,
+                            "the document was deleted",
+                        ));
+                        ctx.stop();
+                    }
+                    Err(e) => {
+                        tracing::error!(document_id = %act.id, error = %e, "reloading the document failed");
+                        act.close_all(CloseReason::new(
+                            CloseCode::Reconnect,
+                            "the document is reopening on this server; reconnect",
+                        ));
+                        ctx.stop();
+                    }
+                }),
+        );
+    }
+
+    fn state_from(&self, loaded: store::Loaded) -> DocState {
+        DocState::new(
+            loaded.head_seq,
+            loaded.log_floor,
+            Some(loaded.page_count),
+            loaded.layers,
+            self.config.limits,
+        )
     }
 
     /// After a commit: answers every sender, then fans the committed changes out.
@@ -590,6 +753,7 @@ impl DocumentActor {
                 .iter()
                 .filter(|(id, s)| {
                     Some(**id) != author_session
+                        && s.stage != Stage::Registered
                         && s.peer.layer == change.layer
                         && s.peer.access.can_view(
                             change.record.kind,
@@ -603,19 +767,6 @@ impl DocumentActor {
                 self.send(id, Outgoing::Text(msg.clone()));
             }
         }
-    }
-
-    /// A commit failed: memory may be ahead of the database. Close every session with
-    /// `reconnect` and stop; the next join starts a fresh actor from the database.
-    fn fail(&mut self, ctx: &mut Context<Self>, why: &str) {
-        tracing::error!(document_id = %self.id, error = why, "document actor failed; sessions must reconnect");
-        self.close_all(CloseReason::new(
-            CloseCode::Reconnect,
-            "the server could not commit; reconnect",
-        ));
-        self.pending.clear();
-        self.deferred.clear();
-        ctx.stop();
     }
 
     fn close_all(&mut self, reason: CloseReason) {
@@ -637,10 +788,8 @@ impl DocumentActor {
             return;
         };
         let head = state.head_seq;
-        let visible = |kind, creator: &str, group: Option<&str>| {
-            access.is_none_or(|a| a.can_view(kind, creator, group))
-        };
-        match since.filter(|&s| s >= state.log_floor && s <= head) {
+        let window = Self::log_window(state, self.config.log_retention);
+        match since.filter(|&s| s >= window && s <= head) {
             Some(s) => {
                 let (db, id, layer, access) = (
                     self.db.clone(),
@@ -650,32 +799,31 @@ impl DocumentActor {
                 );
                 ctx.spawn(
                     async move {
-                        let res =
-                            store::read_log(&db.main, &id, &layer, s, head)
-                                .await
-                                .map(|changes| {
-                                    let views: Vec<ChangeView> = changes
-                                        .iter()
-                                        .filter(|c| {
-                                            access.as_ref().is_none_or(|a| {
-                                                a.can_view(
-                                                    c.record.kind,
-                                                    &c.record.creator,
-                                                    c.record.group.as_deref(),
-                                                )
-                                            })
+                        let res = store::read_log(&db.main, &id, &layer, s, head)
+                            .await
+                            .map(|changes| {
+                                let views: Vec<ChangeView> = changes
+                                    .iter()
+                                    .filter(|c| {
+                                        access.as_ref().is_none_or(|a| {
+                                            a.can_view(
+                                                c.record.kind,
+                                                &c.record.creator,
+                                                c.record.group.as_deref(),
+                                            )
                                         })
-                                        .map(change_view)
-                                        .collect();
-                                    serde_json::to_string(&RecordsBody {
-                                        document_id: &id,
-                                        layer: &layer,
-                                        head_seq: head,
-                                        records: None,
-                                        changes: Some(views),
                                     })
-                                    .expect("records serialise")
-                                });
+                                    .map(change_view)
+                                    .collect();
+                                text(&RecordsBody {
+                                    document_id: &id,
+                                    layer: &layer,
+                                    head_seq: head,
+                                    records: None,
+                                    changes: Some(views),
+                                })
+                                .to_string()
+                            });
                         let _ = reply.send(res.map_err(|e| {
                             tracing::error!(error = %e, "reading the change log failed");
                             DocumentError::Unavailable
@@ -691,18 +839,17 @@ impl DocumentActor {
                     .get(layer)
                     .unwrap_or(&empty)
                     .values()
-                    .filter(|r| visible(r.kind, &r.creator, r.group.as_deref()))
+                    .filter(|r| access.is_none_or(|a| a.can_view(r.kind, &r.creator, r.group.as_deref())))
                     .collect();
                 list.sort_by_key(|r| r.rev);
-                let views: Vec<RecordView> = list.into_iter().map(|r| r.view()).collect();
                 let body = RecordsBody {
                     document_id: &self.id,
                     layer,
                     head_seq: head,
-                    records: Some(views),
+                    records: Some(list.into_iter().map(|r| r.view()).collect()),
                     changes: None,
                 };
-                let _ = reply.send(Ok(serde_json::to_string(&body).expect("records serialise")));
+                let _ = reply.send(Ok(text(&body).to_string()));
             }
         }
     }
@@ -721,12 +868,7 @@ impl Actor for DocumentActor {
                 let records: usize = loaded.layers.values().map(HashMap::len).sum();
                 tracing::info!(document_id = %act.id, head_seq = loaded.head_seq, records,
                     load_ms = started.elapsed().as_millis() as u64, "document opened");
-                act.phase = Phase::Ready(DocState {
-                    head_seq: loaded.head_seq,
-                    log_floor: loaded.log_floor,
-                    page_count: Some(loaded.page_count),
-                    layers: loaded.layers,
-                });
+                act.phase = Phase::Ready(act.state_from(loaded));
             }
             Ok(None) => act.phase = Phase::Missing,
             Err(e) => {
@@ -759,7 +901,21 @@ impl Handler<Join> for DocumentActor {
     type Result = ();
     fn handle(&mut self, msg: Join, ctx: &mut Context<Self>) {
         self.idle_since = None;
-        self.when_settled(ctx, Box::new(move |act, ctx| act.accept(msg, ctx)));
+        let session_id = msg.peer.session_id;
+        self.sessions.insert(
+            session_id,
+            Session {
+                peer: msg.peer,
+                since: msg.since,
+                presence: None,
+                stage: Stage::Registered,
+                backlog: Vec::new(),
+            },
+        );
+        self.when_settled(
+            ctx,
+            Box::new(move |act, ctx| act.accept(session_id, ctx)),
+        );
     }
 }
 
@@ -767,7 +923,7 @@ impl Handler<Leave> for DocumentActor {
     type Result = ();
     fn handle(&mut self, msg: Leave, _: &mut Context<Self>) {
         if let Some(session) = self.sessions.remove(&msg.session_id) {
-            self.announce_left(msg.session_id, &session.peer.access.user_id);
+            self.announce_left(msg.session_id, &session);
         }
     }
 }
@@ -778,12 +934,23 @@ impl Handler<Submit> for DocumentActor {
         let Some(session) = self.sessions.get(&msg.session_id) else {
             return;
         };
-        self.pending.push(Pending {
+        let pending = Pending {
             origin: Origin::Session(msg.session_id),
             access: session.peer.access.clone(),
             layer: session.peer.layer.clone(),
             changes: msg.changes,
-        });
+        };
+        if let Err(refused) = self.enqueue(pending) {
+            let outcomes = reject_all(
+                &refused.changes,
+                RejectCode::Busy,
+                "the document has too many changes waiting to be committed; retry after a moment",
+            );
+            for o in outcomes {
+                self.send(msg.session_id, Outgoing::Text(text(&o)));
+            }
+            return;
+        }
         self.start_commit(ctx);
     }
 }
@@ -796,12 +963,20 @@ impl Handler<BackendSubmit> for DocumentActor {
             return Box::pin(async move { Err(DocumentError::NotFound(id)) });
         }
         let (tx, rx) = oneshot::channel();
-        self.pending.push(Pending {
+        let pending = Pending {
             origin: Origin::Backend(tx),
             access: Arc::new(msg.access),
             layer: msg.layer,
             changes: msg.changes,
-        });
+        };
+        if let Err(refused) = self.enqueue(pending) {
+            let outcomes = reject_all(
+                &refused.changes,
+                RejectCode::Busy,
+                "the document has too many changes waiting to be committed; retry after a moment",
+            );
+            return Box::pin(async move { Ok(outcomes) });
+        }
         self.start_commit(ctx);
         Box::pin(async move { rx.await.map_err(|_| DocumentError::Unavailable) })
     }
@@ -813,19 +988,23 @@ impl Handler<SetPresence> for DocumentActor {
         let Some(session) = self.sessions.get_mut(&msg.session_id) else {
             return;
         };
-        let event = text(&serde_json::json!({
-            "type": "presence", "event": "state", "session_id": format!("s{}", msg.session_id),
-            "user_id": session.peer.access.user_id, "state": &msg.state,
-        }));
+        // Relayed byte for byte, but only if it is JSON every client can read: a number out
+        // of range (`1e999`) or similar is refused here, for this session alone.
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(msg.state.get()) {
+            let error = views::error("invalid", &format!("presence state: {e}"));
+            self.send(msg.session_id, Outgoing::Text(error));
+            return;
+        }
+        let user_id = session.peer.access.user_id.clone();
+        let event = presence(PresenceEvent::State {
+            session_id: session_label(msg.session_id),
+            user_id: &user_id,
+            state: &msg.state,
+        });
+        let registered = session.stage == Stage::Registered;
         session.presence = Some(msg.state);
-        let others: Vec<u64> = self
-            .sessions
-            .keys()
-            .copied()
-            .filter(|id| *id != msg.session_id)
-            .collect();
-        for id in others {
-            self.send(id, Outgoing::Text(event.clone()));
+        if !registered {
+            self.broadcast(event, Some(msg.session_id));
         }
     }
 }

@@ -14,12 +14,61 @@ use crate::protocol::{ChangeRequest, Kind, Op, RejectCode};
 use crate::records::{self, Record};
 use crate::store::LoggedChange;
 
-/// A document's committed records (plus, while a commit is in flight, that batch's changes).
+/// How much one document may hold. Checked on every create and update, before the database.
+#[derive(Debug, Clone, Copy)]
+pub struct DocLimits {
+    /// Most records over all layers.
+    pub max_records: usize,
+    /// Most bytes of record content over all layers.
+    pub max_record_bytes: usize,
+}
+
+impl Default for DocLimits {
+    fn default() -> Self {
+        DocLimits {
+            max_records: 100_000,
+            max_record_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// A document's committed records (plus, while a commit is in flight, that batch's changes,
+/// which [`Undo`] can take back exactly).
 pub struct DocState {
     pub head_seq: i64,
     pub log_floor: i64,
     pub page_count: Option<u32>,
     pub layers: HashMap<String, HashMap<String, Record>>,
+    pub limits: DocLimits,
+    /// Records over all layers, and the bytes of their content: kept in step by `apply` and
+    /// `Undo::rollback` so the limits are checked in constant time.
+    record_count: usize,
+    record_bytes: usize,
+}
+
+/// What a batch changed in memory, in order, so that a batch whose commit failed can be taken
+/// back exactly: each entry is a record's value before one change (`None`: it did not exist).
+#[derive(Default)]
+pub struct Undo {
+    before: Vec<(String, String, Option<Record>)>,
+}
+
+impl Undo {
+    pub fn is_empty(&self) -> bool {
+        self.before.is_empty()
+    }
+
+    /// Restores every record this batch touched to what it was before the batch, newest change
+    /// first.
+    pub fn rollback(self, state: &mut DocState) {
+        for (layer, id, before) in self.before.into_iter().rev() {
+            state.remove(&layer, &id);
+            if let Some(record) = before {
+                state.insert(&layer, record);
+            }
+        }
+    }
+
 }
 
 /// The answer to one change request.
@@ -66,9 +115,105 @@ fn record_json(r: &Record) -> Box<RawValue> {
 }
 
 impl DocState {
+    /// A document's state as loaded from the database.
+    pub fn new(
+        head_seq: i64,
+        log_floor: i64,
+        page_count: Option<u32>,
+        layers: HashMap<String, HashMap<String, Record>>,
+        limits: DocLimits,
+    ) -> DocState {
+        let records = layers.values().flat_map(HashMap::values);
+        let record_count = records.clone().count();
+        let record_bytes = records.map(|r| r.content.get().len()).sum();
+        DocState {
+            head_seq,
+            log_floor,
+            page_count,
+            layers,
+            limits,
+            record_count,
+            record_bytes,
+        }
+    }
+
+    /// Records over all layers.
+    pub fn record_count(&self) -> usize {
+        self.record_count
+    }
+
+    /// Bytes of record content over all layers.
+    pub fn record_bytes(&self) -> usize {
+        self.record_bytes
+    }
+
+    fn insert(&mut self, layer: &str, record: Record) {
+        self.record_count += 1;
+        self.record_bytes += record.content.get().len();
+        if let Some(old) = self
+            .layers
+            .entry(layer.to_string())
+            .or_default()
+            .insert(record.id.clone(), record)
+        {
+            self.record_count -= 1;
+            self.record_bytes -= old.content.get().len();
+        }
+    }
+
+    fn remove(&mut self, layer: &str, id: &str) -> Option<Record> {
+        let removed = self.layers.get_mut(layer)?.remove(id)?;
+        self.record_count -= 1;
+        self.record_bytes -= removed.content.get().len();
+        Some(removed)
+    }
+
+    /// Replaces (or creates) a record, remembering its previous value in `undo`.
+    fn put(&mut self, layer: &str, record: Record, undo: &mut Undo) {
+        let before = self.layers.get(layer).and_then(|r| r.get(&record.id)).cloned();
+        undo.before
+            .push((layer.to_string(), record.id.clone(), before));
+        self.insert(layer, record);
+    }
+
+    /// Deletes a record, remembering it in `undo`.
+    fn take(&mut self, layer: &str, id: &str, undo: &mut Undo) -> Option<Record> {
+        let removed = self.remove(layer, id)?;
+        undo.before
+            .push((layer.to_string(), id.to_string(), Some(removed.clone())));
+        Some(removed)
+    }
+
+    /// Refuses a change that would take the document past its limits: `added` records more and
+    /// `new_bytes` of content in place of `old_bytes`.
+    fn check_limits(&self, added: usize, old_bytes: usize, new_bytes: usize) -> Result<(), Refused> {
+        let limits = self.limits;
+        if self.record_count + added > limits.max_records {
+            return Err(refuse(
+                RejectCode::LimitExceeded,
+                format!(
+                    "the document holds {} records, the most this server allows",
+                    limits.max_records
+                ),
+            ));
+        }
+        if (self.record_bytes + new_bytes).saturating_sub(old_bytes) > limits.max_record_bytes {
+            return Err(refuse(
+                RejectCode::LimitExceeded,
+                format!(
+                    "the document's records would exceed {} bytes of content, the most this server allows",
+                    limits.max_record_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Applies one request on behalf of `access` in `layer`, appending the resulting log entries
-    /// (one, or more when deleting an annotation also deletes its comment thread) to `log`.
-    /// `next_seq` is the sequence number of the first entry it may append.
+    /// (one, or more when deleting an annotation also deletes its comment thread) to `log` and
+    /// what it replaced to `undo`. `next_seq` is the sequence number of the first entry it may
+    /// append. A refused request changes nothing.
+    #[allow(clippy::too_many_arguments)]
     pub fn apply(
         &mut self,
         access: &Access,
@@ -77,9 +222,10 @@ impl DocState {
         next_seq: i64,
         now: i64,
         log: &mut Vec<LoggedChange>,
+        undo: &mut Undo,
     ) -> Outcome {
         let client_id = req.client_id.clone();
-        match self.try_apply(access, layer, req, next_seq, now, log) {
+        match self.try_apply(access, layer, req, next_seq, now, log, undo) {
             Ok(seq) => Outcome::Ack {
                 client_id,
                 seq,
@@ -94,6 +240,7 @@ impl DocState {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn try_apply(
         &mut self,
         access: &Access,
@@ -102,6 +249,7 @@ impl DocState {
         seq: i64,
         now: i64,
         log: &mut Vec<LoggedChange>,
+        undo: &mut Undo,
     ) -> Result<i64, Refused> {
         if req.client_id.is_empty() || req.client_id.len() > 128 {
             return Err(refuse(
@@ -117,7 +265,6 @@ impl DocState {
             ));
         }
         let page_count = self.page_count;
-        let records = self.layers.entry(layer.to_string()).or_default();
         let entry = |op: Op, record: Record| LoggedChange {
             seq: record.rev,
             layer: layer.to_string(),
@@ -126,6 +273,7 @@ impl DocState {
             author_name: access.user_name.clone(),
             record,
         };
+        let existing = self.layers.get(layer).and_then(|r| r.get(&req.id));
 
         if req.op == Op::Create {
             let kind = req
@@ -134,7 +282,7 @@ impl DocState {
             let content = req
                 .content
                 .ok_or_else(|| refuse(RejectCode::Invalid, "a create needs `content`"))?;
-            if let Some(existing) = records.get(&req.id) {
+            if let Some(existing) = existing {
                 let visible =
                     access.can_view(existing.kind, &existing.creator, existing.group.as_deref());
                 return Err(Refused {
@@ -147,8 +295,10 @@ impl DocState {
             let allowed = match kind {
                 Kind::Comment => {
                     let root_id = checked.root_id.as_deref().unwrap_or_default();
-                    let root = records
-                        .get(root_id)
+                    let root = self
+                        .layers
+                        .get(layer)
+                        .and_then(|r| r.get(root_id))
                         .filter(|r| r.kind == Kind::Annotation)
                         .filter(|r| access.can_view(r.kind, &r.creator, r.group.as_deref()))
                         .ok_or_else(|| {
@@ -178,6 +328,7 @@ impl DocState {
                     format!("this session may not create {} records", kind.as_str()),
                 ));
             }
+            self.check_limits(1, 0, content.get().len())?;
             let record = Record {
                 id: req.id.clone(),
                 kind,
@@ -190,13 +341,12 @@ impl DocState {
                 updated_at: now,
                 root_id: checked.root_id,
             };
-            records.insert(req.id, record.clone());
+            self.put(layer, record.clone(), undo);
             log.push(entry(Op::Create, record));
             return Ok(seq);
         }
 
-        let existing = records
-            .get(&req.id)
+        let existing = existing
             .filter(|r| access.can_view(r.kind, &r.creator, r.group.as_deref()))
             .ok_or_else(|| {
                 refuse(
@@ -254,33 +404,57 @@ impl DocState {
                     "a comment cannot move to another thread",
                 ));
             }
+            self.check_limits(0, existing.content.get().len(), content.get().len())?;
             let mut record = existing.clone();
             record.content = content;
             record.rev = seq;
             record.updated_at = now;
-            records.insert(req.id, record.clone());
+            self.put(layer, record.clone(), undo);
             log.push(entry(Op::Update, record));
             return Ok(seq);
         }
 
-        // Delete; deleting an annotation deletes its comment thread with it.
-        let mut removed = records.remove(&req.id).expect("checked above");
-        let cascade = if removed.kind == Kind::Annotation {
-            let mut thread: Vec<String> = records
+        // Delete. Deleting an annotation deletes its comment thread with it, so it needs the
+        // right to delete every comment in the thread (including ones this session cannot see);
+        // otherwise nothing is deleted.
+        let cascade = if existing.kind == Kind::Annotation {
+            let thread: Vec<&Record> = self.layers[layer]
                 .values()
                 .filter(|r| r.root_id.as_deref() == Some(req.id.as_str()))
-                .map(|r| r.id.clone())
                 .collect();
-            thread.sort();
-            thread
+            let forbidden = thread
+                .iter()
+                .filter(|c| {
+                    !access.can_view(c.kind, &c.creator, c.group.as_deref())
+                        || !access.allows(
+                            ContentType::Comments,
+                            Action::Delete,
+                            &c.creator,
+                            c.group.as_deref(),
+                        )
+                })
+                .count();
+            if forbidden > 0 {
+                return Err(refuse(
+                    RejectCode::NotPermitted,
+                    format!(
+                        "deleting annotation `{}` would delete {forbidden} comment(s) in its thread that this session may not delete",
+                        req.id
+                    ),
+                ));
+            }
+            let mut ids: Vec<String> = thread.iter().map(|r| r.id.clone()).collect();
+            ids.sort();
+            ids
         } else {
             Vec::new()
         };
+        let mut removed = self.take(layer, &req.id, undo).expect("checked above");
         removed.rev = seq;
         removed.updated_at = now;
         log.push(entry(Op::Delete, removed));
         for (i, id) in cascade.into_iter().enumerate() {
-            let mut comment = records.remove(&id).expect("found above");
+            let mut comment = self.take(layer, &id, undo).expect("found above");
             comment.rev = seq + 1 + i as i64;
             comment.updated_at = now;
             log.push(entry(Op::Delete, comment));
