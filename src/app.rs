@@ -8,9 +8,9 @@ use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
 use crate::actors::document::DocumentConfig;
-use crate::actors::state::DocLimits;
 use crate::actors::registry::{DocumentRegistry, Shutdown};
 use crate::actors::session::SessionConfig;
+use crate::actors::state::DocLimits;
 use crate::auth::api_keys;
 use crate::auth::tokens::RootKey;
 use crate::blobs::BlobStore;

@@ -102,7 +102,11 @@ pub struct Config {
 
     /// Most records one document may hold, over all layers; past it a create is refused with
     /// `limit_exceeded`.
-    #[arg(long, env = "QUIRE_MAX_RECORDS_PER_DOCUMENT", default_value_t = 100_000)]
+    #[arg(
+        long,
+        env = "QUIRE_MAX_RECORDS_PER_DOCUMENT",
+        default_value_t = 100_000
+    )]
     pub max_records_per_document: usize,
 
     /// Most bytes of record content one document may hold, over all layers; past it a create

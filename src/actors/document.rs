@@ -799,31 +799,32 @@ impl DocumentActor {
                 );
                 ctx.spawn(
                     async move {
-                        let res = store::read_log(&db.main, &id, &layer, s, head)
-                            .await
-                            .map(|changes| {
-                                let views: Vec<ChangeView> = changes
-                                    .iter()
-                                    .filter(|c| {
-                                        access.as_ref().is_none_or(|a| {
-                                            a.can_view(
-                                                c.record.kind,
-                                                &c.record.creator,
-                                                c.record.group.as_deref(),
-                                            )
+                        let res =
+                            store::read_log(&db.main, &id, &layer, s, head)
+                                .await
+                                .map(|changes| {
+                                    let views: Vec<ChangeView> = changes
+                                        .iter()
+                                        .filter(|c| {
+                                            access.as_ref().is_none_or(|a| {
+                                                a.can_view(
+                                                    c.record.kind,
+                                                    &c.record.creator,
+                                                    c.record.group.as_deref(),
+                                                )
+                                            })
                                         })
+                                        .map(change_view)
+                                        .collect();
+                                    text(&RecordsBody {
+                                        document_id: &id,
+                                        layer: &layer,
+                                        head_seq: head,
+                                        records: None,
+                                        changes: Some(views),
                                     })
-                                    .map(change_view)
-                                    .collect();
-                                text(&RecordsBody {
-                                    document_id: &id,
-                                    layer: &layer,
-                                    head_seq: head,
-                                    records: None,
-                                    changes: Some(views),
-                                })
-                                .to_string()
-                            });
+                                    .to_string()
+                                });
                         let _ = reply.send(res.map_err(|e| {
                             tracing::error!(error = %e, "reading the change log failed");
                             DocumentError::Unavailable
@@ -839,7 +840,9 @@ impl DocumentActor {
                     .get(layer)
                     .unwrap_or(&empty)
                     .values()
-                    .filter(|r| access.is_none_or(|a| a.can_view(r.kind, &r.creator, r.group.as_deref())))
+                    .filter(|r| {
+                        access.is_none_or(|a| a.can_view(r.kind, &r.creator, r.group.as_deref()))
+                    })
                     .collect();
                 list.sort_by_key(|r| r.rev);
                 let body = RecordsBody {
@@ -912,10 +915,7 @@ impl Handler<Join> for DocumentActor {
                 backlog: Vec::new(),
             },
         );
-        self.when_settled(
-            ctx,
-            Box::new(move |act, ctx| act.accept(session_id, ctx)),
-        );
+        self.when_settled(ctx, Box::new(move |act, ctx| act.accept(session_id, ctx)));
     }
 }
 

@@ -68,7 +68,6 @@ impl Undo {
             }
         }
     }
-
 }
 
 /// The answer to one change request.
@@ -170,7 +169,11 @@ impl DocState {
 
     /// Replaces (or creates) a record, remembering its previous value in `undo`.
     fn put(&mut self, layer: &str, record: Record, undo: &mut Undo) {
-        let before = self.layers.get(layer).and_then(|r| r.get(&record.id)).cloned();
+        let before = self
+            .layers
+            .get(layer)
+            .and_then(|r| r.get(&record.id))
+            .cloned();
         undo.before
             .push((layer.to_string(), record.id.clone(), before));
         self.insert(layer, record);
@@ -186,7 +189,12 @@ impl DocState {
 
     /// Refuses a change that would take the document past its limits: `added` records more and
     /// `new_bytes` of content in place of `old_bytes`.
-    fn check_limits(&self, added: usize, old_bytes: usize, new_bytes: usize) -> Result<(), Refused> {
+    fn check_limits(
+        &self,
+        added: usize,
+        old_bytes: usize,
+        new_bytes: usize,
+    ) -> Result<(), Refused> {
         let limits = self.limits;
         if self.record_count + added > limits.max_records {
             return Err(refuse(

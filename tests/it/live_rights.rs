@@ -94,9 +94,24 @@ async fn edit_self_users_change_only_their_own_annotations(backend: Backend) {
     let orphan = json!({"client_id": "b6", "op": "create", "kind": "comment", "id": "c2",
                         "content": {"rootId": "nope", "text": "hi"}});
     assert_eq!(b.change(orphan).await["code"], "invalid");
-    // Alice deleting her annotation takes its thread with it.
+    // Deleting an annotation deletes its thread, so Alice, who may not delete Bob's comment,
+    // cannot delete it: nothing is deleted.
+    let r = a
+        .change(json!({"client_id": "a2", "op": "delete", "id": "alices"}))
+        .await;
+    assert_eq!(r["code"], "not_permitted", "{r}");
     assert_eq!(
-        a.change(json!({"client_id": "a2", "op": "delete", "id": "alices"}))
+        server.records("doc").await["records"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    // A session that may delete every comment in the thread takes the thread with it.
+    let owner = server.token("doc", "owner", &["all"]).await;
+    let mut o = Ws::join(&server, &owner, None).await;
+    assert_eq!(
+        o.change(json!({"client_id": "o1", "op": "delete", "id": "alices"}))
             .await["type"],
         "ack"
     );
