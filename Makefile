@@ -3,6 +3,11 @@
 # S3 test, the web project's packages),
 # then runs every test: the Rust suite, the web client's unit tests and the browser end-to-end
 # test against the real server.
+#
+# Tests that need something from outside (PostgreSQL, moto, biscuit-python, the real-world PDF
+# corpus in ../shared) are `#[ignore]`d, so a plain `cargo test` reports them as ignored rather
+# than passing; tests/prerequisites.sh runs each group whose prerequisite is present, prints
+# SKIPPED for the others, and fails under CI=true when anything is missing.
 
 TARGET ?= $(or $(CARGO_TARGET_DIR),target)
 VENV := $(TARGET)/venv
@@ -13,8 +18,9 @@ QUIRE_BIN := $(abspath $(TARGET))/debug/quire
 test: test-rust test-web
 
 test-rust: venv
+	cargo test --workspace
 	QUIRE_TEST_PYTHON=$(abspath $(VENV))/bin/python QUIRE_TEST_MOTO=$(abspath $(VENV))/bin/moto_server \
-		cargo test --workspace
+		tests/prerequisites.sh
 
 # The end-to-end test drives Debian's Chromium (/usr/bin/chromium) against the server binary
 # built by test-rust.

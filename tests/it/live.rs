@@ -1,13 +1,26 @@
 //! Live collaboration over real WebSockets: snapshots, acks and fan-out, conflicts, catch-up with
-//! `since`, presence, REST through the same actor.
+//! `since`, presence, REST through the same actor. Each test runs on SQLite and on PostgreSQL
+//! (`common::backend`).
 
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::common::backend::{on_both_backends, Backend};
 use crate::common::ws::{create, ink, Model, Ws};
 use crate::common::{expect_json, pdf, Options, Server};
+
+on_both_backends!(
+    a_change_is_acknowledged_then_fanned_out_and_persisted,
+    conflicting_updates_on_a_stale_base_have_exactly_one_winner,
+    a_client_that_missed_500_changes_gets_exactly_those_with_since,
+    a_since_older_than_the_retained_log_gets_a_snapshot,
+    presence_is_relayed_and_never_stored,
+    backend_changes_reach_live_clients_at_once,
+    deleting_the_document_closes_its_sessions,
+    answers_come_in_request_order_and_content_is_kept_as_sent,
+);
 
 pub async fn server_with_doc(options: Options) -> Server {
     let server = Server::start_with(options).await;
@@ -15,9 +28,8 @@ pub async fn server_with_doc(options: Options) -> Server {
     server
 }
 
-#[tokio::test]
-async fn a_change_is_acknowledged_then_fanned_out_and_persisted() {
-    let server = server_with_doc(Options::default()).await;
+async fn a_change_is_acknowledged_then_fanned_out_and_persisted(backend: Backend) {
+    let server = server_with_doc(backend.options()).await;
     let ta = server.mint(json!({"document_id": "doc", "user_id": "alice", "user_name": "Alice", "permissions": ["all"]})).await;
     let tb = server
         .token("doc", "bob", &["read-document", "write"])
@@ -90,9 +102,8 @@ async fn a_change_is_acknowledged_then_fanned_out_and_persisted() {
     );
 }
 
-#[tokio::test]
-async fn conflicting_updates_on_a_stale_base_have_exactly_one_winner() {
-    let server = server_with_doc(Options::default()).await;
+async fn conflicting_updates_on_a_stale_base_have_exactly_one_winner(backend: Backend) {
+    let server = server_with_doc(backend.options()).await;
     let t = server.token("doc", "u", &["all"]).await;
     let mut a = Ws::join(&server, &t, None).await;
     let mut b = Ws::join(&server, &t, None).await;
@@ -131,9 +142,8 @@ async fn conflicting_updates_on_a_stale_base_have_exactly_one_winner() {
     assert_eq!(current["content"]["customData"]["marker"], winner);
 }
 
-#[tokio::test]
-async fn a_client_that_missed_500_changes_gets_exactly_those_with_since() {
-    let server = server_with_doc(Options::default()).await;
+async fn a_client_that_missed_500_changes_gets_exactly_those_with_since(backend: Backend) {
+    let server = server_with_doc(backend.options()).await;
     let t = server.token("doc", "u", &["all"]).await;
     let mut writer = Ws::join(&server, &t, None).await;
     writer.change(create("first", "r0", 0)).await;
@@ -202,11 +212,10 @@ async fn a_client_that_missed_500_changes_gets_exactly_those_with_since() {
     assert_eq!(since["changes"].as_array().unwrap().len(), 500);
 }
 
-#[tokio::test]
-async fn a_since_older_than_the_retained_log_gets_a_snapshot() {
+async fn a_since_older_than_the_retained_log_gets_a_snapshot(backend: Backend) {
     let server = server_with_doc(Options {
         extra_args: vec!["--change-log-retention".into(), "100".into()],
-        ..Default::default()
+        ..backend.options()
     })
     .await;
     let t = server.token("doc", "u", &["all"]).await;
@@ -232,9 +241,8 @@ async fn a_since_older_than_the_retained_log_gets_a_snapshot() {
     assert_eq!(recent.welcome["changes"].as_array().unwrap().len(), 10);
 }
 
-#[tokio::test]
-async fn presence_is_relayed_and_never_stored() {
-    let server = server_with_doc(Options::default()).await;
+async fn presence_is_relayed_and_never_stored(backend: Backend) {
+    let server = server_with_doc(backend.options()).await;
     let ta = server.mint(json!({"document_id": "doc", "user_id": "alice", "user_name": "Alice", "permissions": ["read-document"]})).await;
     let tb = server.mint(json!({"document_id": "doc", "user_id": "bob", "user_name": "Bob", "permissions": ["read-document"]})).await;
     let mut a = Ws::join(&server, ta["token"].as_str().unwrap(), None).await;
@@ -281,9 +289,8 @@ async fn presence_is_relayed_and_never_stored() {
     assert_eq!(head["head_seq"], 0, "presence never becomes a change");
 }
 
-#[tokio::test]
-async fn backend_changes_reach_live_clients_at_once() {
-    let server = server_with_doc(Options::default()).await;
+async fn backend_changes_reach_live_clients_at_once(backend: Backend) {
+    let server = server_with_doc(backend.options()).await;
     let t = server.token("doc", "u", &["read-document"]).await;
     let mut a = Ws::join(&server, &t, None).await;
     let res = server
@@ -320,9 +327,8 @@ async fn backend_changes_reach_live_clients_at_once() {
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn deleting_the_document_closes_its_sessions() {
-    let server = server_with_doc(Options::default()).await;
+async fn deleting_the_document_closes_its_sessions(backend: Backend) {
+    let server = server_with_doc(backend.options()).await;
     let t = server.token("doc", "u", &["all"]).await;
     let mut a = Ws::join(&server, &t, None).await;
     let res = server
@@ -342,9 +348,8 @@ async fn deleting_the_document_closes_its_sessions() {
     let _ = Duration::ZERO;
 }
 
-#[tokio::test]
-async fn answers_come_in_request_order_and_content_is_kept_as_sent() {
-    let server = server_with_doc(Options::default()).await;
+async fn answers_come_in_request_order_and_content_is_kept_as_sent(backend: Backend) {
+    let server = server_with_doc(backend.options()).await;
     let t = server.token("doc", "u", &["all"]).await;
     let mut a = Ws::join(&server, &t, None).await;
     a.send(json!({"type": "changes", "changes": [

@@ -1,14 +1,23 @@
-//! Rights on the live protocol: every denial is a reject or a close with a reason.
+//! Rights on the live protocol: every denial is a reject or a close with a reason. Each test runs
+//! on SQLite and on PostgreSQL (`common::backend`).
 
 use serde_json::json;
 
+use crate::common::backend::{on_both_backends, Backend};
+use crate::common::cli;
 use crate::common::ws::{create, ink, Ws};
-use crate::common::{cli, Options};
 use crate::live::server_with_doc;
 
-#[tokio::test]
-async fn a_read_only_session_cannot_change_anything() {
-    let server = server_with_doc(Options::default()).await;
+on_both_backends!(
+    a_read_only_session_cannot_change_anything,
+    edit_self_users_change_only_their_own_annotations,
+    view_group_limits_what_the_welcome_and_broadcasts_include,
+    a_layer_bound_session_sees_and_changes_only_its_layer,
+    bad_tokens_at_hello_and_revocation_and_expiry_close_with_a_reason,
+);
+
+async fn a_read_only_session_cannot_change_anything(backend: Backend) {
+    let server = server_with_doc(backend.options()).await;
     let full = server.token("doc", "u1", &["all"]).await;
     let read_only = cli(
         &[
@@ -45,9 +54,8 @@ async fn a_read_only_session_cannot_change_anything() {
     assert_eq!(rest["head_seq"], 1, "nothing changed");
 }
 
-#[tokio::test]
-async fn edit_self_users_change_only_their_own_annotations() {
-    let server = server_with_doc(Options::default()).await;
+async fn edit_self_users_change_only_their_own_annotations(backend: Backend) {
+    let server = server_with_doc(backend.options()).await;
     let mint = |user: &str| {
         json!({"document_id": "doc", "user_id": user, "permissions": ["read-document", "write"],
                "collaboration_permissions": ["annotations:view:all", "annotations:edit:self", "annotations:delete:self",
@@ -86,9 +94,24 @@ async fn edit_self_users_change_only_their_own_annotations() {
     let orphan = json!({"client_id": "b6", "op": "create", "kind": "comment", "id": "c2",
                         "content": {"rootId": "nope", "text": "hi"}});
     assert_eq!(b.change(orphan).await["code"], "invalid");
-    // Alice deleting her annotation takes its thread with it.
+    // Deleting an annotation deletes its thread, so Alice, who may not delete Bob's comment,
+    // cannot delete it: nothing is deleted.
+    let r = a
+        .change(json!({"client_id": "a2", "op": "delete", "id": "alices"}))
+        .await;
+    assert_eq!(r["code"], "not_permitted", "{r}");
     assert_eq!(
-        a.change(json!({"client_id": "a2", "op": "delete", "id": "alices"}))
+        server.records("doc").await["records"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    // A session that may delete every comment in the thread takes the thread with it.
+    let owner = server.token("doc", "owner", &["all"]).await;
+    let mut o = Ws::join(&server, &owner, None).await;
+    assert_eq!(
+        o.change(json!({"client_id": "o1", "op": "delete", "id": "alices"}))
             .await["type"],
         "ack"
     );
@@ -102,9 +125,8 @@ async fn edit_self_users_change_only_their_own_annotations() {
     assert_eq!(ids, ["bobs"]);
 }
 
-#[tokio::test]
-async fn view_group_limits_what_the_welcome_and_broadcasts_include() {
-    let server = server_with_doc(Options::default()).await;
+async fn view_group_limits_what_the_welcome_and_broadcasts_include(backend: Backend) {
+    let server = server_with_doc(backend.options()).await;
     let mint = |user: &str, group: &str, view: &str| {
         json!({"document_id": "doc", "user_id": user, "default_group": group, "permissions": ["read-document", "write"],
                "collaboration_permissions": [view, "annotations:edit:self"]})
@@ -155,9 +177,8 @@ async fn view_group_limits_what_the_welcome_and_broadcasts_include() {
     assert_eq!(ids, ["blue-note", "blue-2"]);
 }
 
-#[tokio::test]
-async fn a_layer_bound_session_sees_and_changes_only_its_layer() {
-    let server = server_with_doc(Options::default()).await;
+async fn a_layer_bound_session_sees_and_changes_only_its_layer(backend: Backend) {
+    let server = server_with_doc(backend.options()).await;
     let main = server.token("doc", "u", &["all"]).await;
     let review = server
         .mint(json!({"document_id": "doc", "user_id": "u", "layer": "review", "permissions": ["all"]}))
@@ -188,9 +209,8 @@ async fn a_layer_bound_session_sees_and_changes_only_its_layer() {
     );
 }
 
-#[tokio::test]
-async fn bad_tokens_at_hello_and_revocation_and_expiry_close_with_a_reason() {
-    let server = server_with_doc(Options::default()).await;
+async fn bad_tokens_at_hello_and_revocation_and_expiry_close_with_a_reason(backend: Backend) {
+    let server = server_with_doc(backend.options()).await;
     let minted = server
         .mint(json!({"document_id": "doc", "user_id": "u", "permissions": ["all"]}))
         .await;

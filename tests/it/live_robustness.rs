@@ -1,5 +1,6 @@
 //! The live server under stress and abuse: convergence of many writers, durability across
-//! SIGKILL, malformed input, bursts and slow readers.
+//! SIGKILL, malformed input, bursts and slow readers. Each test runs on SQLite and on PostgreSQL
+//! (`common::backend`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -8,9 +9,19 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::common::backend::{on_both_backends, Backend};
 use crate::common::ws::{create, ink, Model, Ws};
 use crate::common::{Options, Server};
 use crate::live::server_with_doc;
+
+on_both_backends!(
+    twenty_concurrent_clients_converge_to_what_a_fresh_join_and_a_restart_return,
+    every_acknowledged_change_survives_sigkill,
+    malformed_input_gets_a_clear_close_and_changes_nothing,
+    a_slow_reader_is_disconnected_while_others_keep_receiving,
+    a_conflicting_commit_is_refused_as_unavailable_and_the_document_reloads,
+    shutdown_closes_live_sessions_with_a_reason,
+);
 
 /// One of 20 clients: creates its own records, updates its own and others' (last writer wins),
 /// deletes some, and tracks what it sees. Returns its model once the last change it expects
@@ -38,12 +49,13 @@ async fn writer(server: &Server, token: String, n: usize) -> Ws {
     ws
 }
 
-#[tokio::test]
-async fn twenty_concurrent_clients_converge_to_what_a_fresh_join_and_a_restart_return() {
+async fn twenty_concurrent_clients_converge_to_what_a_fresh_join_and_a_restart_return(
+    backend: Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
     let options = Options {
         data_dir: Some(dir.path().join("data")),
-        ..Default::default()
+        ..backend.options()
     };
     let server = server_with_doc(options.clone()).await;
     let token = server.token("doc", "u", &["all"]).await;
@@ -127,12 +139,11 @@ async fn twenty_concurrent_clients_converge_to_what_a_fresh_join_and_a_restart_r
     );
 }
 
-#[tokio::test]
-async fn every_acknowledged_change_survives_sigkill() {
+async fn every_acknowledged_change_survives_sigkill(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let options = Options {
         data_dir: Some(dir.path().join("data")),
-        ..Default::default()
+        ..backend.options()
     };
     let server = server_with_doc(options.clone()).await;
     let token = server.token("doc", "u", &["all"]).await;
@@ -217,9 +228,8 @@ async fn every_acknowledged_change_survives_sigkill() {
     );
 }
 
-#[tokio::test]
-async fn malformed_input_gets_a_clear_close_and_changes_nothing() {
-    let server = server_with_doc(Options::default()).await;
+async fn malformed_input_gets_a_clear_close_and_changes_nothing(backend: Backend) {
+    let server = server_with_doc(backend.options()).await;
     let token = server.token("doc", "u", &["all"]).await;
     let mut bystander = Ws::join(&server, &token, None).await;
     bystander.change(create("b0", "before", 0)).await;
@@ -354,11 +364,10 @@ async fn malformed_input_gets_a_clear_close_and_changes_nothing() {
     assert_eq!(closed.code, 4007, "{closed:?}");
 }
 
-#[tokio::test]
-async fn a_slow_reader_is_disconnected_while_others_keep_receiving() {
+async fn a_slow_reader_is_disconnected_while_others_keep_receiving(backend: Backend) {
     let server = server_with_doc(Options {
         extra_args: vec!["--ws-outbox-capacity".into(), "64".into()],
-        ..Default::default()
+        ..backend.options()
     })
     .await;
     let token = server.token("doc", "u", &["all"]).await;
@@ -418,44 +427,58 @@ async fn a_slow_reader_is_disconnected_while_others_keep_receiving() {
     drop(slow);
 }
 
-#[tokio::test]
-async fn a_commit_whose_sequence_moved_is_refused_as_unavailable_and_the_document_reloads() {
+/// A commit that conflicts with another writer (the sequence row moved under the actor) refuses
+/// its batch with the retryable `unavailable`, keeps the session open, and reloads the document:
+/// the same change sent again is acknowledged after the other writer's sequence numbers.
+async fn a_conflicting_commit_is_refused_as_unavailable_and_the_document_reloads(backend: Backend) {
     use sea_orm::{ConnectionTrait, Database};
-    let server = server_with_doc(Options::default()).await;
+    let server = server_with_doc(backend.options()).await;
     let token = server.token("doc", "u", &["all"]).await;
     let mut a = Ws::join(&server, &token, None).await;
     assert_eq!(a.change(create("c1", "r1", 0)).await["seq"], 1);
 
     // Another writer (as another node would) advances the document's sequence row.
-    let url = format!("sqlite://{}", server.data_dir.join("quire.db").display());
-    let db = Database::connect(url).await.unwrap();
+    let db = Database::connect(backend.database_url(&server))
+        .await
+        .unwrap();
     db.execute_unprepared("UPDATE documents SET head_seq = head_seq + 10 WHERE id = 'doc'")
         .await
         .unwrap();
 
-    // The batch is refused with the retryable code, never acknowledged; the session stays.
-    let refused = a.change(create("c2", "r2", 0)).await;
-    assert_eq!(refused["type"], "reject", "{refused}");
-    assert_eq!(refused["code"], "unavailable", "{refused}");
+    let r = a.change(create("c2", "r2", 0)).await;
+    assert_eq!(
+        (r["type"].as_str(), r["code"].as_str()),
+        (Some("reject"), Some("unavailable")),
+        "{r}"
+    );
+    // The session stays open; the refused change was not applied anywhere.
+    assert_eq!(
+        server.records("doc").await["records"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let r = a.change(create("c2", "r2", 0)).await;
+    assert_eq!(
+        (r["type"].as_str(), r["seq"].as_i64()),
+        (Some("ack"), Some(12)),
+        "{r}"
+    );
 
-    // The actor reloaded from the database: a retry and a fresh join both see its head.
-    assert_eq!(a.change(create("c2", "r2", 0)).await["seq"], 12);
-    let mut b = Ws::join(&server, &token, None).await;
+    let b = Ws::join(&server, &token, None).await;
     assert_eq!(b.welcome["head_seq"], 12);
-    let mut ids: Vec<&str> = b.welcome["records"]
+    let ids: Vec<&str> = b.welcome["records"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["id"].as_str().unwrap())
         .collect();
-    ids.sort();
     assert_eq!(ids, ["r1", "r2"]);
-    assert_eq!(b.change(create("c3", "r3", 0)).await["seq"], 13);
 }
 
-#[tokio::test]
-async fn shutdown_closes_live_sessions_with_a_reason() {
-    let server = server_with_doc(Options::default()).await;
+async fn shutdown_closes_live_sessions_with_a_reason(backend: Backend) {
+    let server = server_with_doc(backend.options()).await;
     let token = server.token("doc", "u", &["all"]).await;
     let mut a = Ws::join(&server, &token, None).await;
     let usage = server.get_json("/api/usage").await;

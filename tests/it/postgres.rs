@@ -1,66 +1,16 @@
-//! The storage suite against PostgreSQL (127.0.0.1:5432, user `postgres`, trust auth). Each run
-//! creates its own database and drops it afterwards.
+//! The storage suite against PostgreSQL, and the private-server harness the outage tests rely on.
+//! Every test here needs PostgreSQL (see `common::pg`): ignored by a plain `cargo test`, run by
+//! `make test`.
 
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 
+use crate::common::pg::{PrivatePostgres, TempDatabase};
 use crate::common::{Options, Server};
 
-const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-/// A fresh database, dropped on drop.
-struct TempDatabase {
-    name: String,
-}
-
-impl TempDatabase {
-    async fn create() -> Option<TempDatabase> {
-        let admin = match Database::connect(ADMIN_URL).await {
-            Ok(db) => db,
-            Err(e) if std::env::var_os("CI").is_none() => {
-                eprintln!("SKIPPED: PostgreSQL at 127.0.0.1:5432 is not answering ({e}); PostgreSQL tests did not run");
-                return None;
-            }
-            Err(e) => panic!("PostgreSQL at 127.0.0.1:5432 is required in CI: {e}"),
-        };
-        let name = format!("quire_test_{}", uuid::Uuid::new_v4().simple());
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create database");
-        Some(TempDatabase { name })
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
-    }
-}
-
-impl Drop for TempDatabase {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop runs outside the test's runtime; use a small one of its own.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(admin) = Database::connect(ADMIN_URL).await {
-                    let _ = admin
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
 #[tokio::test]
+#[ignore = "needs PostgreSQL at 127.0.0.1:5432 (make test runs it)"]
 async fn storage_round_trip_on_postgres() {
-    let Some(db) = TempDatabase::create().await else {
-        return;
-    };
+    let db = TempDatabase::create().await;
     let dir = tempfile::tempdir().unwrap();
     let options = Options {
         database_url: Some(db.url()),
@@ -81,4 +31,40 @@ async fn storage_round_trip_on_postgres() {
         .unwrap();
     let list = crate::common::expect_json(res, reqwest::StatusCode::OK).await;
     assert_eq!(list["documents"].as_array().unwrap().len(), 3);
+}
+
+/// The private server stops (refusing connections), starts again on the same port, and keeps
+/// what was committed before the stop.
+#[tokio::test]
+#[ignore = "needs PostgreSQL server binaries under /usr/lib/postgresql (make test runs it)"]
+async fn a_private_postgres_stops_and_starts_on_the_same_port_with_its_data() {
+    let mut pg = PrivatePostgres::new().await;
+    let url = pg.url();
+    let db = Database::connect(&url).await.expect("connect");
+    db.execute_unprepared("CREATE TABLE kept (v TEXT); INSERT INTO kept VALUES ('before')")
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+
+    pg.stop().await;
+    assert!(pg.pid().is_none());
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", pg.port()))
+            .await
+            .is_err(),
+        "a stopped server refuses connections"
+    );
+
+    pg.start().await;
+    assert_eq!(pg.url(), url, "same port");
+    let db = Database::connect(&url).await.expect("connect after start");
+    let row = db
+        .query_one(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT v FROM kept",
+        ))
+        .await
+        .unwrap()
+        .expect("the row committed before the stop");
+    assert_eq!(row.try_get::<String>("", "v").unwrap(), "before");
 }

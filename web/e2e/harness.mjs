@@ -12,7 +12,8 @@ import { fileURLToPath } from "node:url";
 
 export const WEB = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const QUIRE_BIN = process.env.QUIRE_BIN ?? join(WEB, "..", "target", "debug", "quire");
-export const PDF = join(WEB, "..", "..", "shared", "testdata", "pdfs", "tracemonkey.pdf");
+/** A real-world PDF from the corpus beside the clone: an extra, a fresh clone may not have it. */
+export const CORPUS_PDF = join(WEB, "..", "..", "shared", "testdata", "pdfs", "tracemonkey.pdf");
 export const SCREENSHOTS = join(WEB, "..", "target", "e2e");
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 export const CHROMIUM_ARGS = [

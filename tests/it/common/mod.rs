@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod backend;
 pub mod pdf;
+pub mod pg;
 pub mod ws;
 
 use std::io::{BufRead, BufReader};
@@ -288,20 +290,19 @@ pub fn cli_output(args: &[&str], stdin: Option<&str>) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
-/// `../shared/testdata/pdfs`, when present (always in CI). Tests that need it say so when they
-/// skip.
-pub fn shared_pdfs() -> Option<PathBuf> {
+/// `../shared/testdata/pdfs`, the real-world corpus beside the clone (CI has it; a fresh clone
+/// may not). Tests that use it are marked `#[ignore = "needs ../shared/testdata/pdfs ..."]` and
+/// live in `testdata::`, which `make test` runs when the corpus is there; a test that calls this
+/// without it fails rather than passing silently.
+pub fn shared_pdfs() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/pdfs");
-    if dir.is_dir() {
-        Some(dir)
-    } else if std::env::var_os("CI").is_some() {
-        panic!("../shared/testdata/pdfs is missing, and CI must run the tests that use it");
-    } else {
-        eprintln!(
-            "SKIPPED: ../shared/testdata/pdfs not found; tests on real-world PDFs did not run"
-        );
-        None
-    }
+    assert!(
+        dir.is_dir(),
+        "{} is missing; this test needs the real-world PDF corpus (`make test` runs it only \
+         when present)",
+        dir.display()
+    );
+    dir
 }
 
 /// A fixture from `tests/fixtures`.

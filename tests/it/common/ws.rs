@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
@@ -84,10 +86,17 @@ impl Ws {
             .unwrap_or_else(|e| panic!("expected a message: {e:?}"))
     }
 
-    /// The next message, or how the socket ended, or a timeout.
+    /// The next message, or how the socket ended, or a timeout. `wait` bounds the whole call:
+    /// control frames (pings) do not restart it.
     pub async fn try_recv(&mut self, wait: Duration) -> Result<Value, Option<Closed>> {
+        self.recv_until(Instant::now() + wait).await
+    }
+
+    /// The next message before `deadline`, or how the socket ended, or `Err(None)` at the
+    /// deadline.
+    pub async fn recv_until(&mut self, deadline: Instant) -> Result<Value, Option<Closed>> {
         loop {
-            let next = tokio::time::timeout(wait, self.stream.next())
+            let next = tokio::time::timeout_at(deadline, self.stream.next())
                 .await
                 .map_err(|_| None)?;
             match next {
@@ -113,9 +122,10 @@ impl Ws {
 
     /// Skips messages until one of `type` arrives.
     pub async fn recv_type(&mut self, ty: &str) -> Value {
+        let deadline = Instant::now() + TIMEOUT;
         loop {
             let v = self
-                .try_recv(TIMEOUT)
+                .recv_until(deadline)
                 .await
                 .unwrap_or_else(|e| panic!("waiting for {ty}: {e:?}"));
             if v["type"] == ty {
@@ -124,13 +134,20 @@ impl Ws {
         }
     }
 
-    /// Skips messages until the socket closes; returns the close code and reason.
+    /// Skips messages until the socket closes; returns the close code and reason. Fails when it
+    /// is not closed within [`TIMEOUT`], whatever arrives meanwhile.
     pub async fn closed(&mut self) -> Closed {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut skipped = Vec::new();
         loop {
-            match self.try_recv(TIMEOUT).await {
-                Ok(_) => continue,
+            match self.recv_until(deadline).await {
+                // The first few, for the failure message.
+                Ok(v) if skipped.len() < 20 => skipped.push(v),
+                Ok(_) => {}
                 Err(Some(c)) => return c,
-                Err(None) => panic!("the socket was not closed in time"),
+                Err(None) => panic!(
+                    "the socket was not closed within {TIMEOUT:?}; it received instead: {skipped:?}"
+                ),
             }
         }
     }
@@ -140,8 +157,12 @@ impl Ws {
         let client_id = change["client_id"].clone();
         self.send(json!({"type": "changes", "changes": [change]}))
             .await;
+        let deadline = Instant::now() + TIMEOUT;
         loop {
-            let v = self.recv().await;
+            let v = self
+                .recv_until(deadline)
+                .await
+                .unwrap_or_else(|e| panic!("waiting for the answer to {client_id}: {e:?}"));
             if (v["type"] == "ack" || v["type"] == "reject") && v["client_id"] == client_id {
                 return v;
             }
