@@ -23,6 +23,7 @@ use crate::auth::access::Access;
 use crate::auth::rights::Permission;
 use crate::auth::tokens::{DocumentRef, VerifiedToken};
 use crate::auth::{self, Authenticator};
+use crate::http::ws::describe_frame_error;
 
 use crate::protocol::{ClientMessage, CloseCode, CloseReason, RejectCode, PROTOCOL_VERSION};
 
@@ -116,6 +117,9 @@ pub struct SessionActor {
     phase: Phase,
     last_seen: Instant,
     limit: RateLimit,
+    /// The document named in the upgrade's `?document_id=`, if any: a token for another
+    /// document is refused at hello.
+    expected_document: Option<String>,
 }
 
 impl SessionActor {
@@ -149,7 +153,14 @@ impl SessionActor {
             writer: None,
             phase: Phase::AwaitingHello,
             last_seen: Instant::now(),
+            expected_document: None,
         }
+    }
+
+    /// Refuses, at hello, a token for another document than `document_id` (when given).
+    pub fn expect_document(mut self, document_id: Option<String>) -> SessionActor {
+        self.expected_document = document_id;
+        self
     }
 
     fn push(&mut self, msg: Outgoing, ctx: &mut Context<Self>) {
@@ -289,9 +300,16 @@ impl SessionActor {
         let control = ctx.address().recipient::<Kick>();
         let token: Arc<str> = Arc::from(token);
         let token_for_phase = token.clone();
+        let expected_document = self.expected_document.clone();
         ctx.wait(
             async move {
                 let verified = auth.session(&token).await.map_err(close_reason_for)?;
+                if expected_document
+                    .as_deref()
+                    .is_some_and(|d| d != verified.grant.document.id())
+                {
+                    return Err(close_reason_for(auth::Error::WrongDocument));
+                }
                 if !verified.has(Permission::ReadDocument) {
                     return Err(CloseReason::new(
                         CloseCode::Unauthorized,
@@ -461,7 +479,10 @@ impl StreamHandler<Result<AggregatedMessage, actix_ws::ProtocolError>> for Sessi
         self.last_seen = Instant::now();
         let msg = match item {
             Ok(m) => m,
-            Err(e) => return self.protocol_error(&format!("bad frame: {e}"), ctx),
+            Err(e) => {
+                let message = format!("bad frame: {}", describe_frame_error(&e));
+                return self.protocol_error(&message, ctx);
+            }
         };
         if !matches!(msg, AggregatedMessage::Pong(_)) && !self.limit.allow() {
             let rate = self.config.frames_per_second;

@@ -18,3 +18,4 @@ mod storage;
 mod testdata;
 mod tokens;
 mod usage;
+mod ws_limits;
