@@ -112,11 +112,24 @@ async fn read_close_code(tcp: &mut TcpStream) -> Option<u16> {
     }
 }
 
-/// Declares a 2^62-byte text frame, then streams up to `total` bytes of it in 64 KiB chunks
-/// (with a pause between chunks when `slow`), stopping when the server stops reading.
-async fn stream_huge_frame(mut tcp: TcpStream, total: usize, slow: bool) -> TcpStream {
+/// How a hostile client streams the payload of the huge frame it declared.
+#[derive(Clone, Copy)]
+enum Pace {
+    /// 64 KiB writes back to back, up to 4 MiB.
+    Fast,
+    /// 4 KiB every 20 ms for 2 seconds: what a client does to stay under the radar.
+    Slow,
+}
+
+/// Declares a 2^62-byte text frame, then streams its payload at `pace`, stopping early when
+/// the server stops reading.
+async fn stream_huge_frame(mut tcp: TcpStream, pace: Pace) -> TcpStream {
     tcp.write_all(&frame_header(0x1, 1 << 62)).await.unwrap();
-    let chunk = vec![b'x'; 64 * 1024];
+    let (chunk, total, pause) = match pace {
+        Pace::Fast => (64 * 1024, 4 << 20, Duration::ZERO),
+        Pace::Slow => (4 * 1024, 400 * 1024, Duration::from_millis(20)),
+    };
+    let chunk = vec![b'x'; chunk];
     let mut sent = 0;
     while sent < total {
         let write = tokio::time::timeout(Duration::from_secs(2), tcp.write_all(&chunk)).await;
@@ -125,11 +138,18 @@ async fn stream_huge_frame(mut tcp: TcpStream, total: usize, slow: bool) -> TcpS
             // Refused (reset), or the server stopped reading: either way, not buffered.
             _ => break,
         }
-        if slow {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        tokio::time::sleep(pause).await;
     }
     tcp
+}
+
+/// Half the sockets fast, half slow.
+fn pace(i: usize) -> Pace {
+    if i.is_multiple_of(2) {
+        Pace::Fast
+    } else {
+        Pace::Slow
+    }
 }
 
 /// Samples the server's RSS while `work` runs; returns the growth over the baseline in KiB.
@@ -148,6 +168,53 @@ async fn rss_growth_during<F: std::future::Future>(server: &Server, work: F) -> 
     peak.saturating_sub(baseline)
 }
 
+/// Reads from `tcp` until `needle` has been seen.
+async fn read_until(tcp: &mut TcpStream, needle: &[u8]) {
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !seen.windows(needle.len()).any(|w| w == needle) {
+        let n = tokio::time::timeout(TIMEOUT, tcp.read(&mut chunk))
+            .await
+            .expect("in time")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed while waiting for {}",
+            String::from_utf8_lossy(needle)
+        );
+        seen.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Opens 100 sockets (joined with `hello` when given), then measures the server's RSS growth
+/// while each declares a 2^62-byte frame and streams its payload, half fast, half slow. The
+/// sessions' own cost is in the baseline: what is measured is what the frames cost.
+async fn growth_while_100_sockets_declare_huge_frames(
+    server: &Server,
+    hello: Option<&[u8]>,
+) -> u64 {
+    let sockets = futures_util::future::join_all((0..100).map(|_| async move {
+        let mut tcp = raw_socket(server).await;
+        if let Some(hello) = hello {
+            tcp.write_all(hello).await.unwrap();
+            read_until(&mut tcp, b"\"welcome\"").await;
+        }
+        tcp
+    }))
+    .await;
+    rss_growth_during(server, async {
+        let sockets = futures_util::future::join_all(
+            sockets
+                .into_iter()
+                .enumerate()
+                .map(|(i, tcp)| stream_huge_frame(tcp, pace(i))),
+        )
+        .await;
+        drop(sockets);
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_frame_declaring_a_huge_length_is_refused_before_hello_without_buffering() {
     let server = Server::start().await;
@@ -156,18 +223,7 @@ async fn a_frame_declaring_a_huge_length_is_refused_before_hello_without_bufferi
     warm.send(json!({"type": "ping"})).await;
     drop(warm);
 
-    let growth = rss_growth_during(&server, async {
-        let sockets = futures_util::future::join_all((0..100).map(|i| {
-            let server = &server;
-            async move {
-                let tcp = raw_socket(server).await;
-                stream_huge_frame(tcp, 4 << 20, i % 2 == 0).await
-            }
-        }))
-        .await;
-        drop(sockets);
-    })
-    .await;
+    let growth = growth_while_100_sockets_declare_huge_frames(&server, None).await;
     assert!(
         growth < 16 * 1024,
         "the server grew by {} MiB while 100 sockets declared 2^62-byte frames",
@@ -191,19 +247,7 @@ async fn a_frame_declaring_a_huge_length_is_refused_after_hello_without_bufferin
     let server = server_with_doc(Options::default()).await;
     let token = server.token("doc", "u", &["all"]).await;
     let hello = text_frame(&json!({"type": "hello", "token": token}).to_string());
-    let growth = rss_growth_during(&server, async {
-        let sockets = futures_util::future::join_all((0..100).map(|i| {
-            let (server, hello) = (&server, &hello);
-            async move {
-                let mut tcp = raw_socket(server).await;
-                tcp.write_all(hello).await.unwrap();
-                stream_huge_frame(tcp, 4 << 20, i % 2 == 0).await
-            }
-        }))
-        .await;
-        drop(sockets);
-    })
-    .await;
+    let growth = growth_while_100_sockets_declare_huge_frames(&server, Some(&hello)).await;
     assert!(
         growth < 16 * 1024,
         "the server grew by {} MiB while 100 joined sockets declared 2^62-byte frames",
@@ -212,10 +256,132 @@ async fn a_frame_declaring_a_huge_length_is_refused_after_hello_without_bufferin
 
     let mut tcp = raw_socket(&server).await;
     tcp.write_all(&hello).await.unwrap();
+    read_until(&mut tcp, b"\"welcome\"").await;
     tcp.write_all(&frame_header(0x1, 1 << 62)).await.unwrap();
     assert_eq!(read_close_code(&mut tcp).await, Some(4000));
 
     // A frame within the limit still works after all that.
     let mut ws = Ws::join(&server, &token, None).await;
     assert_eq!(ws.change(create("c1", "r1", 0)).await["type"], "ack");
+}
+
+/// A client that stops reading while the backend writes changes of `pad` bytes is dropped
+/// (others see it leave) and, once it reads again, finds a `4005 too_slow` close frame.
+async fn slow_reader_gets_a_too_slow_close(options: Options, pad: usize) {
+    let server = server_with_doc(options).await;
+    let token = server.token("doc", "u", &["all"]).await;
+    let mut slow = Ws::open_with_small_buffer(&server).await;
+    slow.send(json!({"type": "hello", "token": token})).await;
+    slow.welcome = slow.recv_type("welcome").await; // and no reading until it is dropped
+    let slow_id = slow.welcome["session_id"].as_str().unwrap().to_string();
+    let mut watcher = Ws::join(&server, &token, None).await;
+
+    let pad = "x".repeat(pad);
+    let mut dropped = false;
+    'writing: for batch in 0..40 {
+        let changes: Vec<_> = (0..10)
+            .map(|i| {
+                let id = format!("big-{batch}-{i}");
+                let mut change = create(&id, &id, 0);
+                change["content"]["pad"] = json!(pad);
+                change
+            })
+            .collect();
+        let res = server
+            .backend(reqwest::Method::POST, "/api/documents/doc/changes")
+            .json(&json!({"changes": changes}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), reqwest::StatusCode::OK);
+        // Drain what the watcher got so far, looking for the slow session's departure.
+        while let Ok(v) = watcher.try_recv(Duration::from_millis(50)).await {
+            if v["type"] == "presence" && v["event"] == "left" && v["session_id"] == *slow_id {
+                dropped = true;
+                break 'writing;
+            }
+        }
+    }
+    assert!(dropped, "the slow reader was never dropped");
+    let closed = slow.closed().await;
+    assert_eq!(closed.code, 4005, "{closed:?}");
+    assert!(closed.reason.starts_with("too_slow: "), "{closed:?}");
+}
+
+#[tokio::test]
+async fn a_slow_reader_over_the_outbox_byte_budget_gets_a_too_slow_close_frame() {
+    // Default limits: 60 KB changes exhaust the 4 MiB byte budget long before 1024 messages.
+    slow_reader_gets_a_too_slow_close(Options::default(), 60_000).await;
+}
+
+#[tokio::test]
+async fn a_slow_reader_over_the_outbox_message_count_gets_a_too_slow_close_frame() {
+    let options = Options {
+        extra_args: vec!["--ws-outbox-capacity".into(), "64".into()],
+        ..Default::default()
+    };
+    slow_reader_gets_a_too_slow_close(options, 20_000).await;
+}
+
+#[tokio::test]
+async fn a_read_only_session_is_closed_when_its_token_expires_and_gets_nothing_after() {
+    let server = server_with_doc(Options::default()).await;
+    let writer_token = server.token("doc", "w", &["all"]).await;
+    let minted_at = std::time::Instant::now();
+    let reader_token = server
+        .mint(json!({"document_id": "doc", "user_id": "r", "permissions": ["read-document"], "expires_in": 2}))
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let expiry = minted_at + Duration::from_secs(2);
+    let mut reader = Ws::join(&server, &reader_token, None).await;
+    let mut writer = Ws::join(&server, &writer_token, None).await;
+
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let writing = async {
+        let mut acks = Vec::new();
+        let mut i = 0;
+        while !done.load(std::sync::atomic::Ordering::Relaxed) && i < 200 {
+            let ack = writer
+                .change(create(&format!("c{i}"), &format!("r{i}"), 0))
+                .await;
+            assert_eq!(ack["type"], "ack", "{ack}");
+            acks.push((ack["seq"].as_i64().unwrap(), std::time::Instant::now()));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            i += 1;
+        }
+        acks
+    };
+    let reading = async {
+        let mut seqs = Vec::new();
+        let closed = loop {
+            match reader.try_recv(Duration::from_secs(5)).await {
+                Ok(v) if v["type"] == "change" => seqs.push(v["seq"].as_i64().unwrap()),
+                Ok(_) => {}
+                Err(closed) => break closed,
+            }
+        };
+        let at = std::time::Instant::now();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        (closed, at, seqs)
+    };
+    let (acks, (closed, closed_at, seqs)) = tokio::join!(writing, reading);
+    let closed = closed.expect("the expired session was not closed within 5 s of silence");
+    assert_eq!(closed.code, 4002, "{closed:?}");
+    assert!(
+        closed_at <= expiry + Duration::from_secs(1),
+        "closed {:?} after the token expired",
+        closed_at - expiry
+    );
+    // Nothing committed after the expiry reached the expired session.
+    let slack = Duration::from_millis(200);
+    for seq in &seqs {
+        let acked = acks.iter().find(|(s, _)| s == seq).map(|(_, at)| *at);
+        assert!(
+            acked.is_some_and(|at| at <= expiry + slack),
+            "change {seq} reached the session after its token expired"
+        );
+    }
+    assert!(!seqs.is_empty(), "the session received changes while valid");
 }
