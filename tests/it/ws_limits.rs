@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -384,4 +384,89 @@ async fn a_read_only_session_is_closed_when_its_token_expires_and_gets_nothing_a
         );
     }
     assert!(!seqs.is_empty(), "the session received changes while valid");
+}
+
+/// Opens `/api/client/ws{query}`, says hello with `token`, and returns the first message or
+/// how the socket closed.
+async fn hello_at(server: &Server, query: &str, token: &str) -> Result<Value, (u16, String)> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let url = format!(
+        "{}/api/client/ws{query}",
+        server.base.replace("http://", "ws://")
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
+    let hello = json!({"type": "hello", "token": token}).to_string();
+    ws.send(Message::Text(hello.into())).await.unwrap();
+    loop {
+        match tokio::time::timeout(TIMEOUT, ws.next())
+            .await
+            .expect("answer in time")
+        {
+            Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(&t).unwrap()),
+            Some(Ok(Message::Close(frame))) => {
+                let frame = frame.expect("a close frame with a code");
+                return Err((u16::from(frame.code), frame.reason.to_string()));
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("socket ended without a close frame: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_upgrade_honours_document_id_and_refuses_a_token_for_another_document() {
+    let server = server_with_doc(Options::default()).await;
+    let token = server.token("doc", "u", &["read-document"]).await;
+    let welcome = hello_at(&server, "?document_id=doc", &token).await.unwrap();
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let (code, reason) = hello_at(&server, "?document_id=other", &token)
+        .await
+        .unwrap_err();
+    assert_eq!(code, 4001, "{reason}");
+    assert!(
+        reason.starts_with("unauthorized: wrong_document"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn content_nested_deeper_than_the_documented_limit_is_rejected_as_invalid() {
+    let server = server_with_doc(Options::default()).await;
+    let token = server.token("doc", "u", &["all"]).await;
+    let mut ws = Ws::join(&server, &token, None).await;
+    // The content object is level 1; `customData` adds the levels below it. (Built as text:
+    // serde_json's own recursion limit would refuse to build the deeper one.)
+    let change = |id: &str, levels: usize| {
+        let arrays = levels - 1;
+        let deep = format!("{}{}", "[".repeat(arrays), "]".repeat(arrays));
+        let content = crate::common::ws::ink(0, "deep")
+            .to_string()
+            .replacen('{', &format!(r#"{{"customData":{deep},"#), 1)
+            .replacen(r#""customData":{"marker":"deep"}"#, r#""note":"x""#, 1);
+        format!(
+            r#"{{"type":"changes","changes":[{{"client_id":"{id}","op":"create","kind":"annotation","id":"{id}","content":{content}}}]}}"#
+        )
+    };
+    for (levels, expected) in [(127, "ack"), (128, "reject")] {
+        let id = format!("deep{levels}");
+        assert!(
+            ws.send_raw(tokio_tungstenite::tungstenite::Message::Text(
+                change(&id, levels).into()
+            ))
+            .await
+        );
+        let answer = loop {
+            let v = ws.recv().await;
+            if v["client_id"] == *id {
+                break v;
+            }
+        };
+        assert_eq!(answer["type"], expected, "{levels} levels: {answer}");
+        if expected == "reject" {
+            assert_eq!(answer["code"], "invalid", "{answer}");
+        }
+    }
 }
