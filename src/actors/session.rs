@@ -375,16 +375,23 @@ impl SessionActor {
     /// Closes the session with `token_expired` at the instant its token expires: a read-only
     /// session sends nothing that would notice, and must not keep receiving changes.
     fn expire_at(&mut self, expires_at: SystemTime, ctx: &mut Context<Self>) {
+        // Timers far in the future are set in steps of at most a day and re-armed: the
+        // timer wheel does not need to hold a token's whole lifetime.
+        const STEP: Duration = Duration::from_secs(24 * 3600);
         let wait = expires_at
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO);
-        ctx.run_later(wait, |act, ctx| {
-            if matches!(act.phase, Phase::Joined { .. }) {
-                act.close(
-                    CloseReason::new(CloseCode::TokenExpired, "the session token has expired"),
-                    ctx,
-                );
+        ctx.run_later(wait.min(STEP), move |act, ctx| {
+            if !matches!(act.phase, Phase::Joined { .. }) {
+                return;
             }
+            if SystemTime::now() < expires_at {
+                return act.expire_at(expires_at, ctx);
+            }
+            act.close(
+                CloseReason::new(CloseCode::TokenExpired, "the session token has expired"),
+                ctx,
+            );
         });
     }
 
@@ -511,8 +518,12 @@ impl Actor for SessionActor {
         }
         ctx.run_later(self.config.hello_timeout, |act, ctx| {
             if matches!(act.phase, Phase::AwaitingHello) {
+                let seconds = act.config.hello_timeout.as_secs_f64();
                 act.close(
-                    CloseReason::new(CloseCode::HelloTimeout, "no hello within 5 seconds"),
+                    CloseReason::new(
+                        CloseCode::HelloTimeout,
+                        format!("no hello within {seconds} seconds"),
+                    ),
                     ctx,
                 );
             }
