@@ -12,8 +12,8 @@
 //! - **A close always gets through.** `Outgoing::Close` does not take a queue slot: it goes into
 //!   a separate slot the writer looks at before the queue. A normal close is written after the
 //!   frames queued before it (and none queued after it); a `too_slow` close skips the queue, since
-//!   the client is not reading it. The writer has [`Outbox::close_grace`] to deliver the close
-//!   frame, then the socket is dropped.
+//!   the client is not reading it. The session's writer then has `SessionConfig::close_grace`
+//!   to deliver the close frame before it drops the socket.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
