@@ -298,3 +298,249 @@ impl CloseReason {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! `ClientMessage::parse` reads every frame a client sends, before any authentication: no
+    //! input may make it panic, and what a well-behaved client sends must come back intact.
+
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    /// Field names the parser knows (top level and in changes), plus strangers.
+    const KEYS: &[&str] = &[
+        "type",
+        "token",
+        "since",
+        "protocol",
+        "changes",
+        "state",
+        "client_id",
+        "op",
+        "id",
+        "kind",
+        "content",
+        "base_rev",
+        "extra",
+        "",
+    ];
+    const TYPES: &[&str] = &["hello", "changes", "presence", "ping", "pong", "HELLO", ""];
+    const OPS: &[&str] = &["create", "update", "delete", "upsert"];
+    const KINDS: &[&str] = &["annotation", "comment", "form_field", "bookmark", "page"];
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(KEYS).prop_map(str::to_string),
+            ".{0,8}",
+        ]
+    }
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            prop::sample::select(TYPES).prop_map(Value::from),
+            prop::sample::select(OPS).prop_map(Value::from),
+            prop::sample::select(KINDS).prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+        ]
+    }
+
+    /// Arbitrary JSON whose shape often resembles a client message.
+    fn json_ish() -> impl Strategy<Value = Value> {
+        scalar().prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((key(), inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A top-level message: an object with a `type` and arbitrary known or unknown fields.
+    fn message_ish() -> impl Strategy<Value = Value> {
+        (
+            prop::sample::select(TYPES),
+            prop::collection::vec((key(), json_ish()), 0..5),
+        )
+            .prop_map(|(ty, fields)| {
+                let mut obj: serde_json::Map<String, Value> = fields.into_iter().collect();
+                obj.insert("type".into(), ty.into());
+                Value::Object(obj)
+            })
+    }
+
+    fn content() -> impl Strategy<Value = Value> {
+        prop::collection::vec((".{0,8}", json_ish()), 0..5)
+            .prop_map(|kv| Value::Object(kv.into_iter().collect()))
+    }
+
+    #[derive(Debug, Clone)]
+    struct Change {
+        client_id: String,
+        op: &'static str,
+        id: String,
+        kind: Option<&'static str>,
+        content: Option<Value>,
+        base_rev: Option<i64>,
+    }
+
+    fn change() -> impl Strategy<Value = Change> {
+        (
+            ".{0,16}",
+            prop::sample::select(&OPS[..3]),
+            ".{0,16}",
+            prop::option::of(prop::sample::select(&KINDS[..4])),
+            prop::option::of(content()),
+            any::<Option<i64>>(),
+        )
+            .prop_map(|(client_id, op, id, kind, content, base_rev)| Change {
+                client_id,
+                op,
+                id,
+                kind,
+                content,
+                base_rev,
+            })
+    }
+
+    fn change_json(c: &Change) -> Value {
+        let mut v = json!({"client_id": c.client_id, "op": c.op, "id": c.id});
+        if let Some(kind) = c.kind {
+            v["kind"] = kind.into();
+        }
+        if let Some(content) = &c.content {
+            v["content"] = content.clone();
+        }
+        if let Some(base) = c.base_rev {
+            v["base_rev"] = base.into();
+        }
+        v
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(text in any::<String>()) {
+            let _ = ClientMessage::parse(&text);
+        }
+
+        #[test]
+        fn arbitrary_bytes_read_as_text_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let _ = ClientMessage::parse(&String::from_utf8_lossy(&bytes));
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics(value in json_ish()) {
+            let _ = ClientMessage::parse(&value.to_string());
+        }
+
+        #[test]
+        fn arbitrary_message_shapes_never_panic(value in message_ish()) {
+            let _ = ClientMessage::parse(&value.to_string());
+        }
+
+        #[test]
+        fn a_valid_hello_round_trips(
+            token in ".{0,64}",
+            since in any::<Option<i64>>(),
+            protocol in any::<Option<u32>>(),
+        ) {
+            let mut v = json!({"type": "hello", "token": token});
+            if let Some(s) = since { v["since"] = s.into(); }
+            if let Some(p) = protocol { v["protocol"] = p.into(); }
+            match ClientMessage::parse(&v.to_string()) {
+                Ok(ClientMessage::Hello { token: t, since: s, protocol: p }) => {
+                    prop_assert_eq!(t, token);
+                    prop_assert_eq!(s, since);
+                    prop_assert_eq!(p, protocol);
+                }
+                other => prop_assert!(false, "{v} parsed as {other:?}"),
+            }
+        }
+
+        #[test]
+        fn valid_changes_round_trip_with_content_byte_for_byte(
+            changes in prop::collection::vec(change(), 0..5),
+        ) {
+            let text = json!({
+                "type": "changes",
+                "changes": changes.iter().map(change_json).collect::<Vec<_>>(),
+            })
+            .to_string();
+            let Ok(ClientMessage::Changes { changes: parsed }) = ClientMessage::parse(&text) else {
+                return Err(TestCaseError::fail(format!("{text} did not parse as changes")));
+            };
+            prop_assert_eq!(parsed.len(), changes.len());
+            for (got, want) in parsed.iter().zip(&changes) {
+                prop_assert_eq!(&got.client_id, &want.client_id);
+                prop_assert_eq!(got.op.as_str(), want.op);
+                prop_assert_eq!(&got.id, &want.id);
+                prop_assert_eq!(got.kind.map(Kind::as_str), want.kind);
+                prop_assert_eq!(got.base_rev, want.base_rev);
+                prop_assert_eq!(
+                    got.content.as_ref().map(|c| c.get().to_string()),
+                    want.content.as_ref().map(Value::to_string)
+                );
+            }
+        }
+
+        // A `null` state is left out here: see `a_null_presence_state_is_a_state`.
+        #[test]
+        fn presence_state_round_trips_byte_for_byte(state in json_ish().prop_filter("not null", |v| !v.is_null())) {
+            let text = format!(r#"{{"type":"presence","state":{state}}}"#);
+            match ClientMessage::parse(&text) {
+                Ok(ClientMessage::Presence { state: raw }) => {
+                    prop_assert_eq!(raw.get(), state.to_string());
+                }
+                other => prop_assert!(false, "{text} parsed as {other:?}"),
+            }
+        }
+    }
+
+    /// The web client's `setPresence(null)` sends this; today `Fields` reads a `null` state as a
+    /// missing field and the socket is closed with `protocol_error`. Found by the property test
+    /// above; the fix belongs in `Fields` (e.g. `state: Option<Option<Box<RawValue>>>` with
+    /// `#[serde(default, deserialize_with = ...)]`, or a RawValue-preserving null).
+    #[test]
+    #[ignore = "known bug, reported: a null presence state is refused as a missing field"]
+    fn a_null_presence_state_is_a_state() {
+        match ClientMessage::parse(r#"{"type":"presence","state":null}"#) {
+            Ok(ClientMessage::Presence { state }) => assert_eq!(state.get(), "null"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn hostile_shapes_are_errors_not_panics() {
+        let deep = 100_000;
+        for text in [
+            format!(r#"{{"type":"presence","state":{}{}}}"#, "[".repeat(deep), "]".repeat(deep)),
+            format!(r#"{{"type":"presence","state":{}"#, "[".repeat(deep)),
+            format!("{}{}", "[".repeat(deep), "]".repeat(deep)),
+            r#"{"type":"hello","token":"t","since":1e999}"#.to_string(),
+            r#"{"type":"hello","token":"t","since":9223372036854775808}"#.to_string(),
+            r#"{"type":"hello","token":"t","protocol":-1}"#.to_string(),
+            r#"{"type":"changes","changes":[{"client_id":"c","op":"create","id":"x","base_rev":1e999}]}"#.to_string(),
+            r#"{"type":"hello","type":"ping","token":"t"}"#.to_string(),
+            "\u{feff}{\"type\":\"ping\"}".to_string(),
+            r#"{"type":"changes","changes":null}"#.to_string(),
+        ] {
+            let _ = ClientMessage::parse(&text);
+        }
+        // A deeply nested presence state is captured as raw text, not recursed into.
+        let text = format!(
+            r#"{{"type":"presence","state":{}{}}}"#,
+            "[".repeat(deep),
+            "]".repeat(deep)
+        );
+        assert!(matches!(
+            ClientMessage::parse(&text),
+            Ok(ClientMessage::Presence { .. })
+        ));
+    }
+}

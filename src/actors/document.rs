@@ -67,18 +67,7 @@ impl Default for DocumentConfig {
     }
 }
 
-/// A frame queued for a session's socket.
-#[derive(Debug, Clone)]
-pub enum Outgoing {
-    Text(Arc<str>),
-    /// A WebSocket ping (heartbeat) or pong (answer to the client's ping).
-    Ping,
-    Pong(bytes::Bytes),
-    Close(CloseReason),
-}
-
-/// A session's bounded outgoing queue.
-pub type Outbox = mpsc::Sender<Outgoing>;
+pub use super::outbox::{Outbox, Outgoing};
 
 /// Sent by a document actor to a session it drops: the session closes its socket with `reason`.
 #[derive(Message, Debug, Clone)]

@@ -2,6 +2,7 @@
 //! one `SessionActor` per WebSocket, and the `DocumentRegistry` that connects them.
 
 pub mod document;
+pub mod outbox;
 pub mod registry;
 pub mod session;
 pub mod state;

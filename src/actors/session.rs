@@ -5,7 +5,11 @@
 //! socket. The session is an actix actor over `actix-ws` rather than an `actix-web-actors`
 //! `WebsocketContext`: the latter buffers outgoing frames without bound and cannot tell how far
 //! behind a client is, while `actix-ws` writes through a bounded channel, so a client that stops
-//! reading fills its outbox and is disconnected instead of growing the server's memory.
+//! reading fills its outbox (bounded in messages and bytes, see `outbox`) and is disconnected
+//! with `too_slow` instead of growing the server's memory.
+//!
+//! Every close goes through the outbox's close slot, which is never full, so the client always
+//! gets a close frame with its code (when it reads again within `close_grace`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,16 +17,16 @@ use std::time::{Duration, Instant, SystemTime};
 
 use actix::prelude::*;
 use actix_ws::AggregatedMessage;
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 
-use super::document::{
-    DocumentActor, Join, Kick, Leave, Outbox, Outgoing, Peer, SetPresence, Submit,
-};
+use super::document::{DocumentActor, Join, Kick, Leave, Peer, SetPresence, Submit};
+use super::outbox::{outbox, Outbox, OutboxLimits, OutboxReceiver, Outgoing};
 use super::registry::{send_to_document, DocumentRegistry};
 use crate::auth::access::Access;
 use crate::auth::rights::Permission;
 use crate::auth::tokens::{DocumentRef, VerifiedToken};
 use crate::auth::{self, Authenticator};
+use crate::http::ws::describe_frame_error;
 
 use crate::protocol::{ClientMessage, CloseCode, CloseReason, RejectCode, PROTOCOL_VERSION};
 
@@ -40,6 +44,12 @@ pub struct SessionConfig {
     pub frame_burst: f64,
     /// Messages queued for a client before it counts as too slow and is disconnected.
     pub outbox_capacity: usize,
+    /// Bytes queued for a client before it counts as too slow (one larger message, such as a
+    /// big welcome, is still admitted into an empty queue).
+    pub outbox_bytes: usize,
+    /// How long a closing session's writer may take to deliver what precedes the close frame
+    /// and the close frame itself, before the socket is dropped.
+    pub close_grace: Duration,
     pub hello_timeout: Duration,
     pub heartbeat_interval: Duration,
     /// A client silent for this long (no frame, no pong) is disconnected.
@@ -58,6 +68,8 @@ impl Default for SessionConfig {
             frames_per_second: 200.0,
             frame_burst: 1000.0,
             outbox_capacity: 1024,
+            outbox_bytes: 4 * 1024 * 1024,
+            close_grace: Duration::from_secs(10),
             hello_timeout: Duration::from_secs(5),
             heartbeat_interval: Duration::from_secs(15),
             client_timeout: Duration::from_secs(45),
@@ -110,12 +122,14 @@ pub struct SessionActor {
     config: Arc<SessionConfig>,
     ws: Option<actix_ws::Session>,
     outbox: Outbox,
-    outbox_rx: Option<mpsc::Receiver<Outgoing>>,
+    outbox_rx: Option<OutboxReceiver>,
     stream: Option<actix_ws::AggregatedMessageStream>,
-    writer: Option<tokio::task::JoinHandle<()>>,
     phase: Phase,
     last_seen: Instant,
     limit: RateLimit,
+    /// The document named in the upgrade's `?document_id=`, if any: a token for another
+    /// document is refused at hello.
+    expected_document: Option<String>,
 }
 
 impl SessionActor {
@@ -126,7 +140,10 @@ impl SessionActor {
         ws: actix_ws::Session,
         stream: actix_ws::MessageStream,
     ) -> SessionActor {
-        let (outbox, rx) = mpsc::channel(config.outbox_capacity);
+        let (outbox, rx) = outbox(OutboxLimits {
+            messages: config.outbox_capacity,
+            bytes: config.outbox_bytes,
+        });
         let stream = stream
             .max_frame_size(config.max_frame_bytes)
             .aggregate_continuations()
@@ -146,21 +163,34 @@ impl SessionActor {
             outbox,
             outbox_rx: Some(rx),
             stream: Some(stream),
-            writer: None,
             phase: Phase::AwaitingHello,
             last_seen: Instant::now(),
+            expected_document: None,
         }
     }
 
+    /// Refuses, at hello, a token for another document than `document_id` (when given).
+    pub fn expect_document(mut self, document_id: Option<String>) -> SessionActor {
+        self.expected_document = document_id;
+        self
+    }
+
     fn push(&mut self, msg: Outgoing, ctx: &mut Context<Self>) {
-        if self.outbox.try_send(msg).is_err() {
-            self.close(
+        match self.outbox.try_send(msg) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => self.close(
                 CloseReason::new(
                     CloseCode::TooSlow,
                     "the client did not read its messages fast enough",
                 ),
                 ctx,
-            );
+            ),
+            // The writer is gone: the socket is closed already.
+            Err(TrySendError::Closed(_)) => {
+                self.leave();
+                self.phase = Phase::Closing;
+                ctx.stop();
+            }
         }
     }
 
@@ -170,8 +200,8 @@ impl SessionActor {
         self.push(Outgoing::Text(Arc::from(msg)), ctx);
     }
 
-    /// Closes the socket with `reason` after what is already queued; a client whose queue is
-    /// full is cut off at once.
+    /// Closes the socket with `reason`: after what is already queued, or at once for
+    /// `too_slow` (see `outbox`). The close frame is always sent.
     fn close(&mut self, reason: CloseReason, ctx: &mut Context<Self>) {
         if matches!(self.phase, Phase::Closing) {
             return;
@@ -179,11 +209,7 @@ impl SessionActor {
         tracing::info!(session_id = self.id, reason = reason.code.name(), message = %reason.message, "closing session");
         self.leave();
         self.phase = Phase::Closing;
-        if self.outbox.try_send(Outgoing::Close(reason)).is_err() {
-            if let Some(writer) = self.writer.take() {
-                writer.abort();
-            }
-        }
+        self.outbox.close(reason);
         self.ws = None;
         ctx.stop();
     }
@@ -289,9 +315,16 @@ impl SessionActor {
         let control = ctx.address().recipient::<Kick>();
         let token: Arc<str> = Arc::from(token);
         let token_for_phase = token.clone();
+        let expected_document = self.expected_document.clone();
         ctx.wait(
             async move {
                 let verified = auth.session(&token).await.map_err(close_reason_for)?;
+                if expected_document
+                    .as_deref()
+                    .is_some_and(|d| d != verified.grant.document.id())
+                {
+                    return Err(close_reason_for(auth::Error::WrongDocument));
+                }
                 if !verified.has(Permission::ReadDocument) {
                     return Err(CloseReason::new(
                         CloseCode::Unauthorized,
@@ -329,6 +362,7 @@ impl SessionActor {
                             expires_at,
                             token: token_for_phase,
                         };
+                        act.expire_at(expires_at, ctx);
                     } else {
                         document.do_send(Leave { session_id: act.id });
                     }
@@ -338,22 +372,60 @@ impl SessionActor {
         );
     }
 
+    /// Closes the session with `token_expired` at the instant its token expires: a read-only
+    /// session sends nothing that would notice, and must not keep receiving changes.
+    fn expire_at(&mut self, expires_at: SystemTime, ctx: &mut Context<Self>) {
+        // Timers far in the future are set in steps of at most a day and re-armed: the
+        // timer wheel does not need to hold a token's whole lifetime.
+        const STEP: Duration = Duration::from_secs(24 * 3600);
+        let wait = expires_at
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        ctx.run_later(wait.min(STEP), move |act, ctx| {
+            if !matches!(act.phase, Phase::Joined { .. }) {
+                return;
+            }
+            if SystemTime::now() < expires_at {
+                return act.expire_at(expires_at, ctx);
+            }
+            act.close(
+                CloseReason::new(CloseCode::TokenExpired, "the session token has expired"),
+                ctx,
+            );
+        });
+    }
+
     /// Verifies the token again: revocations made on other nodes and expiries added by
-    /// attenuation end the session.
+    /// attenuation end the session; a database that cannot answer does not (see
+    /// [`reverify_verdict`]).
     fn reverify(&mut self, ctx: &mut Context<Self>) {
         let Phase::Joined { token, .. } = &self.phase else {
             return;
         };
         let (auth, token) = (self.auth.clone(), token.clone());
         ctx.spawn(
-            async move { auth.session(&token).await.err() }
+            async move { auth.session(&token).await.map(|_| ()) }
                 .into_actor(self)
-                .map(|err, act, ctx| {
-                    if let Some(e) = err {
-                        act.close(close_reason_for(e), ctx);
+                .map(|result, act, ctx| {
+                    if let Some(reason) = reverify_verdict(act.id, result) {
+                        act.close(reason, ctx);
                     }
                 }),
         );
+    }
+}
+
+/// What a periodic re-verification decides: `None` keeps the session. A database or internal
+/// error is "try again at the next interval", never a reason to disconnect a live session: an
+/// outage must not close every session on the node.
+fn reverify_verdict(session_id: u64, result: Result<(), auth::Error>) -> Option<CloseReason> {
+    match result {
+        Ok(()) => None,
+        Err(e @ (auth::Error::Database(_) | auth::Error::Internal(_))) => {
+            tracing::warn!(session_id, error = %e, "could not re-verify a session token; will retry");
+            None
+        }
+        Err(e) => Some(close_reason_for(e)),
     }
 }
 
@@ -375,12 +447,25 @@ fn peer_for(id: u64, verified: &VerifiedToken, outbox: Outbox, control: Recipien
     }
 }
 
-/// The close reason for a refused token.
+/// The close reason for a refused token. Database and internal errors are logged, never shown
+/// to the client.
 fn close_reason_for(e: auth::Error) -> CloseReason {
     let code = match e {
         auth::Error::Expired => CloseCode::TokenExpired,
         auth::Error::Revoked => CloseCode::TokenRevoked,
-        auth::Error::Database(_) | auth::Error::Internal(_) => CloseCode::Reconnect,
+        auth::Error::Database(_) | auth::Error::Internal(_) => {
+            tracing::warn!(error = %e, "could not verify a session token");
+            return CloseReason::new(
+                CloseCode::Reconnect,
+                "the server could not check the token right now; reconnect",
+            );
+        }
+        auth::Error::WrongDocument => {
+            return CloseReason::new(
+                CloseCode::Unauthorized,
+                "wrong_document: the token is for another document than `?document_id=`",
+            )
+        }
         _ => CloseCode::Unauthorized,
     };
     CloseReason::new(code, e.to_string())
@@ -393,35 +478,52 @@ fn ws_close_reason(reason: &CloseReason) -> actix_ws::CloseReason {
     }
 }
 
+/// The writer task: drains the outbox into the socket until the close frame is written, the
+/// socket fails, or every sender is gone. Once a close is asked for it has `grace` to finish (a
+/// client that stopped reading may never take the frames ahead of the close); then the socket
+/// is dropped.
+async fn write_socket(mut rx: OutboxReceiver, mut ws: actix_ws::Session, grace: Duration) {
+    let deadline = rx.close_requested();
+    let write = async move {
+        while let Some(msg) = rx.recv().await {
+            let sent = match msg {
+                Outgoing::Text(text) => ws.text(&*text).await,
+                Outgoing::Ping => ws.ping(b"").await,
+                Outgoing::Pong(bytes) => ws.pong(&bytes).await,
+                Outgoing::Close(reason) => {
+                    let _ = ws.close(Some(ws_close_reason(&reason))).await;
+                    return;
+                }
+            };
+            if sent.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        () = write => {}
+        () = async { deadline.await; tokio::time::sleep(grace).await } => {}
+    }
+}
+
 impl Actor for SessionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let mut rx = self.outbox_rx.take().expect("started once");
-        let mut ws = self.ws.clone().expect("socket present at start");
-        self.writer = Some(actix_web::rt::spawn(async move {
-            while let Some(msg) = rx.recv().await {
-                let sent = match msg {
-                    Outgoing::Text(text) => ws.text(&*text).await,
-                    Outgoing::Ping => ws.ping(b"").await,
-                    Outgoing::Pong(bytes) => ws.pong(&bytes).await,
-                    Outgoing::Close(reason) => {
-                        let _ = ws.close(Some(ws_close_reason(&reason))).await;
-                        return;
-                    }
-                };
-                if sent.is_err() {
-                    return;
-                }
-            }
-        }));
+        let rx = self.outbox_rx.take().expect("started once");
+        let ws = self.ws.clone().expect("socket present at start");
+        actix_web::rt::spawn(write_socket(rx, ws, self.config.close_grace));
         if let Some(stream) = self.stream.take() {
             ctx.add_stream(stream);
         }
         ctx.run_later(self.config.hello_timeout, |act, ctx| {
             if matches!(act.phase, Phase::AwaitingHello) {
+                let seconds = act.config.hello_timeout.as_secs_f64();
                 act.close(
-                    CloseReason::new(CloseCode::HelloTimeout, "no hello within 5 seconds"),
+                    CloseReason::new(
+                        CloseCode::HelloTimeout,
+                        format!("no hello within {seconds} seconds"),
+                    ),
                     ctx,
                 );
             }
@@ -461,7 +563,10 @@ impl StreamHandler<Result<AggregatedMessage, actix_ws::ProtocolError>> for Sessi
         self.last_seen = Instant::now();
         let msg = match item {
             Ok(m) => m,
-            Err(e) => return self.protocol_error(&format!("bad frame: {e}"), ctx),
+            Err(e) => {
+                let message = format!("bad frame: {}", describe_frame_error(&e));
+                return self.protocol_error(&message, ctx);
+            }
         };
         if !matches!(msg, AggregatedMessage::Pong(_)) && !self.limit.allow() {
             let rate = self.config.frames_per_second;
@@ -502,5 +607,40 @@ impl Handler<Kick> for SessionActor {
             self.phase = Phase::Joining;
         }
         self.close(msg.0, ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reverification_closes_for_token_verdicts_and_retries_on_database_trouble() {
+        assert!(reverify_verdict(1, Ok(())).is_none());
+        let outage = sea_orm::DbErr::Custom("connection refused".into());
+        assert!(
+            reverify_verdict(1, Err(auth::Error::Database(outage))).is_none(),
+            "a database outage keeps the session"
+        );
+        assert!(reverify_verdict(1, Err(auth::Error::Internal("pool".into()))).is_none());
+        for (error, code) in [
+            (auth::Error::Expired, CloseCode::TokenExpired),
+            (auth::Error::Revoked, CloseCode::TokenRevoked),
+            (auth::Error::BadSignature, CloseCode::Unauthorized),
+        ] {
+            assert_eq!(reverify_verdict(1, Err(error)).map(|r| r.code), Some(code));
+        }
+    }
+
+    #[test]
+    fn a_refused_hello_never_shows_database_error_text() {
+        let reason = close_reason_for(auth::Error::Database(sea_orm::DbErr::Custom(
+            "password authentication failed for user quire".into(),
+        )));
+        assert_eq!(reason.code, CloseCode::Reconnect);
+        assert!(!reason.text().contains("password"), "{}", reason.text());
+        let reason = close_reason_for(auth::Error::WrongDocument);
+        assert_eq!(reason.code, CloseCode::Unauthorized);
+        assert!(reason.text().starts_with("unauthorized: wrong_document"));
     }
 }

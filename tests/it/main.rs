@@ -19,3 +19,4 @@ mod storage;
 mod testdata;
 mod tokens;
 mod usage;
+mod ws_limits;

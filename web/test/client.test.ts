@@ -137,6 +137,70 @@ describe("QuireClient", () => {
     client.close();
   });
 
+  it("gives up on a socket that sends no welcome and reconnects with growing backoff", async () => {
+    vi.useFakeTimers();
+    const client = makeClient(new MemoryQueueStore(), new FakeNetwork(), {
+      welcomeTimeoutMs: 10_000,
+      backoff: { initialMs: 1_000, maxMs: 60_000 },
+      random: () => 1,
+    });
+    const retries: (number | undefined)[] = [];
+    client.on("connection", ({ state, retryInMs }) => {
+      if (state === "reconnecting") retries.push(retryInMs);
+    });
+    const ready = client.connect();
+    FakeSocket.latest().accept(); // the upgrade succeeds, the welcome never comes
+    await vi.advanceTimersByTimeAsync(9_999);
+    expect(FakeSocket.latest().closedByClient).toBeNull();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(FakeSocket.all[0].closedByClient).toBe(1000);
+    expect(retries).toEqual([1_000]);
+
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(FakeSocket.all).toHaveLength(2);
+    FakeSocket.latest().accept();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(FakeSocket.all[1].closedByClient).toBe(1000);
+    expect(retries).toEqual([1_000, 2_000]);
+
+    // The third socket is welcomed: the client joins and the timer no longer fires.
+    await vi.advanceTimersByTimeAsync(2_000);
+    const third = FakeSocket.latest();
+    expect(FakeSocket.all).toHaveLength(3);
+    third.accept();
+    third.push(welcome([], 0));
+    await vi.advanceTimersByTimeAsync(20_000);
+    await ready;
+    expect(third.closedByClient).toBeNull();
+    expect(client.connectionState).toBe("online");
+    client.close();
+  });
+
+  it("starts the welcome timer over on each socket, and a socket that never opens counts too", async () => {
+    vi.useFakeTimers();
+    const client = makeClient(new MemoryQueueStore(), new FakeNetwork(), { welcomeTimeoutMs: 5_000 });
+    void client.connect().catch(() => {});
+    // Never accepted (a connect that hangs): abandoned all the same.
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(FakeSocket.all[0].closedByClient).toBe(1000);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(FakeSocket.all).toHaveLength(2);
+    // A welcomed session that later drops gets a fresh timer on its next socket.
+    const second = FakeSocket.latest();
+    second.accept();
+    second.push(welcome([], 0));
+    await vi.advanceTimersByTimeAsync(4_000);
+    second.drop(1006);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(FakeSocket.all).toHaveLength(3);
+    FakeSocket.latest().accept();
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(FakeSocket.latest().closedByClient).toBeNull();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(FakeSocket.latest().closedByClient).toBe(1000);
+    client.close();
+  });
+
   it("stops on a terminal close and reports it", async () => {
     const client = makeClient(new MemoryQueueStore());
     const socket = await join(client);

@@ -81,12 +81,22 @@ export interface ClientOptions {
   backoff?: BackoffOptions;
   /** An application ping every this many ms; no answer for two periods counts as a lost connection. */
   heartbeatMs?: number;
+  /**
+   * How long a socket may take, from its creation, to deliver the welcome (default 10 s). A
+   * socket that does not (a server that accepted the upgrade but never answers the hello, a
+   * proxy that holds the connection open) is abandoned like a dropped connection: the client
+   * reconnects with backoff instead of waiting forever.
+   */
+  welcomeTimeoutMs?: number;
   /** Where `online`/`offline` events come from. Default: `window` (when there is one). */
   network?: EventTarget & { navigator?: { onLine?: boolean } };
   random?: () => number;
 }
 
 const OPEN = 1;
+
+/** The default of `ClientOptions.welcomeTimeoutMs`. */
+export const DEFAULT_WELCOME_TIMEOUT_MS = 10_000;
 
 export class QuireClient {
   private readonly state = new SyncState();
@@ -103,6 +113,7 @@ export class QuireClient {
   private attempt = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
+  private welcomeTimer: ReturnType<typeof setTimeout> | null = null;
   private lastHeard = 0;
   private stopped = false;
   private queueKeyStr: string | null = null;
@@ -262,6 +273,12 @@ export class QuireClient {
     const Socket = this.options.WebSocket ?? WebSocket;
     const ws = new Socket(this.socketUrl);
     this.ws = ws;
+    this.stopWelcomeTimer();
+    const welcomeTimeout = this.options.welcomeTimeoutMs ?? DEFAULT_WELCOME_TIMEOUT_MS;
+    this.welcomeTimer = setTimeout(() => {
+      this.welcomeTimer = null;
+      if (this.ws === ws) this.dropConnection(`no welcome within ${welcomeTimeout} ms`);
+    }, welcomeTimeout);
     ws.onopen = () => {
       const hello: Extract<ClientMessage, { type: "hello" }> = { type: "hello", token: this.options.token, protocol: 1 };
       // `since` only when we hold the records it refers to (this page's earlier session).
@@ -312,6 +329,7 @@ export class QuireClient {
   private connectionClosed(code: number, reason: string): void {
     this.ws = null;
     this.stopHeartbeat();
+    this.stopWelcomeTimer();
     this.state.connectionLost();
     if (this.peers.size > 0) {
       this.peers.clear();
@@ -362,8 +380,14 @@ export class QuireClient {
     this.heartbeatTimer = null;
   }
 
+  private stopWelcomeTimer(): void {
+    if (this.welcomeTimer !== null) clearTimeout(this.welcomeTimer);
+    this.welcomeTimer = null;
+  }
+
   private clearTimers(): void {
     this.stopHeartbeat();
+    this.stopWelcomeTimer();
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     if (this.presenceTimer !== null) clearTimeout(this.presenceTimer);
     this.retryTimer = this.presenceTimer = null;
@@ -418,6 +442,7 @@ export class QuireClient {
 
   private welcomed(welcome: WelcomeMessage): void {
     const first = this.welcomeMsg === null;
+    this.stopWelcomeTimer();
     this.welcomeMsg = welcome;
     this.rightsObj = new Rights(welcome.rights, welcome.user);
     this.attempt = 0;

@@ -1,0 +1,325 @@
+//! A session's outgoing queue: bounded in messages and in bytes, with a close slot that is never
+//! full.
+//!
+//! The document actor and the session actor put frames into the [`Outbox`] without waiting
+//! (`try_send`); the session's writer task drains the [`OutboxReceiver`] into the socket. A
+//! client that stops reading fills the queue, and the sender that finds it full closes the
+//! session as `too_slow`. Two promises hold that a plain bounded channel cannot keep:
+//!
+//! - **Bytes are bounded, not only messages.** A queue of 1024 messages of 64 KiB each is 64 MiB
+//!   per slow client; the byte budget caps it. One message larger than the whole budget (a big
+//!   welcome snapshot) is still admitted into an empty queue, so no session is made unjoinable.
+//! - **A close always gets through.** `Outgoing::Close` does not take a queue slot: it goes into
+//!   a separate slot the writer looks at before the queue. A normal close is written after the
+//!   frames queued before it (and none queued after it); a `too_slow` close skips the queue, since
+//!   the client is not reading it. The session's writer then has `SessionConfig::close_grace`
+//!   to deliver the close frame before it drops the socket.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::watch;
+
+use crate::protocol::{CloseCode, CloseReason};
+
+/// A frame queued for a session's socket.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    Text(Arc<str>),
+    /// A WebSocket ping (heartbeat) or pong (answer to the client's ping).
+    Ping,
+    Pong(bytes::Bytes),
+    /// Close the socket with this reason. Never refused as `Full`: see the module docs.
+    Close(CloseReason),
+}
+
+impl Outgoing {
+    /// The bytes this frame holds in memory while it waits.
+    fn weight(&self) -> usize {
+        match self {
+            Outgoing::Text(text) => text.len(),
+            Outgoing::Pong(bytes) => bytes.len(),
+            Outgoing::Ping | Outgoing::Close(_) => 0,
+        }
+    }
+}
+
+/// The limits of one outbox.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxLimits {
+    /// Most frames queued.
+    pub messages: usize,
+    /// Most bytes queued (a single larger frame is admitted into an empty queue).
+    pub bytes: usize,
+}
+
+/// A requested close, and where in the queue it takes effect.
+#[derive(Debug, Clone)]
+struct PendingClose {
+    reason: CloseReason,
+    /// Frames queued before the close was asked for (counted from the start): the writer sends
+    /// those first. `None`: skip the queue.
+    after: Option<u64>,
+}
+
+struct Shared {
+    bytes: AtomicUsize,
+    /// Frames accepted so far.
+    sent: AtomicU64,
+    close: watch::Sender<Option<PendingClose>>,
+}
+
+/// The sending half, cloned into the document actor's `Peer` and kept by the session actor.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<Outgoing>,
+    shared: Arc<Shared>,
+    max_bytes: usize,
+}
+
+/// The receiving half, drained by the session's writer task.
+pub struct OutboxReceiver {
+    rx: mpsc::Receiver<Outgoing>,
+    shared: Arc<Shared>,
+    close: watch::Receiver<Option<PendingClose>>,
+    received: u64,
+    close_taken: bool,
+}
+
+/// A new outbox and its receiver.
+pub fn outbox(limits: OutboxLimits) -> (Outbox, OutboxReceiver) {
+    let (tx, rx) = mpsc::channel(limits.messages.max(1));
+    let (close, close_rx) = watch::channel(None);
+    let shared = Arc::new(Shared {
+        bytes: AtomicUsize::new(0),
+        sent: AtomicU64::new(0),
+        close,
+    });
+    (
+        Outbox {
+            tx,
+            shared: shared.clone(),
+            max_bytes: limits.bytes,
+        },
+        OutboxReceiver {
+            rx,
+            shared,
+            close: close_rx,
+            received: 0,
+            close_taken: false,
+        },
+    )
+}
+
+impl Outbox {
+    /// Queues `msg` without waiting. `Full` when the message or byte budget is spent (the client
+    /// is too slow), `Closed` when the writer is gone. A `Close` is never `Full`: the first
+    /// close asked for wins, later ones are ignored.
+    pub fn try_send(&self, msg: Outgoing) -> Result<(), TrySendError<Outgoing>> {
+        if let Outgoing::Close(reason) = msg {
+            if self.tx.is_closed() {
+                return Err(TrySendError::Closed(Outgoing::Close(reason)));
+            }
+            self.close(reason);
+            return Ok(());
+        }
+        let weight = msg.weight();
+        let before = self.shared.bytes.fetch_add(weight, Ordering::AcqRel);
+        if before > 0 && before + weight > self.max_bytes {
+            self.shared.bytes.fetch_sub(weight, Ordering::AcqRel);
+            return Err(TrySendError::Full(msg));
+        }
+        match self.tx.try_send(msg) {
+            Ok(()) => {
+                self.shared.sent.fetch_add(1, Ordering::AcqRel);
+                Ok(())
+            }
+            Err(e) => {
+                self.shared.bytes.fetch_sub(weight, Ordering::AcqRel);
+                Err(e)
+            }
+        }
+    }
+
+    /// Asks the writer to close the socket with `reason`: after the frames queued so far, or
+    /// at once for `too_slow` (the client is not reading them). The first close wins.
+    pub fn close(&self, reason: CloseReason) {
+        let after =
+            (reason.code != CloseCode::TooSlow).then(|| self.shared.sent.load(Ordering::Acquire));
+        self.shared.close.send_if_modified(|slot| {
+            if slot.is_some() {
+                return false;
+            }
+            *slot = Some(PendingClose { reason, after });
+            true
+        });
+    }
+
+    /// Bytes queued now (for tests and metrics).
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.bytes.load(Ordering::Acquire)
+    }
+}
+
+impl OutboxReceiver {
+    /// The next frame to write: a pending close comes before the frames queued after it was
+    /// asked for. `None` once the close was handed out, or when every sender is gone.
+    pub async fn recv(&mut self) -> Option<Outgoing> {
+        loop {
+            if self.close_taken {
+                return None;
+            }
+            let pending = self.close.borrow_and_update().clone();
+            if let Some(PendingClose { reason, after }) = pending {
+                if after.is_some_and(|n| self.received < n) {
+                    // Frames queued before the close: they are in the channel already.
+                    if let Ok(msg) = self.rx.try_recv() {
+                        return Some(self.took(msg));
+                    }
+                }
+                self.close_taken = true;
+                return Some(Outgoing::Close(reason));
+            }
+            // The watch sender lives in `shared`, which this receiver holds: `changed` cannot
+            // fail, and `rx.recv` ends once every `Outbox` is gone.
+            tokio::select! {
+                biased;
+                _ = self.close.changed() => {}
+                msg = self.rx.recv() => return msg.map(|m| self.took(m)),
+            }
+        }
+    }
+
+    /// A future that resolves once a close has been asked for (at once if it already was);
+    /// it borrows nothing, so the writer can race it against its own work.
+    pub fn close_requested(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut close = self.close.clone();
+        async move {
+            let _ = close.wait_for(Option::is_some).await;
+        }
+    }
+
+    fn took(&mut self, msg: Outgoing) -> Outgoing {
+        self.received += 1;
+        self.shared.bytes.fetch_sub(msg.weight(), Ordering::AcqRel);
+        msg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(n: usize) -> Outgoing {
+        Outgoing::Text(Arc::from("x".repeat(n)))
+    }
+
+    fn limits(messages: usize, bytes: usize) -> OutboxLimits {
+        OutboxLimits { messages, bytes }
+    }
+
+    fn is_full(r: Result<(), TrySendError<Outgoing>>) -> bool {
+        matches!(r, Err(TrySendError::Full(_)))
+    }
+
+    #[tokio::test]
+    async fn the_byte_budget_refuses_what_would_exceed_it_and_frees_what_is_written() {
+        let (tx, mut rx) = outbox(limits(100, 1000));
+        tx.try_send(text(600)).unwrap();
+        tx.try_send(text(400)).unwrap();
+        assert_eq!(tx.queued_bytes(), 1000);
+        assert!(is_full(tx.try_send(text(1))), "the budget is spent");
+        assert!(rx.recv().await.is_some());
+        assert_eq!(tx.queued_bytes(), 400);
+        tx.try_send(text(600)).unwrap();
+        assert!(is_full(tx.try_send(text(1))));
+    }
+
+    #[tokio::test]
+    async fn one_frame_larger_than_the_budget_is_admitted_into_an_empty_queue_only() {
+        let (tx, mut rx) = outbox(limits(100, 1000));
+        tx.try_send(text(5000)).unwrap();
+        assert!(is_full(tx.try_send(text(1))));
+        rx.recv().await.unwrap();
+        tx.try_send(text(5000)).unwrap();
+        assert!(is_full(tx.try_send(text(5000))));
+    }
+
+    #[tokio::test]
+    async fn the_message_count_is_bounded_too() {
+        let (tx, _rx) = outbox(limits(3, 1 << 20));
+        for _ in 0..3 {
+            tx.try_send(Outgoing::Ping).unwrap();
+        }
+        assert!(is_full(tx.try_send(Outgoing::Ping)));
+    }
+
+    #[tokio::test]
+    async fn a_close_gets_through_a_full_queue_and_skips_it_when_too_slow() {
+        let (tx, mut rx) = outbox(limits(2, 1 << 20));
+        tx.try_send(text(1)).unwrap();
+        tx.try_send(text(2)).unwrap();
+        assert!(is_full(tx.try_send(text(3))));
+        tx.try_send(Outgoing::Close(CloseReason::new(
+            CloseCode::TooSlow,
+            "slow",
+        )))
+        .unwrap();
+        match rx.recv().await {
+            Some(Outgoing::Close(r)) => assert_eq!(r.code, CloseCode::TooSlow),
+            other => panic!("expected the close first, got {other:?}"),
+        }
+        assert!(rx.recv().await.is_none(), "nothing after the close");
+    }
+
+    #[tokio::test]
+    async fn a_normal_close_comes_after_what_was_queued_before_it_and_before_the_rest() {
+        let (tx, mut rx) = outbox(limits(10, 1 << 20));
+        tx.try_send(text(1)).unwrap();
+        tx.try_send(text(2)).unwrap();
+        tx.close(CloseReason::new(CloseCode::TokenExpired, "expired"));
+        tx.try_send(text(3)).unwrap();
+        tx.close(CloseReason::new(
+            CloseCode::Normal,
+            "a later close is ignored",
+        ));
+        let mut got = Vec::new();
+        while let Some(msg) = rx.recv().await {
+            got.push(match msg {
+                Outgoing::Text(t) => t.len().to_string(),
+                Outgoing::Close(r) => r.code.name().to_string(),
+                other => format!("{other:?}"),
+            });
+        }
+        assert_eq!(got, ["1", "2", "token_expired"]);
+    }
+
+    #[tokio::test]
+    async fn a_close_wakes_a_waiting_writer_and_is_refused_once_the_writer_is_gone() {
+        let (tx, mut rx) = outbox(limits(10, 1000));
+        let writer = tokio::spawn(async move {
+            let first = rx.recv().await;
+            (first, rx)
+        });
+        tokio::task::yield_now().await;
+        tx.close(CloseReason::new(CloseCode::HelloTimeout, "late"));
+        let (first, rx) = writer.await.unwrap();
+        assert!(matches!(first, Some(Outgoing::Close(_))));
+        drop(rx);
+        assert!(matches!(
+            tx.try_send(Outgoing::Close(CloseReason::new(CloseCode::Normal, "x"))),
+            Err(TrySendError::Closed(_))
+        ));
+        assert!(matches!(tx.try_send(text(1)), Err(TrySendError::Closed(_))));
+    }
+
+    #[tokio::test]
+    async fn without_senders_the_receiver_ends() {
+        let (tx, mut rx) = outbox(limits(10, 1000));
+        tx.try_send(text(1)).unwrap();
+        drop(tx);
+        assert!(rx.recv().await.is_some());
+        assert!(rx.recv().await.is_none());
+    }
+}

@@ -1,0 +1,472 @@
+//! WebSocket limits seen from a hostile or broken client: frame sizes declared in headers, slow
+//! readers, token expiry, and the close codes each of them ends with.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::common::ws::{create, Ws};
+use crate::common::{Options, Server, TIMEOUT};
+use crate::live::server_with_doc;
+
+/// The server's resident memory in KiB (`VmRSS` of the child process).
+fn rss_kib(server: &Server) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
+        .expect("read the server's /proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc status")
+}
+
+/// A WebSocket opened by hand (RFC 6455 handshake over a plain `TcpStream`), so a test can
+/// write frames no library would produce.
+async fn raw_socket(server: &Server) -> TcpStream {
+    let addr = server.base.trim_start_matches("http://");
+    let mut tcp = TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "GET /api/client/ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(TIMEOUT, tcp.read(&mut byte))
+            .await
+            .expect("handshake answer in time")
+            .unwrap();
+        assert_eq!(n, 1, "connection closed during the handshake");
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    tcp
+}
+
+const MASK: [u8; 4] = [0x11, 0x22, 0x33, 0x44];
+
+/// The header of a masked client frame (FIN set) declaring `len` payload bytes.
+fn frame_header(opcode: u8, len: u64) -> Vec<u8> {
+    let mut out = vec![0x80 | opcode];
+    if len < 126 {
+        out.push(0x80 | len as u8);
+    } else if len <= u16::MAX as u64 {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&len.to_be_bytes());
+    }
+    out.extend_from_slice(&MASK);
+    out
+}
+
+/// A complete masked text frame.
+fn text_frame(text: &str) -> Vec<u8> {
+    let mut out = frame_header(0x1, text.len() as u64);
+    out.extend(text.bytes().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+    out
+}
+
+/// Reads server frames (unmasked) until a close frame; returns its code, or `None` if the
+/// connection ended without one.
+async fn read_close_code(tcp: &mut TcpStream) -> Option<u16> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        // Parse whole frames from the front of `buf`.
+        loop {
+            if buf.len() < 2 {
+                break;
+            }
+            let (len, at) = match buf[1] & 0x7f {
+                126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
+                127 if buf.len() >= 10 => (
+                    u64::from_be_bytes(buf[2..10].try_into().unwrap()) as usize,
+                    10,
+                ),
+                126 | 127 => break,
+                n => (n as usize, 2),
+            };
+            if buf.len() < at + len {
+                break;
+            }
+            if buf[0] & 0x0f == 0x8 {
+                return (len >= 2).then(|| u16::from_be_bytes([buf[at], buf[at + 1]]));
+            }
+            buf.drain(..at + len);
+        }
+        match tokio::time::timeout(TIMEOUT, tcp.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            Ok(_) => return None,
+            Err(_) => panic!("no close frame in time"),
+        }
+    }
+}
+
+/// How a hostile client streams the payload of the huge frame it declared.
+#[derive(Clone, Copy)]
+enum Pace {
+    /// 64 KiB writes back to back, up to 4 MiB.
+    Fast,
+    /// 4 KiB every 20 ms for 2 seconds: what a client does to stay under the radar.
+    Slow,
+}
+
+/// Declares a 2^62-byte text frame, then streams its payload at `pace`, stopping early when
+/// the server stops reading.
+async fn stream_huge_frame(mut tcp: TcpStream, pace: Pace) -> TcpStream {
+    tcp.write_all(&frame_header(0x1, 1 << 62)).await.unwrap();
+    let (chunk, total, pause) = match pace {
+        Pace::Fast => (64 * 1024, 4 << 20, Duration::ZERO),
+        Pace::Slow => (4 * 1024, 400 * 1024, Duration::from_millis(20)),
+    };
+    let chunk = vec![b'x'; chunk];
+    let mut sent = 0;
+    while sent < total {
+        let write = tokio::time::timeout(Duration::from_secs(2), tcp.write_all(&chunk)).await;
+        match write {
+            Ok(Ok(())) => sent += chunk.len(),
+            // Refused (reset), or the server stopped reading: either way, not buffered.
+            _ => break,
+        }
+        tokio::time::sleep(pause).await;
+    }
+    tcp
+}
+
+/// Half the sockets fast, half slow.
+fn pace(i: usize) -> Pace {
+    if i.is_multiple_of(2) {
+        Pace::Fast
+    } else {
+        Pace::Slow
+    }
+}
+
+/// Samples the server's RSS while `work` runs; returns the growth over the baseline in KiB.
+async fn rss_growth_during<F: std::future::Future>(server: &Server, work: F) -> u64 {
+    let baseline = rss_kib(server);
+    let mut peak = baseline;
+    tokio::pin!(work);
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tokio::select! {
+            _ = &mut work => break,
+            _ = tick.tick() => peak = peak.max(rss_kib(server)),
+        }
+    }
+    peak = peak.max(rss_kib(server));
+    peak.saturating_sub(baseline)
+}
+
+/// Reads from `tcp` until `needle` has been seen.
+async fn read_until(tcp: &mut TcpStream, needle: &[u8]) {
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !seen.windows(needle.len()).any(|w| w == needle) {
+        let n = tokio::time::timeout(TIMEOUT, tcp.read(&mut chunk))
+            .await
+            .expect("in time")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed while waiting for {}",
+            String::from_utf8_lossy(needle)
+        );
+        seen.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Opens 100 sockets (joined with `hello` when given), then measures the server's RSS growth
+/// while each declares a 2^62-byte frame and streams its payload, half fast, half slow. The
+/// sessions' own cost is in the baseline: what is measured is what the frames cost.
+async fn growth_while_100_sockets_declare_huge_frames(
+    server: &Server,
+    hello: Option<&[u8]>,
+) -> u64 {
+    let sockets = futures_util::future::join_all((0..100).map(|_| async move {
+        let mut tcp = raw_socket(server).await;
+        if let Some(hello) = hello {
+            tcp.write_all(hello).await.unwrap();
+            read_until(&mut tcp, b"\"welcome\"").await;
+        }
+        tcp
+    }))
+    .await;
+    rss_growth_during(server, async {
+        let sockets = futures_util::future::join_all(
+            sockets
+                .into_iter()
+                .enumerate()
+                .map(|(i, tcp)| stream_huge_frame(tcp, pace(i))),
+        )
+        .await;
+        drop(sockets);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_frame_declaring_a_huge_length_is_refused_before_hello_without_buffering() {
+    let server = Server::start().await;
+    // Warm up: one ordinary socket, so the baseline includes a session's usual allocations.
+    let mut warm = Ws::open(&server).await;
+    warm.send(json!({"type": "ping"})).await;
+    drop(warm);
+
+    let growth = growth_while_100_sockets_declare_huge_frames(&server, None).await;
+    assert!(
+        growth < 16 * 1024,
+        "the server grew by {} MiB while 100 sockets declared 2^62-byte frames",
+        growth / 1024
+    );
+
+    // The refusal is a close frame with the protocol's code, before hello…
+    let mut tcp = raw_socket(&server).await;
+    tcp.write_all(&frame_header(0x1, 1 << 62)).await.unwrap();
+    assert_eq!(read_close_code(&mut tcp).await, Some(4000));
+    // …and for a declared length just over the limit.
+    let mut tcp = raw_socket(&server).await;
+    tcp.write_all(&frame_header(0x1, 1024 * 1024 + 1))
+        .await
+        .unwrap();
+    assert_eq!(read_close_code(&mut tcp).await, Some(4000));
+}
+
+#[tokio::test]
+async fn a_frame_declaring_a_huge_length_is_refused_after_hello_without_buffering() {
+    let server = server_with_doc(Options::default()).await;
+    let token = server.token("doc", "u", &["all"]).await;
+    let hello = text_frame(&json!({"type": "hello", "token": token}).to_string());
+    let growth = growth_while_100_sockets_declare_huge_frames(&server, Some(&hello)).await;
+    assert!(
+        growth < 16 * 1024,
+        "the server grew by {} MiB while 100 joined sockets declared 2^62-byte frames",
+        growth / 1024
+    );
+
+    let mut tcp = raw_socket(&server).await;
+    tcp.write_all(&hello).await.unwrap();
+    read_until(&mut tcp, b"\"welcome\"").await;
+    tcp.write_all(&frame_header(0x1, 1 << 62)).await.unwrap();
+    assert_eq!(read_close_code(&mut tcp).await, Some(4000));
+
+    // A frame within the limit still works after all that.
+    let mut ws = Ws::join(&server, &token, None).await;
+    assert_eq!(ws.change(create("c1", "r1", 0)).await["type"], "ack");
+}
+
+/// A client that stops reading while the backend writes changes of `pad` bytes is dropped
+/// (others see it leave) and, once it reads again, finds a `4005 too_slow` close frame.
+async fn slow_reader_gets_a_too_slow_close(options: Options, pad: usize) {
+    let server = server_with_doc(options).await;
+    let token = server.token("doc", "u", &["all"]).await;
+    let mut slow = Ws::open_with_small_buffer(&server).await;
+    slow.send(json!({"type": "hello", "token": token})).await;
+    slow.welcome = slow.recv_type("welcome").await; // and no reading until it is dropped
+    let slow_id = slow.welcome["session_id"].as_str().unwrap().to_string();
+    let mut watcher = Ws::join(&server, &token, None).await;
+
+    let pad = "x".repeat(pad);
+    let mut dropped = false;
+    'writing: for batch in 0..40 {
+        let changes: Vec<_> = (0..10)
+            .map(|i| {
+                let id = format!("big-{batch}-{i}");
+                let mut change = create(&id, &id, 0);
+                change["content"]["pad"] = json!(pad);
+                change
+            })
+            .collect();
+        let res = server
+            .backend(reqwest::Method::POST, "/api/documents/doc/changes")
+            .json(&json!({"changes": changes}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), reqwest::StatusCode::OK);
+        // Drain what the watcher got so far, looking for the slow session's departure.
+        while let Ok(v) = watcher.try_recv(Duration::from_millis(50)).await {
+            if v["type"] == "presence" && v["event"] == "left" && v["session_id"] == *slow_id {
+                dropped = true;
+                break 'writing;
+            }
+        }
+    }
+    assert!(dropped, "the slow reader was never dropped");
+    let closed = slow.closed().await;
+    assert_eq!(closed.code, 4005, "{closed:?}");
+    assert!(closed.reason.starts_with("too_slow: "), "{closed:?}");
+}
+
+#[tokio::test]
+async fn a_slow_reader_over_the_outbox_byte_budget_gets_a_too_slow_close_frame() {
+    // Default limits: 60 KB changes exhaust the 4 MiB byte budget long before 1024 messages.
+    slow_reader_gets_a_too_slow_close(Options::default(), 60_000).await;
+}
+
+#[tokio::test]
+async fn a_slow_reader_over_the_outbox_message_count_gets_a_too_slow_close_frame() {
+    let options = Options {
+        extra_args: vec!["--ws-outbox-capacity".into(), "64".into()],
+        ..Default::default()
+    };
+    slow_reader_gets_a_too_slow_close(options, 20_000).await;
+}
+
+#[tokio::test]
+async fn a_read_only_session_is_closed_when_its_token_expires_and_gets_nothing_after() {
+    let server = server_with_doc(Options::default()).await;
+    let writer_token = server.token("doc", "w", &["all"]).await;
+    let minted_at = std::time::Instant::now();
+    let reader_token = server
+        .mint(json!({"document_id": "doc", "user_id": "r", "permissions": ["read-document"], "expires_in": 2}))
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let expiry = minted_at + Duration::from_secs(2);
+    let mut reader = Ws::join(&server, &reader_token, None).await;
+    let mut writer = Ws::join(&server, &writer_token, None).await;
+
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let writing = async {
+        let mut acks = Vec::new();
+        let mut i = 0;
+        while !done.load(std::sync::atomic::Ordering::Relaxed) && i < 200 {
+            let ack = writer
+                .change(create(&format!("c{i}"), &format!("r{i}"), 0))
+                .await;
+            assert_eq!(ack["type"], "ack", "{ack}");
+            acks.push((ack["seq"].as_i64().unwrap(), std::time::Instant::now()));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            i += 1;
+        }
+        acks
+    };
+    let reading = async {
+        let mut seqs = Vec::new();
+        let closed = loop {
+            match reader.try_recv(Duration::from_secs(5)).await {
+                Ok(v) if v["type"] == "change" => seqs.push(v["seq"].as_i64().unwrap()),
+                Ok(_) => {}
+                Err(closed) => break closed,
+            }
+        };
+        let at = std::time::Instant::now();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        (closed, at, seqs)
+    };
+    let (acks, (closed, closed_at, seqs)) = tokio::join!(writing, reading);
+    let closed = closed.expect("the expired session was not closed within 5 s of silence");
+    assert_eq!(closed.code, 4002, "{closed:?}");
+    assert!(
+        closed_at <= expiry + Duration::from_secs(1),
+        "closed {:?} after the token expired",
+        closed_at - expiry
+    );
+    // Nothing committed after the expiry reached the expired session.
+    let slack = Duration::from_millis(200);
+    for seq in &seqs {
+        let acked = acks.iter().find(|(s, _)| s == seq).map(|(_, at)| *at);
+        assert!(
+            acked.is_some_and(|at| at <= expiry + slack),
+            "change {seq} reached the session after its token expired"
+        );
+    }
+    assert!(!seqs.is_empty(), "the session received changes while valid");
+}
+
+/// Opens `/api/client/ws{query}`, says hello with `token`, and returns the first message or
+/// how the socket closed.
+async fn hello_at(server: &Server, query: &str, token: &str) -> Result<Value, (u16, String)> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let url = format!(
+        "{}/api/client/ws{query}",
+        server.base.replace("http://", "ws://")
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
+    let hello = json!({"type": "hello", "token": token}).to_string();
+    ws.send(Message::Text(hello.into())).await.unwrap();
+    loop {
+        match tokio::time::timeout(TIMEOUT, ws.next())
+            .await
+            .expect("answer in time")
+        {
+            Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(&t).unwrap()),
+            Some(Ok(Message::Close(frame))) => {
+                let frame = frame.expect("a close frame with a code");
+                return Err((u16::from(frame.code), frame.reason.to_string()));
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("socket ended without a close frame: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_upgrade_honours_document_id_and_refuses_a_token_for_another_document() {
+    let server = server_with_doc(Options::default()).await;
+    let token = server.token("doc", "u", &["read-document"]).await;
+    let welcome = hello_at(&server, "?document_id=doc", &token).await.unwrap();
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let (code, reason) = hello_at(&server, "?document_id=other", &token)
+        .await
+        .unwrap_err();
+    assert_eq!(code, 4001, "{reason}");
+    assert!(
+        reason.starts_with("unauthorized: wrong_document"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn content_nested_deeper_than_the_documented_limit_is_rejected_as_invalid() {
+    let server = server_with_doc(Options::default()).await;
+    let token = server.token("doc", "u", &["all"]).await;
+    let mut ws = Ws::join(&server, &token, None).await;
+    // The content object is level 1; `customData` adds the levels below it. (Built as text:
+    // serde_json's own recursion limit would refuse to build the deeper one.)
+    let change = |id: &str, levels: usize| {
+        let arrays = levels - 1;
+        let deep = format!("{}{}", "[".repeat(arrays), "]".repeat(arrays));
+        let content = crate::common::ws::ink(0, "deep")
+            .to_string()
+            .replacen('{', &format!(r#"{{"customData":{deep},"#), 1)
+            .replacen(r#""customData":{"marker":"deep"}"#, r#""note":"x""#, 1);
+        format!(
+            r#"{{"type":"changes","changes":[{{"client_id":"{id}","op":"create","kind":"annotation","id":"{id}","content":{content}}}]}}"#
+        )
+    };
+    for (levels, expected) in [(127, "ack"), (128, "reject")] {
+        let id = format!("deep{levels}");
+        assert!(
+            ws.send_raw(tokio_tungstenite::tungstenite::Message::Text(
+                change(&id, levels).into()
+            ))
+            .await
+        );
+        let answer = loop {
+            let v = ws.recv().await;
+            if v["client_id"] == *id {
+                break v;
+            }
+        };
+        assert_eq!(answer["type"], expected, "{levels} levels: {answer}");
+        if expected == "reject" {
+            assert_eq!(answer["code"], "invalid", "{answer}");
+        }
+    }
+}
