@@ -16,5 +16,6 @@ mod postgres;
 mod s3;
 mod storage;
 mod testdata;
+mod token_limits;
 mod tokens;
 mod usage;
