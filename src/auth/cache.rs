@@ -84,3 +84,83 @@ impl ClaimsCache {
         self.len() == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::auth::tokens::{DocumentRef, Grant};
+
+    fn verified(expires_in: Duration, ids: &[&str]) -> VerifiedToken {
+        let expires_at = SystemTime::now() + expires_in;
+        VerifiedToken {
+            grant: Grant {
+                document: DocumentRef::App("a".into()),
+                user_id: "u".into(),
+                user_name: None,
+                layer: "".into(),
+                default_group: None,
+                permissions: vec![],
+                collaboration_permissions: vec![],
+                expires_at,
+                document_created: None,
+            },
+            expires_at,
+            revocation_ids: ids.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn an_entry_lives_until_the_earlier_of_expiry_and_the_ttl() {
+        let cache = ClaimsCache::default();
+        let now = SystemTime::now();
+        cache.insert(
+            key("long"),
+            verified(Duration::from_secs(3600), &["a"]),
+            now,
+        );
+        cache.insert(key("short"), verified(Duration::from_secs(5), &["b"]), now);
+        assert!(cache
+            .get(&key("long"), now + TTL - Duration::from_secs(1))
+            .is_some());
+        assert!(cache.get(&key("long"), now + TTL).is_none());
+        assert!(cache
+            .get(&key("short"), now + Duration::from_secs(4))
+            .is_some());
+        assert!(cache
+            .get(&key("short"), now + Duration::from_secs(6))
+            .is_none());
+        assert!(cache.get(&key("unknown"), now).is_none());
+    }
+
+    #[test]
+    fn an_expired_token_is_not_cached() {
+        let cache = ClaimsCache::default();
+        let now = SystemTime::now() + Duration::from_secs(10);
+        cache.insert(key("t"), verified(Duration::from_secs(1), &["a"]), now);
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn revoking_any_block_id_forgets_the_token() {
+        let cache = ClaimsCache::default();
+        let now = SystemTime::now();
+        cache.insert(
+            key("parent"),
+            verified(Duration::from_secs(60), &["p"]),
+            now,
+        );
+        cache.insert(
+            key("child"),
+            verified(Duration::from_secs(60), &["p", "c"]),
+            now,
+        );
+        cache.forget_revoked(&HashSet::from(["c".to_string()]));
+        assert!(cache.get(&key("child"), now).is_none());
+        assert!(cache.get(&key("parent"), now).is_some());
+        cache.forget_revoked(&HashSet::from(["p".to_string()]));
+        assert!(cache.is_empty());
+    }
+}

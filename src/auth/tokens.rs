@@ -617,3 +617,7 @@ fn expiries_in(source: &str) -> Vec<SystemTime> {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "tokens_tests.rs"]
+mod tests;
