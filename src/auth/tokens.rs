@@ -9,14 +9,18 @@
 //! layer("d1", "");
 //! right("d1", "read-document"); right("d1", "write");
 //! collab("d1", "annotations:edit:self");
+//! document_created("d1", 1764064800123456);   // the document's created_at, in microseconds
 //! expires(2026-11-25T10:00:00Z);
 //! check if time($t), $t < 2026-11-25T10:00:00Z;
 //! ```
 //!
-//! Verification runs the authorizer once per candidate right with `resource(<doc>)`, `time(<now>)`
-//! and `right_op(<permission>)` or `collab_op(<collaboration permission>)` in scope. Any block
-//! appended later can only add checks, so an attenuated token can never grant more than its
-//! parent: that is biscuit's guarantee, not ours.
+//! Verification has two halves. [`read`] runs no datalog: it holds the token to the bounds of
+//! [`super::shape`] (size, blocks, attenuation blocks of bounded checks only) and verifies the
+//! signature chain, which yields the revocation ids. [`evaluate`] then runs the authorizer once
+//! per candidate right with `resource(<doc>)`, `time(<now>)` and `right_op(<permission>)` or
+//! `collab_op(<collaboration permission>)` in scope. A block appended later can only add checks,
+//! so an attenuated token can never grant more than its parent: biscuit's guarantee, and ours,
+//! since a block stating facts or rules is refused.
 
 use std::collections::HashMap;
 use std::path::Path;
