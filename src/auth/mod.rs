@@ -131,11 +131,6 @@ impl Authenticator {
         self.inner.cache.forget_revoked(ids);
     }
 
-    /// The limits presented tokens are held to.
-    pub fn limits(&self) -> TokenLimits {
-        self.inner.limits
-    }
-
     /// Meters one successful session open.
     pub async fn record_open(&self, token: &tokens::VerifiedToken) -> Result<(), sea_orm::DbErr> {
         crate::usage::record_open(&self.inner.committer, token).await
