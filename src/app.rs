@@ -78,7 +78,16 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
         outbox_capacity: config.ws_outbox_capacity.max(8),
         ..SessionConfig::default()
     };
+    let authenticator = crate::auth::Authenticator::new(
+        db.clone(),
+        root_key.clone(),
+        committer.clone(),
+        crate::auth::TokenLimits {
+            max_bytes: config.max_token_bytes,
+        },
+    );
     Ok(AppState {
+        authenticator,
         committer,
         registry,
         sessions: Arc::new(sessions),

@@ -78,6 +78,11 @@ pub struct Config {
     #[arg(long, env = "QUIRE_MAX_TOKEN_LIFETIME", default_value_t = 7 * 24 * 3600)]
     pub max_token_lifetime: u64,
 
+    /// Longest session token accepted, in bytes; longer ones are refused with `token_too_large`
+    /// before anything else is done with them.
+    #[arg(long, env = "QUIRE_MAX_TOKEN_BYTES", default_value_t = crate::auth::shape::DEFAULT_MAX_TOKEN_BYTES)]
+    pub max_token_bytes: usize,
+
     /// Origins allowed to call the client API from a browser (comma-separated; `*` for any).
     #[arg(long, env = "QUIRE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,

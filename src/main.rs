@@ -208,6 +208,34 @@ fn keys(command: KeysCommand) -> Result<(), String> {
     })
 }
 
+/// Now plus `seconds`, refused with a message naming `flag` beyond [`tokens::MAX_LIFETIME`].
+fn lifetime_end(flag: &str, seconds: u64) -> Result<SystemTime, String> {
+    tokens::expiry_after(SystemTime::now(), Duration::from_secs(seconds)).ok_or_else(|| {
+        format!(
+            "{flag} must be at most {} seconds (ten years)",
+            tokens::MAX_LIFETIME.as_secs()
+        )
+    })
+}
+
+/// The `created_at` of managed document `id`, read from the configured database.
+fn document_created_at(storage: &StorageArgs, id: &str) -> Result<i64, String> {
+    runtime()?.block_on(async {
+        let db = quire::db::connect(&storage.database_url(), Default::default())
+            .await
+            .map_err(|e| format!("database: {e}"))?;
+        match quire::documents::get(&db, id).await {
+            Ok(doc) => Ok(doc.created_at),
+            Err(quire::documents::Error::NotFound(_)) => Err(format!(
+                "no document `{id}` in the database ({}): upload it first, or use \
+                 --app-document-id for a document the application keeps itself",
+                storage.data_dir.display()
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+}
+
 fn token(command: TokenCommand) -> Result<(), String> {
     match command {
         TokenCommand::Mint(a) => {
@@ -216,22 +244,45 @@ fn token(command: TokenCommand) -> Result<(), String> {
                 .map_err(|e| format!("data dir: {e}"))?;
             let root = RootKey::load_or_create(&a.storage.data_dir, a.root_key.as_deref())
                 .map_err(|e| e.to_string())?;
-            let document = match (a.document_id, a.app_document_id) {
-                (Some(id), None) => DocumentRef::Managed(id),
-                (None, Some(id)) => DocumentRef::App(id),
+            // The same limits as `POST /api/sessions`.
+            quire::limits::check_identity(
+                &a.user_id,
+                a.user_name.as_deref(),
+                &a.layer,
+                a.default_group.as_deref(),
+            )
+            .map_err(|v| format!("--{}: {}", v.field.replace('_', "-"), v.message))?;
+            let expires_at = lifetime_end("--expires-in", a.expires_in)?;
+            let (document, document_created) = match (a.document_id, a.app_document_id) {
+                (Some(id), None) => {
+                    // Bound to the document as it is now, like a token minted over HTTP, so it
+                    // does not open a later document uploaded under the same id.
+                    let created = document_created_at(&a.storage, &id)?;
+                    (DocumentRef::Managed(id), Some(created))
+                }
+                (None, Some(id)) => {
+                    quire::documents::validate_id(&id)
+                        .map_err(|e| format!("--app-document-id: {e}"))?;
+                    (DocumentRef::App(id), None)
+                }
                 _ => return Err("give exactly one of --document-id and --app-document-id".into()),
             };
+            let permissions = Permission::parse_list(&a.permissions)?;
+            if permissions.is_empty() {
+                return Err("--permissions must name at least one permission".into());
+            }
             let grant = Grant {
                 document,
                 user_id: a.user_id,
                 user_name: a.user_name,
                 layer: a.layer,
                 default_group: a.default_group,
-                permissions: Permission::parse_list(&a.permissions)?,
+                permissions,
                 collaboration_permissions: CollabPermission::parse_list(
                     &a.collaboration_permissions,
                 )?,
-                expires_at: SystemTime::now() + Duration::from_secs(a.expires_in),
+                expires_at,
+                document_created,
             };
             let minted = tokens::mint(&root, &grant).map_err(|e| e.to_string())?;
             eprintln!("revocation id: {}", minted.revocation_id);
@@ -252,7 +303,8 @@ fn token(command: TokenCommand) -> Result<(), String> {
                     .transpose()?,
                 expires_at: a
                     .expires_in
-                    .map(|s| SystemTime::now() + Duration::from_secs(s)),
+                    .map(|s| lifetime_end("--expires-in", s))
+                    .transpose()?,
                 layer: a.layer,
             };
             println!(

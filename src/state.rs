@@ -36,15 +36,13 @@ pub struct AppState {
     pub sessions: Arc<SessionConfig>,
     /// Origins allowed to open WebSockets and call the client API from a browser.
     pub cors_origins: Arc<Vec<String>>,
+    /// Verifies session tokens; one per server, so its cache and verification pool are shared.
+    pub authenticator: Authenticator,
 }
 
 impl AppState {
     /// The session-token verifier.
     pub fn authenticator(&self) -> Authenticator {
-        Authenticator {
-            db: self.db.clone(),
-            root_key: self.root_key.clone(),
-            committer: self.committer.clone(),
-        }
+        self.authenticator.clone()
     }
 }

@@ -117,3 +117,94 @@ impl Access {
         self.scopes[content_index(content)][action_index(action)] != 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The access rules, one per test: `all` covers every record, `self` the user's own, `group`
+    //! those of the user's group (never a record without a group), and nothing else is allowed.
+
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::auth::tokens::DocumentRef;
+
+    fn access(collab: &[&str], permissions: &[Permission], group: Option<&str>) -> Access {
+        Access::from_grant(&Grant {
+            document: DocumentRef::Managed("d".into()),
+            user_id: "me".into(),
+            user_name: None,
+            layer: "".into(),
+            default_group: group.map(str::to_string),
+            permissions: permissions.to_vec(),
+            collaboration_permissions: collab.iter().map(|c| c.parse().unwrap()).collect(),
+            expires_at: SystemTime::now(),
+            document_created: None,
+        })
+    }
+
+    const A: ContentType = ContentType::Annotations;
+    const C: ContentType = ContentType::Comments;
+
+    #[test]
+    fn all_scope_covers_every_record() {
+        let a = access(&["annotations:edit:all"], &[], None);
+        assert!(a.allows(A, Action::Edit, "someone-else", None));
+        assert!(a.allows(A, Action::Edit, "me", Some("g")));
+    }
+
+    #[test]
+    fn self_scope_covers_only_the_users_own_records() {
+        let a = access(&["annotations:delete:self"], &[], Some("g"));
+        assert!(a.allows(A, Action::Delete, "me", None));
+        assert!(!a.allows(A, Action::Delete, "someone-else", Some("g")));
+    }
+
+    #[test]
+    fn group_scope_covers_records_of_the_users_group_only() {
+        let a = access(&["comments:edit:group"], &[], Some("g"));
+        assert!(a.allows(C, Action::Edit, "someone-else", Some("g")));
+        assert!(!a.allows(C, Action::Edit, "someone-else", Some("other")));
+        assert!(!a.allows(C, Action::Edit, "someone-else", None));
+    }
+
+    #[test]
+    fn a_user_without_a_group_matches_no_group_record() {
+        let a = access(&["comments:edit:group"], &[], None);
+        assert!(!a.allows(C, Action::Edit, "someone-else", None));
+        assert!(!a.allows(C, Action::Edit, "someone-else", Some("g")));
+    }
+
+    #[test]
+    fn a_right_on_one_content_type_or_action_grants_no_other() {
+        let a = access(&["annotations:edit:all"], &[], None);
+        assert!(!a.allows(C, Action::Edit, "me", None));
+        assert!(!a.allows(A, Action::Delete, "me", None));
+        assert!(!a.allows(A, Action::View, "me", None));
+        assert!(!a.allows_any(ContentType::FormFields, Action::Fill));
+    }
+
+    #[test]
+    fn viewing_follows_the_content_type_of_the_kind_and_bookmarks_follow_annotations() {
+        let a = access(&["annotations:view:self", "comments:view:all"], &[], None);
+        assert!(a.can_view(Kind::Annotation, "me", None));
+        assert!(a.can_view(Kind::Bookmark, "me", None));
+        assert!(!a.can_view(Kind::Bookmark, "someone-else", None));
+        assert!(a.can_view(Kind::Comment, "someone-else", None));
+        assert!(!a.can_view(Kind::FormField, "me", None));
+    }
+
+    #[test]
+    fn creating_needs_the_action_at_any_scope() {
+        let a = access(&["annotations:edit:self"], &[], None);
+        assert!(a.allows_any(A, Action::Edit));
+        assert!(!a.allows_any(C, Action::Reply));
+    }
+
+    #[test]
+    fn write_is_the_document_permission_and_the_backend_may_do_everything() {
+        assert!(access(&[], &[Permission::Write], None).write);
+        assert!(!access(&["annotations:edit:all"], &[Permission::ReadDocument], None).write);
+        let b = Access::backend("api".into(), None);
+        assert!(b.write && b.allows(C, Action::Delete, "anyone", Some("any")));
+    }
+}

@@ -9,20 +9,24 @@
 //! layer("d1", "");
 //! right("d1", "read-document"); right("d1", "write");
 //! collab("d1", "annotations:edit:self");
+//! document_created("d1", 1764064800123456);   // the document's created_at, in microseconds
 //! expires(2026-11-25T10:00:00Z);
 //! check if time($t), $t < 2026-11-25T10:00:00Z;
 //! ```
 //!
-//! Verification runs the authorizer once per candidate right with `resource(<doc>)`, `time(<now>)`
-//! and `right_op(<permission>)` or `collab_op(<collaboration permission>)` in scope. Any block
-//! appended later can only add checks, so an attenuated token can never grant more than its
-//! parent: that is biscuit's guarantee, not ours.
+//! Verification has two halves. [`read`] runs no datalog: it holds the token to the bounds of
+//! [`super::shape`] (size, blocks, attenuation blocks of bounded checks only) and verifies the
+//! signature chain, which yields the revocation ids. [`evaluate`] then runs the authorizer once
+//! per candidate right with `resource(<doc>)`, `time(<now>)` and `right_op(<permission>)` or
+//! `collab_op(<collaboration permission>)` in scope. A block appended later can only add checks,
+//! so an attenuated token can never grant more than its parent: biscuit's guarantee, and ours,
+//! since a block stating facts or rules is refused.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use biscuit_auth::builder::{date, fact, string};
+use biscuit_auth::builder::{date, fact, int, string};
 use biscuit_auth::error::{FailedCheck, Format, Logic, Token as TokenError};
 use biscuit_auth::{
     AuthorizerBuilder, AuthorizerLimits, Biscuit, BlockBuilder, KeyPair, PrivateKey, PublicKey,
@@ -31,6 +35,7 @@ use biscuit_auth::{
 use serde::Serialize;
 
 use super::rights::{CollabPermission, Permission};
+use super::shape::{self, TokenLimits};
 use super::Error;
 
 /// The server's root key pair: signs every token it mints. Only its public half is ever shared.
@@ -91,6 +96,18 @@ impl RootKey {
     }
 }
 
+/// The longest lifetime any token may be given, whatever the configuration: beyond it a
+/// lifetime is a mistake (and far enough beyond it, not a representable time).
+pub const MAX_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// `now + lifetime`, or `None` when the lifetime exceeds [`MAX_LIFETIME`].
+pub fn expiry_after(now: SystemTime, lifetime: Duration) -> Option<SystemTime> {
+    if lifetime > MAX_LIFETIME {
+        return None;
+    }
+    now.checked_add(lifetime)
+}
+
 /// Which document a token is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
@@ -121,10 +138,16 @@ pub struct Grant {
     pub default_group: Option<String>,
     pub permissions: Vec<Permission>,
     pub collaboration_permissions: Vec<CollabPermission>,
-    /// When the authority block says the token expires. Attenuations may make it shorter;
-    /// that is enforced on every check but not reflected here.
+    /// When the authority block says the token expires. Attenuations may make it shorter:
+    /// [`VerifiedToken::expires_at`] is the effective expiry.
     #[serde(skip)]
     pub expires_at: SystemTime,
+    /// For a managed document, the `created_at` (microseconds) of the document the token was
+    /// minted for. Document ids can be reused after a delete; a token bound to the earlier
+    /// document is refused for the later one. `None` for app-provided documents and for tokens
+    /// minted by Quire versions that did not bind them.
+    #[serde(skip)]
+    pub document_created: Option<i64>,
 }
 
 /// A freshly minted token.
@@ -196,6 +219,9 @@ pub fn mint(root: &RootKey, grant: &Grant) -> Result<Minted, Error> {
     };
     for c in &collab {
         add(fact("collab", &[string(doc), string(&c.to_string())]))?;
+    }
+    if let Some(created) = grant.document_created {
+        add(fact("document_created", &[string(doc), int(created)]))?;
     }
     add(fact("expires", &[date(&grant.expires_at)]))?;
     let mut params = HashMap::new();
@@ -285,10 +311,45 @@ pub fn inspect(token: &str, public: Option<PublicKey>) -> Result<String, Error> 
     }
 }
 
-/// Verifies `token` against the root public key at time `now` and computes its effective grant.
-/// Revocation is not checked here: it needs the database (see `auth::Authenticator`).
+/// A token whose structure is within [`shape`]'s bounds and whose signature chain verifies, not
+/// yet evaluated: what [`read`] returns and [`evaluate`] takes. Its revocation ids are known
+/// without any datalog, so a revoked token is refused before evaluation.
+pub struct Checked {
+    biscuit: Biscuit,
+    /// One revocation id per block, hex-encoded.
+    pub revocation_ids: Vec<String>,
+}
+
+/// The first half of verification, with no datalog: refuses a token outside `limits` or the
+/// structural bounds of [`shape`], then verifies the signature chain against `public`.
+pub fn read(public: PublicKey, token: &str, limits: &TokenLimits) -> Result<Checked, Error> {
+    let bytes = shape::check(token.trim(), limits)?;
+    let biscuit = Biscuit::from(&bytes, public).map_err(classify_format)?;
+    let revocation_ids = biscuit
+        .revocation_identifiers()
+        .iter()
+        .map(hex::encode)
+        .collect();
+    Ok(Checked {
+        biscuit,
+        revocation_ids,
+    })
+}
+
+/// Verifies `token` against the root public key at time `now` and computes its effective grant,
+/// within the default limits. Revocation is not checked here: it needs the database (see
+/// `auth::Authenticator`, which also runs this off the async workers).
 pub fn verify(public: PublicKey, token: &str, now: SystemTime) -> Result<VerifiedToken, Error> {
-    let biscuit = Biscuit::from_base64(token.trim(), public).map_err(classify_format)?;
+    evaluate(read(public, token, &TokenLimits::default())?, now)
+}
+
+/// The second half of verification: runs the authorizer (once per right the authority block
+/// states, or once for a token with no attenuation) at time `now`.
+pub fn evaluate(checked: Checked, now: SystemTime) -> Result<VerifiedToken, Error> {
+    let Checked {
+        biscuit,
+        revocation_ids,
+    } = checked;
     let claims = read_claims(&biscuit)?;
     let doc = claims.document.id().to_string();
 
@@ -336,11 +397,7 @@ pub fn verify(public: PublicKey, token: &str, now: SystemTime) -> Result<Verifie
             collaboration_permissions,
             ..claims
         },
-        revocation_ids: biscuit
-            .revocation_identifiers()
-            .iter()
-            .map(hex::encode)
-            .collect(),
+        revocation_ids,
     })
 }
 
@@ -470,6 +527,24 @@ fn read_claims(token: &Biscuit) -> Result<Grant, Error> {
             "the token must state exactly one expiry".into(),
         ));
     };
+    let created: Vec<(i64,)> = authorizer
+        .query(
+            format!(
+                "data($c) <- document_created({}, $c)",
+                serde_json::json!(document.id())
+            )
+            .as_str(),
+        )
+        .map_err(|e| Error::Malformed(e.to_string()))?;
+    let document_created = match (&document, created.as_slice()) {
+        (DocumentRef::Managed(_), [(c,)]) => Some(*c),
+        (_, []) => None,
+        _ => {
+            return Err(Error::Malformed(
+                "the token must state at most one document incarnation".into(),
+            ))
+        }
+    };
     Ok(Grant {
         document,
         user_id,
@@ -479,6 +554,7 @@ fn read_claims(token: &Biscuit) -> Result<Grant, Error> {
         permissions,
         collaboration_permissions,
         expires_at: *expires_at,
+        document_created,
     })
 }
 
@@ -545,3 +621,7 @@ fn expiries_in(source: &str) -> Vec<SystemTime> {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "tokens_tests.rs"]
+mod tests;

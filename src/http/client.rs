@@ -70,7 +70,8 @@ async fn session(
     usage::record_open(&state.committer, &token).await?;
     Ok(HttpResponse::Ok().json(SessionResponse {
         grant: GrantView::from(&token.grant),
-        expires_at: tokens::rfc3339(token.grant.expires_at),
+        // The effective expiry: an attenuation may have shortened the authority block's.
+        expires_at: tokens::rfc3339(token.expires_at),
         page_count,
     }))
 }

@@ -60,6 +60,17 @@ impl Error {
                 }
                 A::InvalidApiKey => (StatusCode::UNAUTHORIZED, "invalid_api_key", "auth"),
                 A::Malformed(_) => (StatusCode::UNAUTHORIZED, "token_malformed", "auth"),
+                A::TooLarge { .. } => (StatusCode::UNAUTHORIZED, "token_too_large", "auth"),
+                A::TooManyBlocks { .. } => {
+                    (StatusCode::UNAUTHORIZED, "token_too_many_blocks", "auth")
+                }
+                A::BlockNotAllowed(_) => {
+                    (StatusCode::UNAUTHORIZED, "token_block_not_allowed", "auth")
+                }
+                A::TooComplex(_) => (StatusCode::UNAUTHORIZED, "token_too_complex", "auth"),
+                A::DocumentReplaced => {
+                    (StatusCode::UNAUTHORIZED, "token_document_replaced", "auth")
+                }
                 A::BadSignature => (StatusCode::UNAUTHORIZED, "token_bad_signature", "auth"),
                 A::Expired => (StatusCode::UNAUTHORIZED, "token_expired", "auth"),
                 A::Revoked => (StatusCode::UNAUTHORIZED, "token_revoked", "auth"),

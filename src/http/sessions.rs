@@ -90,15 +90,16 @@ async fn mint(
     body: web::Json<MintRequest>,
 ) -> Result<HttpResponse, Error> {
     let req = body.into_inner();
-    let document = match (req.document_id, req.app_document_id) {
+    let (document, document_created) = match (req.document_id, req.app_document_id) {
         (Some(id), None) => {
-            documents::get(&state.db, &id).await?;
-            DocumentRef::Managed(id)
+            // The token is bound to this document, not to whatever later takes its id.
+            let created = documents::get(&state.db, &id).await?.created_at;
+            (DocumentRef::Managed(id), Some(created))
         }
         (None, Some(id)) => {
             documents::validate_id(&id)
                 .map_err(|e| Error::BadRequest(format!("`app_document_id`: {e}")))?;
-            DocumentRef::App(id)
+            (DocumentRef::App(id), None)
         }
         _ => {
             return Err(Error::BadRequest(
@@ -128,12 +129,16 @@ async fn mint(
         .expires_in
         .map(Duration::from_secs)
         .unwrap_or(state.limits.default_token_lifetime);
-    if lifetime.is_zero() || lifetime > max {
-        return Err(Error::BadRequest(format!(
-            "`expires_in` must be between 1 and {} seconds (the server's maximum token lifetime)",
-            max.as_secs()
-        )));
-    }
+    let expires_at = (!lifetime.is_zero() && lifetime <= max)
+        .then(|| tokens::expiry_after(SystemTime::now(), lifetime))
+        .flatten()
+        .ok_or_else(|| {
+            Error::BadRequest(format!(
+                "`expires_in` must be between 1 and {} seconds (the server's maximum token \
+                 lifetime)",
+                max.as_secs().min(tokens::MAX_LIFETIME.as_secs())
+            ))
+        })?;
     let grant = Grant {
         document,
         user_id: req.user_id,
@@ -142,7 +147,8 @@ async fn mint(
         default_group: req.default_group,
         permissions,
         collaboration_permissions,
-        expires_at: SystemTime::now() + lifetime,
+        expires_at,
+        document_created,
     };
     let minted = tokens::mint(&state.root_key, &grant)?;
     // Show the grant as the token states it (with `write`'s implied full access spelled out).
@@ -192,10 +198,12 @@ async fn revoke(
         }
     };
     revocations::revoke(&state.db, &id).await?;
+    let ids = Arc::new(HashSet::from([id.clone()]));
+    // Cached verifications of the token (and its descendants) are forgotten on this node now;
+    // other nodes' caches expire within 30 seconds.
+    state.authenticator.forget_revoked(&ids);
     // Live sessions holding the token (or one attenuated from it) are closed now.
-    state
-        .registry
-        .do_send(BroadcastRevoked(Arc::new(HashSet::from([id.clone()]))));
+    state.registry.do_send(BroadcastRevoked(ids));
     tracing::info!(revocation_id = %id, "token revoked");
     Ok(HttpResponse::Ok().json(RevokeResponse { revoked: id }))
 }

@@ -3,6 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
+use crate::common::ws::Ws;
 use crate::common::{expect_error, expect_json, pdf, Server};
 
 #[tokio::test]
@@ -158,4 +159,76 @@ async fn a_deleted_document_is_gone_for_its_tokens_too() {
         .await
         .unwrap();
     expect_error(res, StatusCode::NOT_FOUND, "document_not_found").await;
+}
+
+#[tokio::test]
+async fn a_token_for_a_deleted_document_does_not_open_a_new_one_with_its_id() {
+    let server = Server::start().await;
+    server.upload_ok(pdf::one_page("first"), "doc").await;
+    let old = server.token("doc", "u1", &["read-document"]).await;
+    let data = server.data_dir.to_str().unwrap();
+    let old_cli = crate::common::cli(
+        &[
+            "token",
+            "mint",
+            "--document-id",
+            "doc",
+            "--user-id",
+            "u1",
+            "--permissions",
+            "read-document",
+            "--data-dir",
+            data,
+        ],
+        None,
+    );
+    // Used once, so its verification is cached.
+    let ok = server
+        .client(&old, "/api/client/session")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+
+    let res = server
+        .backend(reqwest::Method::DELETE, "/api/documents/doc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    server.upload_ok(pdf::with_pages(2, "second"), "doc").await;
+
+    for token in [old.as_str(), old_cli.trim()] {
+        for path in ["/api/client/session", "/api/client/document"] {
+            let body = expect_error(
+                server.client(token, path).send().await.unwrap(),
+                StatusCode::UNAUTHORIZED,
+                "token_document_replaced",
+            )
+            .await;
+            assert!(
+                body["message"].as_str().unwrap().contains("deleted"),
+                "{body}"
+            );
+        }
+        let mut ws = Ws::open(&server).await;
+        ws.send(json!({"type": "hello", "token": token})).await;
+        let closed = ws.closed().await;
+        assert_eq!(closed.code, 4001, "{closed:?}");
+        assert!(closed.reason.contains("deleted"), "{closed:?}");
+    }
+
+    // A token minted now opens the new document.
+    let new = server.token("doc", "u1", &["read-document"]).await;
+    let s = expect_json(
+        server
+            .client(&new, "/api/client/session")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(s["page_count"], 2);
+    Ws::join(&server, &new, None).await;
 }

@@ -17,6 +17,7 @@ mod postgres;
 mod s3;
 mod storage;
 mod testdata;
+mod token_limits;
 mod tokens;
 mod usage;
 mod ws_limits;

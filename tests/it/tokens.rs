@@ -216,13 +216,14 @@ async fn every_denial_names_its_reason() {
     )
     .await;
 
-    // Signed by another key: a token minted offline with a different root key.
+    // Signed by another key: a token minted offline with a different root key (for an
+    // app-provided id, as the other data dir has no documents).
     let other = tempfile::tempdir().unwrap();
     let foreign = cli(
         &[
             "token",
             "mint",
-            "--document-id",
+            "--app-document-id",
             "doc-1",
             "--user-id",
             "u1",
@@ -241,9 +242,17 @@ async fn every_denial_names_its_reason() {
     .await;
 
     // Truncated, edited, or not a token at all.
-    let truncated = &token[..token.len() - 20];
-    let res = session(&server, truncated).await;
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // (Padding is optional, so cut into the data.)
+    let data = token.trim_end_matches('=');
+    for cut in [1, 2, 3, 20, data.len() / 2] {
+        let truncated = &data[..data.len() - cut];
+        expect_error(
+            session(&server, truncated).await,
+            StatusCode::UNAUTHORIZED,
+            "token_malformed",
+        )
+        .await;
+    }
     let mut edited: Vec<char> = token.chars().collect();
     let mid = edited.len() / 2;
     edited[mid] = if edited[mid] == 'A' { 'B' } else { 'A' };
@@ -546,19 +555,19 @@ async fn a_token_attenuated_by_biscuit_python_is_honoured_exactly() {
         json!(["annotations:view:all"])
     );
 
-    // A block that asserts rights as facts gains nothing: only the authority block is trusted.
+    // A block that asserts rights as facts is refused: attenuation blocks hold checks only.
     let sneaky = python_attenuate(
         &python,
         &narrowed,
         &key,
         r#"right("doc-1", "write"); collab("doc-1", "annotations:edit:all");"#,
     );
-    let s = expect_json(session(&server, &sneaky).await, StatusCode::OK).await;
-    assert_eq!(s["permissions"], json!(["read-document", "download"]));
-    assert_eq!(
-        s["collaboration_permissions"],
-        json!(["annotations:view:all"])
-    );
+    expect_error(
+        session(&server, &sneaky).await,
+        StatusCode::UNAUTHORIZED,
+        "token_block_not_allowed",
+    )
+    .await;
 
     let expired = python_attenuate(
         &python,
@@ -620,4 +629,150 @@ async fn secrets_never_reach_the_log_and_the_root_key_is_private() {
             .mode();
         assert_eq!(dir_mode & 0o077, 0, "the data dir is private");
     }
+}
+
+#[tokio::test]
+async fn the_session_shows_the_expiry_an_attenuation_set() {
+    let server = server_with_doc().await;
+    let minted = server
+        .mint(json!({"document_id": "doc-1", "user_id": "u1", "permissions": ["read-document"], "expires_in": 3600}))
+        .await;
+    let shorter = cli(
+        &[
+            "token",
+            "attenuate",
+            "--token",
+            minted["token"].as_str().unwrap(),
+            "--expires-in",
+            "600",
+        ],
+        None,
+    );
+    let s = expect_json(session(&server, shorter.trim()).await, StatusCode::OK).await;
+    let shown = time::OffsetDateTime::parse(
+        s["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let in_600 = time::OffsetDateTime::now_utc() + time::Duration::seconds(600);
+    assert!(
+        (shown - in_600).abs() < time::Duration::seconds(30),
+        "shown {shown}, attenuated to about {in_600}; minted {}",
+        minted["expires_at"]
+    );
+}
+
+#[tokio::test]
+async fn a_huge_lifetime_is_refused_with_a_message_not_a_panic() {
+    let huge = u64::MAX.to_string();
+    let server = Server::start_with(crate::common::Options {
+        // Even with no configured maximum to speak of.
+        extra_args: vec!["--max-token-lifetime".into(), huge.clone()],
+        ..Default::default()
+    })
+    .await;
+    server.upload_ok(pdf::one_page("huge"), "doc-1").await;
+    for expires_in in [json!(u64::MAX), json!(20u64 * 365 * 24 * 3600)] {
+        let res = mint_status(
+            &server,
+            json!({"document_id": "doc-1", "user_id": "u1", "permissions": ["read-document"], "expires_in": expires_in}),
+        )
+        .await;
+        let body = expect_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+        assert!(
+            body["message"].as_str().unwrap().contains("expires_in"),
+            "{body}"
+        );
+    }
+    // The server is still there, and a sane lifetime works.
+    server
+        .mint(json!({"document_id": "doc-1", "user_id": "u1", "permissions": ["read-document"], "expires_in": 60}))
+        .await;
+
+    let data = server.data_dir.to_str().unwrap();
+    let out = cli_output(
+        &[
+            "token",
+            "mint",
+            "--document-id",
+            "doc-1",
+            "--user-id",
+            "u1",
+            "--permissions",
+            "read-document",
+            "--expires-in",
+            &huge,
+            "--data-dir",
+            data,
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("--expires-in must be at most"), "{stderr}");
+
+    let token = server.token("doc-1", "u1", &["read-document"]).await;
+    let out = cli_output(
+        &[
+            "token",
+            "attenuate",
+            "--token",
+            &token,
+            "--expires-in",
+            &huge,
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("--expires-in must be at most"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_cli_mints_with_the_same_identity_limits_as_the_api() {
+    let server = server_with_doc().await;
+    let data = server.data_dir.to_str().unwrap();
+    let long_layer = "l".repeat(129);
+    let long_user = "u".repeat(257);
+    for args in [
+        ["--layer", long_layer.as_str(), "--user-id", "u1"],
+        ["--layer", "", "--user-id", long_user.as_str()],
+        ["--layer", "", "--user-id", " "],
+    ] {
+        let mut all = vec![
+            "token",
+            "mint",
+            "--document-id",
+            "doc-1",
+            "--permissions",
+            "read-document",
+            "--data-dir",
+            data,
+        ];
+        all.extend(args);
+        let out = cli_output(&all, None);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(stderr.contains("bytes"), "{args:?}: {stderr}");
+    }
+    // A document that does not exist cannot be bound to.
+    let out = cli_output(
+        &[
+            "token",
+            "mint",
+            "--document-id",
+            "missing",
+            "--user-id",
+            "u1",
+            "--permissions",
+            "read-document",
+            "--data-dir",
+            data,
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no document `missing`"));
 }
