@@ -45,6 +45,9 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
         .blob_url()
         .map_err(|e| StartError::DataDir(config.storage.data_dir.display().to_string(), e))?;
     let blobs = BlobStore::open(&blob_url)?;
+    let spool_dir = crate::spool::dir_in(&config.storage.data_dir);
+    crate::spool::prepare_dir(&spool_dir)
+        .map_err(|e| StartError::DataDir(spool_dir.display().to_string(), e))?;
     let root_key = RootKey::load_or_create(&config.storage.data_dir, config.root_key.as_deref())?;
     let threads = config
         .document_threads
@@ -75,6 +78,10 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
         registry,
         sessions: Arc::new(sessions),
         cors_origins: Arc::new(config.cors_origins.clone()),
+        intake: Arc::new(crate::documents::Intake {
+            spool_dir,
+            inspector: crate::pdf::Inspector::new(config.inspector()),
+        }),
         db,
         blobs,
         root_key,

@@ -66,9 +66,30 @@ pub struct Config {
     #[arg(long, env = "QUIRE_BLOB_URL")]
     pub blob_url: Option<String>,
 
-    /// Largest accepted PDF upload, in bytes.
+    /// Largest accepted PDF upload, in bytes. Uploads are spooled to a file in the data dir as
+    /// they arrive, so this bounds disk use per upload, not memory.
     #[arg(long, env = "QUIRE_MAX_UPLOAD_BYTES", default_value_t = 100 * 1024 * 1024)]
     pub max_upload_bytes: u64,
+
+    /// PDF uploads checked at once (each in a child process); others wait for a slot.
+    #[arg(long, env = "QUIRE_PDF_PARSE_CONCURRENCY", default_value_t = 2)]
+    pub pdf_parse_concurrency: usize,
+
+    /// Seconds an upload waits for a parse slot before it is refused with 503 `busy`.
+    #[arg(long, env = "QUIRE_PDF_PARSE_QUEUE_TIMEOUT", default_value_t = 10)]
+    pub pdf_parse_queue_timeout: u64,
+
+    /// Seconds one PDF check may take before it is stopped and the upload refused.
+    #[arg(long, env = "QUIRE_PDF_PARSE_TIMEOUT", default_value_t = 30)]
+    pub pdf_parse_timeout: u64,
+
+    /// Memory one PDF check may use, in bytes (the file itself included).
+    #[arg(long, env = "QUIRE_PDF_PARSE_MEMORY", default_value_t = 512 * 1024 * 1024)]
+    pub pdf_parse_memory: u64,
+
+    /// Most bytes one compressed stream of an uploaded PDF may inflate to.
+    #[arg(long, env = "QUIRE_PDF_MAX_STREAM_BYTES", default_value_t = crate::pdf::DEFAULT_MAX_STREAM_BYTES)]
+    pub pdf_max_stream_bytes: usize,
 
     /// Session token lifetime when a request names none, in seconds.
     #[arg(long, env = "QUIRE_DEFAULT_TOKEN_LIFETIME", default_value_t = 3600)]
@@ -127,6 +148,26 @@ pub struct Config {
 }
 
 impl Config {
+    /// How uploads are checked: in a child process running this same executable
+    /// (`quire inspect-pdf`), or in process when the executable cannot be found.
+    pub fn inspector(&self) -> crate::pdf::InspectorConfig {
+        let program = match std::env::current_exe() {
+            Ok(exe) => Some(exe),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot find the quire executable: PDFs are checked in process, without a memory ceiling");
+                None
+            }
+        };
+        crate::pdf::InspectorConfig {
+            program,
+            max_concurrent: self.pdf_parse_concurrency.max(1),
+            queue_timeout: std::time::Duration::from_secs(self.pdf_parse_queue_timeout),
+            timeout: std::time::Duration::from_secs(self.pdf_parse_timeout.max(1)),
+            max_memory_bytes: self.pdf_parse_memory,
+            max_stream_bytes: self.pdf_max_stream_bytes,
+        }
+    }
+
     /// The blob store URL, defaulting to a directory inside the data dir.
     pub fn blob_url(&self) -> std::io::Result<String> {
         if let Some(url) = &self.blob_url {

@@ -2,15 +2,17 @@
 //! read, list, delete (with the blob when nothing references it any more). HTTP handlers and the
 //! CLI call these; nothing else writes the `documents` table.
 
-use bytes::Bytes;
+use std::path::PathBuf;
+
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, SqlErr,
 };
-use sha2::{Digest, Sha256};
 
 use crate::blobs::BlobStore;
 use crate::entities::document;
+use crate::pdf::Inspector;
+use crate::spool::Spooled;
 use crate::time_util::now_micros;
 
 /// Document service failures.
@@ -30,6 +32,15 @@ pub enum Error {
     Database(#[from] sea_orm::DbErr),
     #[error(transparent)]
     Blob(#[from] crate::blobs::Error),
+    #[error("spooling the upload: {0}")]
+    Spool(std::io::Error),
+}
+
+/// What taking in an upload needs besides storage: where bodies are spooled while they arrive,
+/// and the bounded PDF checker.
+pub struct Intake {
+    pub spool_dir: PathBuf,
+    pub inspector: Inspector,
 }
 
 /// Longest accepted document id.
@@ -61,18 +72,20 @@ pub fn validate_id(id: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// A validated upload, ready to be stored.
+/// An upload, spooled to disk, to be validated and stored.
 pub struct NewDocument {
     pub id: Option<String>,
     pub title: Option<String>,
-    pub bytes: Bytes,
+    pub file: Spooled,
 }
 
-/// Validates and stores a new document. On any failure no row is left behind and the blob is
-/// removed again unless another document references it.
+/// Validates and stores a new document. On any failure no row is left behind, the blob is
+/// removed again unless another document references it, and the spool file is deleted (it goes
+/// with `new` in every case).
 pub async fn create(
     db: &DatabaseConnection,
     blobs: &BlobStore,
+    inspector: &Inspector,
     new: NewDocument,
 ) -> Result<document::Model, Error> {
     if let Some(id) = &new.id {
@@ -101,21 +114,16 @@ pub async fn create(
         return Err(Error::AlreadyExists(id));
     }
 
-    let bytes = new.bytes;
-    let parse_input = bytes.clone();
-    let (info, sha256) = tokio::task::spawn_blocking(move || {
-        let sha256 = hex::encode(Sha256::digest(&parse_input));
-        crate::pdf::inspect(&parse_input).map(|info| (info, sha256))
-    })
-    .await
-    .map_err(|_| crate::pdf::Error::Damaged("the parser failed".into()))??;
+    let file = new.file;
+    let info = inspector.inspect_file(&file.path).await?;
+    let sha256 = file.sha256.clone();
 
     let now = now_micros();
     let row = document::ActiveModel {
         id: Set(id.clone()),
         title: Set(title),
         sha256: Set(sha256.clone()),
-        byte_size: Set(bytes.len() as i64),
+        byte_size: Set(i64::try_from(file.len).unwrap_or(i64::MAX)),
         page_count: Set(info.page_count as i32),
         created_at: Set(now),
         updated_at: Set(now),
@@ -123,7 +131,7 @@ pub async fn create(
     };
 
     let _guard = blobs.lock(&sha256).await;
-    blobs.put(&sha256, bytes).await?;
+    blobs.put_file(&sha256, &file.path).await?;
     match document::Entity::insert(row).exec_with_returning(db).await {
         Ok(model) => Ok(model),
         Err(e) => {

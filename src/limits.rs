@@ -83,22 +83,31 @@ mod tests {
     #[test]
     fn the_default_layer_is_empty_but_a_user_id_may_not_be() {
         assert!(check_identity("u1", None, "", None).is_ok());
-        assert_eq!(check_identity(" ", None, "", None).unwrap_err().field, "user_id");
+        assert_eq!(
+            check_identity(" ", None, "", None).unwrap_err().field,
+            "user_id"
+        );
     }
 
     #[test]
     fn user_names_are_bounded_and_free_of_control_characters() {
         let long = "n".repeat(MAX_NAME_LEN + 1);
         assert_eq!(
-            check_identity("u1", Some(&long), "", None).unwrap_err().field,
+            check_identity("u1", Some(&long), "", None)
+                .unwrap_err()
+                .field,
             "user_name"
         );
         assert_eq!(
-            check_identity("u1", Some("a\nb"), "", None).unwrap_err().field,
+            check_identity("u1", Some("a\nb"), "", None)
+                .unwrap_err()
+                .field,
             "user_name"
         );
         assert_eq!(
-            check_identity("u1", None, "", Some(&long)).unwrap_err().field,
+            check_identity("u1", None, "", Some(&long))
+                .unwrap_err()
+                .field,
             "default_group"
         );
     }

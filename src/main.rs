@@ -40,6 +40,16 @@ enum Command {
     /// Mint, attenuate and inspect session tokens offline.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Internal: checks one uploaded PDF within a memory limit and reports as JSON. The server
+    /// runs it as a child process for every upload (see `quire::pdf::sandbox`).
+    #[command(hide = true)]
+    InspectPdf {
+        #[arg(long)]
+        max_memory_bytes: u64,
+        #[arg(long)]
+        max_stream_bytes: usize,
+        path: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -288,6 +298,11 @@ fn main() -> ExitCode {
             .map_err(|e| e.to_string()),
         Command::Keys(command) => keys(command),
         Command::Token(command) => token(command),
+        Command::InspectPdf {
+            max_memory_bytes,
+            max_stream_bytes,
+            path,
+        } => return quire::pdf::sandbox::child_main(&path, max_memory_bytes, max_stream_bytes),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

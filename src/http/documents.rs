@@ -77,6 +77,7 @@ async fn upload(
     payload: web::Payload,
 ) -> Result<HttpResponse, Error> {
     let limit = state.limits.max_upload_bytes;
+    let spool_dir = &state.intake.spool_dir;
     body::check_content_length(&req, limit)?;
     let content_type = req
         .headers()
@@ -93,13 +94,13 @@ async fn upload(
     let query = query.into_inner();
     let upload = match media_type.as_str() {
         "application/pdf" | "application/octet-stream" => body::Upload {
-            bytes: body::raw(payload, limit).await?,
+            file: body::raw(payload, spool_dir, limit).await?,
             title: query.title,
             id: query.id,
         },
         "multipart/form-data" => {
             let form = Multipart::new(req.headers(), payload);
-            let mut upload = body::multipart(form, limit).await?;
+            let mut upload = body::multipart(form, spool_dir, limit).await?;
             upload.title = upload.title.or(query.title);
             upload.id = upload.id.or(query.id);
             upload
@@ -113,10 +114,11 @@ async fn upload(
     let doc = documents::create(
         &state.db,
         &state.blobs,
+        &state.intake.inspector,
         NewDocument {
             id: upload.id,
             title: upload.title,
-            bytes: upload.bytes,
+            file: upload.file,
         },
     )
     .await?;

@@ -83,7 +83,6 @@ impl From<&Grant> for GrantView {
     }
 }
 
-
 /// `POST /api/sessions`: mints a session token for one user and one document.
 async fn mint(
     _key: ApiKey,

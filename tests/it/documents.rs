@@ -5,8 +5,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::{expect_error, files_under, fixture, pdf, Options, Server};
 
-/// Asserts the server holds no document and no blob.
-async fn assert_empty(server: &Server) {
+/// Asserts the server holds no document, no blob and no spooled upload.
+pub async fn assert_empty(server: &Server) {
     let list = server.get_json("/api/documents").await;
     assert_eq!(
         list["documents"].as_array().unwrap().len(),
@@ -15,6 +15,8 @@ async fn assert_empty(server: &Server) {
     );
     let blobs = files_under(&server.data_dir.join("blobs"));
     assert!(blobs.is_empty(), "no orphan blob left behind: {blobs:?}");
+    let spooled = files_under(&server.data_dir.join("spool"));
+    assert!(spooled.is_empty(), "no spool file left behind: {spooled:?}");
 }
 
 #[tokio::test]

@@ -17,4 +17,5 @@ mod s3;
 mod storage;
 mod testdata;
 mod tokens;
+mod uploads;
 mod usage;
