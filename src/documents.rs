@@ -26,6 +26,8 @@ pub enum Error {
     InvalidId(String),
     #[error("invalid title: {0}")]
     InvalidTitle(String),
+    #[error("{0}")]
+    InvalidLimit(String),
     #[error(transparent)]
     Pdf(#[from] crate::pdf::Error),
     #[error("database error: {0}")]
@@ -49,6 +51,20 @@ pub const MAX_ID_LEN: usize = 128;
 pub const MAX_TITLE_LEN: usize = 512;
 /// Most documents one list page returns.
 pub const MAX_PAGE_SIZE: u64 = 200;
+/// Documents per list page when the request names no `limit`.
+pub const DEFAULT_PAGE_SIZE: u64 = 50;
+
+/// Checks a requested page size: 1 to [`MAX_PAGE_SIZE`]. Out-of-range values are refused
+/// rather than clamped, so a client never silently gets a different page than it asked for.
+pub fn check_page_size(limit: u64) -> Result<u64, Error> {
+    if (1..=MAX_PAGE_SIZE).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(Error::InvalidLimit(format!(
+            "`limit` must be 1 to {MAX_PAGE_SIZE}, got {limit}"
+        )))
+    }
+}
 
 /// Checks a caller-chosen document id: 1–128 of `A-Z a-z 0-9 . _ -`, not starting with a dot.
 /// Ids appear in URLs and token facts, so nothing that could act as a path separator is allowed.
@@ -195,13 +211,14 @@ impl Cursor {
     }
 }
 
-/// A page of documents, newest first, and the cursor of the next page if there is one.
+/// A page of `limit` (1 to [`MAX_PAGE_SIZE`]) documents, newest first, and the cursor of the
+/// next page if there is one.
 pub async fn list(
     db: &DatabaseConnection,
     limit: u64,
     after: Option<Cursor>,
 ) -> Result<(Vec<document::Model>, Option<Cursor>), Error> {
-    let limit = limit.clamp(1, MAX_PAGE_SIZE);
+    let limit = check_page_size(limit)?;
     let mut query = document::Entity::find()
         .order_by_desc(document::Column::CreatedAt)
         .order_by_desc(document::Column::Id)
@@ -246,4 +263,18 @@ pub async fn delete(db: &DatabaseConnection, blobs: &BlobStore, id: &str) -> Res
         blobs.delete(&doc.sha256).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_sizes_outside_1_to_200_are_refused_not_clamped() {
+        assert!(check_page_size(0).is_err());
+        assert_eq!(check_page_size(1).unwrap(), 1);
+        assert_eq!(check_page_size(MAX_PAGE_SIZE).unwrap(), MAX_PAGE_SIZE);
+        let err = check_page_size(MAX_PAGE_SIZE + 1).unwrap_err();
+        assert!(err.to_string().contains("1 to 200"), "{err}");
+    }
 }

@@ -153,7 +153,8 @@ async fn list(
         }
         None => None,
     };
-    let (docs, next) = documents::list(&state.db, query.limit.unwrap_or(50), after).await?;
+    let limit = documents::check_page_size(query.limit.unwrap_or(documents::DEFAULT_PAGE_SIZE))?;
+    let (docs, next) = documents::list(&state.db, limit, after).await?;
     Ok(HttpResponse::Ok().json(ListResponse {
         documents: docs.into_iter().map(DocumentInfo::from).collect(),
         next_cursor: next.map(|c| c.encode()),

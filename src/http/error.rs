@@ -91,6 +91,7 @@ impl Error {
                     "invalid_request",
                 ),
                 D::InvalidTitle(_) => (StatusCode::BAD_REQUEST, "invalid_title", "invalid_request"),
+                D::InvalidLimit(_) => (StatusCode::BAD_REQUEST, "invalid_limit", "invalid_request"),
                 D::Pdf(pdf::Error::NotPdf(_)) => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "not_a_pdf",

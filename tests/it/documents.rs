@@ -226,3 +226,35 @@ async fn an_oversized_body_is_413_without_being_read() {
     let res = server.upload_raw(ok, "").await;
     assert_eq!(res.status(), StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn a_list_limit_outside_1_to_200_is_400_not_clamped() {
+    let server = Server::start().await;
+    for limit in ["0", "201", "18446744073709551615"] {
+        let res = server
+            .backend(Method::GET, &format!("/api/documents?limit={limit}"))
+            .send()
+            .await
+            .unwrap();
+        let body = expect_error(res, StatusCode::BAD_REQUEST, "invalid_limit").await;
+        assert!(
+            body["message"].as_str().unwrap().contains("1 to 200"),
+            "{body}"
+        );
+    }
+    // Not a number at all: refused as a bad query string.
+    let res = server
+        .backend(Method::GET, "/api/documents?limit=-1")
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+    for limit in ["1", "200"] {
+        let res = server
+            .backend(Method::GET, &format!("/api/documents?limit={limit}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "limit={limit}");
+    }
+}
