@@ -36,7 +36,7 @@ pub enum StartError {
 pub async fn state(config: &Config) -> Result<AppState, StartError> {
     config
         .storage
-        .ensure_data_dir()
+        .create_data_dir()
         .map_err(|e| StartError::DataDir(config.storage.data_dir.display().to_string(), e))?;
     let dbs = crate::db::open(&config.storage.database_url(), config.sqlite_synchronous).await?;
     let db = dbs.main.clone();

@@ -24,9 +24,29 @@ impl StorageArgs {
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("quire.db").display()))
     }
 
-    /// Creates the data directory (mode 0700) if it does not exist.
-    pub fn ensure_data_dir(&self) -> std::io::Result<()> {
+    /// Creates the data directory (mode 0700) if it does not exist. Only `quire serve` does
+    /// this; the other commands use [`StorageArgs::require_data_dir`].
+    pub fn create_data_dir(&self) -> std::io::Result<()> {
         create_private_dir(&self.data_dir)
+    }
+
+    /// Checks that the data directory exists, for the commands that use a server's state
+    /// (`keys`, `token mint`). Creating an empty one there would hide a wrong working directory
+    /// or a forgotten `--data-dir` behind a fresh database or a new root key.
+    pub fn require_data_dir(&self) -> Result<(), String> {
+        if self.data_dir.is_dir() {
+            return Ok(());
+        }
+        let shown = std::path::absolute(&self.data_dir).unwrap_or_else(|_| self.data_dir.clone());
+        Err(format!(
+            "the data directory {} does not exist; pass --data-dir (or set QUIRE_DATA_DIR) to the one `quire serve` uses, or run `quire serve` to create it",
+            shown.display()
+        ))
+    }
+
+    /// Whether the database lives in the data dir (no `--database-url`).
+    pub fn uses_embedded_database(&self) -> bool {
+        self.database_url.is_none()
     }
 }
 

@@ -169,10 +169,11 @@ fn keys(command: KeysCommand) -> Result<(), String> {
         | KeysCommand::List { storage }
         | KeysCommand::Revoke { storage, .. } => storage.clone(),
     };
+    // Only the embedded database lives in the data dir; with --database-url it is not needed.
+    if storage.uses_embedded_database() {
+        storage.require_data_dir()?;
+    }
     runtime()?.block_on(async move {
-        storage
-            .ensure_data_dir()
-            .map_err(|e| format!("data dir: {e}"))?;
         let db = quire::db::connect(&storage.database_url(), Default::default())
             .await
             .map_err(|e| e.to_string())?;
@@ -221,9 +222,10 @@ fn keys(command: KeysCommand) -> Result<(), String> {
 fn token(command: TokenCommand) -> Result<(), String> {
     match command {
         TokenCommand::Mint(a) => {
-            a.storage
-                .ensure_data_dir()
-                .map_err(|e| format!("data dir: {e}"))?;
+            // The root key comes from the data dir unless --root-key names it.
+            if a.root_key.is_none() {
+                a.storage.require_data_dir()?;
+            }
             let root = RootKey::load_or_create(&a.storage.data_dir, a.root_key.as_deref())
                 .map_err(|e| e.to_string())?;
             let document = match (a.document_id, a.app_document_id) {

@@ -5,6 +5,7 @@ mod common;
 
 mod api_keys;
 mod bench;
+mod cli_data_dir;
 mod client;
 mod cors;
 mod documents;
