@@ -78,6 +78,7 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
         registry,
         sessions: Arc::new(sessions),
         cors_origins: Arc::new(config.cors_origins.clone()),
+        csp: Arc::new(crate::http::assets::Csp::new(&config.frame_ancestors)),
         intake: Arc::new(crate::documents::Intake {
             spool_dir,
             inspector: crate::pdf::Inspector::new(config.inspector()),

@@ -123,6 +123,12 @@ pub struct Config {
     #[arg(long, env = "QUIRE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
+    /// Sites allowed to show the dashboard and viewer pages in a frame: the `frame-ancestors`
+    /// sources of their Content-Security-Policy, space-separated (`'self'`,
+    /// `https://app.example.com`). Default `'none'`: no site may frame them.
+    #[arg(long, env = "QUIRE_FRAME_ANCESTORS", default_value = "'none'", value_parser = crate::http::assets::check_frame_ancestors)]
+    pub frame_ancestors: String,
+
     /// A bootstrap API key accepted in addition to the keys created with `quire keys create`.
     #[arg(long, env = "QUIRE_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,

@@ -36,6 +36,8 @@ pub struct AppState {
     pub sessions: Arc<SessionConfig>,
     /// Origins allowed to open WebSockets and call the client API from a browser.
     pub cors_origins: Arc<Vec<String>>,
+    /// The Content-Security-Policy values of the web assets (dashboard and viewer).
+    pub csp: Arc<crate::http::assets::Csp>,
     /// Where uploads are spooled and how their PDFs are checked.
     pub intake: Arc<crate::documents::Intake>,
 }

@@ -4,6 +4,7 @@
 mod common;
 
 mod api_keys;
+mod assets;
 mod bench;
 mod cli_data_dir;
 mod client;
