@@ -146,11 +146,122 @@ pub fn sample(pages: usize, marker: &str) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
     #[test]
     fn a_sample_pdf_parses_with_its_page_count() {
-        assert_eq!(
-            super::inspect(&super::sample(3, "x")).unwrap().page_count,
-            3
-        );
+        assert_eq!(inspect(&sample(3, "x")).unwrap().page_count, 3);
+    }
+
+    /// The outcomes a parse may have: accepted with pages, or refused for the file's own sake.
+    fn is_clean(outcome: &Result<Info, Error>) -> bool {
+        match outcome {
+            Ok(info) => info.page_count >= 1,
+            Err(Error::NotPdf(_) | Error::Encrypted | Error::Damaged(_) | Error::TooCostly(_)) => {
+                true
+            }
+            Err(Error::Busy | Error::Internal(_)) => false,
+        }
+    }
+
+    /// One edit to a file: overwrite a byte, delete a run, or insert bytes.
+    #[derive(Debug, Clone)]
+    enum Mutation {
+        Set(usize, u8),
+        Delete(usize, usize),
+        Insert(usize, Vec<u8>),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        prop_oneof![
+            (any::<usize>(), any::<u8>()).prop_map(|(at, b)| Mutation::Set(at, b)),
+            (any::<usize>(), 1usize..64).prop_map(|(at, n)| Mutation::Delete(at, n)),
+            (
+                any::<usize>(),
+                prop_oneof![
+                    proptest::collection::vec(any::<u8>(), 1..16),
+                    // PDF syntax is more likely than noise to reach deep into the parser.
+                    prop::sample::select(vec![
+                        b"<<".to_vec(),
+                        b">>".to_vec(),
+                        b"[".to_vec(),
+                        b" 0 R".to_vec(),
+                        b"stream\n".to_vec(),
+                        b"endobj".to_vec(),
+                        b"/Kids [2 0 R]".to_vec(),
+                        b"/Count -1".to_vec(),
+                        b"/Length 99999999999".to_vec(),
+                        b"/Filter /FlateDecode".to_vec(),
+                        b"/Type /ObjStm /N 5 /First 9999".to_vec(),
+                        b"/Encrypt 3 0 R".to_vec(),
+                        b"xref\n0 99999999\n".to_vec(),
+                        b"startxref\n18446744073709551615\n".to_vec(),
+                    ]),
+                ]
+            )
+                .prop_map(|(at, bytes)| Mutation::Insert(at, bytes)),
+        ]
+    }
+
+    fn apply(mut bytes: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
+        for m in mutations {
+            let len = bytes.len().max(1);
+            match m {
+                Mutation::Set(at, b) => {
+                    if let Some(slot) = bytes.get_mut(at % len) {
+                        *slot = *b;
+                    }
+                }
+                Mutation::Delete(at, n) => {
+                    let start = (at % len).min(bytes.len());
+                    let end = start.saturating_add(*n).min(bytes.len());
+                    bytes.drain(start..end);
+                }
+                Mutation::Insert(at, ins) => {
+                    let at = (at % len).min(bytes.len());
+                    bytes.splice(at..at, ins.iter().copied());
+                }
+            }
+        }
+        bytes
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Noise, with or without a PDF header, is refused cleanly.
+        #[test]
+        fn arbitrary_bytes_are_refused_or_accepted_cleanly(
+            header in any::<bool>(),
+            body in proptest::collection::vec(any::<u8>(), 0..2048),
+        ) {
+            let mut bytes = if header { b"%PDF-1.7\n".to_vec() } else { Vec::new() };
+            bytes.extend(body);
+            let outcome = inspect(&bytes);
+            prop_assert!(is_clean(&outcome), "{outcome:?}");
+        }
+
+        /// A valid PDF with a few edits never panics the parser wrapper and never gets a
+        /// server-fault answer.
+        #[test]
+        fn mutated_small_pdfs_are_refused_or_accepted_cleanly(
+            pages in 1usize..4,
+            mutations in proptest::collection::vec(mutation(), 1..6),
+        ) {
+            let bytes = apply(sample(pages, "m"), &mutations);
+            let outcome = inspect_with(&bytes, 1024 * 1024);
+            prop_assert!(is_clean(&outcome), "{outcome:?}");
+        }
+
+        /// Truncating a valid PDF anywhere gives a clean answer (lopdf may repair it).
+        #[test]
+        fn truncated_pdfs_are_refused_or_accepted_cleanly(cut in any::<prop::sample::Index>()) {
+            let full = sample(2, "t");
+            let bytes = &full[..cut.index(full.len())];
+            let outcome = inspect(bytes);
+            prop_assert!(is_clean(&outcome), "{outcome:?}");
+        }
     }
 }

@@ -128,6 +128,41 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
+    proptest::proptest! {
+        /// However a body is cut into chunks, the spool holds exactly its bytes and hash, or
+        /// refuses it exactly when it passes the limit.
+        #[test]
+        fn any_chunking_spools_the_exact_body_or_refuses_it_at_the_limit(
+            chunks in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), 0..12),
+            limit in 0u64..2000,
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let body: Vec<u8> = chunks.concat();
+            let outcome = rt.block_on(async {
+                let mut spool = Spool::create(dir.path(), limit).await?;
+                for chunk in &chunks {
+                    spool.write(chunk).await?;
+                }
+                spool.finish().await
+            });
+            match outcome {
+                Ok(done) => {
+                    proptest::prop_assert!(body.len() as u64 <= limit);
+                    proptest::prop_assert_eq!(std::fs::read(&done.path).unwrap(), body.clone());
+                    proptest::prop_assert_eq!(done.len, body.len() as u64);
+                    proptest::prop_assert_eq!(done.sha256, hex::encode(Sha256::digest(&body)));
+                }
+                Err(Error::TooLarge(l)) => {
+                    proptest::prop_assert_eq!(l, limit);
+                    proptest::prop_assert!(body.len() as u64 > limit);
+                }
+                Err(e) => proptest::prop_assert!(false, "{e}"),
+            }
+            proptest::prop_assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        }
+    }
+
     #[cfg(unix)]
     #[tokio::test]
     async fn spool_files_are_private_to_the_server_user() {
