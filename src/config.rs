@@ -177,7 +177,14 @@ impl Config {
     /// How uploads are checked: in a child process running this same executable
     /// (`quire inspect-pdf`), or in process when the executable cannot be found.
     pub fn inspector(&self) -> crate::pdf::InspectorConfig {
-        let program = match std::env::current_exe() {
+        // On Linux the running image itself, which stays executable even when an upgrade
+        // replaces or deletes the file it was started from.
+        let running = if cfg!(target_os = "linux") {
+            Ok(PathBuf::from("/proc/self/exe"))
+        } else {
+            std::env::current_exe()
+        };
+        let program = match running {
             Ok(exe) => Some(exe),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot find the quire executable: PDFs are checked in process, without a memory ceiling");

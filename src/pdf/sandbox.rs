@@ -159,6 +159,9 @@ impl Inspector {
             .arg("--max-stream-bytes")
             .arg(self.config.max_stream_bytes.to_string())
             .arg(path)
+            // The child needs nothing from the environment, and must not see the server's
+            // secrets (API key, root key, database and S3 credentials).
+            .env_clear()
             .env("RUST_LOG", "off")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -281,6 +284,93 @@ mod tests {
             inspector.inspect_file(file.path()).await,
             Err(Error::Busy)
         ));
+    }
+
+    /// An executable script standing in for `quire inspect-pdf`.
+    #[cfg(unix)]
+    fn fake_child(dir: &Path, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("fake-quire");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
+        path
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_parse_past_the_time_limit_is_killed_and_refused_as_too_costly() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let program = fake_child(
+            dir.path(),
+            &format!("echo $$ > {}; exec sleep 30", pid_file.display()),
+        );
+        let inspector = Inspector::new(InspectorConfig {
+            program: Some(program),
+            timeout: Duration::from_millis(300),
+            ..InspectorConfig::default()
+        });
+        let started = std::time::Instant::now();
+        let outcome = inspector.inspect_file(&dir.path().join("any.pdf")).await;
+        assert!(
+            matches!(&outcome, Err(Error::TooCostly(m)) if m.contains("longer than")),
+            "{outcome:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+        // The child is gone (killed, then reaped), not left running.
+        let pid: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status"));
+            let gone = status.map_or(true, |s| s.contains("State:\tZ"));
+            if gone {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "child {pid} still runs"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Its slot is free again.
+        assert_eq!(inspector.permits.available_permits(), 2);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_child_that_dies_without_a_report_is_refused_as_too_costly() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = fake_child(dir.path(), "kill -ABRT $$");
+        let inspector = Inspector::new(InspectorConfig {
+            program: Some(program),
+            ..InspectorConfig::default()
+        });
+        let outcome = inspector.inspect_file(&dir.path().join("any.pdf")).await;
+        assert!(
+            matches!(&outcome, Err(Error::TooCostly(m)) if m.contains("memory")),
+            "{outcome:?}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_child_sees_none_of_the_servers_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = fake_child(
+            dir.path(),
+            r#"if [ -z "$QUIRE_SANDBOX_TEST_SECRET" ]; then echo '{"outcome":"valid","page_count":1}'; else echo '{"outcome":"valid","page_count":2}'; fi"#,
+        );
+        std::env::set_var("QUIRE_SANDBOX_TEST_SECRET", "secret");
+        let inspector = Inspector::new(InspectorConfig {
+            program: Some(program),
+            ..InspectorConfig::default()
+        });
+        let outcome = inspector.inspect_file(&dir.path().join("any.pdf")).await;
+        assert_eq!(outcome.unwrap().page_count, 1);
     }
 
     #[tokio::test]

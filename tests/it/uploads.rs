@@ -103,8 +103,11 @@ async fn a_60_mib_upload_is_spooled_to_disk_not_held_in_memory() {
         assert_eq!(doc["page_count"], 1);
     })
     .await;
+    eprintln!("a 60 MiB upload raised the server's peak memory by {growth} MiB");
+    // The bound: the blob is copied in 8 MiB parts, at most three buffered at once. Holding the
+    // body (as before) costs its 60 MiB at least.
     assert!(
-        growth < 24,
+        growth < 32,
         "a 60 MiB upload raised the server's peak memory by {growth} MiB"
     );
     // The bytes come back whole, and nothing is left in the spool.
@@ -130,6 +133,7 @@ async fn a_decompression_bomb_is_refused_as_too_costly_with_little_memory() {
         );
     })
     .await;
+    eprintln!("refusing the bomb raised the server's peak memory by {growth} MiB");
     assert!(
         growth < 16,
         "refusing the bomb raised the server's peak memory by {growth} MiB"
