@@ -48,7 +48,7 @@ fn pdf_with_streams(streams: &[(&str, &[u8])]) -> Vec<u8> {
 }
 
 /// A valid one-page PDF of about `mib` MiB (an uncompressed stream of filler).
-fn large_pdf(mib: usize) -> Vec<u8> {
+pub fn large_pdf(mib: usize) -> Vec<u8> {
     let filler = vec![b'%'; mib * 1024 * 1024];
     pdf_with_streams(&[("", &filler)])
 }
