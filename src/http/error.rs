@@ -188,7 +188,7 @@ impl ResponseError for Error {
         if let Error::RangeNotSatisfiable(size) = self {
             response.insert_header(("Content-Range", format!("bytes */{size}")));
         }
-        if code == "busy" {
+        if let Error::Documents(documents::Error::Pdf(pdf::Error::Busy)) = self {
             // Parse slots free up within seconds: say when to come back.
             response.insert_header(("Retry-After", "5"));
         }
