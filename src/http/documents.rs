@@ -204,3 +204,31 @@ async fn delete(
     tracing::info!(document_id = %id, "document deleted");
     Ok(HttpResponse::NoContent().finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::StatusCode;
+    use actix_web::ResponseError;
+
+    use super::Error;
+    use crate::{documents, pdf};
+
+    #[test]
+    fn an_upload_refused_for_busy_parse_slots_says_when_to_retry() {
+        let response = Error::from(documents::Error::Pdf(pdf::Error::Busy)).error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            Some("5")
+        );
+    }
+
+    #[test]
+    fn a_too_costly_pdf_is_the_uploaders_problem_not_a_server_fault() {
+        let error = Error::from(documents::Error::Pdf(pdf::Error::TooCostly("x".into())));
+        assert_eq!(error.status_code(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}
