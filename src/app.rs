@@ -37,7 +37,7 @@ pub enum StartError {
 pub async fn state(config: &Config) -> Result<AppState, StartError> {
     config
         .storage
-        .ensure_data_dir()
+        .create_data_dir()
         .map_err(|e| StartError::DataDir(config.storage.data_dir.display().to_string(), e))?;
     let dbs = crate::db::open(&config.storage.database_url(), config.sqlite_synchronous).await?;
     let db = dbs.main.clone();
@@ -46,6 +46,9 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
         .blob_url()
         .map_err(|e| StartError::DataDir(config.storage.data_dir.display().to_string(), e))?;
     let blobs = BlobStore::open(&blob_url)?;
+    let spool_dir = crate::spool::dir_in(&config.storage.data_dir);
+    crate::spool::prepare_dir(&spool_dir)
+        .map_err(|e| StartError::DataDir(spool_dir.display().to_string(), e))?;
     let root_key = RootKey::load_or_create(&config.storage.data_dir, config.root_key.as_deref())?;
     let threads = config
         .document_threads
@@ -92,6 +95,11 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
         registry,
         sessions: Arc::new(sessions),
         cors_origins: Arc::new(config.cors_origins.clone()),
+        csp: Arc::new(crate::http::assets::Csp::new(&config.frame_ancestors)),
+        intake: Arc::new(crate::documents::Intake {
+            spool_dir,
+            inspector: crate::pdf::Inspector::new(config.inspector()),
+        }),
         db,
         blobs,
         root_key,

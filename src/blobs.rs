@@ -10,7 +10,11 @@ use futures_util::StreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
-use object_store::{GetOptions, GetRange, ObjectStore, PutPayload};
+use object_store::{GetOptions, GetRange, ObjectStore, PutPayload, WriteMultipart};
+use tokio::io::AsyncReadExt;
+
+/// Size of the parts a file is uploaded in (S3 wants at least 5 MiB for all but the last).
+const PART_SIZE: usize = 8 * 1024 * 1024;
 
 /// Blob store failures.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +25,8 @@ pub enum Error {
     NotFound(String),
     #[error("blob store error: {0}")]
     Store(#[from] object_store::Error),
+    #[error("reading the file to store: {0}")]
+    Io(std::io::Error),
 }
 
 /// Number of lock stripes guarding put-versus-garbage-collect races per content hash.
@@ -81,15 +87,47 @@ impl BlobStore {
         self.stripes[stripe].lock().await
     }
 
-    /// Stores `bytes` under their hash unless a blob with that hash is already there.
-    pub async fn put(&self, sha256: &str, bytes: Bytes) -> Result<(), Error> {
-        let path = Self::path(sha256);
-        match self.store.head(&path).await {
+    /// Stores the file at `path` under its hash unless a blob with that hash is already there.
+    /// The file is sent in parts, so memory stays bounded whatever its size; a failed transfer
+    /// is aborted and leaves no blob.
+    pub async fn put_file(&self, sha256: &str, path: &std::path::Path) -> Result<(), Error> {
+        let key = Self::path(sha256);
+        match self.store.head(&key).await {
             Ok(_) => return Ok(()),
             Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        self.store.put(&path, PutPayload::from_bytes(bytes)).await?;
+        let mut file = tokio::fs::File::open(path).await.map_err(Error::Io)?;
+        let len = file.metadata().await.map_err(Error::Io)?.len();
+        if len <= PART_SIZE as u64 {
+            // One part's worth: a single request is cheaper than a multipart upload.
+            let mut bytes = Vec::with_capacity(len as usize);
+            file.read_to_end(&mut bytes).await.map_err(Error::Io)?;
+            self.store
+                .put(&key, PutPayload::from_bytes(Bytes::from(bytes)))
+                .await?;
+            return Ok(());
+        }
+        let upload = self.store.put_multipart(&key).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = match file.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(Error::Io(e));
+                }
+            };
+            // Waits while too many parts are in flight, so at most a few parts are buffered.
+            if let Err(e) = writer.wait_for_capacity(2).await {
+                let _ = writer.abort().await;
+                return Err(e.into());
+            }
+            writer.write(&buf[..n]);
+        }
+        writer.finish().await?;
         Ok(())
     }
 

@@ -24,9 +24,29 @@ impl StorageArgs {
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("quire.db").display()))
     }
 
-    /// Creates the data directory (mode 0700) if it does not exist.
-    pub fn ensure_data_dir(&self) -> std::io::Result<()> {
+    /// Creates the data directory (mode 0700) if it does not exist. Only `quire serve` does
+    /// this; the other commands use [`StorageArgs::require_data_dir`].
+    pub fn create_data_dir(&self) -> std::io::Result<()> {
         create_private_dir(&self.data_dir)
+    }
+
+    /// Checks that the data directory exists, for the commands that use a server's state
+    /// (`keys`, `token mint`). Creating an empty one there would hide a wrong working directory
+    /// or a forgotten `--data-dir` behind a fresh database or a new root key.
+    pub fn require_data_dir(&self) -> Result<(), String> {
+        if self.data_dir.is_dir() {
+            return Ok(());
+        }
+        let shown = std::path::absolute(&self.data_dir).unwrap_or_else(|_| self.data_dir.clone());
+        Err(format!(
+            "the data directory {} does not exist; pass --data-dir (or set QUIRE_DATA_DIR) to the one `quire serve` uses, or run `quire serve` to create it",
+            shown.display()
+        ))
+    }
+
+    /// Whether the database lives in the data dir (no `--database-url`).
+    pub fn uses_embedded_database(&self) -> bool {
+        self.database_url.is_none()
     }
 }
 
@@ -66,9 +86,30 @@ pub struct Config {
     #[arg(long, env = "QUIRE_BLOB_URL")]
     pub blob_url: Option<String>,
 
-    /// Largest accepted PDF upload, in bytes.
+    /// Largest accepted PDF upload, in bytes. Uploads are spooled to a file in the data dir as
+    /// they arrive, so this bounds disk use per upload, not memory.
     #[arg(long, env = "QUIRE_MAX_UPLOAD_BYTES", default_value_t = 100 * 1024 * 1024)]
     pub max_upload_bytes: u64,
+
+    /// PDF uploads checked at once (each in a child process); others wait for a slot.
+    #[arg(long, env = "QUIRE_PDF_PARSE_CONCURRENCY", default_value_t = 2)]
+    pub pdf_parse_concurrency: usize,
+
+    /// Seconds an upload waits for a parse slot before it is refused with 503 `busy`.
+    #[arg(long, env = "QUIRE_PDF_PARSE_QUEUE_TIMEOUT", default_value_t = 10)]
+    pub pdf_parse_queue_timeout: u64,
+
+    /// Seconds one PDF check may take before it is stopped and the upload refused.
+    #[arg(long, env = "QUIRE_PDF_PARSE_TIMEOUT", default_value_t = 30)]
+    pub pdf_parse_timeout: u64,
+
+    /// Memory one PDF check may use, in bytes (the file itself included).
+    #[arg(long, env = "QUIRE_PDF_PARSE_MEMORY", default_value_t = 512 * 1024 * 1024)]
+    pub pdf_parse_memory: u64,
+
+    /// Most bytes one compressed stream of an uploaded PDF may inflate to.
+    #[arg(long, env = "QUIRE_PDF_MAX_STREAM_BYTES", default_value_t = crate::pdf::DEFAULT_MAX_STREAM_BYTES)]
+    pub pdf_max_stream_bytes: usize,
 
     /// Session token lifetime when a request names none, in seconds.
     #[arg(long, env = "QUIRE_DEFAULT_TOKEN_LIFETIME", default_value_t = 3600)]
@@ -86,6 +127,12 @@ pub struct Config {
     /// Origins allowed to call the client API from a browser (comma-separated; `*` for any).
     #[arg(long, env = "QUIRE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+
+    /// Sites allowed to show the dashboard and viewer pages in a frame: the `frame-ancestors`
+    /// sources of their Content-Security-Policy, space-separated (`'self'`,
+    /// `https://app.example.com`). Default `'none'`: no site may frame them.
+    #[arg(long, env = "QUIRE_FRAME_ANCESTORS", default_value = "'none'", value_parser = crate::http::assets::check_frame_ancestors)]
+    pub frame_ancestors: String,
 
     /// A bootstrap API key accepted in addition to the keys created with `quire keys create`.
     #[arg(long, env = "QUIRE_API_KEY", hide_env_values = true)]
@@ -156,6 +203,33 @@ pub struct Config {
 }
 
 impl Config {
+    /// How uploads are checked: in a child process running this same executable
+    /// (`quire inspect-pdf`), or in process when the executable cannot be found.
+    pub fn inspector(&self) -> crate::pdf::InspectorConfig {
+        // On Linux the running image itself, which stays executable even when an upgrade
+        // replaces or deletes the file it was started from.
+        let running = if cfg!(target_os = "linux") {
+            Ok(PathBuf::from("/proc/self/exe"))
+        } else {
+            std::env::current_exe()
+        };
+        let program = match running {
+            Ok(exe) => Some(exe),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot find the quire executable: PDFs are checked in process, without a memory ceiling");
+                None
+            }
+        };
+        crate::pdf::InspectorConfig {
+            program,
+            max_concurrent: self.pdf_parse_concurrency.max(1),
+            queue_timeout: std::time::Duration::from_secs(self.pdf_parse_queue_timeout),
+            timeout: std::time::Duration::from_secs(self.pdf_parse_timeout.max(1)),
+            max_memory_bytes: self.pdf_parse_memory,
+            max_stream_bytes: self.pdf_max_stream_bytes,
+        }
+    }
+
     /// The blob store URL, defaulting to a directory inside the data dir.
     pub fn blob_url(&self) -> std::io::Result<String> {
         if let Some(url) = &self.blob_url {

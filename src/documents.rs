@@ -2,15 +2,17 @@
 //! read, list, delete (with the blob when nothing references it any more). HTTP handlers and the
 //! CLI call these; nothing else writes the `documents` table.
 
-use bytes::Bytes;
+use std::path::PathBuf;
+
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, SqlErr,
 };
-use sha2::{Digest, Sha256};
 
 use crate::blobs::BlobStore;
 use crate::entities::document;
+use crate::pdf::Inspector;
+use crate::spool::Spooled;
 use crate::time_util::now_micros;
 
 /// Document service failures.
@@ -24,12 +26,23 @@ pub enum Error {
     InvalidId(String),
     #[error("invalid title: {0}")]
     InvalidTitle(String),
+    #[error("{0}")]
+    InvalidLimit(String),
     #[error(transparent)]
     Pdf(#[from] crate::pdf::Error),
     #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),
     #[error(transparent)]
     Blob(#[from] crate::blobs::Error),
+    #[error("spooling the upload: {0}")]
+    Spool(std::io::Error),
+}
+
+/// What taking in an upload needs besides storage: where bodies are spooled while they arrive,
+/// and the bounded PDF checker.
+pub struct Intake {
+    pub spool_dir: PathBuf,
+    pub inspector: Inspector,
 }
 
 /// Longest accepted document id.
@@ -38,6 +51,20 @@ pub const MAX_ID_LEN: usize = 128;
 pub const MAX_TITLE_LEN: usize = 512;
 /// Most documents one list page returns.
 pub const MAX_PAGE_SIZE: u64 = 200;
+/// Documents per list page when the request names no `limit`.
+pub const DEFAULT_PAGE_SIZE: u64 = 50;
+
+/// Checks a requested page size: 1 to [`MAX_PAGE_SIZE`]. Out-of-range values are refused
+/// rather than clamped, so a client never silently gets a different page than it asked for.
+pub fn check_page_size(limit: u64) -> Result<u64, Error> {
+    if (1..=MAX_PAGE_SIZE).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(Error::InvalidLimit(format!(
+            "`limit` must be 1 to {MAX_PAGE_SIZE}, got {limit}"
+        )))
+    }
+}
 
 /// Checks a caller-chosen document id: 1–128 of `A-Z a-z 0-9 . _ -`, not starting with a dot.
 /// Ids appear in URLs and token facts, so nothing that could act as a path separator is allowed.
@@ -61,18 +88,20 @@ pub fn validate_id(id: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// A validated upload, ready to be stored.
+/// An upload, spooled to disk, to be validated and stored.
 pub struct NewDocument {
     pub id: Option<String>,
     pub title: Option<String>,
-    pub bytes: Bytes,
+    pub file: Spooled,
 }
 
-/// Validates and stores a new document. On any failure no row is left behind and the blob is
-/// removed again unless another document references it.
+/// Validates and stores a new document. On any failure no row is left behind, the blob is
+/// removed again unless another document references it, and the spool file is deleted (it goes
+/// with `new` in every case).
 pub async fn create(
     db: &DatabaseConnection,
     blobs: &BlobStore,
+    inspector: &Inspector,
     new: NewDocument,
 ) -> Result<document::Model, Error> {
     if let Some(id) = &new.id {
@@ -101,21 +130,16 @@ pub async fn create(
         return Err(Error::AlreadyExists(id));
     }
 
-    let bytes = new.bytes;
-    let parse_input = bytes.clone();
-    let (info, sha256) = tokio::task::spawn_blocking(move || {
-        let sha256 = hex::encode(Sha256::digest(&parse_input));
-        crate::pdf::inspect(&parse_input).map(|info| (info, sha256))
-    })
-    .await
-    .map_err(|_| crate::pdf::Error::Damaged("the parser failed".into()))??;
+    let file = new.file;
+    let info = inspector.inspect_file(&file.path).await?;
+    let sha256 = file.sha256.clone();
 
     let now = now_micros();
     let row = document::ActiveModel {
         id: Set(id.clone()),
         title: Set(title),
         sha256: Set(sha256.clone()),
-        byte_size: Set(bytes.len() as i64),
+        byte_size: Set(i64::try_from(file.len).unwrap_or(i64::MAX)),
         page_count: Set(info.page_count as i32),
         created_at: Set(now),
         updated_at: Set(now),
@@ -123,7 +147,7 @@ pub async fn create(
     };
 
     let _guard = blobs.lock(&sha256).await;
-    blobs.put(&sha256, bytes).await?;
+    blobs.put_file(&sha256, &file.path).await?;
     match document::Entity::insert(row).exec_with_returning(db).await {
         Ok(model) => Ok(model),
         Err(e) => {
@@ -187,13 +211,14 @@ impl Cursor {
     }
 }
 
-/// A page of documents, newest first, and the cursor of the next page if there is one.
+/// A page of `limit` (1 to [`MAX_PAGE_SIZE`]) documents, newest first, and the cursor of the
+/// next page if there is one.
 pub async fn list(
     db: &DatabaseConnection,
     limit: u64,
     after: Option<Cursor>,
 ) -> Result<(Vec<document::Model>, Option<Cursor>), Error> {
-    let limit = limit.clamp(1, MAX_PAGE_SIZE);
+    let limit = check_page_size(limit)?;
     let mut query = document::Entity::find()
         .order_by_desc(document::Column::CreatedAt)
         .order_by_desc(document::Column::Id)
@@ -238,4 +263,18 @@ pub async fn delete(db: &DatabaseConnection, blobs: &BlobStore, id: &str) -> Res
         blobs.delete(&doc.sha256).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_sizes_outside_1_to_200_are_refused_not_clamped() {
+        assert!(check_page_size(0).is_err());
+        assert_eq!(check_page_size(1).unwrap(), 1);
+        assert_eq!(check_page_size(MAX_PAGE_SIZE).unwrap(), MAX_PAGE_SIZE);
+        let err = check_page_size(MAX_PAGE_SIZE + 1).unwrap_err();
+        assert!(err.to_string().contains("1 to 200"), "{err}");
+    }
 }

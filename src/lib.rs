@@ -17,6 +17,7 @@ pub mod limits;
 pub mod pdf;
 pub mod protocol;
 pub mod records;
+pub mod spool;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -40,6 +40,16 @@ enum Command {
     /// Mint, attenuate and inspect session tokens offline.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Internal: checks one uploaded PDF within a memory limit and reports as JSON. The server
+    /// runs it as a child process for every upload (see `quire::pdf::sandbox`).
+    #[command(hide = true)]
+    InspectPdf {
+        #[arg(long)]
+        max_memory_bytes: u64,
+        #[arg(long)]
+        max_stream_bytes: usize,
+        path: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -159,10 +169,11 @@ fn keys(command: KeysCommand) -> Result<(), String> {
         | KeysCommand::List { storage }
         | KeysCommand::Revoke { storage, .. } => storage.clone(),
     };
+    // Only the embedded database lives in the data dir; with --database-url it is not needed.
+    if storage.uses_embedded_database() {
+        storage.require_data_dir()?;
+    }
     runtime()?.block_on(async move {
-        storage
-            .ensure_data_dir()
-            .map_err(|e| format!("data dir: {e}"))?;
         let db = quire::db::connect(&storage.database_url(), Default::default())
             .await
             .map_err(|e| e.to_string())?;
@@ -239,9 +250,10 @@ fn document_created_at(storage: &StorageArgs, id: &str) -> Result<i64, String> {
 fn token(command: TokenCommand) -> Result<(), String> {
     match command {
         TokenCommand::Mint(a) => {
-            a.storage
-                .ensure_data_dir()
-                .map_err(|e| format!("data dir: {e}"))?;
+            // The root key comes from the data dir unless --root-key names it.
+            if a.root_key.is_none() {
+                a.storage.require_data_dir()?;
+            }
             let root = RootKey::load_or_create(&a.storage.data_dir, a.root_key.as_deref())
                 .map_err(|e| e.to_string())?;
             // The same limits as `POST /api/sessions`.
@@ -340,6 +352,11 @@ fn main() -> ExitCode {
             .map_err(|e| e.to_string()),
         Command::Keys(command) => keys(command),
         Command::Token(command) => token(command),
+        Command::InspectPdf {
+            max_memory_bytes,
+            max_stream_bytes,
+            path,
+        } => return quire::pdf::sandbox::child_main(&path, max_memory_bytes, max_stream_bytes),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -38,6 +38,10 @@ pub struct AppState {
     pub cors_origins: Arc<Vec<String>>,
     /// Verifies session tokens; one per server, so its cache and verification pool are shared.
     pub authenticator: Authenticator,
+    /// The Content-Security-Policy values of the web assets (dashboard and viewer).
+    pub csp: Arc<crate::http::assets::Csp>,
+    /// Where uploads are spooled and how their PDFs are checked.
+    pub intake: Arc<crate::documents::Intake>,
 }
 
 impl AppState {

@@ -77,6 +77,7 @@ async fn upload(
     payload: web::Payload,
 ) -> Result<HttpResponse, Error> {
     let limit = state.limits.max_upload_bytes;
+    let spool_dir = &state.intake.spool_dir;
     body::check_content_length(&req, limit)?;
     let content_type = req
         .headers()
@@ -93,13 +94,13 @@ async fn upload(
     let query = query.into_inner();
     let upload = match media_type.as_str() {
         "application/pdf" | "application/octet-stream" => body::Upload {
-            bytes: body::raw(payload, limit).await?,
+            file: body::raw(payload, spool_dir, limit).await?,
             title: query.title,
             id: query.id,
         },
         "multipart/form-data" => {
             let form = Multipart::new(req.headers(), payload);
-            let mut upload = body::multipart(form, limit).await?;
+            let mut upload = body::multipart(form, spool_dir, limit).await?;
             upload.title = upload.title.or(query.title);
             upload.id = upload.id.or(query.id);
             upload
@@ -113,10 +114,11 @@ async fn upload(
     let doc = documents::create(
         &state.db,
         &state.blobs,
+        &state.intake.inspector,
         NewDocument {
             id: upload.id,
             title: upload.title,
-            bytes: upload.bytes,
+            file: upload.file,
         },
     )
     .await?;
@@ -151,7 +153,8 @@ async fn list(
         }
         None => None,
     };
-    let (docs, next) = documents::list(&state.db, query.limit.unwrap_or(50), after).await?;
+    let limit = documents::check_page_size(query.limit.unwrap_or(documents::DEFAULT_PAGE_SIZE))?;
+    let (docs, next) = documents::list(&state.db, limit, after).await?;
     Ok(HttpResponse::Ok().json(ListResponse {
         documents: docs.into_iter().map(DocumentInfo::from).collect(),
         next_cursor: next.map(|c| c.encode()),
@@ -200,4 +203,32 @@ async fn delete(
         .await;
     tracing::info!(document_id = %id, "document deleted");
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::StatusCode;
+    use actix_web::ResponseError;
+
+    use super::Error;
+    use crate::{documents, pdf};
+
+    #[test]
+    fn an_upload_refused_for_busy_parse_slots_says_when_to_retry() {
+        let response = Error::from(documents::Error::Pdf(pdf::Error::Busy)).error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            Some("5")
+        );
+    }
+
+    #[test]
+    fn a_too_costly_pdf_is_the_uploaders_problem_not_a_server_fault() {
+        let error = Error::from(documents::Error::Pdf(pdf::Error::TooCostly("x".into())));
+        assert_eq!(error.status_code(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
 }

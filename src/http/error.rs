@@ -102,6 +102,7 @@ impl Error {
                     "invalid_request",
                 ),
                 D::InvalidTitle(_) => (StatusCode::BAD_REQUEST, "invalid_title", "invalid_request"),
+                D::InvalidLimit(_) => (StatusCode::BAD_REQUEST, "invalid_limit", "invalid_request"),
                 D::Pdf(pdf::Error::NotPdf(_)) => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "not_a_pdf",
@@ -117,7 +118,13 @@ impl Error {
                     "pdf_damaged",
                     "invalid_request",
                 ),
-                D::Database(_) | D::Blob(_) => {
+                D::Pdf(pdf::Error::TooCostly(_)) => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "pdf_too_costly",
+                    "invalid_request",
+                ),
+                D::Pdf(pdf::Error::Busy) => (StatusCode::SERVICE_UNAVAILABLE, "busy", "internal"),
+                D::Pdf(pdf::Error::Internal(_)) | D::Database(_) | D::Blob(_) | D::Spool(_) => {
                     (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal")
                 }
             },
@@ -181,6 +188,7 @@ impl ResponseError for Error {
             tracing::error!(error = %self, code, "request failed");
             match self {
                 Error::Unavailable(m) => m.clone(),
+                Error::Documents(documents::Error::Pdf(pdf::Error::Busy)) => self.to_string(),
                 Error::Document(d) => d.to_string(),
                 _ => "internal server error; the server log has the details".to_string(),
             }
@@ -190,6 +198,10 @@ impl ResponseError for Error {
         let mut response = HttpResponse::build(status);
         if let Error::RangeNotSatisfiable(size) = self {
             response.insert_header(("Content-Range", format!("bytes */{size}")));
+        }
+        if let Error::Documents(documents::Error::Pdf(pdf::Error::Busy)) = self {
+            // Parse slots free up within seconds: say when to come back.
+            response.insert_header(("Retry-After", "5"));
         }
         if status == StatusCode::UNAUTHORIZED {
             response.insert_header(("WWW-Authenticate", "Bearer"));

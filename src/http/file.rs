@@ -35,6 +35,33 @@ fn filename(doc: &document::Model) -> String {
     }
 }
 
+/// One satisfiable byte range: `length` ≥ 1 bytes from `start`, inside the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    pub start: u64,
+    pub length: u64,
+}
+
+/// What a `Range` header asks of a document of `size` bytes: one range, or `None` for the whole
+/// document (no ranges, or several, which RFC 9110 lets a server answer with everything).
+/// Malformed or unsatisfiable specs are 416. Values past the end (up to `u64::MAX`) are cut to
+/// the document, never added up past it.
+pub fn requested_range(spec: &str, size: u64) -> Result<Option<ByteRange>, Error> {
+    match HttpRange::parse(spec, size) {
+        Ok(ranges) => match ranges.as_slice() {
+            [r] if r.length > 0 && r.start.checked_add(r.length).is_some_and(|end| end <= size) => {
+                Ok(Some(ByteRange {
+                    start: r.start,
+                    length: r.length,
+                }))
+            }
+            [_] => Err(Error::RangeNotSatisfiable(size)),
+            _ => Ok(None),
+        },
+        Err(_) => Err(Error::RangeNotSatisfiable(size)),
+    }
+}
+
 /// Streams `doc`'s blob, honouring `If-None-Match`, `Range` and `If-Range`.
 pub async fn serve(
     req: &HttpRequest,
@@ -61,12 +88,7 @@ pub async fn serve(
     let range_applies = header_str(header::IF_RANGE).is_none_or(|v| v.trim() == etag);
     let range = match header_str(header::RANGE).filter(|_| range_applies) {
         None => None,
-        Some(spec) => match HttpRange::parse(spec, size) {
-            Ok(ranges) if ranges.len() == 1 => Some(ranges[0]),
-            // Several ranges: serve the whole document, which RFC 9110 allows.
-            Ok(_) => None,
-            Err(_) => return Err(Error::RangeNotSatisfiable(size)),
-        },
+        Some(spec) => requested_range(spec, size)?,
     };
 
     let mut response = match range {
@@ -99,4 +121,92 @@ pub async fn serve(
     response.no_chunking(length);
     Ok(response
         .streaming(stream.map(|chunk| chunk.map_err(actix_web::error::ErrorInternalServerError))))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn range(spec: &str, size: u64) -> Option<(u64, u64)> {
+        requested_range(spec, size)
+            .unwrap_or_else(|e| panic!("{spec:?} refused: {e}"))
+            .map(|r| (r.start, r.length))
+    }
+
+    fn refused(spec: &str, size: u64) -> bool {
+        matches!(
+            requested_range(spec, size),
+            Err(Error::RangeNotSatisfiable(s)) if s == size
+        )
+    }
+
+    #[test]
+    fn a_valid_range_is_served_as_asked_and_cut_at_the_end() {
+        assert_eq!(range("bytes=0-99", 1000), Some((0, 100)));
+        assert_eq!(range("bytes=990-", 1000), Some((990, 10)));
+        assert_eq!(range("bytes=990-5000", 1000), Some((990, 10)));
+        assert_eq!(range("bytes=999-999", 1000), Some((999, 1)));
+    }
+
+    #[test]
+    fn a_suffix_range_counts_from_the_end() {
+        assert_eq!(range("bytes=-100", 1000), Some((900, 100)));
+        assert_eq!(range("bytes=-5000", 1000), Some((0, 1000)));
+    }
+
+    #[test]
+    fn no_range_or_several_ranges_mean_the_whole_document() {
+        assert_eq!(range("", 1000), None);
+        assert_eq!(range("bytes=0-1,5-9", 1000), None);
+    }
+
+    #[test]
+    fn malformed_and_unsatisfiable_ranges_are_416() {
+        for spec in [
+            "bytes=1000-",
+            "bytes=5000-6000",
+            "bytes=9-5",
+            "bytes=x-y",
+            "bytes=--5",
+            "items=0-5",
+            "bytes=-0",
+            "bytes 0-5",
+        ] {
+            assert!(refused(spec, 1000), "{spec:?} accepted");
+        }
+    }
+
+    #[test]
+    fn huge_values_do_not_overflow() {
+        assert_eq!(range("bytes=0-18446744073709551615", 1000), Some((0, 1000)));
+        assert_eq!(range("bytes=-18446744073709551615", 1000), Some((0, 1000)));
+        assert!(refused("bytes=18446744073709551615-", 1000));
+        assert!(refused("bytes=18446744073709551616-", 1000));
+        assert!(refused("bytes=0-18446744073709551616", 1000));
+        assert_eq!(
+            range("bytes=18446744073709551614-", u64::MAX),
+            Some((u64::MAX - 1, 1))
+        );
+    }
+
+    proptest! {
+        /// Whatever the header says, the answer is the whole document, one range inside it, or
+        /// 416, and never a panic.
+        #[test]
+        fn any_range_header_gives_a_range_inside_the_document_or_416(
+            spec in "(bytes=)?[0-9, -]{0,40}|\\PC{0,40}",
+            size in 1u64..=u64::MAX,
+        ) {
+            match requested_range(&spec, size) {
+                Ok(Some(r)) => {
+                    prop_assert!(r.length >= 1);
+                    prop_assert!(r.start.checked_add(r.length).is_some_and(|end| end <= size));
+                }
+                Ok(None) => {}
+                Err(e) => prop_assert!(matches!(e, Error::RangeNotSatisfiable(s) if s == size)),
+            }
+        }
+    }
 }

@@ -49,6 +49,8 @@ async fn backend_routes_require_a_valid_api_key() {
 async fn keys_created_with_the_cli_work_until_revoked() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    // Only `quire serve` creates a data dir; `quire keys` needs an existing one.
+    std::fs::create_dir(&data).unwrap();
     let data_arg = data.to_str().unwrap();
     let key = cli(
         &[

@@ -5,8 +5,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::{expect_error, files_under, fixture, pdf, Options, Server};
 
-/// Asserts the server holds no document and no blob.
-async fn assert_empty(server: &Server) {
+/// Asserts the server holds no document, no blob and no spooled upload.
+pub async fn assert_empty(server: &Server) {
     let list = server.get_json("/api/documents").await;
     assert_eq!(
         list["documents"].as_array().unwrap().len(),
@@ -15,6 +15,8 @@ async fn assert_empty(server: &Server) {
     );
     let blobs = files_under(&server.data_dir.join("blobs"));
     assert!(blobs.is_empty(), "no orphan blob left behind: {blobs:?}");
+    let spooled = files_under(&server.data_dir.join("spool"));
+    assert!(spooled.is_empty(), "no spool file left behind: {spooled:?}");
 }
 
 #[tokio::test]
@@ -223,4 +225,36 @@ async fn an_oversized_body_is_413_without_being_read() {
     ok.resize(99_000, b' ');
     let res = server.upload_raw(ok, "").await;
     assert_eq!(res.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_list_limit_outside_1_to_200_is_400_not_clamped() {
+    let server = Server::start().await;
+    for limit in ["0", "201", "18446744073709551615"] {
+        let res = server
+            .backend(Method::GET, &format!("/api/documents?limit={limit}"))
+            .send()
+            .await
+            .unwrap();
+        let body = expect_error(res, StatusCode::BAD_REQUEST, "invalid_limit").await;
+        assert!(
+            body["message"].as_str().unwrap().contains("1 to 200"),
+            "{body}"
+        );
+    }
+    // Not a number at all: refused as a bad query string.
+    let res = server
+        .backend(Method::GET, "/api/documents?limit=-1")
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+    for limit in ["1", "200"] {
+        let res = server
+            .backend(Method::GET, &format!("/api/documents?limit={limit}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "limit={limit}");
+    }
 }

@@ -4,7 +4,9 @@
 mod common;
 
 mod api_keys;
+mod assets;
 mod bench;
+mod cli_data_dir;
 mod client;
 mod commit_path;
 mod cors;
@@ -19,5 +21,6 @@ mod storage;
 mod testdata;
 mod token_limits;
 mod tokens;
+mod uploads;
 mod usage;
 mod ws_limits;

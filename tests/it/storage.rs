@@ -182,6 +182,35 @@ pub async fn round_trip(server: &Server) {
         .await
         .unwrap();
     expect_error(res, StatusCode::NOT_FOUND, "document_not_found").await;
+
+    // A document larger than one 8 MiB part goes to the blob store in parts and comes back
+    // whole, also across a part boundary.
+    let big = crate::uploads::large_pdf(17);
+    server.upload_ok(big.clone(), "big").await;
+    let res = server
+        .backend(Method::GET, "/api/documents/big/file")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.bytes().await.unwrap().as_ref() == big.as_slice());
+    let boundary = 8 * 1024 * 1024;
+    let res = server
+        .backend(Method::GET, "/api/documents/big/file")
+        .header("range", format!("bytes={}-{}", boundary - 8, boundary + 7))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        res.bytes().await.unwrap().as_ref(),
+        &big[boundary - 8..boundary + 8]
+    );
+    let res = server
+        .backend(Method::DELETE, "/api/documents/big")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]
