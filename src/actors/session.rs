@@ -453,6 +453,7 @@ fn close_reason_for(e: auth::Error) -> CloseReason {
     let code = match e {
         auth::Error::Expired => CloseCode::TokenExpired,
         auth::Error::Revoked => CloseCode::TokenRevoked,
+        auth::Error::DocumentReplaced => CloseCode::DocumentDeleted,
         auth::Error::Database(_) | auth::Error::Internal(_) => {
             tracing::warn!(error = %e, "could not verify a session token");
             return CloseReason::new(

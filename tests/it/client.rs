@@ -214,7 +214,7 @@ async fn a_token_for_a_deleted_document_does_not_open_a_new_one_with_its_id() {
         let mut ws = Ws::open(&server).await;
         ws.send(json!({"type": "hello", "token": token})).await;
         let closed = ws.closed().await;
-        assert_eq!(closed.code, 4001, "{closed:?}");
+        assert_eq!(closed.code, 4004, "{closed:?}");
         assert!(closed.reason.contains("deleted"), "{closed:?}");
     }
 
