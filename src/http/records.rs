@@ -97,12 +97,9 @@ async fn backend_changes(
             "`changes` must hold 1 to {MAX_REST_BATCH} changes"
         )));
     }
+    // The identity (user id, name, layer) is checked by the document actor with the same
+    // validator as every other entry point: each change is answered `invalid`, field named.
     let user_id = body.user_id.unwrap_or_else(|| "backend".to_string());
-    if user_id.is_empty() || user_id.len() > 256 || body.layer.len() > 256 {
-        return Err(Error::BadRequest(
-            "`user_id` and `layer` are at most 256 bytes; `user_id` is not empty".into(),
-        ));
-    }
     documents::get(&state.db, &id).await?;
     let access = Access::backend(user_id, body.user_name);
     let (_, results) = send_to_document(&state.registry, &id, || BackendSubmit {

@@ -19,10 +19,12 @@ fn run_in(cwd: &Path, args: &[&str]) -> Output {
         .expect("run quire")
 }
 
+/// A mint for an app-provided document: a managed one must also exist in the database (its
+/// token is bound to the upload), which is not what these tests are about.
 const MINT: &[&str] = &[
     "token",
     "mint",
-    "--document-id",
+    "--app-document-id",
     "d1",
     "--user-id",
     "u1",

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use reqwest::StatusCode;
 
-use crate::common::{expect_error, expect_json, files_under, Options, Server};
+use crate::common::{expect_error, expect_json, files_under, proc_status_kib, Options, Server};
 use crate::documents::assert_empty;
 
 /// A one-page PDF followed by `streams` (each a dictionary body and its raw content) as objects
@@ -70,15 +70,6 @@ fn decompression_bomb() -> Vec<u8> {
 }
 
 /// A field of `/proc/<pid>/status`, in KiB.
-fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in {status}"))
-}
-
 /// How far the server's peak resident memory rose above its current one while `f` ran, in MiB.
 async fn peak_growth_mib<F: std::future::Future<Output = ()>>(server: &Server, f: F) -> u64 {
     let before = proc_status_kib(server.pid(), "VmRSS");

@@ -8,19 +8,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::common::ws::{create, Ws};
-use crate::common::{Options, Server, TIMEOUT};
+use crate::common::{rss_growth_during, rss_kib, Options, Server, TIMEOUT};
 use crate::live::server_with_doc;
-
-/// The server's resident memory in KiB (`VmRSS` of the child process).
-fn rss_kib(server: &Server) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
-        .expect("read the server's /proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc status")
-}
 
 /// A WebSocket opened by hand (RFC 6455 handshake over a plain `TcpStream`), so a test can
 /// write frames no library would produce.
@@ -150,22 +139,6 @@ fn pace(i: usize) -> Pace {
     } else {
         Pace::Slow
     }
-}
-
-/// Samples the server's RSS while `work` runs; returns the growth over the baseline in KiB.
-async fn rss_growth_during<F: std::future::Future>(server: &Server, work: F) -> u64 {
-    let baseline = rss_kib(server);
-    let mut peak = baseline;
-    tokio::pin!(work);
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    loop {
-        tokio::select! {
-            _ = &mut work => break,
-            _ = tick.tick() => peak = peak.max(rss_kib(server)),
-        }
-    }
-    peak = peak.max(rss_kib(server));
-    peak.saturating_sub(baseline)
 }
 
 /// Reads from `tcp` until `needle` has been seen.

@@ -95,6 +95,16 @@ enum Command {
     /// Internal: the server process the benchmark starts (`quire serve` with the same flags).
     #[command(hide = true)]
     ServeChild(Box<quire::config::Config>),
+    /// Internal: the server checks each upload by running its own executable with this
+    /// command (`quire inspect-pdf`); the benchmark's server is this executable.
+    #[command(hide = true)]
+    InspectPdf {
+        #[arg(long)]
+        max_memory_bytes: u64,
+        #[arg(long)]
+        max_stream_bytes: usize,
+        path: std::path::PathBuf,
+    },
 }
 
 /// Upper bounds that keep a run from turning into a flood.
@@ -133,6 +143,14 @@ fn target(common: &Common) -> Result<server::Target, String> {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Command::InspectPdf {
+        max_memory_bytes,
+        max_stream_bytes,
+        path,
+    } = &cli.command
+    {
+        return quire::pdf::sandbox::child_main(path, *max_memory_bytes, *max_stream_bytes);
+    }
     if let Command::ServeChild(config) = cli.command {
         quire::telemetry::init(quire::config::LogFormat::Json);
         return match actix_web::rt::System::new().block_on(quire::app::serve(*config)) {
@@ -228,7 +246,7 @@ async fn run(command: Command, fd_limit: u64) -> Result<(), String> {
                 common.json,
             )
         }
-        Command::ServeChild(_) => unreachable!("handled in main"),
+        Command::ServeChild(_) | Command::InspectPdf { .. } => unreachable!("handled in main"),
     };
     println!("{}", report.table());
     if let Some(path) = json {

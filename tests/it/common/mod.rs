@@ -330,3 +330,34 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A `kB` field of a process's `/proc/<pid>/status` (`VmRSS`, `VmHWM`…), in KiB.
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {status}"))
+}
+
+/// The server's resident memory in KiB (`VmRSS` of the child process).
+pub fn rss_kib(server: &Server) -> u64 {
+    proc_status_kib(server.pid(), "VmRSS")
+}
+
+/// Samples the server's RSS while `work` runs; returns the growth over the baseline in KiB.
+pub async fn rss_growth_during<F: std::future::Future>(server: &Server, work: F) -> u64 {
+    let baseline = rss_kib(server);
+    let mut peak = baseline;
+    tokio::pin!(work);
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tokio::select! {
+            _ = &mut work => break,
+            _ = tick.tick() => peak = peak.max(rss_kib(server)),
+        }
+    }
+    peak = peak.max(rss_kib(server));
+    peak.saturating_sub(baseline)
+}
