@@ -470,3 +470,7 @@ impl DocState {
         Ok(seq)
     }
 }
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;
