@@ -565,3 +565,57 @@ async fn fifty_writers_flooding_a_held_up_document_stay_under_the_memory_bound()
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["results"][0]["type"], "ack", "{body}");
 }
+
+/// On PostgreSQL only (the test ends the server's connection from outside): a join that waited
+/// behind a commit that then failed is welcomed, and the failed change is answered.
+#[tokio::test]
+#[ignore = "needs PostgreSQL at 127.0.0.1:5432 (make test runs it)"]
+async fn postgres_a_join_waiting_behind_a_failed_commit_is_welcomed_and_the_change_answered() {
+    let backend = Backend::postgres().await;
+    let server = server_with_doc(backend.options()).await;
+    let token = server.token("doc", "u", &["all"]).await;
+    let mut a = Ws::join(&server, &token, None).await;
+    let lock = WriteLock::hold(&backend, &server, "doc").await;
+    a.send(json!({"type": "changes", "changes": [create("a1", "a1", 0)]}))
+        .await;
+    sync(&mut a).await;
+
+    let mut b = Ws::open(&server).await;
+    b.send(json!({"type": "hello", "token": token})).await;
+    log_shows(&server, "session joined", 2).await;
+
+    // The commit is waiting on the held row; its connection dies under it.
+    let admin = Database::connect(backend.database_url(&server))
+        .await
+        .unwrap();
+    tokio::time::timeout(TIMEOUT, async {
+        loop {
+            let ended = admin
+                .query_one(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                ))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get_by_index::<i64>(0)
+                .unwrap();
+            if ended > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the commit was waiting on the lock");
+
+    let refused = a.recv_type("reject").await;
+    assert_eq!(refused["code"], "unavailable", "{refused}");
+    let welcome = b.recv_type("welcome").await;
+    assert_eq!(welcome["head_seq"], 0);
+    lock.release().await;
+    // Both sessions are alive and the change goes through when sent again.
+    assert_eq!(a.change(create("a1", "a1", 0)).await["type"], "ack");
+    assert_eq!(b.recv_type("change").await["id"], "a1");
+}

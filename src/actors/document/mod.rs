@@ -1,0 +1,546 @@
+//! `DocumentActor`: the only writer of one document's state on this node.
+//!
+//! It loads the document's records when it starts, applies the changes its sessions send in one
+//! order, commits each batch of changes that arrived together in one transaction (group commit),
+//! and only then acknowledges them to their senders and fans them out. It never awaits a session:
+//! it `try_send`s into each session's bounded outbox and disconnects a session whose outbox is
+//! full, so one slow reader cannot stall the document.
+//!
+//! The commit path can fail safely. A batch is applied to memory with an exact [`Undo`]; when
+//! its commit fails, the undo puts memory back as it was and the batch's changes are rejected
+//! with the retryable `unavailable` code (or `invalid`, when the database refused a value),
+//! while every session stays connected. While a commit is in flight, new changes wait for the
+//! next batch (a bounded queue: past it they are refused as `busy`), and joins and reads wait for
+//! the commit to finish, so that what anyone is shown is always committed.
+//!
+//! A session is registered the moment its `Join` arrives, so changes it sends before its welcome
+//! are queued and answered after it; the welcome itself waits until no commit is in flight.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+mod commit;
+mod reads;
+
+use crate::db::Databases;
+use actix::prelude::*;
+use serde_json::value::RawValue;
+use tokio::sync::{mpsc, oneshot};
+
+use super::registry::{DocumentRegistry, Stopped};
+use super::state::{DocLimits, DocState, Outcome};
+use super::views::{self, presence, session_label, text, PresenceEvent};
+use crate::auth::access::Access;
+use crate::protocol::{ChangeRequest, CloseCode, CloseReason, RejectCode};
+use crate::store;
+
+/// Tuning and limits of document actors.
+#[derive(Debug, Clone)]
+pub struct DocumentConfig {
+    /// How many changes the log keeps per document for clients reconnecting with `since`.
+    pub log_retention: i64,
+    /// How long an actor without sessions lingers before stopping.
+    pub idle_timeout: Duration,
+    /// Record count and content bytes one document may hold.
+    pub limits: DocLimits,
+    /// Most changes, and most bytes of their content, waiting for the next commit; past either,
+    /// changes are refused as `busy`.
+    pub max_pending_changes: usize,
+    pub max_pending_bytes: usize,
+    /// Most messages held for a session that has joined but not yet been welcomed; past it the
+    /// session is closed as too slow.
+    pub max_backlog: usize,
+}
+
+impl Default for DocumentConfig {
+    fn default() -> Self {
+        DocumentConfig {
+            log_retention: 10_000,
+            idle_timeout: Duration::from_secs(30),
+            limits: DocLimits::default(),
+            max_pending_changes: 5_000,
+            max_pending_bytes: 32 * 1024 * 1024,
+            max_backlog: 4_096,
+        }
+    }
+}
+
+pub use super::outbox::{Outbox, Outgoing};
+
+/// Sent by a document actor to a session it drops: the session closes its socket with `reason`.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Kick(pub CloseReason);
+
+/// What a document actor needs to know about a session.
+#[derive(Clone)]
+pub struct Peer {
+    pub session_id: u64,
+    pub access: Arc<Access>,
+    pub layer: String,
+    pub revocation_ids: Vec<String>,
+    pub outbox: Outbox,
+    pub control: Recipient<Kick>,
+    /// The session's rights, as shown in the welcome (serialised once: it is kept per session).
+    pub rights: Arc<RawValue>,
+}
+
+/// Sent by a session after hello: registers it at once (so changes it sends next are queued and
+/// answered), and sends it a welcome (a snapshot, or the changes after `since`) as soon as no
+/// commit is in flight. The welcome and everything after it arrive through the peer's outbox;
+/// a join that cannot be served is closed with a reason, never left waiting.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Join {
+    pub peer: Peer,
+    pub since: Option<i64>,
+}
+
+/// Sent by a session when it ends.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Leave {
+    pub session_id: u64,
+}
+
+/// A batch of changes from a session; each is answered in its outbox (ack or reject).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Submit {
+    pub session_id: u64,
+    pub changes: Vec<ChangeRequest>,
+}
+
+/// A batch of changes from the application's backend (REST); answered once committed.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<Outcome>, DocumentError>")]
+pub struct BackendSubmit {
+    pub access: Access,
+    pub layer: String,
+    pub changes: Vec<ChangeRequest>,
+}
+
+/// A session's ephemeral presence state, relayed to the others and never stored. A state that
+/// is not representable JSON (a number out of range, say) is refused with an `error` message.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetPresence {
+    pub session_id: u64,
+    pub state: Box<RawValue>,
+}
+
+/// Reads a layer's records (or the changes after `since`), as committed. `access` filters what
+/// is visible; `None` is the backend's unfiltered view.
+#[derive(Message)]
+#[rtype(result = "Result<String, DocumentError>")]
+pub struct ReadRecords {
+    pub layer: String,
+    pub since: Option<i64>,
+    pub access: Option<Access>,
+}
+
+/// Closes every session (document deleted, server shutting down) and stops the actor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseAll(pub CloseReason);
+
+/// Closes the sessions holding any of these revoked token ids.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Revoked(pub Arc<HashSet<String>>);
+
+/// Why a document actor could not serve a request.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    #[error("no document with id `{0}`")]
+    NotFound(String),
+    #[error("the document is temporarily unavailable; retry")]
+    Unavailable,
+}
+
+/// Where a session is on its way in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Its `Join` arrived while a commit was in flight: its changes are queued, it hears
+    /// nothing of others yet, and nobody has been told it is here.
+    Registered,
+    /// Accepted at a head: others know it, and what happens after that head waits in its
+    /// backlog until its welcome (a catch-up being read from the log) goes out.
+    Accepted,
+    /// Welcomed: messages go straight to its outbox.
+    Ready,
+}
+
+struct Session {
+    peer: Peer,
+    since: Option<i64>,
+    presence: Option<Box<RawValue>>,
+    stage: Stage,
+    backlog: Vec<Outgoing>,
+}
+
+enum Origin {
+    Session(u64),
+    Backend(oneshot::Sender<Vec<Outcome>>),
+}
+
+struct Pending {
+    origin: Origin,
+    access: Arc<Access>,
+    layer: String,
+    changes: Vec<ChangeRequest>,
+}
+
+/// Work that must wait until no commit is in flight.
+type Deferred = Box<dyn FnOnce(&mut DocumentActor, &mut Context<DocumentActor>)>;
+
+enum Phase {
+    Loading,
+    Ready(DocState),
+    Missing,
+}
+
+/// One open document. See the module documentation.
+pub struct DocumentActor {
+    id: String,
+    instance: u64,
+    db: Databases,
+    registry: Addr<DocumentRegistry>,
+    config: DocumentConfig,
+    phase: Phase,
+    sessions: HashMap<u64, Session>,
+    pending: Vec<Pending>,
+    /// Changes in `pending`, and the bytes of their content.
+    pending_changes: usize,
+    pending_bytes: usize,
+    committing: bool,
+    deferred: Vec<Deferred>,
+    idle_since: Option<Instant>,
+}
+
+/// The same answer for every change of a batch.
+fn reject_all(changes: &[ChangeRequest], code: RejectCode, message: &str) -> Vec<Outcome> {
+    changes
+        .iter()
+        .map(|c| Outcome::Reject {
+            client_id: c.client_id.clone(),
+            code,
+            message: message.to_string(),
+            current: None,
+        })
+        .collect()
+}
+
+impl DocumentActor {
+    pub fn new(
+        id: String,
+        instance: u64,
+        db: Databases,
+        registry: Addr<DocumentRegistry>,
+        config: DocumentConfig,
+    ) -> DocumentActor {
+        DocumentActor {
+            id,
+            instance,
+            db,
+            registry,
+            config,
+            phase: Phase::Loading,
+            sessions: HashMap::new(),
+            pending: Vec::new(),
+            pending_changes: 0,
+            pending_bytes: 0,
+            committing: false,
+            deferred: Vec::new(),
+            idle_since: Some(Instant::now()),
+        }
+    }
+
+    /// Queues `msg` for one session: into its backlog before its welcome, else into its
+    /// outbox. A full outbox or backlog means the client is too slow: it is dropped. A closed
+    /// outbox means the session is gone: it leaves like any other.
+    fn send(&mut self, session_id: u64, msg: Outgoing) {
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
+        let too_slow = || {
+            CloseReason::new(
+                CloseCode::TooSlow,
+                "the client did not read its messages fast enough",
+            )
+        };
+        if session.stage != Stage::Ready {
+            if session.backlog.len() >= self.config.max_backlog {
+                self.drop_session(session_id, too_slow());
+            } else {
+                session.backlog.push(msg);
+            }
+            return;
+        }
+        match session.peer.outbox.try_send(msg) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => self.drop_session(session_id, too_slow()),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                if let Some(session) = self.sessions.remove(&session_id) {
+                    self.announce_left(session_id, &session);
+                }
+            }
+        }
+    }
+
+    /// The sessions others' changes and presence reach: every one past `Registered`.
+    fn audience(&self, except: Option<u64>) -> Vec<u64> {
+        self.sessions
+            .iter()
+            .filter(|(id, s)| Some(**id) != except && s.stage != Stage::Registered)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    fn broadcast(&mut self, msg: Arc<str>, except: Option<u64>) {
+        for id in self.audience(except) {
+            self.send(id, Outgoing::Text(msg.clone()));
+        }
+    }
+
+    fn drop_session(&mut self, session_id: u64, reason: CloseReason) {
+        if let Some(session) = self.sessions.remove(&session_id) {
+            tracing::info!(document_id = %self.id, session_id, reason = reason.code.name(), "session dropped");
+            session.peer.control.do_send(Kick(reason));
+            self.announce_left(session_id, &session);
+        }
+    }
+
+    /// Tells the others that a removed session has left (if they were ever told it joined).
+    fn announce_left(&mut self, session_id: u64, session: &Session) {
+        if session.stage != Stage::Registered {
+            let msg = presence(PresenceEvent::Left {
+                session_id: session_label(session_id),
+                user_id: &session.peer.access.user_id,
+            });
+            self.broadcast(msg, None);
+        }
+        self.note_idle();
+    }
+
+    fn note_idle(&mut self) {
+        if self.sessions.is_empty() && self.idle_since.is_none() {
+            self.idle_since = Some(Instant::now());
+        }
+    }
+
+    fn is_idle(&self) -> bool {
+        self.sessions.is_empty()
+            && self.pending.is_empty()
+            && !self.committing
+            && self.deferred.is_empty()
+            && self
+                .idle_since
+                .is_some_and(|t| t.elapsed() >= self.config.idle_timeout)
+    }
+
+    /// Runs `work` now, or after the commit in flight (whether it succeeded or failed).
+    fn when_settled(&mut self, ctx: &mut Context<Self>, work: Deferred) {
+        if self.committing {
+            self.deferred.push(work);
+        } else {
+            work(self, ctx);
+        }
+    }
+
+    fn close_all(&mut self, reason: CloseReason) {
+        for (_, session) in self.sessions.drain() {
+            session.peer.control.do_send(Kick(reason.clone()));
+        }
+    }
+}
+
+impl Actor for DocumentActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Block every message until the document is loaded.
+        let db = self.db.clone();
+        let id = self.id.clone();
+        let started = Instant::now();
+        ctx.wait(async move { store::load(&db.main, &id).await }.into_actor(self).map(move |res, act, ctx| match res {
+            Ok(Some(loaded)) => {
+                let records: usize = loaded.layers.values().map(HashMap::len).sum();
+                tracing::info!(document_id = %act.id, head_seq = loaded.head_seq, records,
+                    load_ms = started.elapsed().as_millis() as u64, "document opened");
+                act.phase = Phase::Ready(act.state_from(loaded));
+            }
+            Ok(None) => act.phase = Phase::Missing,
+            Err(e) => {
+                tracing::error!(document_id = %act.id, error = %e, "loading the document failed");
+                ctx.stop();
+            }
+        }));
+        let check = (self.config.idle_timeout / 2).max(Duration::from_millis(50));
+        ctx.run_interval(check, |act, ctx| {
+            if act.is_idle() {
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.close_all(CloseReason::new(
+            CloseCode::Reconnect,
+            "the document was closed on this server; reconnect",
+        ));
+        tracing::info!(document_id = %self.id, "document closed");
+        self.registry.do_send(Stopped {
+            document_id: self.id.clone(),
+            instance: self.instance,
+        });
+    }
+}
+
+impl Handler<Join> for DocumentActor {
+    type Result = ();
+    fn handle(&mut self, msg: Join, ctx: &mut Context<Self>) {
+        self.idle_since = None;
+        let session_id = msg.peer.session_id;
+        self.sessions.insert(
+            session_id,
+            Session {
+                peer: msg.peer,
+                since: msg.since,
+                presence: None,
+                stage: Stage::Registered,
+                backlog: Vec::new(),
+            },
+        );
+        self.when_settled(ctx, Box::new(move |act, ctx| act.accept(session_id, ctx)));
+    }
+}
+
+impl Handler<Leave> for DocumentActor {
+    type Result = ();
+    fn handle(&mut self, msg: Leave, _: &mut Context<Self>) {
+        if let Some(session) = self.sessions.remove(&msg.session_id) {
+            self.announce_left(msg.session_id, &session);
+        }
+    }
+}
+
+impl Handler<Submit> for DocumentActor {
+    type Result = ();
+    fn handle(&mut self, msg: Submit, ctx: &mut Context<Self>) {
+        let Some(session) = self.sessions.get(&msg.session_id) else {
+            return;
+        };
+        let pending = Pending {
+            origin: Origin::Session(msg.session_id),
+            access: session.peer.access.clone(),
+            layer: session.peer.layer.clone(),
+            changes: msg.changes,
+        };
+        if let Err(refused) = self.enqueue(pending) {
+            let outcomes = reject_all(
+                &refused.changes,
+                RejectCode::Busy,
+                "the document has too many changes waiting to be committed; retry after a moment",
+            );
+            for o in outcomes {
+                self.send(msg.session_id, Outgoing::Text(text(&o)));
+            }
+            return;
+        }
+        self.start_commit(ctx);
+    }
+}
+
+impl Handler<BackendSubmit> for DocumentActor {
+    type Result = ResponseFuture<Result<Vec<Outcome>, DocumentError>>;
+    fn handle(&mut self, msg: BackendSubmit, ctx: &mut Context<Self>) -> Self::Result {
+        if !matches!(self.phase, Phase::Ready(_)) {
+            let id = self.id.clone();
+            return Box::pin(async move { Err(DocumentError::NotFound(id)) });
+        }
+        let (tx, rx) = oneshot::channel();
+        let pending = Pending {
+            origin: Origin::Backend(tx),
+            access: Arc::new(msg.access),
+            layer: msg.layer,
+            changes: msg.changes,
+        };
+        if let Err(refused) = self.enqueue(pending) {
+            let outcomes = reject_all(
+                &refused.changes,
+                RejectCode::Busy,
+                "the document has too many changes waiting to be committed; retry after a moment",
+            );
+            return Box::pin(async move { Ok(outcomes) });
+        }
+        self.start_commit(ctx);
+        Box::pin(async move { rx.await.map_err(|_| DocumentError::Unavailable) })
+    }
+}
+
+impl Handler<SetPresence> for DocumentActor {
+    type Result = ();
+    fn handle(&mut self, msg: SetPresence, _: &mut Context<Self>) {
+        let Some(session) = self.sessions.get_mut(&msg.session_id) else {
+            return;
+        };
+        // Relayed byte for byte, but only if it is JSON every client can read: a number out
+        // of range (`1e999`) or similar is refused here, for this session alone.
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(msg.state.get()) {
+            let error = views::error("invalid", &format!("presence state: {e}"));
+            self.send(msg.session_id, Outgoing::Text(error));
+            return;
+        }
+        let user_id = session.peer.access.user_id.clone();
+        let event = presence(PresenceEvent::State {
+            session_id: session_label(msg.session_id),
+            user_id: &user_id,
+            state: &msg.state,
+        });
+        let registered = session.stage == Stage::Registered;
+        session.presence = Some(msg.state);
+        if !registered {
+            self.broadcast(event, Some(msg.session_id));
+        }
+    }
+}
+
+impl Handler<ReadRecords> for DocumentActor {
+    type Result = ResponseFuture<Result<String, DocumentError>>;
+    fn handle(&mut self, msg: ReadRecords, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        self.when_settled(
+            ctx,
+            Box::new(move |act, ctx| act.read(&msg.layer, msg.since, msg.access.as_ref(), ctx, tx)),
+        );
+        Box::pin(async move { rx.await.map_err(|_| DocumentError::Unavailable)? })
+    }
+}
+
+impl Handler<CloseAll> for DocumentActor {
+    type Result = ();
+    fn handle(&mut self, msg: CloseAll, ctx: &mut Context<Self>) {
+        self.close_all(msg.0);
+        ctx.stop();
+    }
+}
+
+impl Handler<Revoked> for DocumentActor {
+    type Result = ();
+    fn handle(&mut self, msg: Revoked, _: &mut Context<Self>) {
+        let hit: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.peer.revocation_ids.iter().any(|id| msg.0.contains(id)))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in hit {
+            self.drop_session(
+                id,
+                CloseReason::new(CloseCode::TokenRevoked, "the session token was revoked"),
+            );
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! What a document shows: the welcome of a joining session (a snapshot, or the changes after
+//! its `since`) and the REST reads, always of committed state.
+
+use std::collections::HashMap;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use super::{DocumentActor, DocumentError, Kick, Outgoing, Phase, Stage};
+use crate::actors::state::DocState;
+use crate::actors::views::{
+    change_view, presence, session_label, text, ChangeView, PresenceEntry, PresenceEvent,
+    RecordsBody, UserView, Welcome,
+};
+use crate::auth::access::Access;
+use crate::protocol::{CloseCode, CloseReason, PROTOCOL_VERSION};
+use crate::store::{self, LoggedChange};
+
+impl DocumentActor {
+    /// The oldest `since` that is answered from the log: older ones get a snapshot. The log may
+    /// hold more than the retention (it is pruned in steps), but what is served is exactly the
+    /// documented window.
+    pub(super) fn log_window(state: &DocState, retention: i64) -> i64 {
+        state.log_floor.max(state.head_seq - retention)
+    }
+
+    /// Accepts a registered session at the current head and starts its welcome.
+    pub(super) fn accept(&mut self, session_id: u64, ctx: &mut Context<Self>) {
+        let (head, window) = match &self.phase {
+            Phase::Ready(state) => (
+                state.head_seq,
+                Self::log_window(state, self.config.log_retention),
+            ),
+            Phase::Missing | Phase::Loading => {
+                let reason = CloseReason::new(
+                    CloseCode::DocumentDeleted,
+                    format!("document `{}` does not exist", self.id),
+                );
+                if let Some(session) = self.sessions.remove(&session_id) {
+                    session.peer.control.do_send(Kick(reason));
+                }
+                return;
+            }
+        };
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return; // It left before it could be welcomed.
+        };
+        session.stage = Stage::Accepted;
+        let since = session.since;
+        let layer = session.peer.layer.clone();
+
+        // Tell the others first, so the newcomer's presence list and their view agree.
+        let access = session.peer.access.clone();
+        let joined = presence(PresenceEvent::Joined {
+            session: PresenceEntry {
+                session_id: session_label(session_id),
+                user_id: &access.user_id,
+                user_name: access.user_name.as_deref(),
+                state: None,
+            },
+        });
+        self.broadcast(joined, Some(session_id));
+
+        match since.filter(|&s| s >= window && s <= head) {
+            Some(s) if s < head => {
+                let db = self.db.clone();
+                let id = self.id.clone();
+                ctx.spawn(
+                    async move { store::read_log(&db.main, &id, &layer, s, head).await }
+                        .into_actor(self)
+                        .map(move |res, act, _| match res {
+                            Ok(changes) => act.welcome(session_id, head, None, Some(&changes)),
+                            Err(e) => {
+                                tracing::error!(document_id = %act.id, error = %e, "reading the change log failed");
+                                act.drop_session(
+                                    session_id,
+                                    CloseReason::new(
+                                        CloseCode::Reconnect,
+                                        "the server could not read the document's changes; reconnect",
+                                    ),
+                                );
+                            }
+                        }),
+                );
+            }
+            Some(_) => self.welcome(session_id, head, None, Some(&[])),
+            None => self.welcome(session_id, head, Some(()), None),
+        }
+    }
+
+    /// Sends the welcome (a snapshot when `snapshot` is set, else `changes`), then the backlog.
+    pub(super) fn welcome(
+        &mut self,
+        session_id: u64,
+        head: i64,
+        snapshot: Option<()>,
+        changes: Option<&[LoggedChange]>,
+    ) {
+        let Phase::Ready(state) = &self.phase else {
+            return;
+        };
+        let Some(session) = self.sessions.get(&session_id) else {
+            return;
+        };
+        let access = &session.peer.access;
+        let empty = HashMap::new();
+        let records = state.layers.get(&session.peer.layer).unwrap_or(&empty);
+        let snapshot: Option<Vec<_>> = snapshot.map(|_| {
+            let mut list: Vec<_> = records
+                .values()
+                .filter(|r| access.can_view(r.kind, &r.creator, r.group.as_deref()))
+                .collect();
+            list.sort_by_key(|r| r.rev);
+            list.into_iter().map(|r| r.view()).collect()
+        });
+        let changes: Option<Vec<ChangeView>> = changes.map(|cs| {
+            cs.iter()
+                .filter(|c| {
+                    access.can_view(c.record.kind, &c.record.creator, c.record.group.as_deref())
+                })
+                .map(change_view)
+                .collect()
+        });
+        let presence: Vec<PresenceEntry> = self
+            .sessions
+            .iter()
+            .filter(|(id, s)| **id != session_id && s.stage != Stage::Registered)
+            .map(|(id, s)| PresenceEntry {
+                session_id: session_label(*id),
+                user_id: &s.peer.access.user_id,
+                user_name: s.peer.access.user_name.as_deref(),
+                state: s.presence.as_deref(),
+            })
+            .collect();
+        let msg = text(&Welcome {
+            kind: "welcome",
+            protocol: PROTOCOL_VERSION,
+            session_id: session_label(session_id),
+            document_id: &self.id,
+            page_count: state.page_count,
+            user: UserView {
+                user_id: &access.user_id,
+                user_name: access.user_name.as_deref(),
+                group: access.group.as_deref(),
+            },
+            rights: &session.peer.rights,
+            layer: &session.peer.layer,
+            head_seq: head,
+            records: snapshot,
+            changes,
+            presence,
+        });
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
+        session.stage = Stage::Ready;
+        let backlog = std::mem::take(&mut session.backlog);
+        self.send(session_id, Outgoing::Text(msg));
+        for m in backlog {
+            self.send(session_id, m);
+        }
+    }
+
+    pub(super) fn read(
+        &self,
+        layer: &str,
+        since: Option<i64>,
+        access: Option<&Access>,
+        ctx: &mut Context<Self>,
+        reply: oneshot::Sender<Result<String, DocumentError>>,
+    ) {
+        let Phase::Ready(state) = &self.phase else {
+            let _ = reply.send(Err(DocumentError::NotFound(self.id.clone())));
+            return;
+        };
+        let head = state.head_seq;
+        let window = Self::log_window(state, self.config.log_retention);
+        match since.filter(|&s| s >= window && s <= head) {
+            Some(s) => {
+                let (db, id, layer, access) = (
+                    self.db.clone(),
+                    self.id.clone(),
+                    layer.to_string(),
+                    access.cloned(),
+                );
+                ctx.spawn(
+                    async move {
+                        let res =
+                            store::read_log(&db.main, &id, &layer, s, head)
+                                .await
+                                .map(|changes| {
+                                    let views: Vec<ChangeView> = changes
+                                        .iter()
+                                        .filter(|c| {
+                                            access.as_ref().is_none_or(|a| {
+                                                a.can_view(
+                                                    c.record.kind,
+                                                    &c.record.creator,
+                                                    c.record.group.as_deref(),
+                                                )
+                                            })
+                                        })
+                                        .map(change_view)
+                                        .collect();
+                                    text(&RecordsBody {
+                                        document_id: &id,
+                                        layer: &layer,
+                                        head_seq: head,
+                                        records: None,
+                                        changes: Some(views),
+                                    })
+                                    .to_string()
+                                });
+                        let _ = reply.send(res.map_err(|e| {
+                            tracing::error!(error = %e, "reading the change log failed");
+                            DocumentError::Unavailable
+                        }));
+                    }
+                    .into_actor(self),
+                );
+            }
+            None => {
+                let empty = HashMap::new();
+                let mut list: Vec<_> = state
+                    .layers
+                    .get(layer)
+                    .unwrap_or(&empty)
+                    .values()
+                    .filter(|r| {
+                        access.is_none_or(|a| a.can_view(r.kind, &r.creator, r.group.as_deref()))
+                    })
+                    .collect();
+                list.sort_by_key(|r| r.rev);
+                let body = RecordsBody {
+                    document_id: &self.id,
+                    layer,
+                    head_seq: head,
+                    records: Some(list.into_iter().map(|r| r.view()).collect()),
+                    changes: None,
+                };
+                let _ = reply.send(Ok(text(&body).to_string()));
+            }
+        }
+    }
+}
