@@ -544,3 +544,7 @@ impl Handler<Revoked> for DocumentActor {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "actor_tests.rs"]
+mod tests;

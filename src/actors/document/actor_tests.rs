@@ -1,0 +1,146 @@
+//! The document actor with real storage (SQLite in a temp dir) and stand-in sessions: what it
+//! does when a session's outbox is gone before the session said it was leaving.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::prelude::*;
+use sea_orm::{ActiveModelTrait, Set};
+
+use super::*;
+use crate::actors::outbox::{outbox, OutboxLimits, OutboxReceiver};
+use crate::actors::registry::{DocumentRegistry, Lookup};
+use crate::auth::access::Access;
+use crate::entities::document;
+
+/// Stands in for a session actor: records the kicks it gets.
+struct Probe(Arc<Mutex<Vec<CloseReason>>>);
+
+impl Actor for Probe {
+    type Context = Context<Self>;
+}
+
+impl Handler<Kick> for Probe {
+    type Result = ();
+    fn handle(&mut self, msg: Kick, _: &mut Context<Self>) {
+        self.0.lock().unwrap().push(msg.0);
+    }
+}
+
+fn peer(session_id: u64) -> (Peer, OutboxReceiver) {
+    let (outbox, rx) = outbox(OutboxLimits {
+        messages: 64,
+        bytes: 1 << 20,
+    });
+    let control = Probe(Arc::default()).start().recipient();
+    let peer = Peer {
+        session_id,
+        access: Arc::new(Access::backend(format!("u{session_id}"), None)),
+        layer: String::new(),
+        revocation_ids: Vec::new(),
+        outbox,
+        control,
+        rights: Arc::from(serde_json::value::to_raw_value(&serde_json::json!({})).unwrap()),
+    };
+    (peer, rx)
+}
+
+/// A registry over a fresh SQLite database holding one document, `doc`.
+async fn registry(dir: &std::path::Path, idle: Duration) -> Addr<DocumentRegistry> {
+    let url = format!("sqlite://{}", dir.join("quire.db").display());
+    let dbs = crate::db::open(&url, Default::default()).await.unwrap();
+    document::ActiveModel {
+        id: Set("doc".into()),
+        title: Set(None),
+        sha256: Set("0".repeat(64)),
+        byte_size: Set(1),
+        page_count: Set(1),
+        created_at: Set(1),
+        updated_at: Set(1),
+        head_seq: Set(0),
+    }
+    .insert(&dbs.main)
+    .await
+    .unwrap();
+    let config = DocumentConfig {
+        idle_timeout: idle,
+        ..DocumentConfig::default()
+    };
+    DocumentRegistry::new(dbs, config, vec![Arbiter::current()]).start()
+}
+
+/// The next text frame in `rx`, parsed.
+async fn next(rx: &mut OutboxReceiver) -> serde_json::Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a message in time")
+            .expect("the outbox is open");
+        if let Outgoing::Text(text) = msg {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+#[actix::test]
+async fn a_session_whose_outbox_closed_leaves_the_presence_list_of_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path(), Duration::from_secs(30)).await;
+    let doc = registry
+        .send(Lookup {
+            document_id: "doc".into(),
+        })
+        .await
+        .unwrap();
+    let (alive, mut alive_rx) = peer(1);
+    doc.send(Join {
+        peer: alive,
+        since: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(next(&mut alive_rx).await["type"], "welcome");
+
+    // A session whose writer is already gone (its socket failed) joins: its welcome cannot be
+    // delivered, so it is dropped, and the others are told it left.
+    let (dead, dead_rx) = peer(2);
+    drop(dead_rx);
+    doc.send(Join {
+        peer: dead,
+        since: None,
+    })
+    .await
+    .unwrap();
+    let joined = next(&mut alive_rx).await;
+    assert_eq!(joined["event"], "joined", "{joined}");
+    let left = next(&mut alive_rx).await;
+    assert_eq!(left["event"], "left", "{left}");
+    assert_eq!(left["session_id"], "s2");
+}
+
+#[actix::test]
+async fn a_document_whose_only_session_lost_its_outbox_still_stops_when_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path(), Duration::from_millis(200)).await;
+    let doc = registry
+        .send(Lookup {
+            document_id: "doc".into(),
+        })
+        .await
+        .unwrap();
+    let (dead, dead_rx) = peer(1);
+    drop(dead_rx);
+    doc.send(Join {
+        peer: dead,
+        since: None,
+    })
+    .await
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while doc.connected() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the idle document stopped");
+}
