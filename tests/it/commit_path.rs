@@ -47,6 +47,7 @@ on_both_backends!(
     deleting_an_annotation_needs_the_right_to_delete_every_comment_in_its_thread,
     a_backend_identity_longer_than_the_schema_holds_is_refused_as_invalid_with_the_field_named,
     a_value_the_database_refuses_costs_only_its_own_batch,
+    markup_and_style_values_a_viewer_would_render_are_refused_and_nothing_is_stored,
 );
 
 /// Waits until the server's log holds `needle` `count` times.
@@ -618,4 +619,65 @@ async fn postgres_a_join_waiting_behind_a_failed_commit_is_welcomed_and_the_chan
     // Both sessions are alive and the change goes through when sent again.
     assert_eq!(a.change(create("a1", "a1", 0)).await["type"], "ack");
     assert_eq!(b.recv_type("change").await["id"], "a1");
+}
+
+async fn markup_and_style_values_a_viewer_would_render_are_refused_and_nothing_is_stored(
+    backend: Backend,
+) {
+    let server = server_with_doc(backend.options()).await;
+    let token = server.token("doc", "u", &["all"]).await;
+    let mut a = Ws::join(&server, &token, None).await;
+    let text = |text: Value, extra: Value| {
+        let mut content = json!({"v": 2, "type": "pspdfkit/text", "pageIndex": 0,
+            "bbox": [0, 0, 10, 10], "text": text});
+        content
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        content
+    };
+    let cases = [
+        (
+            text(
+                json!({"format": "xhtml", "value": "<p onclick=x>hi</p>"}),
+                json!({}),
+            ),
+            "plain",
+        ),
+        (
+            text(
+                json!("hi"),
+                json!({"fontColor": "url(https://evil.example/x)"}),
+            ),
+            "fontColor",
+        ),
+        (
+            text(
+                json!("hi"),
+                json!({"backgroundColor": "red;background:url(x)"}),
+            ),
+            "backgroundColor",
+        ),
+        (text(json!("hi"), json!({"opacity": 7})), "opacity"),
+    ];
+    for (i, (content, field)) in cases.into_iter().enumerate() {
+        let id = format!("t{i}");
+        let v = a
+            .change(json!({"client_id": id, "op": "create", "id": id, "kind": "annotation", "content": content}))
+            .await;
+        assert_eq!(v["code"], "invalid", "{v}");
+        assert!(v["message"].as_str().unwrap().contains(field), "{v}");
+    }
+    assert!(server.records("doc").await["records"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let ok = text(
+        json!({"format": "plain", "value": "hi"}),
+        json!({"fontColor": "#112233"}),
+    );
+    let v = a
+        .change(json!({"client_id": "ok", "op": "create", "id": "ok", "kind": "annotation", "content": ok}))
+        .await;
+    assert_eq!(v["type"], "ack", "{v}");
 }

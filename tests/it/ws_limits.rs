@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::common::ws::{create, Ws};
-use crate::common::{rss_growth_during, rss_kib, Options, Server, TIMEOUT};
+use crate::common::{rss_growth_during, Options, Server, TIMEOUT};
 use crate::live::server_with_doc;
 
 /// A WebSocket opened by hand (RFC 6455 handshake over a plain `TcpStream`), so a test can
