@@ -43,13 +43,7 @@ enum Command {
     /// Internal: checks one uploaded PDF within a memory limit and reports as JSON. The server
     /// runs it as a child process for every upload (see `quire::pdf::sandbox`).
     #[command(hide = true)]
-    InspectPdf {
-        #[arg(long)]
-        max_memory_bytes: u64,
-        #[arg(long)]
-        max_stream_bytes: usize,
-        path: std::path::PathBuf,
-    },
+    InspectPdf(quire::pdf::sandbox::InspectPdfArgs),
 }
 
 #[derive(Subcommand)]
@@ -352,11 +346,7 @@ fn main() -> ExitCode {
             .map_err(|e| e.to_string()),
         Command::Keys(command) => keys(command),
         Command::Token(command) => token(command),
-        Command::InspectPdf {
-            max_memory_bytes,
-            max_stream_bytes,
-            path,
-        } => return quire::pdf::sandbox::child_main(&path, max_memory_bytes, max_stream_bytes),
+        Command::InspectPdf(args) => return args.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

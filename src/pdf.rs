@@ -121,11 +121,20 @@ pub fn sample(pages: usize, marker: &str) -> Vec<u8> {
     objects.extend(
         (0..pages).map(|_| "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>".to_string()),
     );
-    let mut out = b"%PDF-1.4\n".to_vec();
+    let objects: Vec<Vec<u8>> = objects.into_iter().map(String::into_bytes).collect();
+    assemble(&objects)
+}
+
+/// A PDF file of `objects` (numbered 1, 2, … in order; object 1 is the catalog) with a valid
+/// cross-reference table. For [`sample`] and for tests that need PDFs of a particular shape.
+pub fn assemble(objects: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = b"%PDF-1.5\n".to_vec();
     let mut offsets = Vec::new();
     for (i, body) in objects.iter().enumerate() {
         offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\nendobj\n");
     }
     let xref = out.len();
     out.extend_from_slice(

@@ -196,6 +196,24 @@ fn out_of_memory(max_memory_bytes: u64) -> Error {
     ))
 }
 
+/// The arguments of the child's command, `inspect-pdf`: every executable that runs a server
+/// (`quire`, and `quire-bench`'s server) offers it, since the server runs its own executable.
+#[derive(Debug, clap::Args)]
+pub struct InspectPdfArgs {
+    #[arg(long)]
+    pub max_memory_bytes: u64,
+    #[arg(long)]
+    pub max_stream_bytes: usize,
+    pub path: std::path::PathBuf,
+}
+
+impl InspectPdfArgs {
+    /// Runs the child's side; see [`child_main`].
+    pub fn run(&self) -> ExitCode {
+        child_main(&self.path, self.max_memory_bytes, self.max_stream_bytes)
+    }
+}
+
 /// The child's side (`quire inspect-pdf`): limits its own memory, parses the file and writes one
 /// JSON report to standard output.
 pub fn child_main(path: &Path, max_memory_bytes: u64, max_stream_bytes: usize) -> ExitCode {

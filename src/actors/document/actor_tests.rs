@@ -69,6 +69,21 @@ async fn registry(dir: &std::path::Path, idle: Duration) -> Addr<DocumentRegistr
     DocumentRegistry::new(dbs, config, vec![Arbiter::current()]).start()
 }
 
+/// The actor of `doc`, started by a fresh registry.
+async fn open(dir: &std::path::Path, idle: Duration) -> Addr<DocumentActor> {
+    registry(dir, idle)
+        .await
+        .send(Lookup {
+            document_id: "doc".into(),
+        })
+        .await
+        .unwrap()
+}
+
+async fn join(doc: &Addr<DocumentActor>, peer: Peer) {
+    doc.send(Join { peer, since: None }).await.unwrap();
+}
+
 /// The next text frame in `rx`, parsed.
 async fn next(rx: &mut OutboxReceiver) -> serde_json::Value {
     loop {
@@ -85,32 +100,16 @@ async fn next(rx: &mut OutboxReceiver) -> serde_json::Value {
 #[actix::test]
 async fn a_session_whose_outbox_closed_leaves_the_presence_list_of_the_others() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = registry(dir.path(), Duration::from_secs(30)).await;
-    let doc = registry
-        .send(Lookup {
-            document_id: "doc".into(),
-        })
-        .await
-        .unwrap();
+    let doc = open(dir.path(), Duration::from_secs(30)).await;
     let (alive, mut alive_rx) = peer(1);
-    doc.send(Join {
-        peer: alive,
-        since: None,
-    })
-    .await
-    .unwrap();
+    join(&doc, alive).await;
     assert_eq!(next(&mut alive_rx).await["type"], "welcome");
 
     // A session whose writer is already gone (its socket failed) joins: its welcome cannot be
     // delivered, so it is dropped, and the others are told it left.
     let (dead, dead_rx) = peer(2);
     drop(dead_rx);
-    doc.send(Join {
-        peer: dead,
-        since: None,
-    })
-    .await
-    .unwrap();
+    join(&doc, dead).await;
     let joined = next(&mut alive_rx).await;
     assert_eq!(joined["event"], "joined", "{joined}");
     let left = next(&mut alive_rx).await;
@@ -121,21 +120,10 @@ async fn a_session_whose_outbox_closed_leaves_the_presence_list_of_the_others() 
 #[actix::test]
 async fn a_document_whose_only_session_lost_its_outbox_still_stops_when_idle() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = registry(dir.path(), Duration::from_millis(200)).await;
-    let doc = registry
-        .send(Lookup {
-            document_id: "doc".into(),
-        })
-        .await
-        .unwrap();
+    let doc = open(dir.path(), Duration::from_millis(200)).await;
     let (dead, dead_rx) = peer(1);
     drop(dead_rx);
-    doc.send(Join {
-        peer: dead,
-        since: None,
-    })
-    .await
-    .unwrap();
+    join(&doc, dead).await;
     tokio::time::timeout(Duration::from_secs(10), async {
         while doc.connected() {
             tokio::time::sleep(Duration::from_millis(20)).await;

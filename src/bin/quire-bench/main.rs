@@ -98,13 +98,7 @@ enum Command {
     /// Internal: the server checks each upload by running its own executable with this
     /// command (`quire inspect-pdf`); the benchmark's server is this executable.
     #[command(hide = true)]
-    InspectPdf {
-        #[arg(long)]
-        max_memory_bytes: u64,
-        #[arg(long)]
-        max_stream_bytes: usize,
-        path: std::path::PathBuf,
-    },
+    InspectPdf(quire::pdf::sandbox::InspectPdfArgs),
 }
 
 /// Upper bounds that keep a run from turning into a flood.
@@ -143,13 +137,8 @@ fn target(common: &Common) -> Result<server::Target, String> {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    if let Command::InspectPdf {
-        max_memory_bytes,
-        max_stream_bytes,
-        path,
-    } = &cli.command
-    {
-        return quire::pdf::sandbox::child_main(path, *max_memory_bytes, *max_stream_bytes);
+    if let Command::InspectPdf(args) = &cli.command {
+        return args.run();
     }
     if let Command::ServeChild(config) = cli.command {
         quire::telemetry::init(quire::config::LogFormat::Json);
@@ -246,7 +235,7 @@ async fn run(command: Command, fd_limit: u64) -> Result<(), String> {
                 common.json,
             )
         }
-        Command::ServeChild(_) | Command::InspectPdf { .. } => unreachable!("handled in main"),
+        Command::ServeChild(_) | Command::InspectPdf(_) => unreachable!("handled in main"),
     };
     println!("{}", report.table());
     if let Some(path) = json {
