@@ -50,17 +50,6 @@ on_both_backends!(
     markup_and_style_values_a_viewer_would_render_are_refused_and_nothing_is_stored,
 );
 
-/// Waits until the server's log holds `needle` `count` times.
-async fn log_shows(server: &Server, needle: &str, count: usize) {
-    tokio::time::timeout(TIMEOUT, async {
-        while server.log_text().matches(needle).count() < count {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("the log never showed `{needle}` {count} times"));
-}
-
 /// Makes sure the session has handed everything it sent before to its document: the pong
 /// comes back after the session processed (and forwarded) every earlier frame. Returns what
 /// arrived before the pong.
@@ -111,7 +100,7 @@ async fn postgres_a_client_sending_hello_and_fifty_changes_while_a_commit_is_in_
         b.send(json!({"type": "changes", "changes": [create(&format!("b{i}"), &format!("b-rec-{i}"), 0)]}))
             .await;
     }
-    log_shows(&server, "session joined", 2).await;
+    server.log_shows("session joined", 2).await;
     lock.release().await;
 
     let welcome = b.recv_type("welcome").await;
@@ -583,7 +572,7 @@ async fn postgres_a_join_waiting_behind_a_failed_commit_is_welcomed_and_the_chan
 
     let mut b = Ws::open(&server).await;
     b.send(json!({"type": "hello", "token": token})).await;
-    log_shows(&server, "session joined", 2).await;
+    server.log_shows("session joined", 2).await;
 
     // The commit is waiting on the held row; its connection dies under it.
     let admin = Database::connect(backend.database_url(&server))

@@ -223,6 +223,18 @@ impl Server {
         self.logs.lock().unwrap().join("\n")
     }
 
+    /// Waits until the server's log holds `needle` at least `count` times (log lines arrive
+    /// through a pipe, a moment after what they describe), or fails the test.
+    pub async fn log_shows(&self, needle: &str, count: usize) {
+        tokio::time::timeout(TIMEOUT, async {
+            while self.log_text().matches(needle).count() < count {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the log never showed `{needle}` {count} times"));
+    }
+
     /// Stops the server with SIGTERM and waits for it to exit.
     pub fn stop(mut self) -> std::process::ExitStatus {
         unsafe {
