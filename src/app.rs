@@ -117,13 +117,20 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let state = state(&config).await?;
     let registry = state.registry.clone();
     let cors_origins = config.cors_origins.clone();
+    let metrics_here = config.metrics_listen.is_none();
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         let cors_origins = cors_origins.clone();
         App::new()
             .app_data(data.clone())
+            .wrap(actix_web::middleware::from_fn(crate::http::metrics::count))
             .wrap(TracingLogger::<crate::telemetry::RequestSpans>::new())
-            .configure(move |cfg| crate::http::configure(cfg, &cors_origins))
+            .configure(move |cfg| {
+                if metrics_here {
+                    crate::http::metrics::configure(cfg);
+                }
+                crate::http::configure(cfg, &cors_origins)
+            })
     })
     // Live messages are small and latency-bound: never let Nagle's algorithm hold them back.
     .on_connect(|conn, _| {
@@ -140,8 +147,15 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     }
     let server = server.run();
     let handle = server.handle();
+    let metrics_server = match &config.metrics_listen {
+        Some(addr) => Some(crate::http::metrics::serve(addr)?),
+        None => None,
+    };
     actix_web::rt::spawn(async move {
         wait_for_signal().await;
+        if let Some(metrics) = metrics_server {
+            metrics.stop(true).await;
+        }
         tracing::info!("shutting down: closing live sessions, draining requests");
         let reason = CloseReason::new(
             CloseCode::ShuttingDown,

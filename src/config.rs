@@ -81,6 +81,11 @@ pub struct Config {
     #[arg(long, env = "QUIRE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
 
+    /// Address to serve Prometheus metrics on (`GET /metrics`), so they need not be public.
+    /// Unset: `/metrics` is served on `--listen` with the rest, without credentials.
+    #[arg(long, env = "QUIRE_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+
     /// Blob store URL: `file:///ABSOLUTE/DIR` or `s3://BUCKET/PREFIX` (credentials and endpoint
     /// from the standard `AWS_*` variables). Default: `blobs/` inside the data dir.
     #[arg(long, env = "QUIRE_BLOB_URL")]

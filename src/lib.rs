@@ -14,6 +14,7 @@ pub mod entities;
 pub mod fsutil;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod pdf;
 pub mod protocol;
 pub mod records;

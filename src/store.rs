@@ -497,7 +497,14 @@ async fn run_group(db: &DatabaseConnection, group: Vec<Job>) {
             Job::Usage { row, .. } => usage.push(row.clone()),
         }
     }
+    let started = std::time::Instant::now();
     let result = commit_group(db, &batches, usage, now).await;
+    let metrics = crate::metrics::get();
+    // Groups of usage events alone carry no document batch and are not counted as batches.
+    if !batches.is_empty() {
+        metrics.commit_group_batches.observe(batches.len() as f64);
+    }
+    crate::metrics::observe_since(&metrics.commit_group_seconds, started);
     let (outcomes, usage_outcome): (Vec<Option<BatchOutcome>>, _) = match result {
         Ok((outcomes, usage)) => (outcomes.into_iter().map(Some).collect(), usage),
         Err(e) => {

@@ -128,6 +128,7 @@ impl Outbox {
         let before = self.shared.bytes.fetch_add(weight, Ordering::AcqRel);
         if before > 0 && before + weight > self.max_bytes {
             self.shared.bytes.fetch_sub(weight, Ordering::AcqRel);
+            crate::metrics::get().outbox_drops.inc();
             return Err(TrySendError::Full(msg));
         }
         match self.tx.try_send(msg) {
@@ -137,6 +138,9 @@ impl Outbox {
             }
             Err(e) => {
                 self.shared.bytes.fetch_sub(weight, Ordering::AcqRel);
+                if matches!(e, TrySendError::Full(_)) {
+                    crate::metrics::get().outbox_drops.inc();
+                }
                 Err(e)
             }
         }
@@ -151,6 +155,7 @@ impl Outbox {
             if slot.is_some() {
                 return false;
             }
+            crate::metrics::get().disconnected(reason.code);
             *slot = Some(PendingClose { reason, after });
             true
         });

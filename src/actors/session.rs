@@ -277,6 +277,7 @@ impl SessionActor {
                             "type": "reject", "client_id": c.client_id, "code": RejectCode::TooLarge,
                             "message": format!("a changes message holds at most {limit} changes"),
                         });
+                        crate::metrics::get().rejected(RejectCode::TooLarge, 1);
                         self.push(Outgoing::Text(Arc::from(reject.to_string())), ctx);
                     }
                     return;
@@ -511,6 +512,7 @@ impl Actor for SessionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        crate::metrics::get().live_sessions.inc();
         let rx = self.outbox_rx.take().expect("started once");
         let ws = self.ws.clone().expect("socket present at start");
         actix_web::rt::spawn(write_socket(rx, ws, self.config.close_grace));
@@ -549,6 +551,10 @@ impl Actor for SessionActor {
         self.leave();
         self.phase = Phase::Closing;
         Running::Stop
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        crate::metrics::get().live_sessions.dec();
     }
 }
 

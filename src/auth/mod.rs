@@ -75,9 +75,15 @@ impl Authenticator {
         let now = SystemTime::now();
         let cached = inner.cache.get(&key, now);
         let from_cache = cached.is_some();
+        let metrics = crate::metrics::get();
+        metrics
+            .token_cache
+            .with_label_values(&[if from_cache { "hit" } else { "miss" }])
+            .inc();
         let verified = match cached {
             Some(verified) => verified,
             None => {
+                let started = std::time::Instant::now();
                 let (public, limits, text) =
                     (inner.root_key.public(), inner.limits, token.to_string());
                 let checked = self
@@ -90,6 +96,7 @@ impl Authenticator {
                     .off_workers(move || tokens::evaluate(checked, now))
                     .await?;
                 inner.cache.insert(key, verified.clone(), now);
+                crate::metrics::observe_since(&metrics.token_verify_seconds, started);
                 verified
             }
         };

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod file;
 pub mod health;
+pub mod metrics;
 pub mod records;
 pub mod sessions;
 pub mod usage;

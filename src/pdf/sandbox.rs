@@ -121,6 +121,18 @@ impl Inspector {
         .await
         .map_err(|_| Error::Busy)?
         .map_err(|_| Error::Internal("the parse slots were closed".into()))?;
+        let started = std::time::Instant::now();
+        let parsed = self.parse(permit, path).await;
+        crate::metrics::observe_since(&crate::metrics::get().pdf_parse_seconds, started);
+        parsed
+    }
+
+    /// Parses with the slot `permit` taken.
+    async fn parse(
+        &self,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        path: &Path,
+    ) -> Result<Info, Error> {
         match &self.config.program {
             Some(program) => self.run_child(program, path).await,
             None => {

@@ -15,6 +15,7 @@ mod health;
 mod live;
 mod live_rights;
 mod live_robustness;
+mod metrics;
 mod outage;
 mod postgres;
 mod s3;

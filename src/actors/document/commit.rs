@@ -35,6 +35,9 @@ impl DocumentActor {
         }
         self.pending_changes += pending.changes.len();
         self.pending_bytes += bytes;
+        crate::metrics::get()
+            .pending_changes
+            .add(pending.changes.len() as i64);
         self.pending.push(pending);
         Ok(())
     }
@@ -46,6 +49,9 @@ impl DocumentActor {
             return;
         }
         let pending = std::mem::take(&mut self.pending);
+        crate::metrics::get()
+            .pending_changes
+            .sub(self.pending_changes as i64);
         (self.pending_changes, self.pending_bytes) = (0, 0);
         let Phase::Ready(state) = &mut self.phase else {
             let answers = pending
@@ -112,6 +118,9 @@ impl DocumentActor {
                     act.committing = false;
                     match res {
                         Ok(()) => {
+                            crate::metrics::get()
+                                .changes_committed
+                                .inc_by(batch.changes.len() as u64);
                             tracing::debug!(document_id = %act.id, changes = batch.changes.len(),
                                 micros = started.elapsed().as_micros() as u64, "batch committed");
                             if let Phase::Ready(state) = &mut act.phase {
@@ -146,6 +155,15 @@ impl DocumentActor {
         if let Phase::Ready(state) = &mut self.phase {
             undo.rollback(state);
         }
+        let kind = match &error {
+            CommitError::Refused(_) => "refused",
+            CommitError::Conflict(_) => "conflict",
+            CommitError::Unavailable(_) => "unavailable",
+        };
+        crate::metrics::get()
+            .commit_failures
+            .with_label_values(&[kind])
+            .inc();
         let (code, message) = match &error {
             CommitError::Refused(_) => (
                 RejectCode::Invalid,
@@ -227,6 +245,7 @@ impl DocumentActor {
         // committed them. A reject follows the ack of the change requested before it.
         let mut answered_at: HashMap<i64, (u64, Vec<Arc<str>>)> = HashMap::new();
         for (origin, outcomes) in answers {
+            crate::metrics::get().count_outcomes(&outcomes);
             match origin {
                 Origin::Session(id) => {
                     let mut last_ack = None;

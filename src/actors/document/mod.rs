@@ -360,6 +360,7 @@ impl Actor for DocumentActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        crate::metrics::get().open_documents.inc();
         // Block every message until the document is loaded.
         let db = self.db.clone();
         let id = self.id.clone();
@@ -386,6 +387,9 @@ impl Actor for DocumentActor {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
+        let metrics = crate::metrics::get();
+        metrics.open_documents.dec();
+        metrics.pending_changes.sub(self.pending_changes as i64);
         self.close_all(CloseReason::new(
             CloseCode::Reconnect,
             "the document was closed on this server; reconnect",
@@ -444,6 +448,7 @@ impl Handler<Submit> for DocumentActor {
                 RejectCode::Busy,
                 "the document has too many changes waiting to be committed; retry after a moment",
             );
+            crate::metrics::get().count_outcomes(&outcomes);
             for o in outcomes {
                 self.send(msg.session_id, Outgoing::Text(text(&o)));
             }
@@ -473,6 +478,7 @@ impl Handler<BackendSubmit> for DocumentActor {
                 RejectCode::Busy,
                 "the document has too many changes waiting to be committed; retry after a moment",
             );
+            crate::metrics::get().count_outcomes(&outcomes);
             return Box::pin(async move { Ok(outcomes) });
         }
         self.start_commit(ctx);

@@ -1,0 +1,75 @@
+//! `GET /metrics` (Prometheus text format) and the middleware that counts HTTP requests. See
+//! [`crate::metrics`] and docs/metrics.md.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, App, HttpResponse, HttpServer};
+
+use crate::app::StartError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics));
+}
+
+/// `GET /metrics`: every metric in the Prometheus text exposition format.
+async fn metrics() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(prometheus::TEXT_FORMAT)
+        .body(crate::metrics::get().render())
+}
+
+/// Serves `/metrics` alone on `addr` (`--metrics-listen`), on one worker; returns its handle.
+pub fn serve(addr: &str) -> Result<ServerHandle, StartError> {
+    let server = HttpServer::new(|| App::new().configure(configure))
+        .workers(1)
+        .disable_signals()
+        .bind(addr)
+        .map_err(|e| StartError::Listen(addr.to_string(), e))?;
+    for addr in server.addrs() {
+        tracing::info!(%addr, "metrics listening");
+    }
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    Ok(handle)
+}
+
+/// Counts every request by its route pattern (never its path: ids would make the label set
+/// unbounded), method and status, and times it. Requests that match no route (the web assets
+/// and unknown paths) count under `other`.
+pub async fn count(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    // A client can send any method token: only the standard ones become label values.
+    let method: &'static str = match req.method().as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
+    let result = next.call(req).await;
+    let (route, status) = match &result {
+        Ok(res) => (res.request().match_pattern(), res.status()),
+        Err(e) => (None, e.as_response_error().status_code()),
+    };
+    let route = route.unwrap_or_else(|| "other".to_string());
+    let metrics = crate::metrics::get();
+    metrics
+        .http_requests
+        .with_label_values(&[route.as_str(), method, status.as_str()])
+        .inc();
+    metrics
+        .http_request_seconds
+        .with_label_values(&[route.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    result
+}
