@@ -5,6 +5,7 @@
 
 pub mod actors;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod blobs;
 pub mod config;

@@ -177,6 +177,16 @@ fn keys(command: KeysCommand) -> Result<(), String> {
                 let key = api_keys::create(&db, &name)
                     .await
                     .map_err(|e| e.to_string())?;
+                let _ = quire::audit::record(
+                    &db,
+                    quire::audit::Event {
+                        document_id: None,
+                        kind: "api_key.create",
+                        actor: "cli".into(),
+                        detail: serde_json::json!({ "key_id": key.id, "name": name }),
+                    },
+                )
+                .await;
                 eprintln!(
                     "created key {} ({name}); it is shown once, store it now:",
                     key.id
@@ -206,6 +216,16 @@ fn keys(command: KeysCommand) -> Result<(), String> {
                 {
                     return Err(format!("no active key with id `{id}`"));
                 }
+                let _ = quire::audit::record(
+                    &db,
+                    quire::audit::Event {
+                        document_id: None,
+                        kind: "api_key.revoke",
+                        actor: "cli".into(),
+                        detail: serde_json::json!({ "key_id": id }),
+                    },
+                )
+                .await;
                 eprintln!("revoked key {id}");
             }
         }

@@ -83,11 +83,11 @@ pub async fn authenticate(
     db: &DatabaseConnection,
     bootstrap_hash: Option<&[u8; 32]>,
     presented: &str,
-) -> Result<(), Error> {
+) -> Result<KeyId, Error> {
     let presented_hash = hash(presented);
     if let Some(expected) = bootstrap_hash {
         if bool::from(expected.ct_eq(&presented_hash)) {
-            return Ok(());
+            return Ok(KeyId::Bootstrap);
         }
     }
     let id = presented
@@ -104,9 +104,28 @@ pub async fn authenticate(
     let stored =
         hex::decode(&row.secret_hash).map_err(|_| Error::Internal("corrupt key hash".into()))?;
     if bool::from(stored.as_slice().ct_eq(&presented_hash)) {
-        Ok(())
+        Ok(KeyId::Stored(row.id))
     } else {
         Err(Error::InvalidApiKey)
+    }
+}
+
+/// Which key authenticated a backend call: the audit log's actor for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyId {
+    /// The key configured with `QUIRE_API_KEY`.
+    Bootstrap,
+    /// A key created with `quire keys create`, by its public id.
+    Stored(String),
+}
+
+impl KeyId {
+    /// `api_key:<id>`, or `api_key:bootstrap`: never a caller-chosen name.
+    pub fn actor(&self) -> String {
+        match self {
+            KeyId::Bootstrap => "api_key:bootstrap".to_string(),
+            KeyId::Stored(id) => format!("api_key:{id}"),
+        }
     }
 }
 

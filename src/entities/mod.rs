@@ -1,6 +1,7 @@
 //! sea-orm entities, one file per table. The schema itself is defined by the `migrations` crate.
 
 pub mod api_key;
+pub mod audit_event;
 pub mod change;
 pub mod document;
 pub mod record;

@@ -10,6 +10,7 @@ use super::error::Error;
 use super::extract::ApiKey;
 use super::file::{self, Disposition};
 use crate::actors::registry::CloseDocument;
+use crate::audit;
 use crate::documents::{self, Cursor, NewDocument};
 use crate::entities::document;
 use crate::protocol::{CloseCode, CloseReason};
@@ -70,7 +71,7 @@ struct UploadQuery {
 /// `POST /api/documents`: a raw `application/pdf` body (title and id in the query string) or a
 /// `multipart/form-data` body with `file`, `title` and `id` parts.
 async fn upload(
-    _key: ApiKey,
+    key: ApiKey,
     state: web::Data<AppState>,
     req: HttpRequest,
     query: web::Query<UploadQuery>,
@@ -123,6 +124,18 @@ async fn upload(
     )
     .await?;
     tracing::info!(document_id = %doc.id, bytes = doc.byte_size, pages = doc.page_count, "document uploaded");
+    let _ = audit::record(
+        &state.db,
+        audit::Event {
+            document_id: Some(doc.id.clone()),
+            kind: "document.upload",
+            actor: key.actor(),
+            detail: serde_json::json!({
+                "title": doc.title, "bytes": doc.byte_size, "pages": doc.page_count,
+            }),
+        },
+    )
+    .await;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/documents/{}", doc.id)))
         .json(DocumentInfo::from(doc)))
@@ -185,7 +198,7 @@ async fn download(
 /// `DELETE /api/documents/{id}`: removes the document and its records; the blob goes when no
 /// other document references it.
 async fn delete(
-    _key: ApiKey,
+    key: ApiKey,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
@@ -202,6 +215,16 @@ async fn delete(
         })
         .await;
     tracing::info!(document_id = %id, "document deleted");
+    let _ = audit::record(
+        &state.db,
+        audit::Event {
+            document_id: Some(id.to_string()),
+            kind: "document.delete",
+            actor: key.actor(),
+            detail: serde_json::json!({}),
+        },
+    )
+    .await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -38,8 +38,15 @@ fn state(req: &HttpRequest) -> web::Data<AppState> {
 
 /// Proof that the request carried a valid backend API key, put in the request's extensions by
 /// [`require_api_key`].
-#[derive(Clone, Copy)]
-pub struct ApiKey;
+#[derive(Clone)]
+pub struct ApiKey(pub api_keys::KeyId);
+
+impl ApiKey {
+    /// The audit log's actor for this call.
+    pub fn actor(&self) -> String {
+        self.0.actor()
+    }
+}
 
 /// Middleware for backend scopes: authenticates the API key before any extractor runs, so an
 /// unauthenticated request is refused with 401 whatever else is wrong with it.
@@ -49,10 +56,10 @@ pub async fn require_api_key(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let state = state(req.request());
     let key = bearer(req.request(), "api key")?;
-    api_keys::authenticate(&state.db, state.bootstrap_key_hash.as_ref(), &key)
+    let id = api_keys::authenticate(&state.db, state.bootstrap_key_hash.as_ref(), &key)
         .await
         .map_err(Error::from)?;
-    req.extensions_mut().insert(ApiKey);
+    req.extensions_mut().insert(ApiKey(id));
     next.call(req).await
 }
 
@@ -65,7 +72,7 @@ impl FromRequest for ApiKey {
         ready(
             req.extensions()
                 .get::<ApiKey>()
-                .copied()
+                .cloned()
                 .ok_or(auth::Error::MissingCredentials("api key").into()),
         )
     }

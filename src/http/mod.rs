@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod file;
 pub mod health;
+pub mod history;
 pub mod metrics;
 pub mod records;
 pub mod sessions;
@@ -52,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, cors_origins: &[String]) {
             .wrap(from_fn(extract::require_api_key))
             .configure(documents::configure)
             .configure(records::configure_backend)
+            .configure(history::configure)
             .configure(sessions::configure)
             .configure(usage::configure),
     )

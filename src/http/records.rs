@@ -38,6 +38,8 @@ struct RecordsQuery {
     #[serde(default)]
     layer: String,
     since: Option<i64>,
+    /// Backend only: the layer as it was just after this sequence number, from the audit log.
+    at_seq: Option<i64>,
 }
 
 fn unavailable(_: actix::MailboxError) -> Error {
@@ -56,8 +58,11 @@ async fn backend_records(
     id: web::Path<String>,
     query: web::Query<RecordsQuery>,
 ) -> Result<HttpResponse, Error> {
-    documents::get(&state.db, &id).await?;
+    let doc = documents::get(&state.db, &id).await?;
     let q = query.into_inner();
+    if let Some(at_seq) = q.at_seq {
+        return records_at(&state, &doc, &q.layer, at_seq, q.since).await;
+    }
     let (_, body) = send_to_document(&state.registry, &id, || ReadRecords {
         layer: q.layer.clone(),
         since: q.since,
@@ -66,6 +71,37 @@ async fn backend_records(
     .await
     .map_err(unavailable)?;
     Ok(json(body?))
+}
+
+/// `?at_seq=`: the layer's records as of a sequence number, replayed from the audit log (which
+/// the change log's retention does not prune). `at_seq` must lie between 0 and the head.
+async fn records_at(
+    state: &AppState,
+    doc: &crate::entities::document::Model,
+    layer: &str,
+    at_seq: i64,
+    since: Option<i64>,
+) -> Result<HttpResponse, Error> {
+    if since.is_some() {
+        return Err(Error::BadRequest(
+            "give at most one of `since` and `at_seq`".into(),
+        ));
+    }
+    if !(0..=doc.head_seq).contains(&at_seq) {
+        return Err(Error::BadRequest(format!(
+            "`at_seq` must be between 0 and the document's head sequence number, {}",
+            doc.head_seq
+        )));
+    }
+    let records = crate::audit::replay(&state.db, &doc.id, doc.created_at, layer, at_seq).await?;
+    let body = crate::actors::views::RecordsBody {
+        document_id: &doc.id,
+        layer,
+        head_seq: at_seq,
+        records: Some(records.iter().map(|r| r.view()).collect()),
+        changes: None,
+    };
+    Ok(HttpResponse::Ok().json(body))
 }
 
 /// `POST /api/documents/{id}/changes` body.

@@ -85,7 +85,7 @@ impl From<&Grant> for GrantView {
 
 /// `POST /api/sessions`: mints a session token for one user and one document.
 async fn mint(
-    _key: ApiKey,
+    key: ApiKey,
     state: web::Data<AppState>,
     body: web::Json<MintRequest>,
 ) -> Result<HttpResponse, Error> {
@@ -153,6 +153,22 @@ async fn mint(
     let minted = tokens::mint(&state.root_key, &grant)?;
     // Show the grant as the token states it (with `write`'s implied full access spelled out).
     let verified = tokens::verify(state.root_key.public(), &minted.token, SystemTime::now())?;
+    let _ = crate::audit::record(
+        &state.db,
+        crate::audit::Event {
+            document_id: Some(grant.document.id().to_string()),
+            kind: "token.mint",
+            actor: key.actor(),
+            detail: serde_json::json!({
+                "user_id": grant.user_id,
+                "layer": grant.layer,
+                "permissions": grant.permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+                "expires_at": tokens::rfc3339(grant.expires_at),
+                "revocation_id": minted.revocation_id,
+            }),
+        },
+    )
+    .await;
     Ok(HttpResponse::Created().json(MintResponse {
         token: minted.token,
         expires_at: tokens::rfc3339(grant.expires_at),
@@ -177,7 +193,7 @@ struct RevokeResponse {
 /// `POST /api/tokens/revoke`. Revoking a token revokes its last block: that token and every token
 /// attenuated from it. Revoking a minted token's `revocation_id` revokes all of its descendants.
 async fn revoke(
-    _key: ApiKey,
+    key: ApiKey,
     state: web::Data<AppState>,
     body: web::Json<RevokeRequest>,
 ) -> Result<HttpResponse, Error> {
@@ -205,6 +221,16 @@ async fn revoke(
     // Live sessions holding the token (or one attenuated from it) are closed now.
     state.registry.do_send(BroadcastRevoked(ids));
     tracing::info!(revocation_id = %id, "token revoked");
+    let _ = crate::audit::record(
+        &state.db,
+        crate::audit::Event {
+            document_id: None,
+            kind: "token.revoke",
+            actor: key.actor(),
+            detail: serde_json::json!({ "revocation_id": id }),
+        },
+    )
+    .await;
     Ok(HttpResponse::Ok().json(RevokeResponse { revoked: id }))
 }
 

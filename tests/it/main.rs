@@ -12,6 +12,7 @@ mod commit_path;
 mod cors;
 mod documents;
 mod health;
+mod history;
 mod live;
 mod live_rights;
 mod live_robustness;

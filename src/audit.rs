@@ -1,0 +1,301 @@
+//! The audit log: who did what, append-only. Record changes are appended in the transaction
+//! that commits them ([`append_batch`], called from the committer), so the log and the records
+//! can never disagree; other events (uploads, deletions, token mints and revocations, API keys)
+//! are appended once they took effect ([`record`]). Nothing here deletes: the change log's
+//! `since` retention does not reach this table, so [`replay`] can rebuild a layer as of any
+//! sequence number the document ever had.
+
+use std::collections::HashMap;
+
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::entities::audit_event::{self, Column, Entity};
+use crate::protocol::{Kind, Op};
+use crate::records::Record;
+use crate::store::Batch;
+use crate::time_util::{micros_to_rfc3339, now_micros};
+
+/// How many rows one multi-row insert carries.
+const CHUNK: usize = 200;
+/// Most entries one history page returns.
+pub const MAX_PAGE: u64 = 500;
+
+/// Appends one entry per change of `batch`, inside the batch's transaction.
+pub async fn append_batch(txn: &impl ConnectionTrait, batch: &Batch) -> Result<(), DbErr> {
+    for chunk in batch.changes.chunks(CHUNK) {
+        let rows = chunk.iter().map(|c| audit_event::ActiveModel {
+            id: NotSet,
+            document_id: Set(Some(batch.document_id.clone())),
+            at: Set(c.record.updated_at),
+            kind: Set(format!("record.{}", c.op.as_str())),
+            actor: Set(c.author.clone()),
+            actor_name: Set(c.author_name.clone()),
+            seq: Set(Some(c.seq)),
+            layer: Set(Some(c.layer.clone())),
+            record_id: Set(Some(c.record.id.clone())),
+            record_kind: Set(Some(c.record.kind.as_str().to_string())),
+            content: Set((c.op != Op::Delete).then(|| c.record.content.get().to_string())),
+            creator: Set(Some(c.record.creator.clone())),
+            creator_name: Set(c.record.creator_name.clone()),
+            creator_group: Set(c.record.group.clone()),
+            created_at: Set(Some(c.record.created_at)),
+            detail: Set(None),
+        });
+        Entity::insert_many(rows).exec(txn).await?;
+    }
+    Ok(())
+}
+
+/// An event other than a record change.
+pub struct Event {
+    pub document_id: Option<String>,
+    /// `document.upload`, `document.delete`, `token.mint`, `token.revoke`, `api_key.create`,
+    /// `api_key.revoke`.
+    pub kind: &'static str,
+    /// See [`audit_event::Model::actor`].
+    pub actor: String,
+    /// What the event was about (never a secret: no token or key text).
+    pub detail: serde_json::Value,
+}
+
+/// Appends `event`. A failure is logged and returned; the caller decides whether the action it
+/// describes may stand without it.
+pub async fn record(db: &impl ConnectionTrait, event: Event) -> Result<(), DbErr> {
+    let row = audit_event::ActiveModel {
+        id: NotSet,
+        document_id: Set(event.document_id),
+        at: Set(now_micros()),
+        kind: Set(event.kind.to_string()),
+        actor: Set(event.actor),
+        actor_name: Set(None),
+        seq: Set(None),
+        layer: Set(None),
+        record_id: Set(None),
+        record_kind: Set(None),
+        content: Set(None),
+        creator: Set(None),
+        creator_name: Set(None),
+        creator_group: Set(None),
+        created_at: Set(None),
+        detail: Set(Some(event.detail.to_string())),
+    };
+    Entity::insert(row).exec(db).await.map(|_| ()).inspect_err(
+        |e| tracing::error!(error = %e, kind = event.kind, "appending to the audit log failed"),
+    )
+}
+
+/// Which history entries to read.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub actor: Option<String>,
+    /// An exact kind (`record.update`) or a prefix ending in `.` (`record.`).
+    pub kind: Option<String>,
+    /// `at >= from` (µs).
+    pub from: Option<i64>,
+    /// `at < to` (µs).
+    pub to: Option<i64>,
+    /// Entries with an id greater than this (the previous page's `next`).
+    pub after: Option<i64>,
+    pub limit: u64,
+}
+
+/// One entry as the history API shows it.
+#[derive(Serialize)]
+pub struct EntryView {
+    pub id: i64,
+    pub at: String,
+    pub kind: String,
+    pub actor: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<Box<RawValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Box<RawValue>>,
+}
+
+fn raw(text: Option<String>) -> Option<Box<RawValue>> {
+    text.and_then(|t| RawValue::from_string(t).ok())
+}
+
+impl From<audit_event::Model> for EntryView {
+    fn from(m: audit_event::Model) -> EntryView {
+        EntryView {
+            id: m.id,
+            at: micros_to_rfc3339(m.at),
+            kind: m.kind,
+            actor: m.actor,
+            actor_name: m.actor_name,
+            seq: m.seq,
+            layer: m.layer,
+            record_id: m.record_id,
+            record_kind: m.record_kind,
+            content: raw(m.content),
+            detail: raw(m.detail),
+        }
+    }
+}
+
+/// One page of a document's history, oldest first, and the cursor of the next page (when this
+/// one was full).
+pub async fn history(
+    db: &impl ConnectionTrait,
+    document_id: &str,
+    filter: &Filter,
+) -> Result<(Vec<EntryView>, Option<i64>), DbErr> {
+    let limit = filter.limit.clamp(1, MAX_PAGE);
+    let mut query = Entity::find().filter(Column::DocumentId.eq(document_id));
+    if let Some(actor) = &filter.actor {
+        query = query.filter(Column::Actor.eq(actor.as_str()));
+    }
+    if let Some(kind) = &filter.kind {
+        query = match kind.strip_suffix('.') {
+            Some(prefix) => query.filter(Column::Kind.starts_with(format!("{prefix}."))),
+            None => query.filter(Column::Kind.eq(kind.as_str())),
+        };
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(Column::At.gte(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(Column::At.lt(to));
+    }
+    if let Some(after) = filter.after {
+        query = query.filter(Column::Id.gt(after));
+    }
+    let rows = query.order_by_asc(Column::Id).limit(limit).all(db).await?;
+    let next = (rows.len() as u64 == limit)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    Ok((rows.into_iter().map(EntryView::from).collect(), next))
+}
+
+/// The records of `layer` as they were just after sequence number `at_seq`, rebuilt from the
+/// audit log. Only entries from `since` (µs: the document's creation) count: a document deleted
+/// and uploaded again under the same id starts its sequence numbers again.
+pub async fn replay(
+    db: &impl ConnectionTrait,
+    document_id: &str,
+    since: i64,
+    layer: &str,
+    at_seq: i64,
+) -> Result<Vec<Record>, DbErr> {
+    let rows = Entity::find()
+        .filter(Column::DocumentId.eq(document_id))
+        .filter(Column::At.gte(since))
+        .filter(Column::Layer.eq(layer))
+        .filter(Column::Seq.lte(at_seq))
+        .order_by_asc(Column::Seq)
+        .all(db)
+        .await?;
+    Ok(replay_rows(rows))
+}
+
+/// Applies record-change entries in order: creates and updates set the record, deletes remove
+/// it. Entries that are not record changes, or whose stored values do not parse, are skipped
+/// (the log is written by this server only). The result is ordered by revision.
+pub fn replay_rows(rows: impl IntoIterator<Item = audit_event::Model>) -> Vec<Record> {
+    let mut records: HashMap<String, Record> = HashMap::new();
+    for row in rows {
+        let (Some(seq), Some(id)) = (row.seq, row.record_id) else {
+            continue;
+        };
+        if row.kind == "record.delete" {
+            records.remove(&id);
+            continue;
+        }
+        let (Some(kind), Some(content)) = (
+            row.record_kind.as_deref().and_then(Kind::parse),
+            row.content.and_then(|c| RawValue::from_string(c).ok()),
+        ) else {
+            continue;
+        };
+        records.insert(
+            id.clone(),
+            Record {
+                id,
+                kind,
+                content,
+                creator: row.creator.unwrap_or_default(),
+                creator_name: row.creator_name,
+                group: row.creator_group,
+                rev: seq,
+                created_at: row.created_at.unwrap_or(row.at),
+                updated_at: row.at,
+                root_id: None,
+            },
+        );
+    }
+    let mut list: Vec<Record> = records.into_values().collect();
+    list.sort_by_key(|r| r.rev);
+    list
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(seq: i64, kind: &str, id: &str, content: Option<&str>) -> audit_event::Model {
+        audit_event::Model {
+            id: seq,
+            document_id: Some("d".into()),
+            at: seq * 10,
+            kind: kind.into(),
+            actor: "alice".into(),
+            actor_name: None,
+            seq: Some(seq),
+            layer: Some("".into()),
+            record_id: Some(id.into()),
+            record_kind: Some("annotation".into()),
+            content: content.map(str::to_string),
+            creator: Some("alice".into()),
+            creator_name: None,
+            creator_group: None,
+            created_at: Some(5),
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn a_replay_keeps_the_last_state_of_each_record_and_drops_deleted_ones() {
+        let rows = vec![
+            row(1, "record.create", "a", Some(r#"{"v":1}"#)),
+            row(2, "record.create", "b", Some(r#"{"v":2}"#)),
+            row(3, "record.update", "a", Some(r#"{"v":3}"#)),
+            row(4, "record.delete", "b", None),
+            row(5, "record.create", "b", Some(r#"{"v":5}"#)),
+        ];
+        let got: Vec<(String, i64, String)> = replay_rows(rows)
+            .into_iter()
+            .map(|r| (r.id, r.rev, r.content.get().to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a".to_string(), 3, r#"{"v":3}"#.to_string()),
+                ("b".to_string(), 5, r#"{"v":5}"#.to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn entries_that_are_not_record_changes_or_do_not_parse_are_skipped() {
+        let mut other = row(1, "document.upload", "x", None);
+        other.seq = None;
+        let broken = row(2, "record.create", "y", Some("{not json"));
+        assert!(replay_rows(vec![other, broken]).is_empty());
+    }
+}
