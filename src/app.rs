@@ -115,6 +115,12 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
 /// Runs the server until SIGTERM or SIGINT, then drains in-flight requests.
 pub async fn serve(config: Config) -> Result<(), StartError> {
     let state = state(&config).await?;
+    crate::webhooks::dispatcher::start(
+        state.db.clone(),
+        crate::webhooks::dispatcher::DispatchConfig {
+            retry_base: Duration::from_millis(config.webhook_retry_base_ms.max(1)),
+        },
+    );
     let registry = state.registry.clone();
     let cors_origins = config.cors_origins.clone();
     let metrics_here = config.metrics_listen.is_none();

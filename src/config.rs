@@ -86,6 +86,11 @@ pub struct Config {
     #[arg(long, env = "QUIRE_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
 
+    /// Milliseconds before the first retry of a failed webhook delivery; doubled per failure,
+    /// up to 10 minutes.
+    #[arg(long, env = "QUIRE_WEBHOOK_RETRY_BASE_MS", default_value_t = 1000)]
+    pub webhook_retry_base_ms: u64,
+
     /// Blob store URL: `file:///ABSOLUTE/DIR` or `s3://BUCKET/PREFIX` (credentials and endpoint
     /// from the standard `AWS_*` variables). Default: `blobs/` inside the data dir.
     #[arg(long, env = "QUIRE_BLOB_URL")]

@@ -25,3 +25,4 @@ pub mod store;
 pub mod telemetry;
 pub mod time_util;
 pub mod usage;
+pub mod webhooks;

@@ -329,6 +329,7 @@ async fn write_batch(txn: &DatabaseTransaction, batch: &Batch, now: i64) -> Resu
         change::Entity::insert_many(rows).exec(txn).await?;
     }
     crate::audit::append_batch(txn, batch).await?;
+    crate::webhooks::enqueue_batch(txn, batch).await?;
     if let Some(floor) = batch.prune_to {
         change::Entity::delete_many()
             .filter(change::Column::DocumentId.eq(batch.document_id.as_str()))

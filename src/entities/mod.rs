@@ -7,3 +7,6 @@ pub mod document;
 pub mod record;
 pub mod revocation;
 pub mod usage_event;
+pub mod webhook_attempt;
+pub mod webhook_endpoint;
+pub mod webhook_event;

@@ -136,6 +136,13 @@ async fn upload(
         },
     )
     .await;
+    notify(
+        &state,
+        "document.created",
+        &doc.id,
+        serde_json::json!({"document_id": doc.id, "title": doc.title, "page_count": doc.page_count}),
+    )
+    .await;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/documents/{}", doc.id)))
         .json(DocumentInfo::from(doc)))
@@ -225,7 +232,21 @@ async fn delete(
         },
     )
     .await;
+    notify(
+        &state,
+        "document.deleted",
+        &id,
+        serde_json::json!({"document_id": id.as_str()}),
+    )
+    .await;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Queues a webhook event about a document; a failure is logged (the action stands).
+async fn notify(state: &AppState, kind: &'static str, id: &str, data: serde_json::Value) {
+    if let Err(e) = crate::webhooks::enqueue(&state.db, kind, Some(id), data).await {
+        tracing::error!(error = %e, kind, document_id = %id, "queueing a webhook event failed");
+    }
 }
 
 #[cfg(test)]

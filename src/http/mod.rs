@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod records;
 pub mod sessions;
 pub mod usage;
+pub mod webhooks;
 pub mod ws;
 
 use actix_cors::Cors;
@@ -55,7 +56,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, cors_origins: &[String]) {
             .configure(records::configure_backend)
             .configure(history::configure)
             .configure(sessions::configure)
-            .configure(usage::configure),
+            .configure(usage::configure)
+            .configure(webhooks::configure),
     )
     .default_service(web::to(assets::serve));
 }

@@ -231,6 +231,16 @@ async fn revoke(
         },
     )
     .await;
+    if let Err(e) = crate::webhooks::enqueue(
+        &state.db,
+        "token.revoked",
+        None,
+        serde_json::json!({ "revocation_id": id }),
+    )
+    .await
+    {
+        tracing::error!(error = %e, "queueing a webhook event failed");
+    }
     Ok(HttpResponse::Ok().json(RevokeResponse { revoked: id }))
 }
 

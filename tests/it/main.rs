@@ -26,4 +26,5 @@ mod token_limits;
 mod tokens;
 mod uploads;
 mod usage;
+mod webhooks;
 mod ws_limits;
