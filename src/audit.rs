@@ -105,7 +105,7 @@ pub struct Filter {
 }
 
 /// One entry as the history API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EntryView {
     pub id: i64,
     pub at: String,
@@ -121,9 +121,13 @@ pub struct EntryView {
     pub record_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record_kind: Option<String>,
+    /// The record's content after a create or update.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub content: Option<Box<RawValue>>,
+    /// What an event other than a record change was about.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub detail: Option<Box<RawValue>>,
 }
 

@@ -43,7 +43,7 @@ pub struct Filter {
 }
 
 /// Opens of one document on one UTC day.
-#[derive(Debug, Serialize, FromQueryResult)]
+#[derive(Debug, Serialize, FromQueryResult, utoipa::ToSchema)]
 pub struct DailyUsage {
     pub day: String,
     pub document_id: Option<String>,

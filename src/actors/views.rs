@@ -80,14 +80,18 @@ pub struct Welcome<'a> {
 }
 
 /// The body of a REST records read: a snapshot or the changes after `since`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RecordsBody<'a> {
     pub document_id: &'a str,
     pub layer: &'a str,
     pub head_seq: i64,
+    /// The records (a snapshot), as in docs/protocol.md.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub records: Option<Vec<RecordView<'a>>>,
+    /// The changes after `since`, as in docs/protocol.md.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub changes: Option<Vec<ChangeView<'a>>>,
 }
 

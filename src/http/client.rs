@@ -22,7 +22,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Query parameters every client route accepts.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ClientQuery {
     /// The document the client expects; a token for another document is refused.
     document_id: Option<String>,
@@ -47,7 +48,7 @@ fn require(
     Ok(())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct SessionResponse {
     #[serde(flatten)]
     grant: GrantView,
@@ -57,6 +58,7 @@ struct SessionResponse {
 
 /// `GET /api/client/session`: who the token is for and what it grants. This is the call that
 /// opens a session, so it is what usage metering counts.
+#[utoipa::path(get, path = "/api/client/session", tag = "client", params(ClientQuery), responses((status = 200, body = SessionResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 403, body = crate::http::error::ErrorBody)), security(("session_token" = [])))]
 async fn session(
     ClientSession(token): ClientSession,
     state: web::Data<AppState>,
@@ -77,6 +79,7 @@ async fn session(
 }
 
 /// `GET /api/client/document`: the PDF, with `Range`, `ETag` and `Content-Length`.
+#[utoipa::path(method(get, head), path = "/api/client/document", tag = "client", params(ClientQuery), responses((status = 200, description = "the PDF", body = String, content_type = "application/pdf"), (status = 206, description = "a range of it", body = String, content_type = "application/pdf"), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody), (status = 416, body = crate::http::error::ErrorBody)), security(("session_token" = [])))]
 async fn document(
     ClientSession(token): ClientSession,
     state: web::Data<AppState>,

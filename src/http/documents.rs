@@ -36,7 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// A document's metadata as the API returns it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DocumentInfo {
     pub id: String,
     pub title: Option<String>,
@@ -62,7 +62,8 @@ impl From<document::Model> for DocumentInfo {
 }
 
 /// Query parameters of a raw (non-multipart) upload.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UploadQuery {
     title: Option<String>,
     id: Option<String>,
@@ -70,6 +71,7 @@ struct UploadQuery {
 
 /// `POST /api/documents`: a raw `application/pdf` body (title and id in the query string) or a
 /// `multipart/form-data` body with `file`, `title` and `id` parts.
+#[utoipa::path(post, path = "/api/documents", tag = "documents", params(UploadQuery), request_body(content = String, content_type = "application/pdf", description = "the PDF bytes; or multipart/form-data with `file`, `title` and `id` parts"), responses((status = 201, body = DocumentInfo), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 409, description = "the id is taken", body = crate::http::error::ErrorBody), (status = 413, description = "too large", body = crate::http::error::ErrorBody), (status = 415, description = "unsupported media type", body = crate::http::error::ErrorBody), (status = 422, description = "not a PDF Quire accepts", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn upload(
     key: ApiKey,
     state: web::Data<AppState>,
@@ -148,13 +150,14 @@ async fn upload(
         .json(DocumentInfo::from(doc)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     limit: Option<u64>,
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ListResponse {
     documents: Vec<DocumentInfo>,
     /// Pass as `cursor` to get the next page; absent on the last page.
@@ -162,6 +165,7 @@ struct ListResponse {
 }
 
 /// `GET /api/documents?limit=&cursor=`: newest first.
+#[utoipa::path(get, path = "/api/documents", tag = "documents", params(ListQuery), responses((status = 200, body = ListResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn list(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -182,6 +186,7 @@ async fn list(
 }
 
 /// `GET /api/documents/{id}`.
+#[utoipa::path(get, path = "/api/documents/{id}", tag = "documents", params(("id" = String, Path)), responses((status = 200, body = DocumentInfo), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn get(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -192,6 +197,7 @@ async fn get(
 }
 
 /// `GET /api/documents/{id}/file`: the original PDF, with range support.
+#[utoipa::path(method(get, head), path = "/api/documents/{id}/file", tag = "documents", params(("id" = String, Path)), responses((status = 200, description = "the PDF", body = String, content_type = "application/pdf"), (status = 206, description = "a range of it", body = String, content_type = "application/pdf"), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody), (status = 416, body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn download(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -204,6 +210,7 @@ async fn download(
 
 /// `DELETE /api/documents/{id}`: removes the document and its records; the blob goes when no
 /// other document references it.
+#[utoipa::path(delete, path = "/api/documents/{id}", tag = "documents", params(("id" = String, Path)), responses((status = 204, description = "deleted"), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn delete(
     key: ApiKey,
     state: web::Data<AppState>,

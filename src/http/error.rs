@@ -39,14 +39,22 @@ pub enum Error {
     Document(#[from] crate::actors::document::DocumentError),
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The error body of every route (also the OpenAPI schema `ErrorBody`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorBody)]
+pub struct Body<'a> {
+    /// What went wrong, for people.
     message: String,
+    /// Stable machine-readable code (docs/api.md, Errors).
     code: &'a str,
     #[serde(rename = "type")]
     kind: &'a str,
+    /// Where to read about the code.
     link: String,
 }
+
+/// The name the OpenAPI annotations use for [`Body`].
+pub type ErrorBody = Body<'static>;
 
 impl Error {
     /// Status, stable code and category for this error.

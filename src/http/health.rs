@@ -12,6 +12,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// `GET /healthz`: the process is up and serving HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "the process serves HTTP", body = Object)))]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
@@ -19,6 +20,7 @@ async fn healthz() -> HttpResponse {
 /// `GET /readyz`: the database answers, the committer runs and the blob store answers. What
 /// failed is logged with its cause; the body names only the component, never internal error
 /// text.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "database, committer and blob store answer", body = Object), (status = 503, description = "a component does not answer", body = crate::http::error::ErrorBody)))]
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     if let Err(e) = state.db.ping().await {
         tracing::warn!(error = %e, "readiness: the database does not answer");

@@ -18,7 +18,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/documents/{id}/history", web::get().to(history));
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct HistoryQuery {
     /// The actor: a user id, or `api_key:<id>`.
@@ -34,7 +35,7 @@ struct HistoryQuery {
     limit: Option<u64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct HistoryResponse<'a> {
     document_id: &'a str,
     events: Vec<EntryView>,
@@ -91,6 +92,7 @@ fn filter(q: HistoryQuery) -> Result<Filter, Error> {
     })
 }
 
+#[utoipa::path(get, path = "/api/documents/{id}/history", tag = "audit", params(("id" = String, Path), HistoryQuery), responses((status = 200, body = HistoryResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn history(
     _key: ApiKey,
     state: web::Data<AppState>,

@@ -15,6 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// `GET /metrics`: every metric in the Prometheus text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format (docs/metrics.md)", body = String, content_type = "text/plain")))]
 async fn metrics() -> HttpResponse {
     HttpResponse::Ok()
         .content_type(prometheus::TEXT_FORMAT)

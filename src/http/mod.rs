@@ -11,6 +11,7 @@ pub mod file;
 pub mod health;
 pub mod history;
 pub mod metrics;
+pub mod openapi;
 pub mod records;
 pub mod sessions;
 pub mod usage;
@@ -39,6 +40,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, cors_origins: &[String]) {
             .error_handler(|e, _| error::Error::BadRequest(format!("invalid path: {e}")).into()),
     )
     .configure(health::configure)
+    // Public, like the health probes: registered before the `/api` scope, which would ask for
+    // an API key.
+    .configure(openapi::configure)
     // The socket authenticates with its first message, not a header: outside the session scope.
     .configure(ws::configure)
     // CORS wraps authentication so that preflight requests are answered without credentials.

@@ -32,7 +32,8 @@ pub fn configure_client(cfg: &mut web::ServiceConfig) {
     cfg.route("/records", web::get().to(client_records));
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct RecordsQuery {
     #[serde(default)]
@@ -52,6 +53,7 @@ fn json(body: String) -> HttpResponse {
         .body(body)
 }
 
+#[utoipa::path(get, path = "/api/documents/{id}/records", tag = "records", params(("id" = String, Path), RecordsQuery), responses((status = 200, body = crate::actors::views::RecordsBody), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody), (status = 503, body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn backend_records(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -105,7 +107,7 @@ async fn records_at(
 }
 
 /// `POST /api/documents/{id}/changes` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangesBody {
     #[serde(default)]
@@ -113,14 +115,19 @@ struct ChangesBody {
     /// Recorded as the author (and creator of new records); default `backend`.
     user_id: Option<String>,
     user_name: Option<String>,
+    /// Changes as in docs/protocol.md (`client_id`, `op`, `kind`, `id`, `base_rev`, `content`).
+    #[schema(value_type = Vec<Object>)]
     changes: Vec<ChangeRequest>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ChangesResponse {
+    /// One `ack` or `reject` per change, as in docs/protocol.md.
+    #[schema(value_type = Vec<Object>)]
     results: Vec<Outcome>,
 }
 
+#[utoipa::path(post, path = "/api/documents/{id}/changes", tag = "records", params(("id" = String, Path)), request_body = ChangesBody, responses((status = 200, body = ChangesResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody), (status = 503, body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn backend_changes(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -148,13 +155,15 @@ async fn backend_changes(
     Ok(HttpResponse::Ok().json(ChangesResponse { results: results? }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ClientRecordsQuery {
     since: Option<i64>,
     document_id: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/client/records", tag = "client", params(ClientRecordsQuery), responses((status = 200, body = crate::actors::views::RecordsBody), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody)), security(("session_token" = [])))]
 async fn client_records(
     ClientSession(token): ClientSession,
     state: web::Data<AppState>,

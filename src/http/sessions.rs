@@ -23,7 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// `POST /api/sessions` body, in Nutrient Document Engine's vocabulary.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MintRequest {
     pub document_id: Option<String>,
@@ -39,7 +39,7 @@ pub struct MintRequest {
 }
 
 /// `POST /api/sessions` response.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct MintResponse {
     pub token: String,
     pub expires_at: String,
@@ -50,7 +50,7 @@ pub struct MintResponse {
 }
 
 /// A grant as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct GrantView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub document_id: Option<String>,
@@ -60,7 +60,10 @@ pub struct GrantView {
     pub user_name: Option<String>,
     pub layer: String,
     pub default_group: Option<String>,
+    /// Permission names (docs/api.md, Rights).
+    #[schema(value_type = Vec<String>)]
     pub permissions: Vec<Permission>,
+    #[schema(value_type = Vec<String>)]
     pub collaboration_permissions: Vec<CollabPermission>,
 }
 
@@ -84,6 +87,7 @@ impl From<&Grant> for GrantView {
 }
 
 /// `POST /api/sessions`: mints a session token for one user and one document.
+#[utoipa::path(post, path = "/api/sessions", tag = "sessions", request_body = MintRequest, responses((status = 201, body = MintResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn mint(
     key: ApiKey,
     state: web::Data<AppState>,
@@ -178,20 +182,21 @@ async fn mint(
 }
 
 /// `POST /api/tokens/revoke` body: the token itself or a revocation id.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RevokeRequest {
     token: Option<String>,
     revocation_id: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct RevokeResponse {
     revoked: String,
 }
 
 /// `POST /api/tokens/revoke`. Revoking a token revokes its last block: that token and every token
 /// attenuated from it. Revoking a minted token's `revocation_id` revokes all of its descendants.
+#[utoipa::path(post, path = "/api/tokens/revoke", tag = "sessions", request_body = RevokeRequest, responses((status = 200, body = RevokeResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn revoke(
     key: ApiKey,
     state: web::Data<AppState>,
@@ -244,7 +249,7 @@ async fn revoke(
     Ok(HttpResponse::Ok().json(RevokeResponse { revoked: id }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct PublicKeyResponse {
     algorithm: &'static str,
     /// `ed25519/<hex>`: the form biscuit libraries and the biscuit CLI accept.
@@ -254,6 +259,7 @@ struct PublicKeyResponse {
 }
 
 /// `GET /api/keys/public`: the root public key, to verify and attenuate tokens offline.
+#[utoipa::path(get, path = "/api/keys/public", tag = "sessions", responses((status = 200, body = PublicKeyResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn public_key(_key: ApiKey, state: web::Data<AppState>) -> HttpResponse {
     let key = state.root_key.public();
     HttpResponse::Ok().json(PublicKeyResponse {

@@ -13,7 +13,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/usage", web::get().to(get_usage));
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct UsageQuery {
     /// Inclusive start: RFC 3339 or `YYYY-MM-DD`.
@@ -23,7 +24,7 @@ struct UsageQuery {
     document_id: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct UsageResponse {
     usage: Vec<DailyUsage>,
     total_opens: i64,
@@ -42,6 +43,7 @@ fn parse_time(name: &str, value: &Option<String>) -> Result<Option<i64>, Error> 
         .transpose()
 }
 
+#[utoipa::path(get, path = "/api/usage", tag = "usage", params(UsageQuery), responses((status = 200, body = UsageResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn get_usage(
     _key: ApiKey,
     state: web::Data<AppState>,

@@ -25,13 +25,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/webhooks/{id}/attempts", web::get().to(attempts));
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RegisterRequest {
     url: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct EndpointView {
     id: String,
     url: String,
@@ -63,6 +63,7 @@ impl EndpointView {
 }
 
 /// `POST /api/webhooks` `{"url": …}`: 201 with the endpoint and its secret, shown once.
+#[utoipa::path(post, path = "/api/webhooks", tag = "webhooks", request_body = RegisterRequest, responses((status = 201, body = EndpointView), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn register(
     key: ApiKey,
     state: web::Data<AppState>,
@@ -80,12 +81,14 @@ async fn register(
     Ok(HttpResponse::Created().json(EndpointView::new(endpoint, true)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookList)]
 struct ListResponse {
     webhooks: Vec<EndpointView>,
 }
 
 /// `GET /api/webhooks`: every endpoint and where its deliveries stand (no secrets).
+#[utoipa::path(get, path = "/api/webhooks", tag = "webhooks", responses((status = 200, body = ListResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn list(_key: ApiKey, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     let all = webhook_endpoint::Entity::find()
         .order_by_asc(webhook_endpoint::Column::CreatedAt)
@@ -100,6 +103,7 @@ async fn list(_key: ApiKey, state: web::Data<AppState>) -> Result<HttpResponse, 
 }
 
 /// `DELETE /api/webhooks/{id}`: 204; deliveries to it stop.
+#[utoipa::path(delete, path = "/api/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)), responses((status = 204, description = "removed"), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn remove(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -114,7 +118,8 @@ async fn remove(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AttemptsQuery {
     /// Attempts with an id above this (the previous page's `next`).
@@ -122,7 +127,7 @@ struct AttemptsQuery {
     limit: Option<u64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AttemptView {
     id: i64,
     /// The `webhook-id` sent.
@@ -135,7 +140,7 @@ struct AttemptView {
     delivered: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AttemptsResponse {
     attempts: Vec<AttemptView>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -143,6 +148,7 @@ struct AttemptsResponse {
 }
 
 /// `GET /api/webhooks/{id}/attempts?after=&limit=`: the endpoint's attempts, oldest first.
+#[utoipa::path(get, path = "/api/webhooks/{id}/attempts", tag = "webhooks", params(("id" = String, Path), AttemptsQuery), responses((status = 200, body = AttemptsResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn attempts(
     _key: ApiKey,
     state: web::Data<AppState>,

@@ -17,6 +17,7 @@ mod live;
 mod live_rights;
 mod live_robustness;
 mod metrics;
+mod openapi;
 mod outage;
 mod postgres;
 mod s3;

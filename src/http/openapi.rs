@@ -1,0 +1,78 @@
+//! `GET /api/openapi.json`: the OpenAPI 3.1 description of the REST API, generated (utoipa)
+//! from the `#[utoipa::path]` annotations on the handlers and the `ToSchema` derives on their
+//! request and response types, so it cannot drift from the code. docs/api.md is checked
+//! against it by a test (`tests/it/openapi.rs`).
+
+use actix_web::{web, HttpResponse};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{client, documents, health, history, metrics, records, sessions, usage, webhooks, ws};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/openapi.json", web::get().to(spec));
+}
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Quire",
+        description = "Self-hosted real-time collaboration engine for PDF documents. \
+                       Prose, limits and examples: docs/api.md; the live protocol: docs/protocol.md."
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        metrics::metrics,
+        spec,
+        documents::upload,
+        documents::list,
+        documents::get,
+        documents::download,
+        documents::delete,
+        records::backend_records,
+        records::backend_changes,
+        history::history,
+        sessions::mint,
+        sessions::revoke,
+        sessions::public_key,
+        usage::get_usage,
+        webhooks::register,
+        webhooks::list,
+        webhooks::remove,
+        webhooks::attempts,
+        client::session,
+        client::document,
+        records::client_records,
+        ws::upgrade,
+    ),
+    modifiers(&Credentials)
+)]
+pub struct ApiDoc;
+
+/// The two bearer credentials: backend API keys and session tokens.
+struct Credentials;
+
+impl Modify for Credentials {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, format) in [("api_key", "API key"), ("session_token", "biscuit")] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format(format)
+                        .build(),
+                ),
+            );
+        }
+    }
+}
+
+/// `GET /api/openapi.json`.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "health", responses((status = 200, description = "this description", body = Object)))]
+async fn spec() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
