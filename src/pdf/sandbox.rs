@@ -62,12 +62,25 @@ pub struct Inspector {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 enum Report {
-    Valid { page_count: u32 },
-    NotPdf { message: String },
+    Valid {
+        page_count: u32,
+        /// Absent from reports of older executables: the geometry is then read on first use.
+        #[serde(default)]
+        pages: Vec<crate::exchange::geometry::PageGeometry>,
+    },
+    NotPdf {
+        message: String,
+    },
     Encrypted,
-    Damaged { message: String },
-    TooCostly { message: String },
-    Failed { message: String },
+    Damaged {
+        message: String,
+    },
+    TooCostly {
+        message: String,
+    },
+    Failed {
+        message: String,
+    },
 }
 
 impl From<Result<Info, Error>> for Report {
@@ -75,6 +88,7 @@ impl From<Result<Info, Error>> for Report {
         match outcome {
             Ok(info) => Report::Valid {
                 page_count: info.page_count,
+                pages: info.pages,
             },
             Err(Error::NotPdf(message)) => Report::NotPdf { message },
             Err(Error::Encrypted) => Report::Encrypted,
@@ -91,7 +105,7 @@ impl From<Result<Info, Error>> for Report {
 impl From<Report> for Result<Info, Error> {
     fn from(report: Report) -> Self {
         match report {
-            Report::Valid { page_count } => Ok(Info { page_count }),
+            Report::Valid { page_count, pages } => Ok(Info { page_count, pages }),
             Report::NotPdf { message } => Err(Error::NotPdf(message)),
             Report::Encrypted => Err(Error::Encrypted),
             Report::Damaged { message } => Err(Error::Damaged(message)),
@@ -274,7 +288,10 @@ mod tests {
     #[test]
     fn every_outcome_survives_the_trip_through_the_report() {
         let outcomes: Vec<Result<Info, Error>> = vec![
-            Ok(Info { page_count: 3 }),
+            Ok(Info {
+                page_count: 1,
+                pages: vec![crate::exchange::geometry::PageGeometry::new(None, None, 90)],
+            }),
             Err(Error::NotPdf("x".into())),
             Err(Error::Encrypted),
             Err(Error::Damaged("y".into())),

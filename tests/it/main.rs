@@ -11,6 +11,7 @@ mod client;
 mod commit_path;
 mod cors;
 mod documents;
+mod exchange;
 mod health;
 mod live;
 mod live_rights;
