@@ -1,4 +1,4 @@
-//! Exchange formats and exports: page geometry, layers, Instant JSON.
+//! Exchange formats and exports: page geometry, layers, Instant JSON, XFDF.
 //!
 //! Conversions are pure functions ([`geometry`], [`instant_json`]); this module holds the few
 //! services around them that touch storage (recording and reading page geometry).
@@ -6,6 +6,8 @@
 pub mod geometry;
 pub mod instant_json;
 pub mod layers;
+pub mod xfdf;
+pub mod xml;
 
 use sea_orm::{DatabaseConnection, EntityTrait, Set};
 

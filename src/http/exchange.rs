@@ -6,8 +6,11 @@
 //! - `POST /api/documents/{id}/document.json?layer=&user_id=&user_name=`: imports an Instant
 //!   JSON document into the layer, all or nothing.
 //!
-//! Client (session token with `download`): `GET /api/client/document.json`, the token's layer
-//! as its holder may see it.
+//! - `GET /api/documents/{id}/document.xfdf?layer=` and `POST …/document.xfdf?layer=&user_id=`:
+//!   the same in XFDF (imports are converted to Instant JSON, then planned alike).
+//!
+//! Client (session token with `download`): `GET /api/client/document.json` and
+//! `GET /api/client/document.xfdf`, the token's layer as its holder may see it.
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -20,6 +23,7 @@ use crate::auth::tokens::DocumentRef;
 use crate::exchange::geometry::PageGeometry;
 use crate::exchange::instant_json::{self, Refused};
 use crate::exchange::layers::{self, Report};
+use crate::exchange::xfdf;
 use crate::state::AppState;
 use crate::{auth, documents, exchange, limits};
 
@@ -30,11 +34,18 @@ pub fn configure_backend(cfg: &mut web::ServiceConfig) {
                 .app_data(web::PayloadConfig::new(instant_json::MAX_IMPORT_BYTES))
                 .route(web::get().to(export_instant_json))
                 .route(web::post().to(import_instant_json)),
+        )
+        .service(
+            web::resource("/documents/{id}/document.xfdf")
+                .app_data(web::PayloadConfig::new(instant_json::MAX_IMPORT_BYTES))
+                .route(web::get().to(export_xfdf))
+                .route(web::post().to(import_xfdf)),
         );
 }
 
 pub fn configure_client(cfg: &mut web::ServiceConfig) {
-    cfg.route("/document.json", web::get().to(client_instant_json));
+    cfg.route("/document.json", web::get().to(client_instant_json))
+        .route("/document.xfdf", web::get().to(client_xfdf));
 }
 
 #[derive(Serialize)]
@@ -95,6 +106,12 @@ struct RejectedImport {
     rejected: Vec<instant_json::Rejected>,
 }
 
+/// What an import is made of.
+enum Format {
+    InstantJson,
+    Xfdf,
+}
+
 async fn import_instant_json(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -102,41 +119,111 @@ async fn import_instant_json(
     query: web::Query<ImportQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, Error> {
-    let q = query.into_inner();
+    import(&state, &id, query.into_inner(), &body, Format::InstantJson).await
+}
+
+async fn import_xfdf(
+    _key: ApiKey,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<ImportQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, Error> {
+    import(&state, &id, query.into_inner(), &body, Format::Xfdf).await
+}
+
+/// Checks every item of the document first (all or nothing), then submits it through the
+/// document actor.
+async fn import(
+    state: &AppState,
+    id: &str,
+    q: ImportQuery,
+    body: &[u8],
+    format: Format,
+) -> Result<HttpResponse, Error> {
     let user_id = q.user_id.unwrap_or_else(|| "import".to_string());
     limits::check_identity(&user_id, q.user_name.as_deref(), &q.layer, None)
         .map_err(|v| Error::BadRequest(v.to_string()))?;
-    let doc = documents::get(&state.db, &id).await?;
-    let target = layers::read(&state, &id, &q.layer, None).await?;
+    let doc = documents::get(&state.db, id).await?;
+    let converted;
+    let body = match format {
+        Format::InstantJson => body,
+        Format::Xfdf => {
+            let pages = exchange::geometry(state, &doc).await?;
+            match xfdf::to_instant_json(body, &pages) {
+                Ok(v) => {
+                    converted = v.to_string().into_bytes();
+                    &converted[..]
+                }
+                Err(e) => return refused(e),
+            }
+        }
+    };
+    let target = layers::read(state, id, &q.layer, None).await?;
     let page_count = Some(doc.page_count.max(0) as u32);
     let plan = match instant_json::plan_import(
-        &body,
+        body,
         page_count,
         &target,
         &user_id,
         q.user_name.as_deref(),
     ) {
         Ok(plan) => plan,
-        Err(Refused::Malformed(m)) => return Err(Error::BadRequest(m)),
-        Err(e @ Refused::Items(_)) => {
-            let message = e.to_string();
-            let Refused::Items(rejected) = e else {
-                unreachable!("matched above")
-            };
-            return Ok(HttpResponse::UnprocessableEntity().json(RejectedImport {
-                message,
-                code: "import_rejected",
-                kind: "invalid_request",
-                link: "docs/exchange.md#import_rejected",
-                rejected,
-            }));
-        }
+        Err(e) => return refused(e),
     };
-    let outcomes = layers::submit(&state, &id, &q.layer, plan).await?;
+    let outcomes = layers::submit(state, id, &q.layer, plan).await?;
     let report = Report::from_outcomes(outcomes);
     tracing::info!(document_id = %id, layer = %q.layer, applied = report.applied,
-        rejected = report.rejected.len(), "instant json imported");
+        rejected = report.rejected.len(), "annotations imported");
     Ok(HttpResponse::Ok().json(report))
+}
+
+/// A refused import: 400 for a document that is not one, 422 with the report for bad items.
+fn refused(e: Refused) -> Result<HttpResponse, Error> {
+    match e {
+        Refused::Malformed(m) => Err(Error::BadRequest(m)),
+        Refused::Items(rejected) => Ok(HttpResponse::UnprocessableEntity().json(RejectedImport {
+            message: format!(
+                "{} item(s) were rejected; nothing was imported",
+                rejected.len()
+            ),
+            code: "import_rejected",
+            kind: "invalid_request",
+            link: "docs/exchange.md#import_rejected",
+            rejected,
+        })),
+    }
+}
+
+async fn export_xfdf(
+    _key: ApiKey,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<LayerQuery>,
+) -> Result<HttpResponse, Error> {
+    let doc = documents::get(&state.db, &id).await?;
+    let records = layers::read(&state, &id, &query.layer, None).await?;
+    xfdf_response(&state, &doc, &records).await
+}
+
+async fn xfdf_response(
+    state: &AppState,
+    doc: &crate::entities::document::Model,
+    records: &[layers::StoredRecord],
+) -> Result<HttpResponse, Error> {
+    let pages = exchange::geometry(state, doc).await?;
+    let (xml, skipped) = xfdf::export(records, &pages);
+    Ok(HttpResponse::Ok()
+        .content_type("application/vnd.adobe.xfdf")
+        // What XFDF could not carry, so a caller can tell a partial export from a full one.
+        .insert_header((
+            "Quire-Skipped",
+            format!(
+                "annotations={}, comments={}, bookmarks={}",
+                skipped.annotations, skipped.comments, skipped.bookmarks
+            ),
+        ))
+        .body(xml))
 }
 
 #[derive(Deserialize)]
@@ -145,11 +232,11 @@ struct ClientQuery {
     document_id: Option<String>,
 }
 
-async fn client_instant_json(
-    ClientSession(token): ClientSession,
-    state: web::Data<AppState>,
-    query: web::Query<ClientQuery>,
-) -> Result<HttpResponse, Error> {
+/// The token's managed document, checked for `download`.
+fn client_document<'a>(
+    token: &'a crate::auth::tokens::VerifiedToken,
+    query: &ClientQuery,
+) -> Result<&'a str, Error> {
     if query
         .document_id
         .as_deref()
@@ -160,12 +247,33 @@ async fn client_instant_json(
     if !token.has(Permission::Download) {
         return Err(auth::Error::RightMissing("`download` is required".into()).into());
     }
-    let DocumentRef::Managed(id) = &token.grant.document else {
-        return Err(Error::NoDocumentBytes(
+    match &token.grant.document {
+        DocumentRef::Managed(id) => Ok(id),
+        _ => Err(Error::NoDocumentBytes(
             "app-provided documents have no records on Quire".into(),
-        ));
-    };
+        )),
+    }
+}
+
+async fn client_instant_json(
+    ClientSession(token): ClientSession,
+    state: web::Data<AppState>,
+    query: web::Query<ClientQuery>,
+) -> Result<HttpResponse, Error> {
+    let id = client_document(&token, &query)?;
     let access = Access::from_grant(&token.grant);
     let records = layers::read(&state, id, &token.grant.layer, Some(access)).await?;
     Ok(HttpResponse::Ok().json(instant_json::export(&records)))
+}
+
+async fn client_xfdf(
+    ClientSession(token): ClientSession,
+    state: web::Data<AppState>,
+    query: web::Query<ClientQuery>,
+) -> Result<HttpResponse, Error> {
+    let id = client_document(&token, &query)?;
+    let doc = documents::get(&state.db, id).await?;
+    let access = Access::from_grant(&token.grant);
+    let records = layers::read(&state, id, &token.grant.layer, Some(access)).await?;
+    xfdf_response(&state, &doc, &records).await
 }

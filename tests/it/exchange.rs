@@ -16,6 +16,8 @@ on_both_backends!(
     deleting_a_layer_removes_its_records_and_nothing_else,
     instant_json_round_trips_through_a_layer,
     a_bad_instant_json_import_is_refused_whole_and_changes_nothing,
+    xfdf_round_trips_through_a_layer_on_rotated_and_cropped_pages,
+    hostile_or_invalid_xfdf_is_refused_and_changes_nothing,
 );
 
 const FORMAT: &str = "https://pspdfkit.com/instant-json/v1";
@@ -307,4 +309,146 @@ async fn a_bad_instant_json_import_is_refused_whole_and_changes_nothing(backend:
         .as_array()
         .unwrap()
         .is_empty());
+}
+
+const XFDF: &str = r##"<?xml version="1.0" encoding="UTF-8"?>
+<xfdf xmlns="http://ns.adobe.com/xfdf/" xml:space="preserve"><annots>
+<square name="sq" page="1" rect="150,150,250,250" color="#112233" interior-color="#445566" width="2" opacity="0.5" title="Ann" creationdate="D:20260102030405Z" date="D:20260103040506Z"><contents>check this</contents></square>
+<highlight name="hl" page="0" rect="110,600,200,620" color="#FFFF00" coords="110,620,200,620,110,600,200,600" title="Ann"/>
+<text name="re" page="1" rect="150,150,250,250" inreplyto="sq" title="Bob" creationdate="D:20260104000000Z" date="D:20260104000000Z"><contents>agreed</contents></text>
+</annots><fields><field name="email"><value>a@b.c</value></field></fields></xfdf>"##;
+
+async fn post_xfdf(
+    server: &Server,
+    path: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    server
+        .backend(Method::POST, path)
+        .header("content-type", "application/vnd.adobe.xfdf")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn xfdf_round_trips_through_a_layer_on_rotated_and_cropped_pages(backend: Backend) {
+    let server = server_with_shaped_doc(&backend).await;
+    let res = post_xfdf(&server, "/api/documents/doc/document.xfdf?layer=x", XFDF).await;
+    assert_eq!(
+        expect_json(res, StatusCode::OK).await,
+        json!({"applied": 4, "rejected": []})
+    );
+    // Page 1 has CropBox [100 50 500 700] turned 270°: the square is displayed at
+    // (700 - 250, 500 - 250) = (450, 250).
+    let doc = server
+        .get_json("/api/documents/doc/document.json?layer=x")
+        .await;
+    let square = &doc["annotations"][0];
+    assert_eq!(square["id"], "sq");
+    assert_eq!(square["bbox"], json!([450.0, 250.0, 100.0, 100.0]));
+    assert_eq!(doc["comments"][0]["rootId"], "sq");
+    assert_eq!(doc["formFieldValues"][0]["value"], "a@b.c");
+
+    let res = server
+        .backend(Method::GET, "/api/documents/doc/document.xfdf?layer=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers()["content-type"].to_str().unwrap(),
+        "application/vnd.adobe.xfdf"
+    );
+    let out = res.text().await.unwrap();
+    for needle in [
+        r##"<square name="sq" page="1" rect="150,150,250,250" title="Ann" creationdate="D:20260102030405Z" date="D:20260103040506Z" color="#112233" interior-color="#445566" opacity="0.5" width="2"><contents>check this</contents></square>"##,
+        r#"coords="110,620,200,620,110,600,200,600""#,
+        r#"<text name="re" page="1" rect="150,150,250,250" inreplyto="sq" title="Bob""#,
+        r#"<field name="email"><value>a@b.c</value></field>"#,
+    ] {
+        assert!(out.contains(needle), "{needle}\nnot in\n{out}");
+    }
+
+    let token = server
+        .mint(json!({"document_id": "doc", "user_id": "u", "layer": "x", "permissions": ["read-document", "download"]}))
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = server
+        .client(&token, "/api/client/document.xfdf")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains(r#"name="sq""#));
+    let reader = server.token("doc", "u", &["read-document"]).await;
+    let res = server
+        .client(&reader, "/api/client/document.xfdf")
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::FORBIDDEN, "right_missing").await;
+}
+
+async fn hostile_or_invalid_xfdf_is_refused_and_changes_nothing(backend: Backend) {
+    let server = server_with_shaped_doc(&backend).await;
+    let laughs = format!(
+        r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">{}]><xfdf><annots><text page="0" rect="0,0,1,1"><contents>&lol9;</contents></text></annots></xfdf>"#,
+        (1..10)
+            .map(|i| format!(
+                r#"<!ENTITY lol{i} "{}">"#,
+                format!(
+                    "&lol{};",
+                    if i == 1 {
+                        String::new()
+                    } else {
+                        (i - 1).to_string()
+                    }
+                )
+                .repeat(10)
+            ))
+            .collect::<String>()
+    );
+    let external = r#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xfdf><annots><text page="0" rect="0,0,1,1"><contents>&e;</contents></text></annots></xfdf>"#.to_string();
+    let deep = format!(
+        "<xfdf>{}{}</xfdf>",
+        "<a>".repeat(100_000),
+        "</a>".repeat(100_000)
+    );
+    let undefined = r#"<xfdf><annots><text page="0" rect="0,0,1,1"><contents>&e;</contents></text></annots></xfdf>"#.to_string();
+    let cases: Vec<(String, StatusCode, &str)> = vec![
+        (laughs, StatusCode::BAD_REQUEST, "DTD"),
+        (external, StatusCode::BAD_REQUEST, "DTD"),
+        (deep, StatusCode::BAD_REQUEST, "nested"),
+        (undefined, StatusCode::BAD_REQUEST, "&e;"),
+        ("<xfdf".into(), StatusCode::BAD_REQUEST, "XML"),
+        (
+            r#"<xfdf><annots><square page="7" rect="0,0,1,1"/></annots></xfdf>"#.into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "outside",
+        ),
+        (
+            r#"<xfdf><annots><square page="0" rect="a,b,c,d"/></annots></xfdf>"#.into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "number",
+        ),
+        (
+            r#"<xfdf><annots><square page="0" rect="0,0,1,1" color="red"/></annots></xfdf>"#.into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "colour",
+        ),
+    ];
+    for (body, status, needle) in cases {
+        let res = post_xfdf(&server, "/api/documents/doc/document.xfdf", body.clone()).await;
+        assert_eq!(res.status(), status, "{}", &body[..body.len().min(80)]);
+        let text = res.text().await.unwrap();
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    // A 50 MB attribute: past the body limit before any parsing.
+    let huge = format!(r#"<xfdf a="{}"/>"#, "x".repeat(50 * 1024 * 1024));
+    let res = post_xfdf(&server, "/api/documents/doc/document.xfdf", huge).await;
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(server.records("doc").await["head_seq"], 0);
 }
