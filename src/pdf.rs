@@ -90,7 +90,7 @@ pub fn inspect_with(bytes: &[u8], max_stream_bytes: usize) -> Result<Info, Error
 }
 
 /// Maps a lopdf load failure to the reason given to the uploader.
-fn classify(e: lopdf::Error, max_stream_bytes: usize) -> Error {
+pub(crate) fn classify(e: lopdf::Error, max_stream_bytes: usize) -> Error {
     match e {
         lopdf::Error::Decompress(lopdf::DecompressError::MemoryLimitExceeded { .. }) => {
             Error::TooCostly(format!(

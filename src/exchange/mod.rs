@@ -3,9 +3,12 @@
 //! Conversions are pure functions ([`geometry`], [`instant_json`]); this module holds the few
 //! services around them that touch storage (recording and reading page geometry).
 
+pub mod appearance;
 pub mod geometry;
 pub mod instant_json;
 pub mod layers;
+pub mod pdf_annots;
+pub mod pdf_export;
 pub mod xfdf;
 pub mod xml;
 

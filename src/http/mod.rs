@@ -11,6 +11,7 @@ pub mod extract;
 pub mod file;
 pub mod health;
 pub mod layers;
+pub mod pdf_export;
 pub mod records;
 pub mod sessions;
 pub mod usage;
@@ -47,7 +48,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, cors_origins: &[String]) {
             .wrap(cors(cors_origins))
             .configure(client::configure)
             .configure(records::configure_client)
-            .configure(exchange::configure_client),
+            .configure(exchange::configure_client)
+            .configure(pdf_export::configure_client),
     )
     .service(
         web::scope("/api")
@@ -56,6 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, cors_origins: &[String]) {
             .configure(records::configure_backend)
             .configure(layers::configure)
             .configure(exchange::configure_backend)
+            .configure(pdf_export::configure_backend)
             .configure(sessions::configure)
             .configure(usage::configure),
     )

@@ -68,6 +68,10 @@ enum Report {
         #[serde(default)]
         pages: Vec<crate::exchange::geometry::PageGeometry>,
     },
+    /// `quire export-pdf` wrote its output file.
+    Exported {
+        summary: crate::exchange::pdf_export::Summary,
+    },
     NotPdf {
         message: String,
     },
@@ -111,6 +115,24 @@ impl From<Report> for Result<Info, Error> {
             Report::Damaged { message } => Err(Error::Damaged(message)),
             Report::TooCostly { message } => Err(Error::TooCostly(message)),
             Report::Failed { message } => Err(Error::Internal(message)),
+            Report::Exported { .. } => Err(Error::Internal(
+                "the parser answered an inspection with an export report".into(),
+            )),
+        }
+    }
+}
+
+impl Report {
+    /// The outcome of an export: its summary, or why it failed.
+    fn into_export(self) -> Result<crate::exchange::pdf_export::Summary, Error> {
+        match self {
+            Report::Exported { summary } => Ok(summary),
+            Report::Valid { .. } => Err(Error::Internal(
+                "the parser answered an export with an inspection report".into(),
+            )),
+            other => Err(Result::<Info, Error>::from(other)
+                .err()
+                .unwrap_or_else(|| Error::Internal("unreachable".into()))),
         }
     }
 }
@@ -165,14 +187,26 @@ impl Inspector {
     }
 
     async fn run_child(&self, program: &Path, path: &Path) -> Result<Info, Error> {
+        let args = vec![
+            "inspect-pdf".into(),
+            "--max-memory-bytes".into(),
+            self.config.max_memory_bytes.to_string().into(),
+            "--max-stream-bytes".into(),
+            self.config.max_stream_bytes.to_string().into(),
+            path.into(),
+        ];
+        self.run_program(program, args).await?.into()
+    }
+
+    /// Runs `program args` within the memory and time limits and reads its report.
+    async fn run_program(
+        &self,
+        program: &Path,
+        args: Vec<std::ffi::OsString>,
+    ) -> Result<Report, Error> {
         let mut command = tokio::process::Command::new(program);
         command
-            .arg("inspect-pdf")
-            .arg("--max-memory-bytes")
-            .arg(self.config.max_memory_bytes.to_string())
-            .arg("--max-stream-bytes")
-            .arg(self.config.max_stream_bytes.to_string())
-            .arg(path)
+            .args(args)
             // The child needs nothing from the environment, and must not see the server's
             // secrets (API key, root key, database and S3 credentials).
             .env_clear()
@@ -192,7 +226,7 @@ impl Inspector {
             Err(_) => return Err(self.timed_out()),
         };
         match serde_json::from_slice::<Report>(&output.stdout) {
-            Ok(report) => report.into(),
+            Ok(report) => Ok(report),
             // No report: the child died. Out of its memory allowance is by far the likeliest
             // cause (an allocation failure aborts it); a crash on the file is the other.
             Err(_) => {
@@ -200,6 +234,111 @@ impl Inspector {
                 Err(out_of_memory(self.config.max_memory_bytes))
             }
         }
+    }
+
+    /// Writes the PDF at `pdf` with the Instant JSON document at `doc` (see
+    /// [`crate::exchange::pdf_export`]) to `out`, within the same slots, memory and time limits
+    /// as an upload check: exporting parses the PDF too.
+    pub async fn export_pdf(
+        &self,
+        pdf: &Path,
+        doc: &Path,
+        out: &Path,
+        flatten: bool,
+    ) -> Result<crate::exchange::pdf_export::Summary, Error> {
+        let permit = tokio::time::timeout(
+            self.config.queue_timeout,
+            self.permits.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| Error::Busy)?
+        .map_err(|_| Error::Internal("the parse slots were closed".into()))?;
+        match &self.config.program {
+            Some(program) => {
+                let mut args: Vec<std::ffi::OsString> = vec![
+                    "export-pdf".into(),
+                    "--max-memory-bytes".into(),
+                    self.config.max_memory_bytes.to_string().into(),
+                    "--max-stream-bytes".into(),
+                    self.config.max_stream_bytes.to_string().into(),
+                ];
+                if flatten {
+                    args.push("--flatten".into());
+                }
+                args.extend([pdf.into(), doc.into(), out.into()]);
+                let report = self.run_program(program, args).await;
+                drop(permit);
+                report?.into_export()
+            }
+            None => {
+                let (pdf, doc, out) = (pdf.to_path_buf(), doc.to_path_buf(), out.to_path_buf());
+                let max_stream_bytes = self.config.max_stream_bytes;
+                let work = tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    export_files(&pdf, &doc, &out, flatten, max_stream_bytes)
+                });
+                match tokio::time::timeout(self.config.timeout, work).await {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(_)) => Err(Error::Damaged("the writer failed on it".into())),
+                    Err(_) => Err(self.timed_out()),
+                }
+            }
+        }
+    }
+}
+
+/// The export itself, on files: reads the PDF and the document, writes the result.
+fn export_files(
+    pdf: &Path,
+    doc: &Path,
+    out: &Path,
+    flatten: bool,
+    max_stream_bytes: usize,
+) -> Result<crate::exchange::pdf_export::Summary, Error> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| Error::Internal(format!("reading: {e}")));
+    let original = read(pdf)?;
+    let doc: serde_json::Value = serde_json::from_slice(&read(doc)?)
+        .map_err(|e| Error::Internal(format!("the annotations to write: {e}")))?;
+    let (bytes, summary) =
+        crate::exchange::pdf_export::export(&original, &doc, flatten, max_stream_bytes)?;
+    std::fs::write(out, bytes).map_err(|e| Error::Internal(format!("writing: {e}")))?;
+    Ok(summary)
+}
+
+/// The arguments of `export-pdf`, the child that writes an exported PDF (see
+/// [`Inspector::export_pdf`]).
+#[derive(Debug, clap::Args)]
+pub struct ExportPdfArgs {
+    #[arg(long)]
+    pub max_memory_bytes: u64,
+    #[arg(long)]
+    pub max_stream_bytes: usize,
+    #[arg(long)]
+    pub flatten: bool,
+    pub pdf: PathBuf,
+    pub doc: PathBuf,
+    pub out: PathBuf,
+}
+
+impl ExportPdfArgs {
+    /// Runs the child's side: limits its memory, exports, reports as JSON on standard output.
+    pub fn run(&self) -> ExitCode {
+        if let Err(e) = limit_memory(self.max_memory_bytes) {
+            return write_report(Report::from(Err::<Info, Error>(Error::Internal(format!(
+                "setting the memory limit: {e}"
+            )))));
+        }
+        let outcome = export_files(
+            &self.pdf,
+            &self.doc,
+            &self.out,
+            self.flatten,
+            self.max_stream_bytes,
+        );
+        write_report(match outcome {
+            Ok(summary) => Report::Exported { summary },
+            Err(e) => Report::from(Err::<Info, Error>(e)),
+        })
     }
 }
 
@@ -247,7 +386,10 @@ pub fn child_main(path: &Path, max_memory_bytes: u64, max_stream_bytes: usize) -
 }
 
 fn report(outcome: Result<Info, Error>) -> ExitCode {
-    let report = Report::from(outcome);
+    write_report(Report::from(outcome))
+}
+
+fn write_report(report: Report) -> ExitCode {
     let mut out = std::io::stdout().lock();
     let written = serde_json::to_writer(&mut out, &report).is_ok() && out.flush().is_ok();
     if written {

@@ -17,6 +17,7 @@ mod live;
 mod live_rights;
 mod live_robustness;
 mod outage;
+mod pdf_export;
 mod postgres;
 mod s3;
 mod storage;
