@@ -5,6 +5,7 @@
 //! server runs the parser in a child process ([`sandbox`]) with a memory ceiling, a wall-clock
 //! limit and a bound on how many run at once.
 
+mod exchange_child;
 pub mod sandbox;
 
 pub use sandbox::{Inspector, InspectorConfig};

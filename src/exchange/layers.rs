@@ -155,6 +155,14 @@ pub struct Report {
     pub applied: usize,
     /// Changes refused, with the record id as `client_id`, the code and the reason.
     pub rejected: Vec<Outcome>,
+    /// Items of the source that have no counterpart in Quire and were left out (an import from
+    /// a PDF: annotation types Quire does not support); absent when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Report {
@@ -165,6 +173,7 @@ impl Report {
         Report {
             applied: applied.len(),
             rejected,
+            skipped: 0,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod instant_json;
 pub mod layers;
 pub mod pdf_annots;
 pub mod pdf_export;
+pub mod pdf_import;
 pub mod xfdf;
 pub mod xml;
 

@@ -9,6 +9,9 @@
 //! - `GET /api/documents/{id}/document.xfdf?layer=` and `POST …/document.xfdf?layer=&user_id=`:
 //!   the same in XFDF (imports are converted to Instant JSON, then planned alike).
 //!
+//! - `POST /api/documents/{id}/import-pdf-annotations?layer=&user_id=`: imports the annotations
+//!   already in the stored PDF, all or nothing.
+//!
 //! Client (session token with `download`): `GET /api/client/document.json` and
 //! `GET /api/client/document.xfdf`, the token's layer as its holder may see it.
 
@@ -40,6 +43,10 @@ pub fn configure_backend(cfg: &mut web::ServiceConfig) {
                 .app_data(web::PayloadConfig::new(instant_json::MAX_IMPORT_BYTES))
                 .route(web::get().to(export_xfdf))
                 .route(web::post().to(import_xfdf)),
+        )
+        .route(
+            "/documents/{id}/import-pdf-annotations",
+            web::post().to(import_pdf_annotations),
         );
 }
 
@@ -87,12 +94,12 @@ async fn export_instant_json(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ImportQuery {
+pub(super) struct ImportQuery {
     #[serde(default)]
-    layer: String,
+    pub layer: String,
     /// Recorded as the creator of new records; default `import`.
-    user_id: Option<String>,
-    user_name: Option<String>,
+    pub user_id: Option<String>,
+    pub user_name: Option<String>,
 }
 
 /// The answer to an import refused item by item (422 `import_rejected`).
@@ -107,9 +114,11 @@ struct RejectedImport {
 }
 
 /// What an import is made of.
-enum Format {
+pub(super) enum Format {
     InstantJson,
     Xfdf,
+    /// The annotations already in the document's stored PDF (the body is ignored).
+    StoredPdf,
 }
 
 async fn import_instant_json(
@@ -141,25 +150,54 @@ async fn import(
     body: &[u8],
     format: Format,
 ) -> Result<HttpResponse, Error> {
+    let doc = documents::get(&state.db, id).await?;
+    match import_into(state, &doc, q, body, format).await? {
+        Ok(report) => Ok(HttpResponse::Ok().json(report)),
+        Err(e) => refused(e),
+    }
+}
+
+/// What an import into a layer did: its report, or why it was refused as a whole.
+pub(super) type Imported = Result<Report, Refused>;
+
+/// Imports `body` (or the stored PDF's own annotations) into the layer named in `q`: every
+/// item is checked first, and only a document whose every item passes is submitted.
+pub(super) async fn import_into(
+    state: &AppState,
+    doc: &crate::entities::document::Model,
+    q: ImportQuery,
+    body: &[u8],
+    format: Format,
+) -> Result<Imported, Error> {
     let user_id = q.user_id.unwrap_or_else(|| "import".to_string());
     limits::check_identity(&user_id, q.user_name.as_deref(), &q.layer, None)
         .map_err(|v| Error::BadRequest(v.to_string()))?;
-    let doc = documents::get(&state.db, id).await?;
-    let converted;
+    let converted: Vec<u8>;
+    let mut skipped = 0;
     let body = match format {
         Format::InstantJson => body,
         Format::Xfdf => {
-            let pages = exchange::geometry(state, &doc).await?;
+            let pages = exchange::geometry(state, doc).await?;
             match xfdf::to_instant_json(body, &pages) {
                 Ok(v) => {
                     converted = v.to_string().into_bytes();
                     &converted[..]
                 }
-                Err(e) => return refused(e),
+                Err(e) => return Ok(Err(e)),
             }
         }
+        Format::StoredPdf => {
+            let mut v = read_pdf_annotations(state, doc).await?;
+            skipped = v
+                .as_object_mut()
+                .and_then(|o| o.remove("skippedAnnotations"))
+                .and_then(|n| n.as_u64())
+                .unwrap_or(0);
+            converted = v.to_string().into_bytes();
+            &converted[..]
+        }
     };
-    let target = layers::read(state, id, &q.layer, None).await?;
+    let target = layers::read(state, &doc.id, &q.layer, None).await?;
     let page_count = Some(doc.page_count.max(0) as u32);
     let plan = match instant_json::plan_import(
         body,
@@ -169,17 +207,46 @@ async fn import(
         q.user_name.as_deref(),
     ) {
         Ok(plan) => plan,
-        Err(e) => return refused(e),
+        Err(e) => return Ok(Err(e)),
     };
-    let outcomes = layers::submit(state, id, &q.layer, plan).await?;
-    let report = Report::from_outcomes(outcomes);
-    tracing::info!(document_id = %id, layer = %q.layer, applied = report.applied,
-        rejected = report.rejected.len(), "annotations imported");
-    Ok(HttpResponse::Ok().json(report))
+    let outcomes = layers::submit(state, &doc.id, &q.layer, plan).await?;
+    let mut report = Report::from_outcomes(outcomes);
+    report.skipped = skipped as usize;
+    tracing::info!(document_id = %doc.id, layer = %q.layer, applied = report.applied,
+        rejected = report.rejected.len(), skipped, "annotations imported");
+    Ok(Ok(report))
+}
+
+/// The annotations in `doc`'s stored PDF, read by the sandboxed parser.
+async fn read_pdf_annotations(
+    state: &AppState,
+    doc: &crate::entities::document::Model,
+) -> Result<serde_json::Value, Error> {
+    let io = |e: std::io::Error| Error::Exchange(exchange::Error::Io(e));
+    let original = exchange::fetch_to_temp(state, doc).await?;
+    let out = tempfile::NamedTempFile::new_in(&state.intake.spool_dir).map_err(io)?;
+    state
+        .intake
+        .inspector
+        .read_annotations(original.path(), out.path())
+        .await
+        .map_err(|e| Error::Documents(documents::Error::Pdf(e)))?;
+    let bytes = tokio::fs::read(out.path()).await.map_err(io)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Exchange(exchange::Error::Corrupt(e.to_string())))
+}
+
+async fn import_pdf_annotations(
+    _key: ApiKey,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<ImportQuery>,
+) -> Result<HttpResponse, Error> {
+    import(&state, &id, query.into_inner(), &[], Format::StoredPdf).await
 }
 
 /// A refused import: 400 for a document that is not one, 422 with the report for bad items.
-fn refused(e: Refused) -> Result<HttpResponse, Error> {
+pub(super) fn refused(e: Refused) -> Result<HttpResponse, Error> {
     match e {
         Refused::Malformed(m) => Err(Error::BadRequest(m)),
         Refused::Items(rejected) => Ok(HttpResponse::UnprocessableEntity().json(RejectedImport {

@@ -18,6 +18,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
+pub use super::exchange_child::ExportPdfArgs;
+use super::exchange_child::{export_files, read_annotations};
 use super::{inspect_with, Error, Info};
 
 /// How the server checks uploaded PDFs.
@@ -61,7 +63,7 @@ pub struct Inspector {
 /// What the child reports on its standard output: one JSON object.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
-enum Report {
+pub(super) enum Report {
     Valid {
         page_count: u32,
         /// Absent from reports of older executables: the geometry is then read on first use.
@@ -124,7 +126,7 @@ impl From<Report> for Result<Info, Error> {
 
 impl Report {
     /// The outcome of an export: its summary, or why it failed.
-    fn into_export(self) -> Result<crate::exchange::pdf_export::Summary, Error> {
+    pub(super) fn into_export(self) -> Result<crate::exchange::pdf_export::Summary, Error> {
         match self {
             Report::Exported { summary } => Ok(summary),
             Report::Valid { .. } => Err(Error::Internal(
@@ -236,6 +238,49 @@ impl Inspector {
         }
     }
 
+    /// Checks the PDF at `path` like [`Self::inspect_file`] and writes the annotations it
+    /// already holds to `out` as an Instant JSON document (see
+    /// [`crate::exchange::pdf_import`]), within the same bounds.
+    pub async fn read_annotations(&self, path: &Path, out: &Path) -> Result<Info, Error> {
+        let permit = tokio::time::timeout(
+            self.config.queue_timeout,
+            self.permits.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| Error::Busy)?
+        .map_err(|_| Error::Internal("the parse slots were closed".into()))?;
+        match &self.config.program {
+            Some(program) => {
+                let args = vec![
+                    "inspect-pdf".into(),
+                    "--max-memory-bytes".into(),
+                    self.config.max_memory_bytes.to_string().into(),
+                    "--max-stream-bytes".into(),
+                    self.config.max_stream_bytes.to_string().into(),
+                    "--annotations-out".into(),
+                    out.into(),
+                    path.into(),
+                ];
+                let report = self.run_program(program, args).await;
+                drop(permit);
+                report?.into()
+            }
+            None => {
+                let (path, out) = (path.to_path_buf(), out.to_path_buf());
+                let max_stream_bytes = self.config.max_stream_bytes;
+                let work = tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    read_annotations(&path, &out, max_stream_bytes)
+                });
+                match tokio::time::timeout(self.config.timeout, work).await {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(_)) => Err(Error::Damaged("the parser failed on it".into())),
+                    Err(_) => Err(self.timed_out()),
+                }
+            }
+        }
+    }
+
     /// Writes the PDF at `pdf` with the Instant JSON document at `doc` (see
     /// [`crate::exchange::pdf_export`]) to `out`, within the same slots, memory and time limits
     /// as an upload check: exporting parses the PDF too.
@@ -287,61 +332,6 @@ impl Inspector {
     }
 }
 
-/// The export itself, on files: reads the PDF and the document, writes the result.
-fn export_files(
-    pdf: &Path,
-    doc: &Path,
-    out: &Path,
-    flatten: bool,
-    max_stream_bytes: usize,
-) -> Result<crate::exchange::pdf_export::Summary, Error> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| Error::Internal(format!("reading: {e}")));
-    let original = read(pdf)?;
-    let doc: serde_json::Value = serde_json::from_slice(&read(doc)?)
-        .map_err(|e| Error::Internal(format!("the annotations to write: {e}")))?;
-    let (bytes, summary) =
-        crate::exchange::pdf_export::export(&original, &doc, flatten, max_stream_bytes)?;
-    std::fs::write(out, bytes).map_err(|e| Error::Internal(format!("writing: {e}")))?;
-    Ok(summary)
-}
-
-/// The arguments of `export-pdf`, the child that writes an exported PDF (see
-/// [`Inspector::export_pdf`]).
-#[derive(Debug, clap::Args)]
-pub struct ExportPdfArgs {
-    #[arg(long)]
-    pub max_memory_bytes: u64,
-    #[arg(long)]
-    pub max_stream_bytes: usize,
-    #[arg(long)]
-    pub flatten: bool,
-    pub pdf: PathBuf,
-    pub doc: PathBuf,
-    pub out: PathBuf,
-}
-
-impl ExportPdfArgs {
-    /// Runs the child's side: limits its memory, exports, reports as JSON on standard output.
-    pub fn run(&self) -> ExitCode {
-        if let Err(e) = limit_memory(self.max_memory_bytes) {
-            return write_report(Report::from(Err::<Info, Error>(Error::Internal(format!(
-                "setting the memory limit: {e}"
-            )))));
-        }
-        let outcome = export_files(
-            &self.pdf,
-            &self.doc,
-            &self.out,
-            self.flatten,
-            self.max_stream_bytes,
-        );
-        write_report(match outcome {
-            Ok(summary) => Report::Exported { summary },
-            Err(e) => Report::from(Err::<Info, Error>(e)),
-        })
-    }
-}
-
 fn out_of_memory(max_memory_bytes: u64) -> Error {
     Error::TooCostly(format!(
         "opening it needs more than the {} MiB of memory the server allows",
@@ -357,13 +347,27 @@ pub struct InspectPdfArgs {
     pub max_memory_bytes: u64,
     #[arg(long)]
     pub max_stream_bytes: usize,
+    /// Also read the PDF's annotations (see [`crate::exchange::pdf_import`]) into this file, as
+    /// an Instant JSON document.
+    #[arg(long)]
+    pub annotations_out: Option<PathBuf>,
     pub path: std::path::PathBuf,
 }
 
 impl InspectPdfArgs {
     /// Runs the child's side; see [`child_main`].
     pub fn run(&self) -> ExitCode {
-        child_main(&self.path, self.max_memory_bytes, self.max_stream_bytes)
+        match &self.annotations_out {
+            None => child_main(&self.path, self.max_memory_bytes, self.max_stream_bytes),
+            Some(out) => {
+                if let Err(e) = limit_memory(self.max_memory_bytes) {
+                    return report(Err(Error::Internal(format!(
+                        "setting the memory limit: {e}"
+                    ))));
+                }
+                report(read_annotations(&self.path, out, self.max_stream_bytes))
+            }
+        }
     }
 }
 
@@ -385,11 +389,11 @@ pub fn child_main(path: &Path, max_memory_bytes: u64, max_stream_bytes: usize) -
     report(outcome)
 }
 
-fn report(outcome: Result<Info, Error>) -> ExitCode {
+pub(super) fn report(outcome: Result<Info, Error>) -> ExitCode {
     write_report(Report::from(outcome))
 }
 
-fn write_report(report: Report) -> ExitCode {
+pub(super) fn write_report(report: Report) -> ExitCode {
     let mut out = std::io::stdout().lock();
     let written = serde_json::to_writer(&mut out, &report).is_ok() && out.flush().is_ok();
     if written {
@@ -402,7 +406,7 @@ fn write_report(report: Report) -> ExitCode {
 /// Sets this process's data segment limit (heap and private mappings; the executable's code is
 /// not counted, so the limit means what it says whatever the binary's size).
 #[cfg(unix)]
-fn limit_memory(bytes: u64) -> std::io::Result<()> {
+pub(super) fn limit_memory(bytes: u64) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     let resource = libc::RLIMIT_DATA;
     #[cfg(not(target_os = "linux"))]
@@ -419,7 +423,7 @@ fn limit_memory(bytes: u64) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn limit_memory(_bytes: u64) -> std::io::Result<()> {
+pub(super) fn limit_memory(_bytes: u64) -> std::io::Result<()> {
     Ok(())
 }
 

@@ -18,6 +18,7 @@ on_both_backends!(
     a_bad_instant_json_import_is_refused_whole_and_changes_nothing,
     xfdf_round_trips_through_a_layer_on_rotated_and_cropped_pages,
     hostile_or_invalid_xfdf_is_refused_and_changes_nothing,
+    records_exported_to_pdf_import_back_from_it,
 );
 
 const FORMAT: &str = "https://pspdfkit.com/instant-json/v1";
@@ -451,4 +452,72 @@ async fn hostile_or_invalid_xfdf_is_refused_and_changes_nothing(backend: Backend
     let res = post_xfdf(&server, "/api/documents/doc/document.xfdf", huge).await;
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(server.records("doc").await["head_seq"], 0);
+}
+
+/// records → PDF → import from the PDF: the same annotations (type, page, rect within 0.01 pt,
+/// colour, contents, author), on a rotated page and on one with an offset CropBox.
+async fn records_exported_to_pdf_import_back_from_it(backend: Backend) {
+    let server = server_with_shaped_doc(&backend).await;
+    let doc = json!({"format": FORMAT, "annotations": [
+        {"id": "sq", "v": 2, "type": "pspdfkit/shape/rectangle", "pageIndex": 0, "bbox": [10.5, 20.25, 100, 50],
+         "strokeColor": "#FF0000", "creatorName": "Ann", "note": "look"},
+        {"id": "hl", "v": 2, "type": "pspdfkit/markup/highlight", "pageIndex": 1, "bbox": [20, 30, 100, 12],
+         "rects": [[20, 30, 100, 12]], "color": "#FFFF00", "creatorName": "Bob"},
+    ], "comments": [{"id": "re", "rootId": "sq", "text": "agreed", "creatorName": "Cy"}]});
+    let res = post(
+        &server,
+        "/api/documents/doc/document.json?layer=x",
+        doc.clone(),
+    )
+    .await;
+    expect_json(res, StatusCode::OK).await;
+    let res = server
+        .backend(Method::GET, "/api/documents/doc/pdf?layer=x")
+        .send()
+        .await
+        .unwrap();
+    let pdf = res.bytes().await.unwrap().to_vec();
+    let res = server
+        .upload_raw(pdf, "?id=back&import_annotations=true&layer=y")
+        .await;
+    let body = expect_json(res, StatusCode::CREATED).await;
+    assert_eq!(body["annotations_import"]["applied"], 3, "{body}");
+    let back = server
+        .get_json("/api/documents/back/document.json?layer=y")
+        .await;
+    for a in doc["annotations"].as_array().unwrap() {
+        let b = back["annotations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["id"] == a["id"])
+            .unwrap();
+        for key in [
+            "type",
+            "pageIndex",
+            "creatorName",
+            "note",
+            "color",
+            "strokeColor",
+        ] {
+            if a.get(key).is_some() {
+                assert_eq!(a[key], b[key], "{key} of {}", a["id"]);
+            }
+        }
+        for (x, y) in a["bbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(b["bbox"].as_array().unwrap())
+        {
+            assert!(
+                (x.as_f64().unwrap() - y.as_f64().unwrap()).abs() < 0.01,
+                "{} vs {}",
+                a["bbox"],
+                b["bbox"]
+            );
+        }
+    }
+    assert_eq!(back["comments"][0]["rootId"], "sq");
+    assert_eq!(back["comments"][0]["text"]["value"], "agreed");
 }
