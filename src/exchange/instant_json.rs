@@ -426,4 +426,89 @@ mod tests {
         assert_eq!(items.len(), 1);
         assert!(items[0].message.contains("more than once"));
     }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            "[a-z#0-9/ -]{0,12}".prop_map(Value::from),
+            prop::sample::select(vec![
+                "pspdfkit/ink",
+                "pspdfkit/note",
+                "pspdfkit/markup/highlight",
+                "pspdfkit/text",
+                "pspdfkit/shape/line",
+                "pspdfkit/shape/polygon",
+                "#ff0000",
+                "a1",
+                "plain",
+            ])
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                proptest::collection::vec(
+                    (
+                        prop::sample::select(vec![
+                            "v",
+                            "type",
+                            "pageIndex",
+                            "bbox",
+                            "rects",
+                            "lines",
+                            "points",
+                            "id",
+                            "rootId",
+                            "text",
+                            "name",
+                            "value",
+                            "startPoint",
+                            "endPoint",
+                            "strokeColor",
+                            "opacity",
+                        ]),
+                        inner
+                    ),
+                    0..8
+                )
+                .prop_map(|kv| Value::Object(
+                    kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// Documents of any shape are planned or refused cleanly, never with a panic; a planned
+        /// import holds only changes whose content passes validation.
+        #[test]
+        fn any_document_is_planned_or_refused_cleanly(
+            sections in proptest::collection::vec(
+                (proptest::sample::select(vec!["annotations", "comments", "formFieldValues", "bookmarks"]),
+                 proptest::collection::vec(json_value(), 0..4)),
+                0..4,
+            )
+        ) {
+            let mut doc = Map::new();
+            doc.insert("format".into(), FORMAT.into());
+            for (name, items) in sections {
+                doc.insert(name.into(), Value::Array(items));
+            }
+            let body = Value::Object(doc).to_string();
+            if let Ok(batches) = plan_import(body.as_bytes(), Some(2), &[], "u", None) {
+                for c in batches.iter().flat_map(|b| &b.changes) {
+                    proptest::prop_assert!(
+                        records::validate(c.kind.unwrap(), c.content.as_ref().unwrap(), Some(2)).is_ok()
+                    );
+                }
+            }
+        }
+    }
 }

@@ -82,6 +82,60 @@ fn qpdf_annotations(path: &Path) -> Vec<Vec<HashMap<String, Value>>> {
         .collect()
 }
 
+/// Per page, (subtype, rect) as qpdf reported them.
+fn kinds_and_rects(pages: &[Vec<HashMap<String, Value>>]) -> Vec<Vec<(String, Vec<f64>)>> {
+    pages
+        .iter()
+        .map(|p| {
+            p.iter()
+                .map(|a| {
+                    (
+                        a["/Subtype"].as_str().unwrap().to_string(),
+                        rect(&a["/Rect"]),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Per page, (subtype, rect) as pypdf reads them (Debian's `python3-pypdf`, run with the
+/// system interpreter that has it).
+fn pypdf_annotations(path: &Path) -> Vec<Vec<(String, Vec<f64>)>> {
+    let script = r#"
+import json, sys, pypdf
+r = pypdf.PdfReader(sys.argv[1])
+out = []
+for page in r.pages:
+    annots = page.get("/Annots") or []
+    rows = []
+    for a in annots:
+        a = a.get_object()
+        rows.append([str(a["/Subtype"]), [float(x) for x in a["/Rect"]]])
+    out.append(rows)
+print(json.dumps(out))
+"#;
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .expect("/usr/bin/python3 with pypdf is required (apt-get install python3-pypdf)");
+    assert!(
+        out.status.success(),
+        "pypdf: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Vec<Vec<(String, Vec<f64>)>> = serde_json::from_slice(&out.stdout).unwrap();
+    // Rects as qpdf prints them (f32 values), for an exact comparison.
+    v.into_iter()
+        .map(|p| {
+            p.into_iter()
+                .map(|(k, r)| (k, r.into_iter().map(|x| (x as f32) as f64).collect()))
+                .collect()
+        })
+        .collect()
+}
+
 fn shaped_pdf() -> Vec<u8> {
     let objects: Vec<Vec<u8>> = [
         "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [5 0 R] >> >>",
@@ -220,6 +274,9 @@ async fn exported_pdfs_pass_qpdf_and_carry_the_layer_as_annotations() {
     let form: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(form["acroform"]["needappearances"], true);
     assert_eq!(form["qpdf"][1]["obj:5 0 R"]["value"]["/V"], "u:a@b.c");
+
+    // pypdf (Debian's python3-pypdf) reads the same annotations.
+    assert_eq!(pypdf_annotations(&path), kinds_and_rects(&pages));
 
     // The stored original is untouched.
     let res = server
