@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_init;
 mod m20261125_000002_live;
+mod m20261126_000003_page_geometry;
 
 /// The ordered list of Quire's migrations.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_init::Migration),
             Box::new(m20261125_000002_live::Migration),
+            Box::new(m20261126_000003_page_geometry::Migration),
         ]
     }
 }
