@@ -149,7 +149,13 @@ pub async fn create(
     let _guard = blobs.lock(&sha256).await;
     blobs.put_file(&sha256, &file.path).await?;
     match document::Entity::insert(row).exec_with_returning(db).await {
-        Ok(model) => Ok(model),
+        Ok(model) => {
+            // Without it the geometry is read again on first use: a warning, not a failure.
+            if let Err(e) = crate::exchange::save_geometry(db, &model.id, &info.pages).await {
+                tracing::warn!(document_id = %model.id, error = %e, "could not record page geometry");
+            }
+            Ok(model)
+        }
         Err(e) => {
             if !is_referenced(db, &sha256).await.unwrap_or(true) {
                 if let Err(cleanup) = blobs.delete(&sha256).await {

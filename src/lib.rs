@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod documents;
 pub mod entities;
+pub mod exchange;
 pub mod fsutil;
 pub mod http;
 pub mod limits;

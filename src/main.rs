@@ -44,6 +44,9 @@ enum Command {
     /// runs it as a child process for every upload (see `quire::pdf::sandbox`).
     #[command(hide = true)]
     InspectPdf(quire::pdf::sandbox::InspectPdfArgs),
+    /// Internal: writes an exported PDF within a memory limit (see `quire::exchange::pdf_export`).
+    #[command(hide = true)]
+    ExportPdf(quire::pdf::sandbox::ExportPdfArgs),
 }
 
 #[derive(Subcommand)]
@@ -367,6 +370,7 @@ fn main() -> ExitCode {
         Command::Keys(command) => keys(command),
         Command::Token(command) => token(command),
         Command::InspectPdf(args) => return args.run(),
+        Command::ExportPdf(args) => return args.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

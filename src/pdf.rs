@@ -5,6 +5,7 @@
 //! server runs the parser in a child process ([`sandbox`]) with a memory ceiling, a wall-clock
 //! limit and a bound on how many run at once.
 
+mod exchange_child;
 pub mod sandbox;
 
 pub use sandbox::{Inspector, InspectorConfig};
@@ -30,9 +31,11 @@ pub enum Error {
 }
 
 /// What Quire records about a valid PDF.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Info {
     pub page_count: u32,
+    /// Every page's boxes and rotation, in page order (see [`crate::exchange::geometry`]).
+    pub pages: Vec<crate::exchange::geometry::PageGeometry>,
 }
 
 /// How far into the file the `%PDF-` header may appear (the PDF spec tolerates leading junk).
@@ -74,18 +77,21 @@ pub fn inspect_with(bytes: &[u8], max_stream_bytes: usize) -> Result<Info, Error
     if doc.is_encrypted() && doc.decrypt("").is_err() {
         return Err(Error::Encrypted);
     }
-    let pages = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.get_pages().len()))
-        .map_err(|_| Error::Damaged("its page tree could not be read".into()))?;
-    if pages == 0 {
+    let pages = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::exchange::geometry::read_pages(&doc)
+    }))
+    .map_err(|_| Error::Damaged("its page tree could not be read".into()))?;
+    if pages.is_empty() {
         return Err(Error::Damaged("it has no pages".into()));
     }
     Ok(Info {
-        page_count: u32::try_from(pages).unwrap_or(u32::MAX),
+        page_count: u32::try_from(pages.len()).unwrap_or(u32::MAX),
+        pages,
     })
 }
 
 /// Maps a lopdf load failure to the reason given to the uploader.
-fn classify(e: lopdf::Error, max_stream_bytes: usize) -> Error {
+pub(crate) fn classify(e: lopdf::Error, max_stream_bytes: usize) -> Error {
     match e {
         lopdf::Error::Decompress(lopdf::DecompressError::MemoryLimitExceeded { .. }) => {
             Error::TooCostly(format!(

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_init;
 mod m20261125_000002_live;
+mod m20261126_000003_page_geometry;
 mod m20261126_000011_audit;
 mod m20261126_000012_webhooks;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_init::Migration),
             Box::new(m20261125_000002_live::Migration),
+            Box::new(m20261126_000003_page_geometry::Migration),
             Box::new(m20261126_000011_audit::Migration),
             Box::new(m20261126_000012_webhooks::Migration),
         ]

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod cache;
 pub mod revocations;
 pub mod rights;
+pub mod root_key;
 pub mod shape;
 pub mod tokens;
 

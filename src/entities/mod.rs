@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod audit_event;
 pub mod change;
 pub mod document;
+pub mod page_geometry;
 pub mod record;
 pub mod revocation;
 pub mod usage_event;

@@ -67,6 +67,19 @@ impl From<document::Model> for DocumentInfo {
 struct UploadQuery {
     title: Option<String>,
     id: Option<String>,
+    /// `true` to import the annotations already in the PDF into `layer` (docs/exchange.md).
+    #[serde(default)]
+    import_annotations: bool,
+    #[serde(default)]
+    layer: String,
+}
+
+/// The upload's answer when it imported the PDF's annotations too.
+#[derive(Serialize)]
+struct UploadedWithAnnotations {
+    #[serde(flatten)]
+    document: DocumentInfo,
+    annotations_import: serde_json::Value,
 }
 
 /// `POST /api/documents`: a raw `application/pdf` body (title and id in the query string) or a
@@ -95,6 +108,11 @@ async fn upload(
         .trim()
         .to_string();
     let query = query.into_inner();
+    let (import_annotations, layer) = (query.import_annotations, query.layer.clone());
+    if import_annotations {
+        crate::limits::check_identity("import", None, &layer, None)
+            .map_err(|v| Error::BadRequest(v.to_string()))?;
+    }
     let upload = match media_type.as_str() {
         "application/pdf" | "application/octet-stream" => body::Upload {
             file: body::raw(payload, spool_dir, limit).await?,
@@ -145,9 +163,41 @@ async fn upload(
         serde_json::json!({"document_id": doc.id, "title": doc.title, "page_count": doc.page_count}),
     )
     .await;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/documents/{}", doc.id)))
-        .json(DocumentInfo::from(doc)))
+    let mut created = HttpResponse::Created();
+    created.insert_header((header::LOCATION, format!("/api/documents/{}", doc.id)));
+    if !import_annotations {
+        return Ok(created.json(DocumentInfo::from(doc)));
+    }
+    let query = super::exchange::ImportQuery {
+        layer,
+        user_id: None,
+        user_name: None,
+    };
+    let imported =
+        super::exchange::import_into(&state, &doc, query, &[], super::exchange::Format::StoredPdf)
+            .await;
+    let annotations_import = match imported {
+        Ok(Ok(report)) => serde_json::to_value(report).unwrap_or_default(),
+        Ok(Err(crate::exchange::instant_json::Refused::Items(rejected))) => serde_json::json!({
+            "code": "import_rejected",
+            "message": "the PDF's annotations were not imported: some are invalid",
+            "rejected": rejected,
+        }),
+        Ok(Err(crate::exchange::instant_json::Refused::Malformed(message))) => {
+            serde_json::json!({"code": "invalid_request", "message": message})
+        }
+        Err(e) => {
+            tracing::warn!(document_id = %doc.id, error = %e, "importing the PDF's annotations failed");
+            serde_json::json!({
+                "code": "import_failed",
+                "message": "the document was stored, but its annotations could not be imported; retry with POST /api/documents/{id}/import-pdf-annotations",
+            })
+        }
+    };
+    Ok(created.json(UploadedWithAnnotations {
+        document: DocumentInfo::from(doc),
+        annotations_import,
+    }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

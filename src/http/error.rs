@@ -37,6 +37,8 @@ pub enum Error {
     OriginNotAllowed,
     #[error(transparent)]
     Document(#[from] crate::actors::document::DocumentError),
+    #[error(transparent)]
+    Exchange(#[from] crate::exchange::Error),
 }
 
 /// The error body of every route (also the OpenAPI schema `ErrorBody`).
@@ -180,6 +182,22 @@ impl Error {
             Error::Document(crate::actors::document::DocumentError::Unavailable) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "internal")
             }
+            Error::Exchange(e) => {
+                use crate::exchange::Error as X;
+                match e {
+                    X::Document(crate::actors::document::DocumentError::NotFound(_)) => (
+                        StatusCode::NOT_FOUND,
+                        "document_not_found",
+                        "invalid_request",
+                    ),
+                    X::Document(crate::actors::document::DocumentError::Unavailable)
+                    | X::Unavailable
+                    | X::Pdf(pdf::Error::Busy) => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "internal")
+                    }
+                    _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal"),
+                }
+            }
         }
     }
 }
@@ -198,6 +216,7 @@ impl ResponseError for Error {
                 Error::Unavailable(m) => m.clone(),
                 Error::Documents(documents::Error::Pdf(pdf::Error::Busy)) => self.to_string(),
                 Error::Document(d) => d.to_string(),
+                Error::Exchange(e @ crate::exchange::Error::Unavailable) => e.to_string(),
                 _ => "internal server error; the server log has the details".to_string(),
             }
         } else {

@@ -6,12 +6,15 @@ pub mod body;
 pub mod client;
 pub mod documents;
 pub mod error;
+pub mod exchange;
 pub mod extract;
 pub mod file;
 pub mod health;
 pub mod history;
+pub mod layers;
 pub mod metrics;
 pub mod openapi;
+pub mod pdf_export;
 pub mod records;
 pub mod sessions;
 pub mod usage;
@@ -51,13 +54,18 @@ pub fn configure(cfg: &mut web::ServiceConfig, cors_origins: &[String]) {
             .wrap(from_fn(extract::require_session))
             .wrap(cors(cors_origins))
             .configure(client::configure)
-            .configure(records::configure_client),
+            .configure(records::configure_client)
+            .configure(exchange::configure_client)
+            .configure(pdf_export::configure_client),
     )
     .service(
         web::scope("/api")
             .wrap(from_fn(extract::require_api_key))
             .configure(documents::configure)
             .configure(records::configure_backend)
+            .configure(layers::configure)
+            .configure(exchange::configure_backend)
+            .configure(pdf_export::configure_backend)
             .configure(history::configure)
             .configure(sessions::configure)
             .configure(usage::configure)

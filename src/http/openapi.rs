@@ -7,7 +7,10 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{client, documents, health, history, metrics, records, sessions, usage, webhooks, ws};
+use super::{
+    client, documents, exchange, health, history, layers, metrics, pdf_export, records, sessions,
+    usage, webhooks, ws,
+};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/openapi.json", web::get().to(spec));
@@ -46,6 +49,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         client::document,
         records::client_records,
         ws::upgrade,
+        exchange::pages,
+        exchange::export_instant_json,
+        exchange::import_instant_json,
+        exchange::export_xfdf,
+        exchange::import_xfdf,
+        exchange::import_pdf_annotations,
+        exchange::client_instant_json,
+        exchange::client_xfdf,
+        pdf_export::backend_pdf,
+        pdf_export::client_pdf,
+        layers::list,
+        layers::copy,
+        layers::delete,
     ),
     modifiers(&Credentials)
 )]

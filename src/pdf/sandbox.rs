@@ -18,6 +18,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
+pub use super::exchange_child::ExportPdfArgs;
+use super::exchange_child::{export_files, read_annotations};
 use super::{inspect_with, Error, Info};
 
 /// How the server checks uploaded PDFs.
@@ -61,13 +63,30 @@ pub struct Inspector {
 /// What the child reports on its standard output: one JSON object.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
-enum Report {
-    Valid { page_count: u32 },
-    NotPdf { message: String },
+pub(super) enum Report {
+    Valid {
+        page_count: u32,
+        /// Absent from reports of older executables: the geometry is then read on first use.
+        #[serde(default)]
+        pages: Vec<crate::exchange::geometry::PageGeometry>,
+    },
+    /// `quire export-pdf` wrote its output file.
+    Exported {
+        summary: crate::exchange::pdf_export::Summary,
+    },
+    NotPdf {
+        message: String,
+    },
     Encrypted,
-    Damaged { message: String },
-    TooCostly { message: String },
-    Failed { message: String },
+    Damaged {
+        message: String,
+    },
+    TooCostly {
+        message: String,
+    },
+    Failed {
+        message: String,
+    },
 }
 
 impl From<Result<Info, Error>> for Report {
@@ -75,6 +94,7 @@ impl From<Result<Info, Error>> for Report {
         match outcome {
             Ok(info) => Report::Valid {
                 page_count: info.page_count,
+                pages: info.pages,
             },
             Err(Error::NotPdf(message)) => Report::NotPdf { message },
             Err(Error::Encrypted) => Report::Encrypted,
@@ -91,12 +111,30 @@ impl From<Result<Info, Error>> for Report {
 impl From<Report> for Result<Info, Error> {
     fn from(report: Report) -> Self {
         match report {
-            Report::Valid { page_count } => Ok(Info { page_count }),
+            Report::Valid { page_count, pages } => Ok(Info { page_count, pages }),
             Report::NotPdf { message } => Err(Error::NotPdf(message)),
             Report::Encrypted => Err(Error::Encrypted),
             Report::Damaged { message } => Err(Error::Damaged(message)),
             Report::TooCostly { message } => Err(Error::TooCostly(message)),
             Report::Failed { message } => Err(Error::Internal(message)),
+            Report::Exported { .. } => Err(Error::Internal(
+                "the parser answered an inspection with an export report".into(),
+            )),
+        }
+    }
+}
+
+impl Report {
+    /// The outcome of an export: its summary, or why it failed.
+    pub(super) fn into_export(self) -> Result<crate::exchange::pdf_export::Summary, Error> {
+        match self {
+            Report::Exported { summary } => Ok(summary),
+            Report::Valid { .. } => Err(Error::Internal(
+                "the parser answered an export with an inspection report".into(),
+            )),
+            other => Err(Result::<Info, Error>::from(other)
+                .err()
+                .unwrap_or_else(|| Error::Internal("unreachable".into()))),
         }
     }
 }
@@ -163,14 +201,26 @@ impl Inspector {
     }
 
     async fn run_child(&self, program: &Path, path: &Path) -> Result<Info, Error> {
+        let args = vec![
+            "inspect-pdf".into(),
+            "--max-memory-bytes".into(),
+            self.config.max_memory_bytes.to_string().into(),
+            "--max-stream-bytes".into(),
+            self.config.max_stream_bytes.to_string().into(),
+            path.into(),
+        ];
+        self.run_program(program, args).await?.into()
+    }
+
+    /// Runs `program args` within the memory and time limits and reads its report.
+    async fn run_program(
+        &self,
+        program: &Path,
+        args: Vec<std::ffi::OsString>,
+    ) -> Result<Report, Error> {
         let mut command = tokio::process::Command::new(program);
         command
-            .arg("inspect-pdf")
-            .arg("--max-memory-bytes")
-            .arg(self.config.max_memory_bytes.to_string())
-            .arg("--max-stream-bytes")
-            .arg(self.config.max_stream_bytes.to_string())
-            .arg(path)
+            .args(args)
             // The child needs nothing from the environment, and must not see the server's
             // secrets (API key, root key, database and S3 credentials).
             .env_clear()
@@ -190,12 +240,105 @@ impl Inspector {
             Err(_) => return Err(self.timed_out()),
         };
         match serde_json::from_slice::<Report>(&output.stdout) {
-            Ok(report) => report.into(),
+            Ok(report) => Ok(report),
             // No report: the child died. Out of its memory allowance is by far the likeliest
             // cause (an allocation failure aborts it); a crash on the file is the other.
             Err(_) => {
                 tracing::warn!(status = %output.status, "the PDF parser child stopped without a report");
                 Err(out_of_memory(self.config.max_memory_bytes))
+            }
+        }
+    }
+
+    /// Checks the PDF at `path` like [`Self::inspect_file`] and writes the annotations it
+    /// already holds to `out` as an Instant JSON document (see
+    /// [`crate::exchange::pdf_import`]), within the same bounds.
+    pub async fn read_annotations(&self, path: &Path, out: &Path) -> Result<Info, Error> {
+        let permit = tokio::time::timeout(
+            self.config.queue_timeout,
+            self.permits.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| Error::Busy)?
+        .map_err(|_| Error::Internal("the parse slots were closed".into()))?;
+        match &self.config.program {
+            Some(program) => {
+                let args = vec![
+                    "inspect-pdf".into(),
+                    "--max-memory-bytes".into(),
+                    self.config.max_memory_bytes.to_string().into(),
+                    "--max-stream-bytes".into(),
+                    self.config.max_stream_bytes.to_string().into(),
+                    "--annotations-out".into(),
+                    out.into(),
+                    path.into(),
+                ];
+                let report = self.run_program(program, args).await;
+                drop(permit);
+                report?.into()
+            }
+            None => {
+                let (path, out) = (path.to_path_buf(), out.to_path_buf());
+                let max_stream_bytes = self.config.max_stream_bytes;
+                let work = tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    read_annotations(&path, &out, max_stream_bytes)
+                });
+                match tokio::time::timeout(self.config.timeout, work).await {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(_)) => Err(Error::Damaged("the parser failed on it".into())),
+                    Err(_) => Err(self.timed_out()),
+                }
+            }
+        }
+    }
+
+    /// Writes the PDF at `pdf` with the Instant JSON document at `doc` (see
+    /// [`crate::exchange::pdf_export`]) to `out`, within the same slots, memory and time limits
+    /// as an upload check: exporting parses the PDF too.
+    pub async fn export_pdf(
+        &self,
+        pdf: &Path,
+        doc: &Path,
+        out: &Path,
+        flatten: bool,
+    ) -> Result<crate::exchange::pdf_export::Summary, Error> {
+        let permit = tokio::time::timeout(
+            self.config.queue_timeout,
+            self.permits.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| Error::Busy)?
+        .map_err(|_| Error::Internal("the parse slots were closed".into()))?;
+        match &self.config.program {
+            Some(program) => {
+                let mut args: Vec<std::ffi::OsString> = vec![
+                    "export-pdf".into(),
+                    "--max-memory-bytes".into(),
+                    self.config.max_memory_bytes.to_string().into(),
+                    "--max-stream-bytes".into(),
+                    self.config.max_stream_bytes.to_string().into(),
+                ];
+                if flatten {
+                    args.push("--flatten".into());
+                }
+                args.extend([pdf.into(), doc.into(), out.into()]);
+                let report = self.run_program(program, args).await;
+                drop(permit);
+                report?.into_export()
+            }
+            None => {
+                let (pdf, doc, out) = (pdf.to_path_buf(), doc.to_path_buf(), out.to_path_buf());
+                let max_stream_bytes = self.config.max_stream_bytes;
+                let work = tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    export_files(&pdf, &doc, &out, flatten, max_stream_bytes)
+                });
+                match tokio::time::timeout(self.config.timeout, work).await {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(_)) => Err(Error::Damaged("the writer failed on it".into())),
+                    Err(_) => Err(self.timed_out()),
+                }
             }
         }
     }
@@ -216,13 +359,27 @@ pub struct InspectPdfArgs {
     pub max_memory_bytes: u64,
     #[arg(long)]
     pub max_stream_bytes: usize,
+    /// Also read the PDF's annotations (see [`crate::exchange::pdf_import`]) into this file, as
+    /// an Instant JSON document.
+    #[arg(long)]
+    pub annotations_out: Option<PathBuf>,
     pub path: std::path::PathBuf,
 }
 
 impl InspectPdfArgs {
     /// Runs the child's side; see [`child_main`].
     pub fn run(&self) -> ExitCode {
-        child_main(&self.path, self.max_memory_bytes, self.max_stream_bytes)
+        match &self.annotations_out {
+            None => child_main(&self.path, self.max_memory_bytes, self.max_stream_bytes),
+            Some(out) => {
+                if let Err(e) = limit_memory(self.max_memory_bytes) {
+                    return report(Err(Error::Internal(format!(
+                        "setting the memory limit: {e}"
+                    ))));
+                }
+                report(read_annotations(&self.path, out, self.max_stream_bytes))
+            }
+        }
     }
 }
 
@@ -244,8 +401,11 @@ pub fn child_main(path: &Path, max_memory_bytes: u64, max_stream_bytes: usize) -
     report(outcome)
 }
 
-fn report(outcome: Result<Info, Error>) -> ExitCode {
-    let report = Report::from(outcome);
+pub(super) fn report(outcome: Result<Info, Error>) -> ExitCode {
+    write_report(Report::from(outcome))
+}
+
+pub(super) fn write_report(report: Report) -> ExitCode {
     let mut out = std::io::stdout().lock();
     let written = serde_json::to_writer(&mut out, &report).is_ok() && out.flush().is_ok();
     if written {
@@ -258,7 +418,7 @@ fn report(outcome: Result<Info, Error>) -> ExitCode {
 /// Sets this process's data segment limit (heap and private mappings; the executable's code is
 /// not counted, so the limit means what it says whatever the binary's size).
 #[cfg(unix)]
-fn limit_memory(bytes: u64) -> std::io::Result<()> {
+pub(super) fn limit_memory(bytes: u64) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     let resource = libc::RLIMIT_DATA;
     #[cfg(not(target_os = "linux"))]
@@ -275,7 +435,7 @@ fn limit_memory(bytes: u64) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn limit_memory(_bytes: u64) -> std::io::Result<()> {
+pub(super) fn limit_memory(_bytes: u64) -> std::io::Result<()> {
     Ok(())
 }
 
@@ -286,7 +446,10 @@ mod tests {
     #[test]
     fn every_outcome_survives_the_trip_through_the_report() {
         let outcomes: Vec<Result<Info, Error>> = vec![
-            Ok(Info { page_count: 3 }),
+            Ok(Info {
+                page_count: 1,
+                pages: vec![crate::exchange::geometry::PageGeometry::new(None, None, 90)],
+            }),
             Err(Error::NotPdf("x".into())),
             Err(Error::Encrypted),
             Err(Error::Damaged("y".into())),

@@ -1,5 +1,6 @@
 //! The OpenAPI description at `/api/openapi.json`: served without credentials, every `$ref`
-//! resolves, and docs/api.md documents exactly the operations it lists.
+//! resolves, and the API docs (docs/api.md, docs/exchange.md) document exactly the operations it
+//! lists.
 
 use std::collections::BTreeSet;
 
@@ -23,14 +24,20 @@ fn refs(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// `METHOD /path` of every operation heading in docs/api.md (`### \`GET /api/…\` · …`).
+/// `METHOD /path` of every operation heading (`### \`GET /api/…\` · …`), table row or bold
+/// bullet in the API docs: docs/api.md and the page it sends readers to for a whole area
+/// (docs/exchange.md).
 fn documented() -> BTreeSet<String> {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md")).unwrap();
+    let text: String = ["api.md", "exchange.md"]
+        .iter()
+        .map(|page| {
+            std::fs::read_to_string(format!("{}/docs/{page}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        })
+        .collect();
     let mut ops = BTreeSet::new();
     for line in text
         .lines()
-        .filter(|l| l.starts_with("### ") || l.starts_with("| `"))
+        .filter(|l| l.starts_with("### ") || l.starts_with("| `") || l.starts_with("- **"))
     {
         for part in line.split('`').skip(1).step_by(2) {
             let Some((method, path)) = part.split_once(' ') else {
@@ -92,7 +99,7 @@ async fn the_openapi_description_is_served_resolves_and_matches_the_api_docs() {
     let extra: Vec<_> = documented.difference(&listed).collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
-        "in the OpenAPI description but not in docs/api.md: {missing:?}; \
-         in docs/api.md but not in the description: {extra:?}"
+        "in the OpenAPI description but not in the API docs: {missing:?}; \
+         in the API docs but not in the description: {extra:?}"
     );
 }

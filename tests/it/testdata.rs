@@ -75,3 +75,7 @@ async fn the_same_shared_pdf_twice_is_stored_once() {
         .await;
     expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "pdf_damaged").await;
 }
+
+/// Annotations made in other tools, imported from the corpus.
+#[path = "testdata_annotations.rs"]
+mod annotations;

@@ -99,6 +99,9 @@ enum Command {
     /// command (`quire inspect-pdf`); the benchmark's server is this executable.
     #[command(hide = true)]
     InspectPdf(quire::pdf::sandbox::InspectPdfArgs),
+    /// Internal: the server's PDF export child (`quire export-pdf`).
+    #[command(hide = true)]
+    ExportPdf(quire::pdf::sandbox::ExportPdfArgs),
 }
 
 /// Upper bounds that keep a run from turning into a flood.
@@ -138,6 +141,9 @@ fn target(common: &Common) -> Result<server::Target, String> {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     if let Command::InspectPdf(args) = &cli.command {
+        return args.run();
+    }
+    if let Command::ExportPdf(args) = &cli.command {
         return args.run();
     }
     if let Command::ServeChild(config) = cli.command {
@@ -235,7 +241,9 @@ async fn run(command: Command, fd_limit: u64) -> Result<(), String> {
                 common.json,
             )
         }
-        Command::ServeChild(_) | Command::InspectPdf(_) => unreachable!("handled in main"),
+        Command::ServeChild(_) | Command::InspectPdf(_) | Command::ExportPdf(_) => {
+            unreachable!("handled in main")
+        }
     };
     println!("{}", report.table());
     if let Some(path) = json {

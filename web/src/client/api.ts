@@ -41,6 +41,51 @@ export async function fetchRecords(baseUrl: string, token: string): Promise<{ he
   return getJson(new URL("/api/client/records", baseUrl), token);
 }
 
+/**
+ * `GET /api/client/document.json`: the session's layer as an Instant JSON document (what the
+ * session may see). Needs the `download` permission (403 `right_missing` otherwise).
+ */
+export async function exportInstantJson(baseUrl: string, token: string): Promise<InstantJsonDocument> {
+  return getJson(new URL("/api/client/document.json", baseUrl), token);
+}
+
+/** `GET /api/client/document.xfdf`: the session's layer as XFDF text. Needs `download`. */
+export async function exportXfdf(baseUrl: string, token: string): Promise<string> {
+  const res = await get(new URL("/api/client/document.xfdf", baseUrl), token);
+  return res.text();
+}
+
+/**
+ * The URL of the session's PDF with its layer's annotations written in (`flatten`: drawn into
+ * the pages instead). Fetch it with the token in `Authorization`; needs `download`.
+ */
+export function annotatedPdfUrl(baseUrl: string, options: { flatten?: boolean } = {}): string {
+  const url = new URL("/api/client/pdf", baseUrl);
+  if (options.flatten) url.searchParams.set("flatten", "true");
+  return url.toString();
+}
+
+/** `GET /api/client/pdf`: the PDF with the session's annotations, as a Blob. Needs `download`. */
+export async function exportPdf(baseUrl: string, token: string, options: { flatten?: boolean } = {}): Promise<Blob> {
+  const res = await get(new URL(annotatedPdfUrl(baseUrl, options)), token);
+  return res.blob();
+}
+
+/** An Instant JSON document (docs/exchange.md). */
+export interface InstantJsonDocument {
+  format: string;
+  annotations: Record<string, unknown>[];
+  comments: Record<string, unknown>[];
+  formFieldValues: Record<string, unknown>[];
+  bookmarks: Record<string, unknown>[];
+}
+
+async function get(url: URL, token: string): Promise<Response> {
+  const res = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+  if (!res.ok) throw await apiError(res);
+  return res;
+}
+
 async function getJson<T>(url: URL, token: string): Promise<T> {
   const res = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
   if (!res.ok) throw await apiError(res);

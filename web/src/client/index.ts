@@ -7,7 +7,17 @@ export { MemoryQueueStore, IndexedDbQueueStore, queueKey } from "./queue-store";
 export type { QueueStore } from "./queue-store";
 export { Rights } from "./rights";
 export { backoffDelay } from "./backoff";
-export { fetchSession, fetchRecords, documentUrl, QuireApiError } from "./api";
+export {
+  fetchSession,
+  fetchRecords,
+  documentUrl,
+  QuireApiError,
+  exportInstantJson,
+  exportXfdf,
+  exportPdf,
+  annotatedPdfUrl,
+} from "./api";
+export type { InstantJsonDocument } from "./api";
 export type { ClientSession } from "./api";
 export { newRecordId } from "./ids";
 export { jsonEqual, rebaseContent } from "./json";
