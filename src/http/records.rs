@@ -129,7 +129,7 @@ struct ChangesResponse {
 
 #[utoipa::path(post, path = "/api/documents/{id}/changes", tag = "records", params(("id" = String, Path)), request_body = ChangesBody, responses((status = 200, body = ChangesResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody), (status = 503, body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn backend_changes(
-    _key: ApiKey,
+    key: ApiKey,
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Json<ChangesBody>,
@@ -144,7 +144,7 @@ async fn backend_changes(
     // validator as every other entry point: each change is answered `invalid`, field named.
     let user_id = body.user_id.unwrap_or_else(|| "backend".to_string());
     documents::get(&state.db, &id).await?;
-    let access = Access::backend(user_id, body.user_name);
+    let access = Access::backend(user_id.clone(), body.user_name);
     let (_, results) = send_to_document(&state.registry, &id, || BackendSubmit {
         access: access.clone(),
         layer: body.layer.clone(),
@@ -152,7 +152,31 @@ async fn backend_changes(
     })
     .await
     .map_err(unavailable)?;
-    Ok(HttpResponse::Ok().json(ChangesResponse { results: results? }))
+    let results = results?;
+    // The `record.*` entries name the caller-chosen `user_id` as author; this one names the API
+    // key that made the call, and which sequence numbers it committed.
+    let seqs: Vec<i64> = results
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Ack { seq, .. } => Some(*seq),
+            Outcome::Reject { .. } => None,
+        })
+        .collect();
+    if !seqs.is_empty() {
+        let _ = crate::audit::record(
+            &state.db,
+            crate::audit::Event {
+                document_id: Some(id.to_string()),
+                kind: "records.submit",
+                actor: key.actor(),
+                detail: serde_json::json!({
+                    "user_id": user_id, "layer": body.layer, "seqs": seqs,
+                }),
+            },
+        )
+        .await;
+    }
+    Ok(HttpResponse::Ok().json(ChangesResponse { results }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -169,6 +169,15 @@ async fn backend_actions_are_recorded_with_the_api_key_id_and_outlive_the_docume
         .unwrap();
     expect_json(upload, StatusCode::CREATED).await;
     let res = server
+        .http
+        .post(server.url("/api/documents/doc/changes"))
+        .bearer_auth(&key)
+        .json(&json!({"user_id": "carol", "changes": [create("c1", "r1", 0)]}))
+        .send()
+        .await
+        .unwrap();
+    expect_json(res, StatusCode::OK).await;
+    let res = server
         .backend(Method::DELETE, "/api/documents/doc")
         .send()
         .await
@@ -187,10 +196,16 @@ async fn backend_actions_are_recorded_with_the_api_key_id_and_outlive_the_docume
         events,
         [
             ("document.upload", by_key.as_str()),
+            ("record.create", "carol"),
+            ("records.submit", by_key.as_str()),
             ("document.delete", "api_key:bootstrap")
         ]
     );
     assert_eq!(history["events"][0]["detail"]["pages"], 1);
+    assert_eq!(
+        history["events"][2]["detail"],
+        json!({"user_id": "carol", "layer": "", "seqs": [1]})
+    );
 }
 
 #[tokio::test]
