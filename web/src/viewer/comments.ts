@@ -12,7 +12,7 @@
  */
 import type { Rights } from "../client/rights";
 import type { QuireRecord } from "../client/types";
-import { isResolved, textOf, typeLabel } from "./annotations";
+import { isResolved, textOf, TYPES, typeLabel } from "./annotations";
 import { formatTime, h } from "./dom";
 import { bboxOf } from "./geometry";
 import { colorFor } from "./presence-colors";
@@ -31,6 +31,8 @@ class ThreadView {
   private readonly resolveButton: HTMLButtonElement;
   private readonly list: HTMLOListElement;
   private readonly form: HTMLFormElement;
+  /** A sticky note's own text (notes are listed even without comments). */
+  private readonly noteText: HTMLParagraphElement;
   private root: QuireRecord;
 
   constructor(
@@ -45,10 +47,12 @@ class ThreadView {
     this.resolveButton.addEventListener("click", () => actions.setResolved(this.root.id, !isResolved(this.root.content)));
     this.list = h("ol", { class: "quire-comment-list" });
     this.form = replyForm("reply", "Reply…", "Reply", (text) => actions.comment(this.root.id, text));
+    this.noteText = h("p", { class: "quire-thread-note" });
     this.el = h(
       "li",
       { class: "quire-thread", "data-root-id": root.id },
       h("div", { class: "quire-thread-head" }, this.title, this.resolveButton),
+      this.noteText,
       this.list,
       this.form,
     );
@@ -59,6 +63,9 @@ class ThreadView {
     const resolved = isResolved(root.content);
     const page = typeof root.content.pageIndex === "number" ? ` · p. ${root.content.pageIndex + 1}` : "";
     this.title.textContent = `${typeLabel(root.content.type)}${page}`;
+    const isNote = root.content.type === TYPES.note;
+    this.noteText.hidden = !isNote;
+    if (isNote) this.noteText.textContent = `${root.creator_name ?? root.creator}: ${textOf(root.content)}`;
     this.el.classList.toggle("quire-selected", selected);
     this.el.toggleAttribute("data-resolved", resolved);
     this.resolveButton.textContent = resolved ? "Reopen" : "Resolve";
@@ -127,6 +134,8 @@ export class CommentsPanel {
       const rootId = r.kind === "comment" ? r.content.rootId : undefined;
       if (typeof rootId === "string") byRoot.set(rootId, [...(byRoot.get(rootId) ?? []), r]);
     }
+    // Sticky notes are listed with their text even before anyone comments on them.
+    for (const r of annotations.values()) if (r.content.type === TYPES.note && !byRoot.has(r.id)) byRoot.set(r.id, []);
     const roots = [...byRoot.keys()].map((id) => annotations.get(id)).filter((r): r is QuireRecord => !!r);
     roots.sort(documentOrder);
 
@@ -148,7 +157,7 @@ export class CommentsPanel {
     this.empty.hidden = roots.length > 0;
 
     const selected = selectedId ? annotations.get(selectedId) : undefined;
-    const offer = selected && !byRoot.has(selected.id) && this.rights.canReply(selected) ? selected : null;
+    const offer = selected && !this.threads.has(selected.id) && this.rights.canReply(selected) ? selected : null;
     this.newThread.hidden = !offer;
     if (offer && offer.id !== this.newThreadRoot) {
       this.newThread.querySelector("textarea")!.value = "";

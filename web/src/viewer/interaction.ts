@@ -170,7 +170,8 @@ export class Interaction {
       return;
     }
     this.host.select(record.id);
-    if (this.host.canEdit(record)) {
+    // Text markup belongs to its text: it is selected but never dragged off it.
+    if (this.host.canEdit(record) && !isTextMarkup(record.content.type)) {
       this.begin(e, { type: "move", overlay, record, from: p, moved: false, content: record.content });
     } else {
       e.preventDefault();
@@ -212,6 +213,15 @@ export class Interaction {
     }
   }
 
+  /** A record was deleted (by anyone): a drag or resize of it ends, sending nothing. */
+  forget(id: string): void {
+    const g = this.gesture;
+    if ((g?.type === "move" || g?.type === "resize") && g.record.id === id) {
+      this.cancel();
+      g.overlay.remove(id);
+    }
+  }
+
   private up(e: PointerEvent): void {
     const g = this.gesture;
     if (!g || e.pointerId !== this.pointerId) return;
@@ -232,6 +242,7 @@ export class Interaction {
       case "move":
       case "resize":
         if (g.type === "move" && !g.moved) return;
+        if (!this.host.record(g.record.id)) return; // deleted meanwhile
         // Based on the content at the start of the drag: changes others made meanwhile stay.
         this.host.update(g.record.id, { ...g.content, updatedAt: new Date().toISOString() }, g.record.content);
         return;
@@ -276,9 +287,19 @@ export class Interaction {
   /** Double-clicking a note or free text edits its text. */
   private doubleClick(e: MouseEvent): void {
     if (this.host.tool !== "select") return;
-    const el = (e.target as Element).closest<SVGGElement>("[data-record-id]");
+    // The press before a double-click captured the pointer on the scroller, so the event's
+    // target is the scroller: find what is under the pointer instead.
+    const under = this.surface.ownerDocument.elementsFromPoint(e.clientX, e.clientY);
+    const el = under.map((x) => x.closest<SVGGElement>("[data-record-id]")).find((x) => !!x);
     const record = el ? this.host.record(el.dataset.recordId!) : undefined;
-    const overlay = this.overlayAt(e.target);
+    if (record) this.editText(record.id);
+  }
+
+  /** Opens the in-place editor on a note's or free text's text (when the user may edit it). */
+  editText(id: string): void {
+    const record = this.host.record(id);
+    const page = record?.content.pageIndex;
+    const overlay = typeof page === "number" ? this.host.overlays[page] : undefined;
     if (!record || !overlay || !this.host.canEdit(record)) return;
     if (record.content.type !== TYPES.note && record.content.type !== TYPES.text) return;
     const bbox = bboxOf(record.content)!;
@@ -291,7 +312,7 @@ export class Interaction {
   }
 
   /** With the highlight tool, turns the finished text selection into highlights (one per page). */
-  private maybeHighlight(): void {
+  maybeHighlight(): void {
     if (this.host.tool !== "highlight") return;
     const selection = this.surface.ownerDocument.getSelection();
     if (!selection || selection.isCollapsed || selection.rangeCount === 0) return;
@@ -325,6 +346,11 @@ export class Interaction {
     }
     return null;
   }
+}
+
+/** Highlight, underline, strikeout and squiggly: anchored to the text they mark. */
+export function isTextMarkup(type: unknown): boolean {
+  return typeof type === "string" && type.startsWith("pspdfkit/markup/");
 }
 
 /** Draws a preview with the same renderer as real records (but not as a record). */

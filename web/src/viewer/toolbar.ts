@@ -96,6 +96,8 @@ export class Toolbar {
       const tool = (t: Tool, label: string, title: string) => {
         const b = h("button", { type: "button", class: "quire-tool", "data-tool": t, title, "aria-pressed": "false" }, label);
         b.addEventListener("click", () => actions.setTool(t));
+        // Pressing a tool must not clear a text selection made before (select, then Highlight).
+        b.addEventListener("mousedown", (e) => e.preventDefault());
         this.tools.set(t, b);
         return b;
       };

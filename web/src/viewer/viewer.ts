@@ -15,6 +15,8 @@ import { h, isTypingTarget } from "./dom";
 import { bboxOf, mapRect } from "./geometry";
 import { History } from "./history";
 import { Interaction, type InteractionHost } from "./interaction";
+import { Forms } from "./forms";
+import { NotePopup } from "./note-popup";
 import { PageOverlay } from "./overlay";
 import { LinkService } from "./pdf/link-service";
 import { PageList } from "./pdf/page-list";
@@ -40,6 +42,8 @@ export class Viewer implements InteractionHost {
   private readonly interaction: Interaction;
   private readonly history: History;
   private readonly toasts: HTMLElement;
+  private readonly notePopup = new NotePopup();
+  private readonly forms: Forms;
   private readonly colors: Partial<Record<Tool, string>> = { highlight: COLORS[0], note: COLORS[0] };
   private defaultColor = COLORS[1];
   private selectedId: string | null = null;
@@ -58,7 +62,14 @@ export class Viewer implements InteractionHost {
   ) {
     this.editable = this.rights.canCreate("annotation");
     const links = new LinkService(doc, (i) => this.goToPage(i), () => this.pageList.currentPage);
-    this.pageList = new PageList(doc, pages, links, (i) => this.pageChanged(i), (z) => this.zoomChanged(z));
+    this.forms = new Forms(doc, {
+      canFill: this.rights.canFillForms,
+      records: () => client.getRecords(),
+      create: (kind, content) => void this.create(kind, content),
+      update: (id, content) => this.update(id, content),
+    });
+    const formLayer = { storage: doc.annotationStorage, prepare: (div: HTMLElement) => this.forms.prepare(div) };
+    this.pageList = new PageList(doc, pages, links, (i) => this.pageChanged(i), (z) => this.zoomChanged(z), formLayer);
     this.overlays = this.pageList.pages.map((p) => new PageOverlay(p));
     this.toolbar = new Toolbar(doc.numPages, this.editable, {
       goToPage: (i) => this.goToPage(i),
@@ -104,6 +115,8 @@ export class Viewer implements InteractionHost {
     this.thumbnails.setCurrent(0);
     this.applyRecords(client.getRecords(), []);
     this.client.setPresence({ page: 0 });
+    this.root.addEventListener("change", (e) => this.forms.changed(e.target));
+    void this.forms.init().then(() => this.forms.apply(client.getRecords(), this.root));
   }
 
   get rights(): Rights {
@@ -174,6 +187,8 @@ export class Viewer implements InteractionHost {
     this.toolbar.setTool(tool);
     this.toolbar.setColor(this.style.color);
     if (tool !== "select") this.select(null);
+    // Text selected first, then Highlight pressed: highlight it at once.
+    if (tool === "highlight") this.interaction.maybeHighlight();
   }
 
   private setColor(color: string): void {
@@ -191,6 +206,7 @@ export class Viewer implements InteractionHost {
       overlay.select(overlay.pageIndex === page ? record : null, !!record && this.canEdit(record) && isResizable(record.content.type));
     }
     this.toolbar.setSelection(!!record && this.canEdit(record), !!record && this.editable && this.rights.canDelete(record));
+    this.notePopup.show(record, page >= 0 ? this.overlays[page] : undefined, !!record && this.canEdit(record), (id) => this.interaction.editText(id));
   }
 
   private deleteSelection(): void {
@@ -313,7 +329,11 @@ export class Viewer implements InteractionHost {
 
   /** Draws changed annotation records on their pages; removes removed ones. */
   private applyRecords(changed: QuireRecord[], removed: string[]): void {
-    for (const id of removed) this.erase(id);
+    this.forms?.apply(changed, this.root);
+    for (const id of removed) {
+      this.interaction.forget(id);
+      this.erase(id);
+    }
     for (const record of changed) {
       if (record.kind !== "annotation") continue;
       const page = record.content.pageIndex;

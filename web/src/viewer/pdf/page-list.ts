@@ -6,7 +6,7 @@
 import { PixelsPerInch, type PDFDocumentProxy } from "pdfjs-dist";
 import { h } from "../dom";
 import type { LinkService } from "./link-service";
-import { PageView } from "./page-view";
+import { PageView, type FormLayer } from "./page-view";
 
 /** Zoom levels the +/− buttons step through (1 = the page at its printed size). */
 export const ZOOM_STEPS = [0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3, 4];
@@ -33,11 +33,12 @@ export class PageList {
     linkService: LinkService,
     private readonly onPageChange: (index: number) => void,
     private readonly onZoomChange: (zoom: number) => void,
+    forms: FormLayer | null = null,
   ) {
     this.column = h("div", { class: "quire-page-column" });
     this.scroller = h("div", { class: "quire-pages", tabindex: 0 }, this.column);
     for (const [i, page] of pages.entries()) {
-      const view = new PageView(page, i, this.cssScale, linkService);
+      const view = new PageView(page, i, this.cssScale, linkService, forms);
       this.pages.push(view);
       this.column.append(view.div);
     }

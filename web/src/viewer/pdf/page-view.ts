@@ -4,10 +4,19 @@
  * own links and annotations) and Quire's overlay on top. Rendering is lazy: the page list
  * asks for it when the page nears the viewport, and frees far-away canvases.
  */
-import { AnnotationLayer, OutputScale, TextLayer, type PageViewport, type PDFPageProxy, type RenderTask } from "pdfjs-dist";
+import { AnnotationLayer, OutputScale, TextLayer, type PageViewport, type PDFDocumentProxy, type PDFPageProxy, type RenderTask } from "pdfjs-dist";
 import { h } from "../dom";
 import { pageToView, type Matrix } from "../geometry";
 import type { LinkService } from "./link-service";
+
+type AnnotationStorage = PDFDocumentProxy["annotationStorage"];
+
+/** How the page's PDF.js annotation layer draws the PDF's form fields. */
+export interface FormLayer {
+  storage: AnnotationStorage;
+  /** Called after each drawing of the layer (e.g. to lock the inputs). */
+  prepare(layer: HTMLElement): void;
+}
 
 export class PageView {
   readonly div: HTMLDivElement;
@@ -28,6 +37,7 @@ export class PageView {
     readonly index: number,
     scale: number,
     private readonly linkService: LinkService,
+    private readonly forms: FormLayer | null = null,
   ) {
     this.viewport = page.getViewport({ scale });
     this.overlayHost = h("div", { class: "quire-overlay-host" });
@@ -151,7 +161,7 @@ export class PageView {
       annotationEditorUIManager: null,
       structTreeLayer: null,
       commentManager: null,
-      annotationStorage: null,
+      annotationStorage: this.forms?.storage ?? null,
     });
     await layer.render({
       annotations,
@@ -159,9 +169,10 @@ export class PageView {
       div,
       page: this.page,
       linkService: this.linkService as never,
-      renderForms: false,
+      renderForms: this.forms !== null,
       imageResourcesPath: "",
     });
+    this.forms?.prepare(div);
   }
 
   /** Stops an in-progress render. */

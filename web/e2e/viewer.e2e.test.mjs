@@ -1,0 +1,337 @@
+// End to end: the viewer as a product (issue 12). Each test drives the UI as a user would, in
+// real Chromium against the real server, and checks one thing that used to be broken: editing
+// notes in place, reading others' notes, rotated pages, forms, a delete during a drag, the note
+// editor at the page edge, anchored highlights, select-then-highlight, the layout at common
+// widths, lazy loading of a large PDF and errors in plain words.
+//
+// The instance API (`window.quire`) is read to wait for acknowledgements; it is written only to
+// provoke a server rejection the UI itself never sends.
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { chromium } from "playwright-core";
+import { backend, CHROMIUM, CHROMIUM_ARGS, loadViewer, mintToken, openViewer, SCREENSHOTS, serverRecords, startServer, WAIT, waitForAck, WEB } from "./harness.mjs";
+import { FORM_FIELDS, formPdf, samplePdf, TITLE } from "./sample-pdf.mjs";
+
+// Work in progress: these fail until their fix lands (each commit removes its marker).
+const TODO_LAYOUT = "layout at every width";
+const TODO_LAZY = "lazy page loading";
+const TODO_ERRORS = "errors in plain words";
+
+const DOC = "product";
+const FORM = "form";
+const LARGE_PDF = join(WEB, "..", "..", "shared", "testdata", "pdfs", "freeculture.pdf");
+
+describe("the viewer as a product", () => {
+  let server;
+  let browser;
+  const tokens = {};
+  const contexts = [];
+  const errors = [];
+
+  /** A fresh browser context and page of the given size, with page errors collected. */
+  async function newPage(name, options = {}) {
+    const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, ...options });
+    contexts.push(ctx);
+    const page = await ctx.newPage();
+    page.on("pageerror", (e) => errors.push(`[${name}] ${e.message}`));
+    return page;
+  }
+
+  async function open(name, token, options) {
+    const page = await newPage(name, options);
+    await openViewer(page, server.base, token);
+    return page;
+  }
+
+  /** Drags the mouse from one point to another in steps. */
+  async function drag(page, [x1, y1], [x2, y2], { release = true } = {}) {
+    await page.mouse.move(x1, y1);
+    await page.mouse.down();
+    await page.mouse.move(x2, y2, { steps: 6 });
+    if (release) await page.mouse.up();
+  }
+
+  /** Places a note with the note tool at a point of page 1 and types its text. */
+  async function placeNote(page, at, text) {
+    await page.click('[data-tool="note"]');
+    await page.mouse.click(at[0], at[1]);
+    const editor = page.locator('textarea[data-input="annotation-text"]');
+    await editor.waitFor({ timeout: WAIT });
+    await editor.fill(text);
+    await editor.press("Control+Enter");
+    const id = await page.waitForFunction(
+      (t) => window.quire.getRecords().find((r) => r.content.type === "pspdfkit/note" && r.content.text?.value === t)?.id,
+      text,
+      { timeout: WAIT },
+    );
+    return id.jsonValue();
+  }
+
+  async function pageBox(page, index = 0) {
+    return page.locator(`.quire-page[data-page-index="${index}"]`).boundingBox();
+  }
+
+  before(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}`);
+    server = await startServer();
+    await backend(server, "POST", `/api/documents?id=${DOC}&title=Product`, samplePdf(3, { rotateLast: 90 }), { "Content-Type": "application/pdf" });
+    await backend(server, "POST", `/api/documents?id=${FORM}&title=Form`, formPdf(), { "Content-Type": "application/pdf" });
+    tokens.a = await mintToken(server, DOC, "alice", "Alice", ["read-document", "write"]);
+    tokens.b = await mintToken(server, DOC, "bob", "Bob", ["read-document", "write"]);
+    tokens.formA = await mintToken(server, FORM, "alice", "Alice", ["read-document", "write"]);
+    tokens.formB = await mintToken(server, FORM, "bob", "Bob", ["read-document", "write"]);
+    tokens.formReader = await mintToken(server, FORM, "rita", "Rita", ["read-document"]);
+    tokens.self = await mintToken(server, DOC, "carol", "Carol", ["read-document", "write"], {
+      collaboration_permissions: ["annotations:view:all", "annotations:edit:self", "annotations:delete:self", "comments:view:all"],
+    });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    await mkdir(SCREENSHOTS, { recursive: true });
+  });
+
+  after(async () => {
+    for (const ctx of contexts) await ctx.close().catch(() => {});
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it("1-2: a note is edited in place by its author; others read it in a popup and the sidebar", async () => {
+    const a = await open("A", tokens.a);
+    const b = await open("B", tokens.b);
+    const box = await pageBox(a);
+    const id = await placeNote(a, [box.x + 120, box.y + 300], "First draft");
+    await waitForAck(a, id);
+    // Select tool, double-click the note: the editor opens with its text.
+    const note = a.locator(`.quire-overlay [data-record-id="${id}"]`);
+    await note.dblclick();
+    const editor = a.locator('textarea[data-input="annotation-text"]');
+    await editor.waitFor({ timeout: WAIT });
+    assert.equal(await editor.inputValue(), "First draft");
+    await editor.fill("Second draft");
+    await editor.press("Control+Enter");
+    await a.waitForFunction((rid) => window.quire.getRecord(rid)?.content.text?.value === "Second draft", id, { timeout: WAIT });
+    await waitForAck(a, id);
+    // B: the note is listed in the sidebar with its text, and clicking it opens a popup.
+    await b.locator(".quire-comments", { hasText: "Second draft" }).waitFor({ timeout: WAIT });
+    await b.locator(`.quire-overlay [data-record-id="${id}"]`).click();
+    const popup = b.locator(".quire-note-popup");
+    await popup.waitFor({ timeout: WAIT });
+    assert.match(await popup.textContent(), /Second draft/);
+    assert.match(await popup.textContent(), /Alice/);
+    assert.deepEqual(errors, []);
+  });
+
+  it("3: a rotated page's text layer lies on the rotated text", async () => {
+    const a = await open("A3", tokens.a);
+    await a.fill(".quire-page-input", "3");
+    await a.press(".quire-page-input", "Enter");
+    const span = a.locator('.quire-page[data-page-index="2"] .textLayer span', { hasText: "Section 3" }).first();
+    await span.waitFor({ timeout: WAIT });
+    const s = await span.boundingBox();
+    const p = await pageBox(a, 2);
+    // Rotated 90° clockwise, the page is landscape and its lines run top to bottom, near the right edge.
+    assert.ok(p.width > p.height, "the rotated page is shown landscape");
+    assert.ok(s.height > s.width * 2, `the heading runs vertically (${s.width}×${s.height})`);
+    assert.ok(s.x > p.x + p.width / 2 && s.x + s.width <= p.x + p.width + 1, "the heading is in the right half of the page");
+    assert.ok(s.y >= p.y - 1 && s.y + s.height <= p.y + p.height + 1, "within the page");
+  });
+
+  it("4: forms are filled in the page, synced by fully qualified name, kept over a reload, and read-only without rights", async () => {
+    const a = await open("FA", tokens.formA);
+    const b = await open("FB", tokens.formB);
+    const field = (page, name) => page.locator(`.annotationLayer [name="${name}"]`);
+    // The value in the PDF shows until changed.
+    await field(a, FORM_FIELDS.text).waitFor({ timeout: WAIT });
+    assert.equal(await field(a, FORM_FIELDS.text).inputValue(), "Ada");
+    await field(a, FORM_FIELDS.text).fill("Grace Hopper");
+    await field(a, FORM_FIELDS.text).press("Tab");
+    await field(a, FORM_FIELDS.checkbox).check();
+    await a.locator(`.annotationLayer input[name="${FORM_FIELDS.radio}"]`).nth(1).check();
+    await field(a, FORM_FIELDS.choice).selectOption("Blue");
+    await a.waitForFunction(
+      () => window.quire.getRecords().filter((r) => r.kind === "form_field").length === 4 && window.quire.client.pendingChanges.length === 0,
+      null,
+      { timeout: WAIT },
+    );
+    const values = new Map([...(await serverRecords(server, FORM)).values()].filter((r) => r.kind === "form_field").map((r) => [r.content.name, r.content.value]));
+    assert.deepEqual(Object.fromEntries(values), { "person.name": "Grace Hopper", agree: true, size: "M", colour: "Blue" });
+    const check = async (page) => {
+      await page.waitForFunction((n) => document.querySelector(`.annotationLayer [name="${n}"]`)?.value === "Grace Hopper", FORM_FIELDS.text, { timeout: WAIT });
+      assert.equal(await field(page, FORM_FIELDS.checkbox).isChecked(), true);
+      assert.equal(await page.locator(`.annotationLayer input[name="${FORM_FIELDS.radio}"]`).nth(1).isChecked(), true);
+      assert.equal(await page.locator(`.annotationLayer input[name="${FORM_FIELDS.radio}"]`).nth(0).isChecked(), false);
+      assert.equal(await field(page, FORM_FIELDS.choice).inputValue(), "Blue");
+    };
+    await check(b);
+    await b.reload();
+    await loadViewer(b, tokens.formB);
+    await check(b);
+    // B changes one value back; A sees it.
+    await field(b, FORM_FIELDS.checkbox).uncheck();
+    await a.waitForFunction((n) => document.querySelector(`.annotationLayer [name="${n}"]`)?.checked === false, FORM_FIELDS.checkbox, { timeout: WAIT });
+    // Without form-fields:fill (here: no write at all) the fields show the values but are locked.
+    const r = await open("FR", tokens.formReader);
+    await check(r).catch(() => {}); // values may still be arriving; the lock is what matters
+    await r.waitForFunction((n) => document.querySelector(`.annotationLayer [name="${n}"]`)?.disabled === true, FORM_FIELDS.text, { timeout: WAIT });
+    assert.equal(await field(r, FORM_FIELDS.choice).isDisabled(), true);
+    assert.deepEqual(errors, []);
+  });
+
+  it("5: deleting an annotation another user is dragging raises no error", async () => {
+    const a = await open("A5", tokens.a);
+    const b = await open("B5", tokens.b);
+    const box = await pageBox(a);
+    await a.click('[data-tool="rectangle"]');
+    await drag(a, [box.x + 300, box.y + 400], [box.x + 400, box.y + 460]);
+    const rect = a.locator('.quire-overlay [data-type="pspdfkit/shape/rectangle"]').last();
+    await rect.waitFor({ state: "attached", timeout: WAIT });
+    const id = await rect.getAttribute("data-record-id");
+    await waitForAck(a, id);
+    await a.click('[data-tool="select"]');
+    // A grabs the rectangle's edge and starts dragging…
+    await drag(a, [box.x + 301, box.y + 430], [box.x + 330, box.y + 470], { release: false });
+    // …while B deletes it.
+    await b.locator(`.quire-overlay [data-record-id="${id}"]`).waitFor({ state: "attached", timeout: WAIT });
+    await b.locator(`.quire-overlay [data-record-id="${id}"] .quire-hit-area`).first().click({ position: { x: 2, y: 20 } });
+    await b.keyboard.press("Delete");
+    await a.waitForFunction((rid) => window.quire.getRecord(rid) === undefined, id, { timeout: WAIT });
+    await a.mouse.move(box.x + 350, box.y + 480, { steps: 3 });
+    await a.mouse.up();
+    assert.equal(await a.locator(`[data-record-id="${id}"]`).count(), 0);
+    assert.equal(await a.evaluate(() => window.quire.client.pendingChanges.length), 0, "no update was sent for the deleted record");
+    assert.deepEqual(errors, []);
+  });
+
+  it("6: the note editor fits on the page; highlights stay on their text; select, then Highlight", async () => {
+    const a = await open("A6", tokens.a);
+    const box = await pageBox(a);
+    await a.click('[data-tool="note"]');
+    await a.mouse.click(box.x + box.width - 8, box.y + 500);
+    const editor = a.locator('textarea[data-input="annotation-text"]');
+    await editor.waitFor({ timeout: WAIT });
+    const e = await editor.boundingBox();
+    assert.ok(e.x + e.width <= box.x + box.width + 1, `the editor ends at ${e.x + e.width}, the page at ${box.x + box.width}`);
+    await editor.press("Escape");
+
+    // Select the title's text first, then press Highlight.
+    await a.click('[data-tool="select"]');
+    const span = a.locator('.quire-page[data-page-index="0"] .textLayer span', { hasText: TITLE }).first();
+    const s = await span.boundingBox();
+    await drag(a, [s.x + 2, s.y + s.height / 2], [s.x + s.width - 2, s.y + s.height / 2]);
+    await a.click('[data-tool="highlight"]');
+    const hl = a.locator('.quire-overlay[data-page-index="0"] [data-type="pspdfkit/markup/highlight"]').last();
+    await hl.waitFor({ state: "attached", timeout: WAIT });
+    const id = await hl.getAttribute("data-record-id");
+    await waitForAck(a, id);
+    const before = await a.evaluate((rid) => window.quire.getRecord(rid).content.bbox, id);
+    // Dragging the highlight does not move it off its text.
+    await a.click('[data-tool="select"]');
+    const h = await hl.boundingBox();
+    await drag(a, [h.x + h.width / 2, h.y + h.height / 2], [h.x + h.width / 2 + 80, h.y + h.height / 2 + 120]);
+    assert.deepEqual(await a.evaluate((rid) => window.quire.getRecord(rid).content.bbox, id), before);
+    assert.equal(await a.evaluate(() => window.quire.client.pendingChanges.length), 0);
+  });
+
+  for (const [label, viewport, touch] of [
+    ["1200×800", { width: 1200, height: 800 }, false],
+    ["1400×900", { width: 1400, height: 900 }, false],
+    ["768×1024", { width: 768, height: 1024 }, false],
+    ["390×844", { width: 390, height: 844 }, true],
+  ]) {
+    it(`7: at ${label} the toolbar is one tidy block, nothing is cut off and the page opens at fit-width`, { todo: TODO_LAYOUT }, async () => {
+      const page = await open(`L${label}`, tokens.a, { viewport, hasTouch: touch, isMobile: touch });
+      // Another user is present (their avatar takes toolbar space).
+      await page.waitForSelector(".quire-root[data-connection='online']", { timeout: WAIT });
+      const controls = await page.$$eval(".quire-toolbar button, .quire-toolbar input", (els) =>
+        els.filter((el) => el.getClientRects().length > 0).map((el) => {
+          const r = el.getBoundingClientRect();
+          return { label: el.getAttribute("aria-label") ?? el.textContent, left: r.left, right: r.right, top: r.top, bottom: r.bottom };
+        }),
+      );
+      for (const c of controls) assert.ok(c.left >= 0 && c.right <= viewport.width + 0.5, `${c.label} is cut off (${c.left}–${c.right})`);
+      const toolbar = await page.locator(".quire-toolbar").boundingBox();
+      if (viewport.width >= 1200) assert.ok(toolbar.height < 60, `the toolbar wraps at ${label} (height ${toolbar.height})`);
+      else assert.ok(toolbar.height < viewport.height / 4, `the toolbar takes ${toolbar.height}px`);
+      const p = await pageBox(page);
+      const scroller = await page.locator(".quire-pages").boundingBox();
+      assert.ok(p.x >= scroller.x - 0.5 && p.x + p.width <= scroller.x + scroller.width + 0.5, "the page fits the view's width");
+      assert.ok(p.width >= scroller.width * 0.85 || p.width > 1000, `the page opens at fit-width (${p.width} of ${scroller.width})`);
+      // Nothing covers the page: the element at its centre is part of it.
+      const covered = await page.evaluate(([x, y]) => !document.elementFromPoint(x, y)?.closest(".quire-page"), [p.x + p.width / 2, Math.min(p.y + 100, viewport.height - 10)]);
+      assert.equal(covered, false, "something covers the page");
+      await page.screenshot({ path: join(SCREENSHOTS, `viewer-${label}.png`) });
+    });
+  }
+
+  it("8: a 352-page PDF paints its first page after fetching at most a quarter of it", { skip: existsSync(LARGE_PDF) ? false : `no ${LARGE_PDF}`, todo: TODO_LAZY }, async () => {
+    const bytes = new Uint8Array(await readFile(LARGE_PDF));
+    await backend(server, "POST", "/api/documents?id=large", bytes, { "Content-Type": "application/pdf" });
+    const token = await mintToken(server, "large", "rita", "Rita", ["read-document"]);
+    const page = await newPage("large");
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send("Network.enable");
+    const documentRequests = new Set();
+    let received = 0;
+    cdp.on("Network.requestWillBeSent", (e) => {
+      if (e.request.url.includes("/api/client/document")) documentRequests.add(e.requestId);
+    });
+    cdp.on("Network.dataReceived", (e) => {
+      if (documentRequests.has(e.requestId)) received += e.dataLength;
+    });
+    await page.goto(`${server.base}/`);
+    await page.waitForFunction(() => typeof window.Quire?.load === "function", null, { timeout: WAIT });
+    const started = Date.now();
+    void page.evaluate(async (session) => {
+      document.body.replaceChildren();
+      const container = document.createElement("div");
+      container.style.cssText = "position:fixed;inset:0";
+      document.body.append(container);
+      window.quire = await window.Quire.load({ container, session });
+    }, token);
+    await page.waitForSelector('.quire-page[data-page-index="0"] canvas', { timeout: 60_000 });
+    const atFirstPaint = received;
+    console.log(`first paint of freeculture.pdf after ${Date.now() - started} ms and ${atFirstPaint} of ${bytes.length} bytes`);
+    assert.equal(await page.locator(".quire-page").count(), 352);
+    assert.ok(atFirstPaint <= bytes.length / 4, `fetched ${atFirstPaint} of ${bytes.length} bytes before the first paint`);
+  });
+
+  it("9: a blocked origin and a refused change are explained in plain words", { todo: TODO_ERRORS }, async () => {
+    const page = await newPage("origin");
+    const other = "http://other.example";
+    await page.route(`${other}/**`, (route) =>
+      route.fulfill({ contentType: "text/html", body: `<!doctype html><script src="${server.base}/quire.js"></script><div id="v" style="height:600px"></div>` }),
+    );
+    await page.goto(`${other}/`);
+    await page.waitForFunction(() => typeof window.Quire?.load === "function", null, { timeout: WAIT });
+    await page.evaluate(
+      ([session, baseUrl]) => window.Quire.load({ container: "#v", session, baseUrl }).catch(() => {}),
+      [tokens.a, server.base],
+    );
+    const message = await page.locator(".quire-error").textContent({ timeout: WAIT });
+    assert.match(message, /other\.example/);
+    assert.match(message, /not allowed|cors-origins/i);
+    assert.doesNotMatch(message, /Failed to fetch/);
+
+    // Carol may edit only her own annotations; an edit of Alice's is refused in plain words.
+    const a = await open("A9", tokens.a);
+    const box = await pageBox(a);
+    await a.click('[data-tool="rectangle"]');
+    await drag(a, [box.x + 100, box.y + 600], [box.x + 200, box.y + 650]);
+    const id = await a.waitForFunction(() => window.quire.client.pendingChanges[0]?.id, null, { timeout: WAIT });
+    const rid = await id.jsonValue();
+    await waitForAck(a, rid);
+    const c = await open("C9", tokens.self);
+    await c.waitForSelector(`[data-record-id="${rid}"]`, { state: "attached", timeout: WAIT });
+    await c.evaluate((r) => {
+      const rec = window.quire.getRecord(r);
+      window.quire.client.update(r, { ...rec.content, opacity: 0.5 });
+    }, rid);
+    const toast = c.locator(".quire-toast").first();
+    await toast.waitFor({ timeout: WAIT });
+    const text = await toast.textContent();
+    assert.match(text, /only edit your own annotations/i);
+    assert.doesNotMatch(text, new RegExp(rid));
+  });
+});
