@@ -20,6 +20,7 @@ import { NotePopup } from "./note-popup";
 import { PageOverlay } from "./overlay";
 import { LinkService } from "./pdf/link-service";
 import { PageList } from "./pdf/page-list";
+import { EN, type Strings } from "./strings";
 import { Thumbnails } from "./thumbnails";
 import { COLORS, Toolbar, type Tool } from "./toolbar";
 
@@ -59,6 +60,7 @@ export class Viewer implements InteractionHost {
     readonly client: QuireClient,
     readonly doc: PDFDocumentProxy,
     pages: PDFPageProxy[],
+    private readonly strings: Strings = EN,
   ) {
     this.editable = this.rights.canCreate("annotation");
     const links = new LinkService(doc, (i) => this.goToPage(i), () => this.pageList.currentPage);
@@ -313,8 +315,10 @@ export class Viewer implements InteractionHost {
         this.events.emit("connection", e);
       }),
       c.on("rejected", (e) => {
-        if (e.resolution === "rolled_back") this.toast(`Your change was undone: ${e.message}`);
-        else if (e.resolution === "rebased") this.toast("Someone edited this at the same time; your change was applied on top of theirs.");
+        // The code and the server's words are for developers; the toast is for people.
+        console.warn(`quire: change ${e.change.op} ${e.change.kind} ${e.change.id} rejected (${e.code}): ${e.message}`);
+        if (e.resolution === "rolled_back") this.toast(this.strings.changeUndone(this.rejectionText(e.code, e.change)));
+        else if (e.resolution === "rebased") this.toast(this.strings.changeRebased);
         this.events.emit("rejected", e);
       }),
       c.on("sessionClosed", (e) => {
@@ -357,12 +361,21 @@ export class Viewer implements InteractionHost {
     this.drawnOn.delete(id);
   }
 
+  /** Why a change was refused, in words (for `not_permitted`: what the rights allow). */
+  private rejectionText(code: string, change: { op: "create" | "update" | "delete"; kind: RecordKind; id: string }): string {
+    if (code !== "not_permitted") return this.strings.rejected[code] ?? this.strings.rejected.invalid;
+    const record = this.client.getRecord(change.id);
+    const othersRecord = change.op !== "create" && !!record && record.creator !== this.user.user_id;
+    const mayTouchOwn = change.kind === "comment" || this.rights.canCreate(change.kind);
+    return this.strings.notPermitted(change.op, change.kind, !(othersRecord && mayTouchOwn));
+  }
+
   private sessionEnded(name: string): void {
     this.editable = false;
     this.setTool("select");
     this.toolbar.disableEditing();
     this.root.classList.add("quire-ended");
-    this.root.prepend(h("div", { class: "quire-banner", role: "alert" }, `This session has ended (${name}). Reload with a new session to continue.`));
+    this.root.prepend(h("div", { class: "quire-banner", role: "alert" }, this.strings.sessionEnded(name)));
   }
 
   private toast(message: string): void {
