@@ -3,7 +3,7 @@
  * PDF.js with range requests and the token in an `Authorization` header (never in a URL); the
  * live session opens in parallel.
  */
-import { getDocument, GlobalWorkerOptions, type PDFPageProxy } from "pdfjs-dist";
+import { getDocument, GlobalWorkerOptions } from "pdfjs-dist";
 import { documentUrl } from "../client/api";
 import { QuireClient } from "../client/client";
 import type { QueueStore } from "../client/queue-store";
@@ -55,9 +55,12 @@ export async function load(options: LoadOptions): Promise<Instance> {
     url: documentUrl(baseUrl),
     httpHeaders: { Authorization: `Bearer ${options.session}` },
     withCredentials: false,
-    rangeChunkSize: 128 * 1024,
-    // Fetch what the visible pages need first, by range; the rest follows in the background.
+    rangeChunkSize: 64 * 1024,
+    // Fetch only what the pages on screen need, by range: no streaming of the whole file, and
+    // no fetching the rest in the background (a 352-page PDF paints its first page after a
+    // fraction of its bytes).
     disableStream: true,
+    disableAutoFetch: true,
     cMapUrl: assets("cmaps"),
     cMapPacked: true,
     standardFontDataUrl: assets("standard_fonts"),
@@ -68,8 +71,9 @@ export async function load(options: LoadOptions): Promise<Instance> {
   const client = new QuireClient({ token: options.session, baseUrl, store: options.store });
   try {
     const [doc] = await Promise.all([task.promise, client.connect()]);
-    const pages: PDFPageProxy[] = await Promise.all(Array.from({ length: doc.numPages }, (_, i) => doc.getPage(i + 1)));
-    const viewer = new Viewer(container, client, doc, pages, strings);
+    // Only the first page's proxy up front: the others are fetched when drawn (page-view.ts).
+    const first = await doc.getPage(1);
+    const viewer = new Viewer(container, client, doc, first, strings);
     if (options.initialPage) viewer.goToPage(options.initialPage);
     return new Instance(viewer, client, doc);
   } catch (error) {

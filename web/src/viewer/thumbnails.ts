@@ -2,7 +2,7 @@
  * The page thumbnails sidebar: a small rendering of each page (drawn when scrolled into
  * view), the current page marked, and a dot for each other user on that page.
  */
-import type { PDFPageProxy } from "pdfjs-dist";
+import type { PDFDocumentProxy, PDFPageProxy } from "pdfjs-dist";
 import type { PresenceSession } from "../client/types";
 import { h } from "./dom";
 import { colorFor } from "./presence-colors";
@@ -16,14 +16,18 @@ export class Thumbnails {
   private readonly observer: IntersectionObserver;
   private readonly drawn = new Set<number>();
 
+  /**
+   * Pages are fetched only when their thumbnail is drawn; until then each takes the first
+   * page's shape. Nothing is drawn before `start` (called once the first page is on screen).
+   */
   constructor(
-    private readonly pages: PDFPageProxy[],
+    private readonly doc: PDFDocumentProxy,
+    first: PDFPageProxy,
     onSelect: (index: number) => void,
   ) {
     this.el = h("nav", { class: "quire-sidebar quire-thumbnails", "aria-label": "Pages" });
-    for (const page of pages) {
-      const i = page.pageNumber - 1;
-      const vp = page.getViewport({ scale: 1 });
+    const vp = first.getViewport({ scale: 1 });
+    for (let i = 0; i < doc.numPages; i++) {
       const holder = h("div", { class: "quire-thumb-image" });
       holder.style.aspectRatio = `${vp.width} / ${vp.height}`;
       const item = h(
@@ -42,6 +46,10 @@ export class Thumbnails {
         if (e.isIntersecting) void this.draw(Number((e.target as HTMLElement).dataset.pageIndex));
       }
     }, { root: this.el, rootMargin: "200px 0px" });
+  }
+
+  /** Starts drawing the thumbnails in view. */
+  start(): void {
     for (const item of this.items) this.observer.observe(item);
   }
 
@@ -76,7 +84,15 @@ export class Thumbnails {
   private async draw(index: number): Promise<void> {
     if (this.drawn.has(index)) return;
     this.drawn.add(index);
-    const page = this.pages[index];
+    const holder = this.items[index].querySelector<HTMLElement>(".quire-thumb-image");
+    let page: PDFPageProxy;
+    try {
+      page = await this.doc.getPage(index + 1);
+    } catch (error) {
+      this.drawn.delete(index);
+      console.warn(`quire: thumbnail ${index + 1} failed`, error);
+      return;
+    }
     const base = page.getViewport({ scale: 1 });
     const viewport = page.getViewport({ scale: (THUMB_WIDTH * (globalThis.devicePixelRatio || 1)) / base.width });
     const canvas = h("canvas", { "aria-hidden": "true" });
@@ -84,7 +100,10 @@ export class Thumbnails {
     canvas.height = Math.floor(viewport.height);
     try {
       await page.render({ canvas, viewport }).promise;
-      this.items[index].querySelector(".quire-thumb-image")?.replaceChildren(canvas);
+      if (holder) {
+        holder.style.aspectRatio = `${base.width} / ${base.height}`;
+        holder.replaceChildren(canvas);
+      }
     } catch (error) {
       this.drawn.delete(index);
       console.warn(`quire: thumbnail ${index + 1} failed`, error);

@@ -59,7 +59,7 @@ export class Viewer implements InteractionHost {
     private readonly container: HTMLElement,
     readonly client: QuireClient,
     readonly doc: PDFDocumentProxy,
-    pages: PDFPageProxy[],
+    first: PDFPageProxy,
     private readonly strings: Strings = EN,
   ) {
     this.editable = this.rights.canCreate("annotation");
@@ -71,7 +71,7 @@ export class Viewer implements InteractionHost {
       update: (id, content) => this.update(id, content),
     });
     const formLayer = { storage: doc.annotationStorage, prepare: (div: HTMLElement) => this.forms.prepare(div) };
-    this.pageList = new PageList(doc, pages, links, (i) => this.pageChanged(i), (z) => this.zoomChanged(z), formLayer);
+    this.pageList = new PageList(doc, first, links, (i) => this.pageChanged(i), (z) => this.zoomChanged(z), formLayer);
     this.overlays = this.pageList.pages.map((p) => new PageOverlay(p));
     this.toolbar = new Toolbar(doc.numPages, this.editable, {
       goToPage: (i) => this.goToPage(i),
@@ -85,7 +85,7 @@ export class Viewer implements InteractionHost {
       redo: () => this.redo(),
       toggleSidebar: (which) => this.root.classList.toggle(`quire-hide-${which}`),
     });
-    this.thumbnails = new Thumbnails(pages, (i) => this.goToPage(i));
+    this.thumbnails = new Thumbnails(doc, first, (i) => this.goToPage(i));
     this.comments = new CommentsPanel(this.rights, {
       comment: (rootId, text) => this.comment(rootId, text),
       setResolved: (rootId, resolved) => this.setResolved(rootId, resolved),
@@ -118,7 +118,12 @@ export class Viewer implements InteractionHost {
     this.applyRecords(client.getRecords(), []);
     this.client.setPresence({ page: 0 });
     this.root.addEventListener("change", (e) => this.forms.changed(e.target));
-    void this.forms.init().then(() => this.forms.apply(client.getRecords(), this.root));
+    // Thumbnails and form fields wait for the first page: on a large PDF they would fetch
+    // other pages' bytes before it.
+    void this.pageList.ensureRendered(this.pageList.currentPage).then(() => {
+      this.thumbnails.start();
+      return this.forms.init().then(() => this.forms.apply(client.getRecords(), this.root));
+    });
   }
 
   get rights(): Rights {

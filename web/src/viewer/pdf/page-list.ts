@@ -3,7 +3,7 @@
  * viewport (two at a time, nearest first), frees canvases beyond a budget, tracks which page
  * is current, and implements navigation and zoom (keeping the reading position steady).
  */
-import { PixelsPerInch, type PDFDocumentProxy } from "pdfjs-dist";
+import { PixelsPerInch, type PDFDocumentProxy, type PDFPageProxy } from "pdfjs-dist";
 import { h } from "../dom";
 import type { LinkService } from "./link-service";
 import { PageView, type FormLayer } from "./page-view";
@@ -29,7 +29,8 @@ export class PageList {
 
   constructor(
     readonly doc: PDFDocumentProxy,
-    pages: Awaited<ReturnType<PDFDocumentProxy["getPage"]>>[],
+    /** The first page: its size stands in for the pages not loaded yet. */
+    first: PDFPageProxy,
     linkService: LinkService,
     private readonly onPageChange: (index: number) => void,
     private readonly onZoomChange: (zoom: number) => void,
@@ -37,8 +38,8 @@ export class PageList {
   ) {
     this.column = h("div", { class: "quire-page-column" });
     this.scroller = h("div", { class: "quire-pages", tabindex: 0 }, this.column);
-    for (const [i, page] of pages.entries()) {
-      const view = new PageView(page, i, this.cssScale, linkService, forms);
+    for (let i = 0; i < doc.numPages; i++) {
+      const view = new PageView(doc, i, first, this.cssScale, linkService, forms);
       this.pages.push(view);
       this.column.append(view.div);
     }
