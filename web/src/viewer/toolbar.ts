@@ -6,20 +6,21 @@
 import type { ConnectionState } from "../client/client";
 import type { PresenceSession } from "../client/types";
 import { h } from "./dom";
+import { icon, type IconName } from "./icons";
 import { colorFor, initials } from "./presence-colors";
 
 export type Tool = "select" | "highlight" | "ink" | "rectangle" | "ellipse" | "line" | "arrow" | "note" | "text";
 
 /** The tools that create annotations, in toolbar order, with their labels. */
-export const EDIT_TOOLS: [Tool, string, string][] = [
-  ["highlight", "Highlight", "Highlight selected text"],
-  ["ink", "Ink", "Draw freehand"],
-  ["rectangle", "Rect", "Rectangle"],
-  ["ellipse", "Ellipse", "Ellipse"],
-  ["line", "Line", "Line"],
-  ["arrow", "Arrow", "Arrow"],
-  ["note", "Note", "Sticky note"],
-  ["text", "Text", "Free text"],
+export const EDIT_TOOLS: [Tool, string][] = [
+  ["highlight", "Highlight selected text"],
+  ["ink", "Draw freehand"],
+  ["rectangle", "Rectangle"],
+  ["ellipse", "Ellipse"],
+  ["line", "Line"],
+  ["arrow", "Arrow"],
+  ["note", "Sticky note"],
+  ["text", "Free text"],
 ];
 
 export const COLORS = ["#ffd400", "#ff4d4f", "#2f80ed", "#27ae60", "#9b51e0", "#000000"];
@@ -63,8 +64,9 @@ export class Toolbar {
     canEdit: boolean,
     private readonly actions: ToolbarActions,
   ) {
-    const button = (action: string, label: string, title: string, onClick: () => void) => {
-      const b = h("button", { type: "button", class: "quire-button", "data-action": action, title, "aria-label": title }, label);
+    // Icon buttons: the label is the tooltip and the accessible name.
+    const button = (action: string, glyph: IconName, title: string, onClick: () => void) => {
+      const b = h("button", { type: "button", class: "quire-button", "data-action": action, title, "aria-label": title }, icon(glyph));
       b.addEventListener("click", onClick);
       return b;
     };
@@ -74,27 +76,27 @@ export class Toolbar {
     const nav = h(
       "div",
       { class: "quire-group quire-nav" },
-      button("thumbnails", "☰", "Show or hide page thumbnails", () => actions.toggleSidebar("thumbnails")),
-      button("prev-page", "‹", "Previous page", () => actions.goToPage(this.page - 1)),
+      button("thumbnails", "thumbnails", "Show or hide page thumbnails", () => actions.toggleSidebar("thumbnails")),
+      button("prev-page", "prev", "Previous page", () => actions.goToPage(this.page - 1)),
       this.pageInput,
       h("span", { class: "quire-page-count" }, `/ ${pageCount}`),
-      button("next-page", "›", "Next page", () => actions.goToPage(this.page + 1)),
+      button("next-page", "next", "Next page", () => actions.goToPage(this.page + 1)),
     );
 
     this.zoomLabel = h("span", { class: "quire-zoom-label" }, "100%");
     const zoom = h(
       "div",
       { class: "quire-group quire-zoom" },
-      button("zoom-out", "−", "Zoom out", () => actions.zoomOut()),
+      button("zoom-out", "zoomOut", "Zoom out", () => actions.zoomOut()),
       this.zoomLabel,
-      button("zoom-in", "+", "Zoom in", () => actions.zoomIn()),
-      button("fit-width", "↔", "Fit width", () => actions.fitWidth()),
+      button("zoom-in", "zoomIn", "Zoom in", () => actions.zoomIn()),
+      button("fit-width", "fitWidth", "Fit width", () => actions.fitWidth()),
     );
 
     let edit: HTMLElement | null = null;
     if (canEdit) {
-      const tool = (t: Tool, label: string, title: string) => {
-        const b = h("button", { type: "button", class: "quire-tool", "data-tool": t, title, "aria-pressed": "false" }, label);
+      const tool = (t: Tool, title: string) => {
+        const b = h("button", { type: "button", class: "quire-tool", "data-tool": t, title, "aria-label": title, "aria-pressed": "false" }, icon(t));
         b.addEventListener("click", () => actions.setTool(t));
         // Pressing a tool must not clear a text selection made before (select, then Highlight).
         b.addEventListener("mousedown", (e) => e.preventDefault());
@@ -109,14 +111,14 @@ export class Toolbar {
         this.swatches.push(sw);
         colors.append(sw);
       }
-      this.deleteButton = button("delete", "Delete", "Delete the selection (Del)", () => actions.deleteSelection());
-      this.undoButton = button("undo", "↶", "Undo (Ctrl+Z)", () => actions.undo());
-      this.redoButton = button("redo", "↷", "Redo (Ctrl+Shift+Z)", () => actions.redo());
+      this.deleteButton = button("delete", "delete", "Delete the selection (Del)", () => actions.deleteSelection());
+      this.undoButton = button("undo", "undo", "Undo (Ctrl+Z)", () => actions.undo());
+      this.redoButton = button("redo", "redo", "Redo (Ctrl+Shift+Z)", () => actions.redo());
       edit = h(
         "div",
         { class: "quire-group quire-tools", role: "toolbar", "aria-label": "Annotation tools" },
-        tool("select", "Select", "Select, move and resize (Esc)"),
-        ...EDIT_TOOLS.map(([t, label, title]) => tool(t, label, title)),
+        tool("select", "Select, move and resize (Esc)"),
+        ...EDIT_TOOLS.map(([t, title]) => tool(t, title)),
         colors,
         this.deleteButton,
         this.undoButton,
@@ -126,7 +128,11 @@ export class Toolbar {
     this.editGroup = edit;
 
     this.peers = h("div", { class: "quire-peers", "aria-label": "Who else is here" });
-    this.connection = h("span", { class: "quire-connection", "data-connection": "connecting", role: "status" }, CONNECTION_LABELS.connecting);
+    this.connection = h(
+      "span",
+      { class: "quire-connection", "data-connection": "connecting", role: "status" },
+      h("span", { class: "quire-connection-label" }, CONNECTION_LABELS.connecting),
+    );
     this.el = h(
       "div",
       { class: "quire-toolbar" },
@@ -136,7 +142,7 @@ export class Toolbar {
       h("div", { class: "quire-spacer" }),
       this.peers,
       this.connection,
-      button("comments", "Comments", "Show or hide comments", () => actions.toggleSidebar("comments")),
+      button("comments", "comments", "Show or hide comments", () => actions.toggleSidebar("comments")),
     );
     this.setSelection(false, false);
     this.setHistory(false, false);
@@ -177,7 +183,7 @@ export class Toolbar {
 
   setConnection(state: ConnectionState): void {
     this.connection.dataset.connection = state;
-    this.connection.textContent = CONNECTION_LABELS[state];
+    this.connection.replaceChildren(h("span", { class: "quire-connection-label" }, CONNECTION_LABELS[state]));
   }
 
   /** Shows the other sessions: a chip per user, with the page they are on. */

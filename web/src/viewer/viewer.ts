@@ -24,6 +24,9 @@ import { EN, type Strings } from "./strings";
 import { Thumbnails } from "./thumbnails";
 import { COLORS, Toolbar, type Tool } from "./toolbar";
 
+/** Below this width (CSS pixels) the comments panel is a drawer (see quire.css). */
+const NARROW_WIDTH = 1100;
+
 /** Events of a viewer instance (the client's, plus the UI's own). */
 export interface ViewerEvents extends ClientEvents {
   page: { index: number };
@@ -101,6 +104,9 @@ export class Viewer implements InteractionHost {
       this.toasts,
     );
     container.replaceChildren(this.root);
+    // Narrow: the comments are a drawer, closed at first. Every width: open at fit-width.
+    if (this.root.clientWidth < NARROW_WIDTH) this.root.classList.add("quire-hide-comments");
+    this.pageList.fitWidth();
     this.history = new History({
       exists: (id) => client.getRecord(id) !== undefined,
       create: (kind, content, id) => client.create(kind, content, id),
