@@ -79,6 +79,7 @@ describe("the viewer as a product", () => {
     await backend(server, "POST", `/api/documents?id=${FORM}&title=Form`, formPdf(), { "Content-Type": "application/pdf" });
     tokens.a = await mintToken(server, DOC, "alice", "Alice", ["read-document", "write"]);
     tokens.b = await mintToken(server, DOC, "bob", "Bob", ["read-document", "write"]);
+    tokens.downloader = await mintToken(server, DOC, "dora", "Dora", ["read-document", "download"]);
     tokens.formA = await mintToken(server, FORM, "alice", "Alice", ["read-document", "write"]);
     tokens.formB = await mintToken(server, FORM, "bob", "Bob", ["read-document", "write"]);
     tokens.formReader = await mintToken(server, FORM, "rita", "Rita", ["read-document"]);
@@ -230,6 +231,48 @@ describe("the viewer as a product", () => {
     await drag(a, [h.x + h.width / 2, h.y + h.height / 2], [h.x + h.width / 2 + 80, h.y + h.height / 2 + 120]);
     assert.deepEqual(await a.evaluate((rid) => window.quire.getRecord(rid).content.bbox, id), before);
     assert.equal(await a.evaluate(() => window.quire.client.pendingChanges.length), 0);
+  });
+
+  it("finds text in the document: count, next, previous, highlight", async () => {
+    const a = await open("find", tokens.a);
+    await a.click('[data-action="find"]');
+    await a.fill(".quire-find-input", "LINE 2");
+    await a.press(".quire-find-input", "Enter");
+    // "line 2" and "line 20".."line 24" on each of the 3 pages (the rotated page too).
+    await a.waitForSelector('.quire-find[data-matches="18"]', { timeout: WAIT });
+    assert.equal(await a.locator(".quire-find-count").textContent(), "1 of 18");
+    const current = a.locator('.quire-page[data-page-index="0"] .textLayer span.quire-find-current');
+    await current.waitFor({ timeout: WAIT });
+    assert.match(await current.textContent(), /line 2:/);
+    // Previous from the first wraps to the last, on page 3.
+    await a.click('[data-action="find-previous"]');
+    await a.locator('.quire-page[data-page-index="2"] .textLayer span.quire-find-current').waitFor({ timeout: WAIT });
+    assert.equal(await a.locator(".quire-find-count").textContent(), "18 of 18");
+    assert.equal(await a.evaluate(() => window.quire.currentPage), 2);
+    await a.fill(".quire-find-input", "no such words");
+    await a.press(".quire-find-input", "Enter");
+    await a.waitForSelector('.quire-find[data-matches="0"]', { timeout: WAIT });
+    assert.equal(await a.locator(".quire-find-count").textContent(), "No matches");
+  });
+
+  it("prints every page and downloads the original only with the download permission", async () => {
+    const a = await open("print", tokens.a);
+    assert.equal(await a.locator('[data-action="download"]').count(), 0, "no download without the permission");
+    // The print dialog can't be driven headless: record what is ready when print() is called.
+    await a.evaluate(() => {
+      window.print = () => {
+        window.printed = [...document.querySelectorAll(".quire-print img")].map((img) => img.complete && img.naturalWidth > 0);
+      };
+    });
+    await a.click('[data-action="print"]');
+    await a.waitForFunction(() => Array.isArray(window.printed), null, { timeout: WAIT });
+    assert.deepEqual(await a.evaluate(() => window.printed), [true, true, true]);
+
+    const d = await open("download", tokens.downloader);
+    const [download] = await Promise.all([d.waitForEvent("download", { timeout: WAIT }), d.click('[data-action="download"]')]);
+    assert.equal(download.suggestedFilename(), `${DOC}.pdf`);
+    const saved = await readFile(await download.path());
+    assert.deepEqual(new Uint8Array(saved), samplePdf(3, { rotateLast: 90 }));
   });
 
   for (const [label, viewport, touch] of [

@@ -73,7 +73,7 @@ export async function load(options: LoadOptions): Promise<Instance> {
     const [doc] = await Promise.all([task.promise, client.connect()]);
     // Only the first page's proxy up front: the others are fetched when drawn (page-view.ts).
     const first = await doc.getPage(1);
-    const viewer = new Viewer(container, client, doc, first, strings);
+    const viewer = new Viewer(container, client, doc, first, strings, { baseUrl, token: options.session });
     if (options.initialPage) viewer.goToPage(options.initialPage);
     return new Instance(viewer, client, doc);
   } catch (error) {

@@ -17,6 +17,8 @@ export const EN = {
   documentNotFound: "This document was not found on the server.",
   sessionEnded: (reason: string) => `This session has ended (${reason}). Reload with a new session to continue.`,
   changeUndone: (why: string) => `Your change was undone: ${why}`,
+  printFailed: "The document could not be prepared for printing.",
+  downloadFailed: "The document could not be downloaded.",
   changeRebased: "Someone edited this at the same time; your change was applied on top of theirs.",
   notPermitted: (op: PendingChange["op"], kind: PendingChange["kind"], own: boolean) => {
     const what = kind === "comment" ? "comments" : kind === "form_field" ? "form fields" : "annotations";

@@ -36,6 +36,10 @@ export interface ToolbarActions {
   undo(): void;
   redo(): void;
   toggleSidebar(which: "thumbnails" | "comments"): void;
+  find(): void;
+  print(): void;
+  /** Absent: the session may not download. */
+  download?: () => void;
 }
 
 const CONNECTION_LABELS: Record<ConnectionState, string> = {
@@ -142,7 +146,14 @@ export class Toolbar {
       h("div", { class: "quire-spacer" }),
       this.peers,
       this.connection,
-      button("comments", "comments", "Show or hide comments", () => actions.toggleSidebar("comments")),
+      h(
+        "div",
+        { class: "quire-group quire-document-actions" },
+        button("find", "search", "Find in document (Ctrl+F)", () => actions.find()),
+        button("print", "print", "Print", () => actions.print()),
+        actions.download ? button("download", "download", "Download the PDF", () => actions.download?.()) : null,
+        button("comments", "comments", "Show or hide comments", () => actions.toggleSidebar("comments")),
+      ),
     );
     this.setSelection(false, false);
     this.setHistory(false, false);

@@ -15,6 +15,8 @@ import { h, isTypingTarget } from "./dom";
 import { bboxOf, mapRect } from "./geometry";
 import { History } from "./history";
 import { Interaction, type InteractionHost } from "./interaction";
+import { downloadOriginal, pdfFileName, printDocument } from "./document-actions";
+import { FindBar } from "./find";
 import { Forms } from "./forms";
 import { NotePopup } from "./note-popup";
 import { PageOverlay } from "./overlay";
@@ -47,6 +49,7 @@ export class Viewer implements InteractionHost {
   private readonly history: History;
   private readonly toasts: HTMLElement;
   private readonly notePopup = new NotePopup();
+  private readonly findBar: FindBar;
   private readonly forms: Forms;
   private readonly colors: Partial<Record<Tool, string>> = { highlight: COLORS[0], note: COLORS[0] };
   private defaultColor = COLORS[1];
@@ -64,6 +67,8 @@ export class Viewer implements InteractionHost {
     readonly doc: PDFDocumentProxy,
     first: PDFPageProxy,
     private readonly strings: Strings = EN,
+    /** Where the document came from, for downloading it (with the token in a header). */
+    private readonly session: { baseUrl: string; token: string } | null = null,
   ) {
     this.editable = this.rights.canCreate("annotation");
     const links = new LinkService(doc, (i) => this.goToPage(i), () => this.pageList.currentPage);
@@ -87,6 +92,14 @@ export class Viewer implements InteractionHost {
       undo: () => this.undo(),
       redo: () => this.redo(),
       toggleSidebar: (which) => this.root.classList.toggle(`quire-hide-${which}`),
+      find: () => this.findBar.open(),
+      print: () => void this.print(),
+      download: this.rights.canDownload && this.session ? () => void this.download() : undefined,
+    });
+    this.findBar = new FindBar(doc, {
+      goToPage: (i) => this.goToPage(i),
+      ensureRendered: (i) => this.pageList.ensureRendered(i),
+      pageDiv: (i) => this.pageList.pages[i]?.div,
     });
     this.thumbnails = new Thumbnails(doc, first, (i) => this.goToPage(i));
     this.comments = new CommentsPanel(this.rights, {
@@ -100,6 +113,7 @@ export class Viewer implements InteractionHost {
       "div",
       { class: "quire-root", "data-tool": this.tool, "data-connection": client.connectionState, "data-user-id": this.user.user_id },
       this.toolbar.el,
+      this.findBar.el,
       h("div", { class: "quire-body" }, this.thumbnails.el, this.pageList.scroller, this.comments.el),
       this.toasts,
     );
@@ -381,6 +395,27 @@ export class Viewer implements InteractionHost {
     return this.strings.notPermitted(change.op, change.kind, !(othersRecord && mayTouchOwn));
   }
 
+  private async print(): Promise<void> {
+    try {
+      await printDocument(this.doc, (done, total) => {
+        this.root.dataset.printProgress = `${done}/${total}`;
+      });
+    } catch (error) {
+      console.error("quire: printing failed", error);
+      this.toast(this.strings.printFailed);
+    }
+  }
+
+  private async download(): Promise<void> {
+    if (!this.session) return;
+    try {
+      await downloadOriginal(this.session.baseUrl, this.session.token, pdfFileName(this.client.welcome?.document_id));
+    } catch (error) {
+      console.error("quire: download failed", error);
+      this.toast(this.strings.downloadFailed);
+    }
+  }
+
   private sessionEnded(name: string): void {
     this.editable = false;
     this.setTool("select");
@@ -406,6 +441,8 @@ export class Viewer implements InteractionHost {
     if (e.key === "Delete" || e.key === "Backspace") {
       if (!this.selectedId) return;
       this.deleteSelection();
+    } else if (mod && key === "f") {
+      this.findBar.open();
     } else if (e.key === "Escape") {
       if (this.interaction.cancel()) return;
       if (this.tool !== "select") this.setTool("select");
