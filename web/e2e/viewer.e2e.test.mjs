@@ -233,6 +233,26 @@ describe("the viewer as a product", () => {
     assert.equal(await a.evaluate(() => window.quire.client.pendingChanges.length), 0);
   });
 
+  it("underline, strikeout and squiggly mark the selected text", async () => {
+    const a = await open("markup", tokens.a);
+    for (const [tool, line] of [["underline", 3], ["strikeout", 4], ["squiggly", 5]]) {
+      const span = a.locator('.quire-page[data-page-index="0"] .textLayer span', { hasText: `line ${line}:` }).first();
+      const s = await span.boundingBox();
+      await a.click('[data-tool="select"]');
+      await drag(a, [s.x + 2, s.y + s.height / 2], [s.x + s.width - 2, s.y + s.height / 2]);
+      await a.click(`[data-tool="${tool}"]`);
+      const el = a.locator(`.quire-overlay[data-page-index="0"] [data-type="pspdfkit/markup/${tool}"]`).last();
+      await el.waitFor({ state: "attached", timeout: WAIT });
+      const id = await el.getAttribute("data-record-id");
+      await waitForAck(a, id);
+      const record = (await serverRecords(server, DOC)).get(id);
+      assert.equal(record.content.rects.length, 1);
+      // On its line: the markup's box overlaps the span's.
+      const m = await el.boundingBox();
+      assert.ok(m.y < s.y + s.height && m.y + m.height > s.y, `${tool} is on line ${line}`);
+    }
+  });
+
   it("finds text in the document: count, next, previous, highlight", async () => {
     const a = await open("find", tokens.a);
     await a.click('[data-action="find"]');

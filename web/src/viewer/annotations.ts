@@ -55,13 +55,33 @@ export function inkContent(pageIndex: number, strokes: Point[][], style: Style, 
   };
 }
 
-export function highlightContent(pageIndex: number, rects: Rect[], style: Style, user: SessionUser): JsonObject {
-  return {
-    ...base(TYPES.highlight, pageIndex, unionRects(rects), user),
+/** The text markup tools and the annotation type each makes. */
+export const MARKUP_TYPES = {
+  highlight: TYPES.highlight,
+  underline: "pspdfkit/markup/underline",
+  strikeout: "pspdfkit/markup/strikeout",
+  squiggly: "pspdfkit/markup/squiggly",
+} as const;
+
+export type MarkupTool = keyof typeof MARKUP_TYPES;
+
+export function isMarkupTool(tool: string): tool is MarkupTool {
+  return Object.hasOwn(MARKUP_TYPES, tool);
+}
+
+/** Text markup over the given line rectangles (highlights blend with the text under them). */
+export function markupContent(tool: MarkupTool, pageIndex: number, rects: Rect[], style: Style, user: SessionUser): JsonObject {
+  const content: JsonObject = {
+    ...base(MARKUP_TYPES[tool], pageIndex, unionRects(rects), user),
     rects: rects.map(roundRect),
     color: style.color,
-    blendMode: "multiply",
   };
+  if (tool === "highlight") content.blendMode = "multiply";
+  return content;
+}
+
+export function highlightContent(pageIndex: number, rects: Rect[], style: Style, user: SessionUser): JsonObject {
+  return markupContent("highlight", pageIndex, rects, style, user);
 }
 
 export function shapeContent(

@@ -6,7 +6,8 @@
  */
 import type { JsonObject, QuireRecord, RecordKind, SessionUser } from "../client/types";
 import {
-  highlightContent,
+  isMarkupTool,
+  markupContent,
   inkContent,
   lineContent,
   noteContent,
@@ -141,6 +142,9 @@ export class Interaction {
         void this.place(tool, overlay, p);
         return;
       case "highlight":
+      case "underline":
+      case "strikeout":
+      case "squiggly":
         return; // the browser's text selection does the work
       case "select":
         this.selectDown(e, overlay, p);
@@ -311,9 +315,10 @@ export class Interaction {
     });
   }
 
-  /** With the highlight tool, turns the finished text selection into highlights (one per page). */
+  /** With a text markup tool, turns the finished text selection into markup (one per page). */
   maybeHighlight(): void {
-    if (this.host.tool !== "highlight") return;
+    const tool = this.host.tool;
+    if (!isMarkupTool(tool)) return;
     const selection = this.surface.ownerDocument.getSelection();
     if (!selection || selection.isCollapsed || selection.rangeCount === 0) return;
     const byPage = new Map<PageOverlay, Rect[]>();
@@ -331,7 +336,7 @@ export class Interaction {
     for (const [overlay, rects] of byPage) {
       const lines = mergeLineRects(rects);
       if (lines.length === 0) continue;
-      last = this.host.create("annotation", highlightContent(overlay.pageIndex, lines, this.host.style, this.host.user));
+      last = this.host.create("annotation", markupContent(tool, overlay.pageIndex, lines, this.host.style, this.host.user));
     }
     if (last) {
       selection.removeAllRanges();

@@ -89,6 +89,8 @@ function drawMarkup(g: SVGGElement, type: string, c: JsonObject, bbox: Rect): vo
     g.append(s("rect", { x, y, width: w, height: hgt, class: "quire-hit-area" }));
     if (type === TYPES.highlight) {
       g.append(s("rect", { x, y, width: w, height: hgt, fill: color, class: "quire-highlight" }));
+    } else if (type.endsWith("squiggly")) {
+      g.append(s("path", { d: squigglePath(x, y + hgt - 2, w, Math.max(1, hgt / 8)), fill: "none", stroke: color, "stroke-width": Math.max(0.75, hgt / 14) }));
     } else {
       const lineY = type.endsWith("strikeout") ? y + hgt / 2 : y + hgt - 1;
       g.append(s("line", { x1: x, y1: lineY, x2: x + w, y2: lineY, stroke: color, "stroke-width": Math.max(1, hgt / 12) }));
@@ -154,6 +156,18 @@ function drawText(g: SVGGElement, c: JsonObject, [x, y, w, hgt]: Rect): void {
   div.textContent = textOf(c);
   fo.append(div);
   g.append(fo);
+}
+
+/** A zigzag under a line of text: `amp` up and down every `amp * 2` points along `width`. */
+export function squigglePath(x: number, y: number, width: number, amp: number): string {
+  const stepX = amp * 2;
+  let d = `M${x} ${y}`;
+  let up = true;
+  for (let at = x + stepX; at < x + width + stepX / 2; at += stepX) {
+    d += ` L${Math.min(at, x + width)} ${up ? y - amp : y}`;
+    up = !up;
+  }
+  return d;
 }
 
 function pathData(points: Point[]): string {

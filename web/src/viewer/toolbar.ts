@@ -9,11 +9,14 @@ import { h } from "./dom";
 import { icon, type IconName } from "./icons";
 import { colorFor, initials } from "./presence-colors";
 
-export type Tool = "select" | "highlight" | "ink" | "rectangle" | "ellipse" | "line" | "arrow" | "note" | "text";
+export type Tool = "select" | "highlight" | "underline" | "strikeout" | "squiggly" | "ink" | "rectangle" | "ellipse" | "line" | "arrow" | "note" | "text";
 
 /** The tools that create annotations, in toolbar order, with their labels. */
 export const EDIT_TOOLS: [Tool, string][] = [
   ["highlight", "Highlight selected text"],
+  ["underline", "Underline selected text"],
+  ["strikeout", "Strike out selected text"],
+  ["squiggly", "Squiggly underline for selected text"],
   ["ink", "Draw freehand"],
   ["rectangle", "Rectangle"],
   ["ellipse", "Ellipse"],

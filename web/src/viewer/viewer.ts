@@ -9,7 +9,7 @@ import type { ClientEvents, QuireClient } from "../client/client";
 import { Emitter } from "../client/events";
 import type { Rights } from "../client/rights";
 import type { JsonObject, QuireRecord, RecordKind, SessionUser } from "../client/types";
-import { commentContent, isResizable, isResolved, withColor, withResolved, type Style } from "./annotations";
+import { commentContent, isMarkupTool, isResizable, isResolved, withColor, withResolved, type Style } from "./annotations";
 import { CommentsPanel } from "./comments";
 import { h, isTypingTarget } from "./dom";
 import { bboxOf, mapRect } from "./geometry";
@@ -51,7 +51,7 @@ export class Viewer implements InteractionHost {
   private readonly notePopup = new NotePopup();
   private readonly findBar: FindBar;
   private readonly forms: Forms;
-  private readonly colors: Partial<Record<Tool, string>> = { highlight: COLORS[0], note: COLORS[0] };
+  private readonly colors: Partial<Record<Tool, string>> = { highlight: COLORS[0], note: COLORS[0], squiggly: COLORS[1] };
   private defaultColor = COLORS[1];
   private selectedId: string | null = null;
   /** Which page's overlay draws each annotation (to move it when its pageIndex changes). */
@@ -215,7 +215,7 @@ export class Viewer implements InteractionHost {
     this.toolbar.setColor(this.style.color);
     if (tool !== "select") this.select(null);
     // Text selected first, then Highlight pressed: highlight it at once.
-    if (tool === "highlight") this.interaction.maybeHighlight();
+    if (isMarkupTool(tool)) this.interaction.maybeHighlight();
   }
 
   private setColor(color: string): void {
