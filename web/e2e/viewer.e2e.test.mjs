@@ -253,6 +253,26 @@ describe("the viewer as a product", () => {
     }
   });
 
+  it("axe-core finds no serious or critical accessibility violations in the viewer and the dashboard", async () => {
+    const axe = await readFile(join(WEB, "node_modules", "axe-core", "axe.min.js"), "utf8");
+    // The served pages' CSP forbids inline scripts; axe is the test's own instrument.
+    const audit = async (page) => {
+      await page.evaluate(axe);
+      const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+      return result.violations
+        .filter((v) => v.impact === "serious" || v.impact === "critical")
+        .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
+    };
+    const dashboard = await newPage("axe-dashboard", { bypassCSP: true });
+    await dashboard.goto(`${server.base}/`);
+    await dashboard.waitForLoadState("load");
+    assert.deepEqual(await audit(dashboard), [], "dashboard");
+    const viewer = await newPage("axe-viewer", { bypassCSP: true });
+    await openViewer(viewer, server.base, tokens.a);
+    await viewer.waitForSelector(".quire-root[data-connection='online']", { timeout: WAIT });
+    assert.deepEqual(await audit(viewer), [], "viewer");
+  });
+
   it("finds text in the document: count, next, previous, highlight", async () => {
     const a = await open("find", tokens.a);
     await a.click('[data-action="find"]');

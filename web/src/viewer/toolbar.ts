@@ -134,7 +134,7 @@ export class Toolbar {
     }
     this.editGroup = edit;
 
-    this.peers = h("div", { class: "quire-peers", "aria-label": "Who else is here" });
+    this.peers = h("div", { class: "quire-peers", role: "group", "aria-label": "Who else is here" });
     this.connection = h(
       "span",
       { class: "quire-connection", "data-connection": "connecting", role: "status" },
