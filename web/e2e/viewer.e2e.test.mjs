@@ -235,7 +235,7 @@ describe("the viewer as a product", () => {
 
   it("underline, strikeout and squiggly mark the selected text", async () => {
     const a = await open("markup", tokens.a);
-    for (const [tool, line] of [["underline", 3], ["strikeout", 4], ["squiggly", 5]]) {
+    for (const [tool, line] of [["underline", 11], ["strikeout", 12], ["squiggly", 13]]) {
       const span = a.locator('.quire-page[data-page-index="0"] .textLayer span', { hasText: `line ${line}:` }).first();
       const s = await span.boundingBox();
       await a.click('[data-tool="select"]');
@@ -271,6 +271,42 @@ describe("the viewer as a product", () => {
     await openViewer(viewer, server.base, tokens.a);
     await viewer.waitForSelector(".quire-root[data-connection='online']", { timeout: WAIT });
     assert.deepEqual(await audit(viewer), [], "viewer");
+  });
+
+  it("the Annotations tab lists annotations by page with author and thread badge; a click jumps to one", async () => {
+    const a = await open("list", tokens.a);
+    await a.click('[data-action="next-page"]');
+    await a.waitForFunction(() => window.quire.currentPage === 1, null, { timeout: WAIT });
+    const box = await pageBox(a, 1);
+    await a.click('[data-tool="rectangle"]');
+    const top = Math.max(box.y, 80) + 100;
+    await drag(a, [box.x + 100, top], [box.x + 200, top + 60]);
+    const rect = a.locator('.quire-overlay[data-page-index="1"] [data-type="pspdfkit/shape/rectangle"]').last();
+    await rect.waitFor({ state: "attached", timeout: WAIT });
+    const id = await rect.getAttribute("data-record-id");
+    await a.click('[data-tool="select"]');
+    await a.locator(`.quire-overlay [data-record-id="${id}"] .quire-hit-area`).first().click({ position: { x: 2, y: 20 } });
+    await a.fill('textarea[data-input="new-comment"]', "Why this box?");
+    await a.click('[data-action="add-comment"]');
+    await a.click('[data-tab="annotations"]');
+    const item = a.locator(`.quire-annotation-item[data-annotation-id="${id}"]`);
+    await item.waitFor({ timeout: WAIT });
+    assert.match(await item.textContent(), /Rectangle/);
+    assert.match(await item.textContent(), /Alice/);
+    assert.equal(await item.locator(".quire-badge").textContent(), "1");
+    const heading = await a.evaluate((rid) => {
+      const li = document.querySelector(`[data-annotation-id="${rid}"]`).closest("li");
+      let el = li.previousElementSibling;
+      while (el && !el.classList.contains("quire-annotation-page")) el = el.previousElementSibling;
+      return el?.textContent;
+    }, id);
+    assert.equal(heading, "Page 2");
+    await a.fill(".quire-page-input", "1");
+    await a.press(".quire-page-input", "Enter");
+    await a.waitForFunction(() => window.quire.currentPage === 0, null, { timeout: WAIT });
+    await item.click();
+    await a.waitForFunction(() => window.quire.currentPage === 1, null, { timeout: WAIT });
+    await a.waitForSelector(`.quire-selection[data-selected-id="${id}"]`, { state: "attached", timeout: WAIT });
   });
 
   it("finds text in the document: count, next, previous, highlight", async () => {

@@ -12,6 +12,7 @@
  */
 import type { Rights } from "../client/rights";
 import type { QuireRecord } from "../client/types";
+import { AnnotationList } from "./annotation-list";
 import { isResolved, textOf, TYPES, typeLabel } from "./annotations";
 import { formatTime, h } from "./dom";
 import { bboxOf } from "./geometry";
@@ -103,6 +104,7 @@ export class CommentsPanel {
   private readonly newThread: HTMLElement;
   private readonly newThreadLabel: HTMLElement;
   private newThreadRoot: string | null = null;
+  private readonly annotations: AnnotationList;
 
   constructor(
     private readonly rights: Rights,
@@ -115,18 +117,26 @@ export class CommentsPanel {
       if (this.newThreadRoot) actions.comment(this.newThreadRoot, text);
     });
     this.newThread = h("div", { class: "quire-new-thread", hidden: true }, this.newThreadLabel, form);
-    this.el = h(
-      "aside",
-      { class: "quire-sidebar quire-comments", "aria-label": "Comments" },
-      h("h2", {}, "Comments"),
-      this.newThread,
-      this.list,
-      this.empty,
-    );
+    this.annotations = new AnnotationList((id) => actions.focus(id));
+    const commentsPanel = h("div", { class: "quire-tab-panel", id: "quire-tab-comments", role: "tabpanel" }, this.newThread, this.list, this.empty);
+    const annotationsPanel = h("div", { class: "quire-tab-panel", id: "quire-tab-annotations", role: "tabpanel", hidden: true }, this.annotations.el);
+    const tab = (name: string, label: string, panel: HTMLElement, selected: boolean) => {
+      const b = h("button", { type: "button", role: "tab", class: "quire-tab", "data-tab": name, "aria-selected": String(selected), "aria-controls": panel.id }, label);
+      b.addEventListener("click", () => {
+        for (const t of tabs.querySelectorAll("[role=tab]")) t.setAttribute("aria-selected", String(t === b));
+        commentsPanel.hidden = panel !== commentsPanel;
+        annotationsPanel.hidden = panel !== annotationsPanel;
+      });
+      return b;
+    };
+    const tabs = h("div", { class: "quire-tabs", role: "tablist", "aria-label": "Sidebar" });
+    tabs.append(tab("comments", "Comments", commentsPanel, true), tab("annotations", "Annotations", annotationsPanel, false));
+    this.el = h("aside", { class: "quire-sidebar quire-comments", "aria-label": "Comments and annotations" }, tabs, commentsPanel, annotationsPanel);
   }
 
   /** Redraws from the current records and selection. */
   update(records: QuireRecord[], selectedId: string | null): void {
+    this.annotations.update(records, selectedId);
     const annotations = new Map<string, QuireRecord>();
     const byRoot = new Map<string, QuireRecord[]>();
     for (const r of records) {
