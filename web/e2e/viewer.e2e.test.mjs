@@ -309,6 +309,29 @@ describe("the viewer as a product", () => {
     await a.waitForSelector(`.quire-selection[data-selected-id="${id}"]`, { state: "attached", timeout: WAIT });
   });
 
+  it("zoom: presets, fit page, and Ctrl+wheel around the pointer", async () => {
+    const a = await open("zoom", tokens.a);
+    await a.selectOption(".quire-zoom-label", "2");
+    await a.waitForFunction(() => Math.abs(window.quire.zoom - 2) < 1e-6, null, { timeout: WAIT });
+    await a.selectOption(".quire-zoom-label", "fit-page");
+    const p = await pageBox(a);
+    const scroller = await a.locator(".quire-pages").boundingBox();
+    assert.ok(p.height <= scroller.height && p.height > scroller.height * 0.8, `fit page: ${p.height} in ${scroller.height}`);
+    // Ctrl+wheel over a line of text: the zoom grows and the line stays under the pointer.
+    const span = a.locator('.quire-page[data-page-index="0"] .textLayer span', { hasText: "line 8:" }).first();
+    const before = await span.boundingBox();
+    const at = [before.x + 40, before.y + before.height / 2];
+    const zoom = await a.evaluate(() => window.quire.zoom);
+    await a.mouse.move(at[0], at[1]);
+    await a.keyboard.down("Control");
+    await a.mouse.wheel(0, -100);
+    await a.keyboard.up("Control");
+    await a.waitForFunction((z) => window.quire.zoom > z * 1.2, zoom, { timeout: WAIT });
+    const after = await span.boundingBox();
+    assert.ok(after.y <= at[1] && after.y + after.height >= at[1] - 2, `the line stays under the pointer (${after.y}–${after.y + after.height} vs ${at[1]})`);
+    assert.ok(after.x <= at[0], "and so does its start");
+  });
+
   it("finds text in the document: count, next, previous, highlight", async () => {
     const a = await open("find", tokens.a);
     await a.click('[data-action="find"]');

@@ -26,6 +26,9 @@ export const EDIT_TOOLS: [Tool, string][] = [
   ["text", "Free text"],
 ];
 
+/** The zoom levels offered in the zoom menu. */
+const ZOOM_PRESETS = [0.5, 0.75, 1, 1.25, 1.5, 2, 3, 4];
+
 export const COLORS = ["#ffd400", "#ff4d4f", "#2f80ed", "#27ae60", "#9b51e0", "#000000"];
 
 export interface ToolbarActions {
@@ -33,6 +36,8 @@ export interface ToolbarActions {
   zoomIn(): void;
   zoomOut(): void;
   fitWidth(): void;
+  fitPage(): void;
+  setZoom(zoom: number): void;
   setTool(tool: Tool): void;
   setColor(color: string): void;
   deleteSelection(): void;
@@ -55,7 +60,8 @@ const CONNECTION_LABELS: Record<ConnectionState, string> = {
 export class Toolbar {
   readonly el: HTMLElement;
   private readonly pageInput: HTMLInputElement;
-  private readonly zoomLabel: HTMLSpanElement;
+  private readonly zoomLabel: HTMLSelectElement;
+  private readonly zoomCurrent: HTMLOptionElement;
   private readonly tools = new Map<Tool, HTMLButtonElement>();
   private readonly swatches: HTMLButtonElement[] = [];
   private readonly editGroup: HTMLElement | null;
@@ -90,7 +96,23 @@ export class Toolbar {
       button("next-page", "next", "Next page", () => actions.goToPage(this.page + 1)),
     );
 
-    this.zoomLabel = h("span", { class: "quire-zoom-label" }, "100%");
+    // The zoom level, and presets to pick from (fit width, fit page, fixed levels).
+    this.zoomCurrent = h("option", { value: "current", hidden: true }, "100%");
+    this.zoomLabel = h(
+      "select",
+      { class: "quire-zoom-label", "aria-label": "Zoom", title: "Zoom" },
+      this.zoomCurrent,
+      h("option", { value: "fit-width" }, "Fit width"),
+      h("option", { value: "fit-page" }, "Fit page"),
+      ...ZOOM_PRESETS.map((z) => h("option", { value: String(z) }, `${Math.round(z * 100)}%`)),
+    );
+    this.zoomLabel.addEventListener("change", () => {
+      const v = this.zoomLabel.value;
+      if (v === "fit-width") actions.fitWidth();
+      else if (v === "fit-page") actions.fitPage();
+      else if (v !== "current") actions.setZoom(Number(v));
+      this.zoomLabel.value = "current";
+    });
     const zoom = h(
       "div",
       { class: "quire-group quire-zoom" },
@@ -168,7 +190,8 @@ export class Toolbar {
   }
 
   setZoom(zoom: number): void {
-    this.zoomLabel.textContent = `${Math.round(zoom * 100)}%`;
+    this.zoomCurrent.textContent = `${Math.round(zoom * 100)}%`;
+    this.zoomLabel.value = "current";
   }
 
   setTool(tool: Tool): void {

@@ -86,6 +86,8 @@ export class Viewer implements InteractionHost {
       zoomIn: () => this.pageList.zoomIn(),
       zoomOut: () => this.pageList.zoomOut(),
       fitWidth: () => this.pageList.fitWidth(),
+      fitPage: () => this.pageList.fitPage(),
+      setZoom: (z) => this.pageList.setZoom(z),
       setTool: (t) => this.setTool(t),
       setColor: (c) => this.setColor(c),
       deleteSelection: () => this.deleteSelection(),

@@ -49,6 +49,18 @@ export class PageList {
     });
     for (const p of this.pages) this.observer.observe(p.div);
     this.scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
+    // Ctrl/Cmd+wheel (and a trackpad pinch, which browsers report as Ctrl+wheel) zooms around
+    // the pointer instead of zooming the whole web page.
+    this.scroller.addEventListener(
+      "wheel",
+      (e) => {
+        if (!e.ctrlKey && !e.metaKey) return;
+        e.preventDefault();
+        const factor = Math.exp(-Math.max(-100, Math.min(100, e.deltaY)) * 0.005);
+        this.setZoom(this.zoomLevel * factor, e);
+      },
+      { passive: false },
+    );
   }
 
   get zoom(): number {
@@ -71,15 +83,24 @@ export class PageList {
     this.setCurrent(page.index);
   }
 
-  /** Sets the zoom, keeping the point at the top of the view in place. */
-  setZoom(zoom: number): void {
+  /**
+   * Sets the zoom. Keeps in place the point under `anchor` (client pixels; Ctrl+wheel zooms
+   * around the pointer), else the point at the top of the view.
+   */
+  setZoom(zoom: number, anchor?: { clientX: number; clientY: number }): void {
     const clamped = Math.max(ZOOM_STEPS[0], Math.min(ZOOM_STEPS.at(-1)!, zoom));
     if (Math.abs(clamped - this.zoomLevel) < 1e-4) return;
-    const anchor = this.pages[this.current];
-    const within = (this.scroller.scrollTop - anchor.div.offsetTop) / anchor.height;
+    const box = this.scroller.getBoundingClientRect();
+    const at = anchor ? { x: anchor.clientX - box.left, y: anchor.clientY - box.top } : { x: 0, y: 0 };
+    // The page under the anchor and where in it (as fractions), to put back under the anchor.
+    const y = this.scroller.scrollTop + at.y;
+    const page = this.pages.find((p) => p.div.offsetTop + p.div.offsetHeight >= y) ?? this.pages[this.current];
+    const fy = (y - page.div.offsetTop) / page.height;
+    const fx = (this.scroller.scrollLeft + at.x - page.div.offsetLeft) / page.width;
     this.zoomLevel = clamped;
     for (const p of this.pages) p.setScale(this.cssScale);
-    this.scroller.scrollTop = anchor.div.offsetTop + within * anchor.height;
+    this.scroller.scrollTop = page.div.offsetTop + fy * page.height - at.y;
+    if (anchor) this.scroller.scrollLeft = page.div.offsetLeft + fx * page.width - at.x;
     this.onZoomChange(this.zoomLevel);
     this.requeue();
   }
@@ -97,6 +118,16 @@ export class PageList {
     const available = this.scroller.clientWidth - 2 * PAGE_GAP - 4;
     const widest = Math.max(...this.pages.map((p) => p.width / this.cssScale));
     if (available > 0 && widest > 0) this.setZoom(available / (widest * PixelsPerInch.PDF_TO_CSS_UNITS));
+  }
+
+  /** Zooms so that the current page fits the view entirely. */
+  fitPage(): void {
+    const page = this.pages[this.current];
+    const w = (this.scroller.clientWidth - 2 * PAGE_GAP - 4) / (page.width / this.cssScale);
+    const hgt = (this.scroller.clientHeight - 2 * PAGE_GAP) / (page.height / this.cssScale);
+    const fit = Math.min(w, hgt) / PixelsPerInch.PDF_TO_CSS_UNITS;
+    if (fit > 0) this.setZoom(fit);
+    this.goToPage(this.current);
   }
 
   /** Renders a page now (e.g. before drawing on it), wherever it is. */
