@@ -332,6 +332,40 @@ describe("the viewer as a product", () => {
     assert.ok(after.x <= at[0], "and so does its start");
   });
 
+  it("a bar over selected text offers Highlight, Underline, Comment and Copy", async () => {
+    const a = await open("popup", tokens.a);
+    const select = async (line) => {
+      const span = a.locator('.quire-page[data-page-index="0"] .textLayer span', { hasText: `line ${line}:` }).first();
+      const s = await span.boundingBox();
+      await drag(a, [s.x + 2, s.y + s.height / 2], [s.x + s.width - 2, s.y + s.height / 2]);
+      await a.locator(".quire-selection-popup:not([hidden])").waitFor({ timeout: WAIT });
+    };
+    await select(16);
+    const known = await a.evaluate(() => window.quire.getRecords().map((r) => r.id));
+    await a.click('[data-action="selection-underline"]');
+    const underline = await a.waitForFunction(
+      (seen) => window.quire.getRecords().find((r) => !seen.includes(r.id) && r.content.type === "pspdfkit/markup/underline")?.id,
+      known,
+      { timeout: WAIT },
+    );
+    await waitForAck(a, await underline.jsonValue());
+    assert.equal(await a.locator(".quire-selection-popup:not([hidden])").count(), 0, "the bar goes away after an action");
+
+    await select(17);
+    await a.click('[data-action="selection-comment"]');
+    const box = a.locator('textarea[data-input="new-comment"]');
+    await a.waitForFunction(() => document.activeElement?.getAttribute("data-input") === "new-comment", null, { timeout: WAIT });
+    await box.fill("About this line");
+    await box.press("Control+Enter");
+    const comment = await a.waitForFunction(
+      () => window.quire.getRecords().find((r) => r.kind === "comment" && r.content.text?.value === "About this line"),
+      null,
+      { timeout: WAIT },
+    );
+    const { content } = await comment.jsonValue();
+    assert.equal(await a.evaluate((id) => window.quire.getRecord(id)?.content.type, content.rootId), "pspdfkit/markup/highlight");
+  });
+
   it("finds text in the document: count, next, previous, highlight", async () => {
     const a = await open("find", tokens.a);
     await a.click('[data-action="find"]');

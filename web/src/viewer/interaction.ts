@@ -8,6 +8,7 @@ import type { JsonObject, QuireRecord, RecordKind, SessionUser } from "../client
 import {
   isMarkupTool,
   markupContent,
+  type MarkupTool,
   inkContent,
   lineContent,
   noteContent,
@@ -40,6 +41,8 @@ import type { Tool } from "./toolbar";
 export interface InteractionHost {
   readonly tool: Tool;
   readonly style: Style;
+  /** The colour a tool draws with (its own choice, or the default). */
+  colorFor(tool: Tool): string;
   readonly user: SessionUser;
   readonly overlays: PageOverlay[];
   record(id: string): QuireRecord | undefined;
@@ -318,10 +321,14 @@ export class Interaction {
   /** With a text markup tool, turns the finished text selection into markup (one per page). */
   maybeHighlight(): void {
     const tool = this.host.tool;
-    if (!isMarkupTool(tool)) return;
-    const selection = this.surface.ownerDocument.getSelection();
-    if (!selection || selection.isCollapsed || selection.rangeCount === 0) return;
+    if (isMarkupTool(tool)) this.markSelection(tool);
+  }
+
+  /** The current text selection's line rectangles per page (page space), if it is on pages. */
+  selectionRects(): Map<PageOverlay, Rect[]> {
     const byPage = new Map<PageOverlay, Rect[]>();
+    const selection = this.surface.ownerDocument.getSelection();
+    if (!selection || selection.isCollapsed || selection.rangeCount === 0) return byPage;
     for (let i = 0; i < selection.rangeCount; i++) {
       for (const r of selection.getRangeAt(i).getClientRects()) {
         if (r.width < 1 || r.height < 1) continue;
@@ -332,16 +339,23 @@ export class Interaction {
         byPage.set(overlay, [...(byPage.get(overlay) ?? []), rect]);
       }
     }
+    return byPage;
+  }
+
+  /** Turns the text selection into markup of the given kind (one per page); returns the last. */
+  markSelection(tool: MarkupTool): QuireRecord | null {
     let last: QuireRecord | null = null;
-    for (const [overlay, rects] of byPage) {
+    for (const [overlay, rects] of this.selectionRects()) {
       const lines = mergeLineRects(rects);
       if (lines.length === 0) continue;
-      last = this.host.create("annotation", markupContent(tool, overlay.pageIndex, lines, this.host.style, this.host.user));
+      const style = { ...this.host.style, color: this.host.colorFor(tool) };
+      last = this.host.create("annotation", markupContent(tool, overlay.pageIndex, lines, style, this.host.user));
     }
     if (last) {
-      selection.removeAllRanges();
+      this.surface.ownerDocument.getSelection()?.removeAllRanges();
       this.host.select(last.id);
     }
+    return last;
   }
 
   private overlayContaining(x: number, y: number): PageOverlay | null {

@@ -22,6 +22,7 @@ import { NotePopup } from "./note-popup";
 import { PageOverlay } from "./overlay";
 import { LinkService } from "./pdf/link-service";
 import { PageList } from "./pdf/page-list";
+import { SelectionPopup } from "./selection-popup";
 import { EN, type Strings } from "./strings";
 import { Thumbnails } from "./thumbnails";
 import { COLORS, Toolbar, type Tool } from "./toolbar";
@@ -50,6 +51,7 @@ export class Viewer implements InteractionHost {
   private readonly toasts: HTMLElement;
   private readonly notePopup = new NotePopup();
   private readonly findBar: FindBar;
+  private readonly selectionPopup: SelectionPopup;
   private readonly forms: Forms;
   private readonly colors: Partial<Record<Tool, string>> = { highlight: COLORS[0], note: COLORS[0], squiggly: COLORS[1] };
   private defaultColor = COLORS[1];
@@ -130,6 +132,21 @@ export class Viewer implements InteractionHost {
       delete: (id) => client.delete(id),
     });
     this.interaction = new Interaction(this, this.pageList.scroller);
+    this.selectionPopup = new SelectionPopup(
+      this.root,
+      this.pageList.scroller,
+      {
+        canAnnotate: () => this.editable,
+        highlight: () => void this.interaction.markSelection("highlight"),
+        underline: () => void this.interaction.markSelection("underline"),
+        comment: () => {
+          if (!this.interaction.markSelection("highlight")) return;
+          this.root.classList.remove("quire-hide-comments");
+          queueMicrotask(() => this.comments.focusNewThread());
+        },
+      },
+      () => this.tool === "select",
+    );
     this.listen();
     this.setTool("select");
     this.toolbar.setColor(this.style.color);
@@ -157,7 +174,11 @@ export class Viewer implements InteractionHost {
   }
 
   get style(): Style {
-    return { color: this.colors[this.tool] ?? this.defaultColor, lineWidth: 2, fontSize: 14 };
+    return { color: this.colorFor(this.tool), lineWidth: 2, fontSize: 14 };
+  }
+
+  colorFor(tool: Tool): string {
+    return this.colors[tool] ?? this.defaultColor;
   }
 
   // ---- records: every user edit goes through here -------------------------------------
@@ -465,6 +486,7 @@ export class Viewer implements InteractionHost {
     for (const off of this.unsubscribe) off();
     this.abort.abort();
     this.interaction.destroy();
+    this.selectionPopup.destroy();
     this.thumbnails.destroy();
     this.pageList.destroy();
     this.events.clear();
