@@ -366,6 +366,42 @@ describe("the viewer as a product", () => {
     assert.equal(await a.evaluate((id) => window.quire.getRecord(id)?.content.type, content.rootId), "pspdfkit/markup/highlight");
   });
 
+  it("dashboard: file name as title, permissions as checkboxes, revoke a token, delete a document", async () => {
+    const page = await newPage("dashboard", { bypassCSP: true });
+    page.on("dialog", (d) => void d.accept());
+    await page.goto(`${server.base}/`);
+    await page.fill('input[name="api-key"]', server.apiKey);
+    await page.click('button[type="submit"]');
+    await page.setInputFiles('input[name="file"]', { name: "Quarterly report.pdf", mimeType: "application/pdf", buffer: Buffer.from(samplePdf(2)) });
+    await page.click('.dash-upload button[type="submit"]');
+    const row = page.locator("tr[data-document-id]", { hasText: "Quarterly report" });
+    await row.waitFor({ timeout: WAIT });
+    const id = await row.getAttribute("data-document-id");
+    assert.equal((await backend(server, "GET", `/api/documents/${id}`)).title, "Quarterly report");
+    // The signed-in dashboard passes axe too.
+    const axe = await readFile(join(WEB, "node_modules", "axe-core", "axe.min.js"), "utf8");
+    await page.evaluate(axe);
+    await row.locator('[data-action="open-as"]').click();
+    const serious = await page.evaluate(async () =>
+      (await window.axe.run(document)).violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id}: ${v.nodes[0]?.target}`),
+    );
+    assert.deepEqual(serious, []);
+    await page.check('input[value="annotations:view:all"]');
+    await page.check('input[value="annotations:edit:self"]');
+    await page.click('.dash-open-as button[type="submit"]');
+    await page.waitForSelector('#viewer .quire-root[data-connection="online"]', { timeout: WAIT });
+    const grant = await page.evaluate(() => window.Quire && document.querySelector(".dash-tokens li")?.dataset.revocationId);
+    assert.ok(grant, "the minted token is listed");
+    // Revoking closes the open session.
+    await page.click("#viewer-revoke");
+    await page.waitForSelector("#viewer .quire-banner", { timeout: WAIT });
+    await page.click("#viewer-close");
+    await page.locator(".dash-tokens li", { hasText: "revoked" }).waitFor({ timeout: WAIT });
+    await row.locator('[data-action="delete-document"]').click();
+    await row.waitFor({ state: "detached", timeout: WAIT });
+    await assert.rejects(backend(server, "GET", `/api/documents/${id}`), /404/);
+  });
+
   it("finds text in the document: count, next, previous, highlight", async () => {
     const a = await open("find", tokens.a);
     await a.click('[data-action="find"]');
@@ -505,9 +541,14 @@ describe("the viewer as a product", () => {
     // Carol may edit only her own annotations; an edit of Alice's is refused in plain words.
     const a = await open("A9", tokens.a);
     const box = await pageBox(a);
+    const known = await a.evaluate(() => window.quire.getRecords().map((r) => r.id));
     await a.click('[data-tool="rectangle"]');
     await drag(a, [box.x + 100, box.y + 600], [box.x + 200, box.y + 650]);
-    const id = await a.waitForFunction(() => window.quire.client.pendingChanges[0]?.id, null, { timeout: WAIT });
+    const id = await a.waitForFunction(
+      (seen) => window.quire.getRecords().find((r) => !seen.includes(r.id) && r.content.type === "pspdfkit/shape/rectangle")?.id,
+      known,
+      { timeout: WAIT },
+    );
     const rid = await id.jsonValue();
     await waitForAck(a, rid);
     const c = await open("C9", tokens.self);
