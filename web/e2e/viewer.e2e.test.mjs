@@ -402,6 +402,39 @@ describe("the viewer as a product", () => {
     await assert.rejects(backend(server, "GET", `/api/documents/${id}`), /404/);
   });
 
+  it("style: any colour, line width, opacity and fill, for new shapes and the selected one", async () => {
+    const a = await open("style", tokens.a);
+    await a.click('[data-tool="rectangle"]');
+    await a.click('[data-action="style"]');
+    await a.locator('[data-input="style-color"]').fill("#00aa55");
+    await a.focus('[data-input="style-width"]');
+    for (let i = 0; i < 4; i++) await a.keyboard.press("ArrowRight");
+    await a.focus('[data-input="style-opacity"]');
+    for (let i = 0; i < 4; i++) await a.keyboard.press("ArrowLeft");
+    await a.check('[data-input="style-fill-on"]');
+    await a.click('[data-action="style"]');
+    const box = await pageBox(a, 0);
+    const known = await a.evaluate(() => window.quire.getRecords().map((r) => r.id));
+    await drag(a, [box.x + box.width - 200, box.y + 150], [box.x + box.width - 120, box.y + 200]);
+    const id = await (
+      await a.waitForFunction((seen) => window.quire.getRecords().find((r) => !seen.includes(r.id) && r.content.type === "pspdfkit/shape/rectangle")?.id, known, { timeout: WAIT })
+    ).jsonValue();
+    await waitForAck(a, id);
+    const created = (await serverRecords(server, DOC)).get(id).content;
+    assert.equal(created.strokeColor, "#00aa55");
+    assert.equal(created.strokeWidth, 6);
+    assert.equal(created.opacity, 0.8);
+    assert.equal(created.fillColor, "#ffd400");
+    // The new rectangle is selected: changing the opacity changes it.
+    await a.click('[data-tool="select"]');
+    await a.evaluate((rid) => window.quire.select(rid), id);
+    await a.click('[data-action="style"]');
+    await a.focus('[data-input="style-opacity"]');
+    await a.keyboard.press("ArrowLeft");
+    await a.waitForFunction((rid) => window.quire.getRecord(rid)?.content.opacity === 0.75, id, { timeout: WAIT });
+    await waitForAck(a, id);
+  });
+
   it("finds text in the document: count, next, previous, highlight", async () => {
     const a = await open("find", tokens.a);
     await a.click('[data-action="find"]');

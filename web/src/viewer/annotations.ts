@@ -24,17 +24,29 @@ export interface Style {
   color: string;
   lineWidth: number;
   fontSize: number;
+  /** 0–1. */
+  opacity: number;
+  /** Fill of rectangles and ellipses (`#rrggbb`), or none. */
+  fill: string | null;
+}
+
+/** A change of style from the style panel, applied to new annotations and to the selected one. */
+export interface StylePatch {
+  color?: string;
+  lineWidth?: number;
+  opacity?: number;
+  fill?: string | null;
 }
 
 /** The fields every annotation the viewer makes carries. */
-function base(type: string, pageIndex: number, bbox: Rect, user: SessionUser): JsonObject {
+function base(type: string, pageIndex: number, bbox: Rect, user: SessionUser, style: Style): JsonObject {
   const now = new Date().toISOString();
   return {
     v: 2,
     type,
     pageIndex,
     bbox: roundRect(bbox),
-    opacity: 1,
+    opacity: clampOpacity(style.opacity),
     createdAt: now,
     updatedAt: now,
     creatorName: user.user_name ?? user.user_id,
@@ -44,7 +56,7 @@ function base(type: string, pageIndex: number, bbox: Rect, user: SessionUser): J
 export function inkContent(pageIndex: number, strokes: Point[][], style: Style, user: SessionUser): JsonObject {
   const bbox = boundsOf(strokes.flat(), style.lineWidth / 2 + 1);
   return {
-    ...base(TYPES.ink, pageIndex, bbox, user),
+    ...base(TYPES.ink, pageIndex, bbox, user, style),
     lines: {
       points: strokes.map((s) => s.map(roundPoint)),
       intensities: strokes.map((s) => s.map(() => 1)),
@@ -72,7 +84,7 @@ export function isMarkupTool(tool: string): tool is MarkupTool {
 /** Text markup over the given line rectangles (highlights blend with the text under them). */
 export function markupContent(tool: MarkupTool, pageIndex: number, rects: Rect[], style: Style, user: SessionUser): JsonObject {
   const content: JsonObject = {
-    ...base(MARKUP_TYPES[tool], pageIndex, unionRects(rects), user),
+    ...base(MARKUP_TYPES[tool], pageIndex, unionRects(rects), user, style),
     rects: rects.map(roundRect),
     color: style.color,
   };
@@ -93,15 +105,16 @@ export function shapeContent(
   user: SessionUser,
 ): JsonObject {
   return {
-    ...base(TYPES[kind], pageIndex, rectFromCorners(from, to), user),
+    ...base(TYPES[kind], pageIndex, rectFromCorners(from, to), user, style),
     strokeWidth: style.lineWidth,
     strokeColor: style.color,
+    ...(style.fill ? { fillColor: style.fill } : {}),
   };
 }
 
 export function lineContent(pageIndex: number, from: Point, to: Point, arrow: boolean, style: Style, user: SessionUser): JsonObject {
   const content: JsonObject = {
-    ...base(TYPES.line, pageIndex, boundsOf([from, to], style.lineWidth * 2 + 2), user),
+    ...base(TYPES.line, pageIndex, boundsOf([from, to], style.lineWidth * 2 + 2), user, style),
     startPoint: roundPoint(from),
     endPoint: roundPoint(to),
     strokeWidth: style.lineWidth,
@@ -113,7 +126,7 @@ export function lineContent(pageIndex: number, from: Point, to: Point, arrow: bo
 
 export function noteContent(pageIndex: number, at: Point, text: string, style: Style, user: SessionUser): JsonObject {
   return {
-    ...base(TYPES.note, pageIndex, [at[0], at[1], NOTE_SIZE, NOTE_SIZE], user),
+    ...base(TYPES.note, pageIndex, [at[0], at[1], NOTE_SIZE, NOTE_SIZE], user, style),
     text: { format: "plain", value: text },
     icon: "comment",
     color: style.color,
@@ -122,7 +135,7 @@ export function noteContent(pageIndex: number, at: Point, text: string, style: S
 
 export function textContent(pageIndex: number, at: Point, text: string, style: Style, user: SessionUser): JsonObject {
   return {
-    ...base(TYPES.text, pageIndex, textBox(at, text, style.fontSize), user),
+    ...base(TYPES.text, pageIndex, textBox(at, text, style.fontSize), user, style),
     text: { format: "plain", value: text },
     fontSize: style.fontSize,
     font: "Helvetica",
@@ -186,6 +199,32 @@ export function colorField(type: string): string {
 
 export function withColor(content: JsonObject, color: string): JsonObject {
   return { ...content, [colorField(typeof content.type === "string" ? content.type : "")]: color, updatedAt: new Date().toISOString() };
+}
+
+function clampOpacity(v: number): number {
+  return Number.isFinite(v) ? Math.round(Math.max(0.05, Math.min(1, v)) * 100) / 100 : 1;
+}
+
+/**
+ * Applies a style change to an annotation's content: colour to its colour field, line width
+ * to ink (`lineWidth`) and shapes (`strokeWidth`), opacity to every type, fill to rectangles
+ * and ellipses (null removes it). Fields a type does not have are left alone.
+ */
+export function withStyle(content: JsonObject, patch: StylePatch): JsonObject {
+  const type = typeof content.type === "string" ? content.type : "";
+  const out: JsonObject = { ...content, updatedAt: new Date().toISOString() };
+  if (patch.color !== undefined) out[colorField(type)] = patch.color;
+  if (patch.opacity !== undefined) out.opacity = clampOpacity(patch.opacity);
+  if (patch.lineWidth !== undefined) {
+    const width = Math.max(0.5, Math.min(48, patch.lineWidth));
+    if (type === TYPES.ink) out.lineWidth = width;
+    else if (type.startsWith("pspdfkit/shape/")) out.strokeWidth = width;
+  }
+  if (patch.fill !== undefined && (type === TYPES.rectangle || type === TYPES.ellipse)) {
+    if (patch.fill) out.fillColor = patch.fill;
+    else delete out.fillColor;
+  }
+  return out;
 }
 
 /**

@@ -6,7 +6,9 @@
 import type { ConnectionState } from "../client/client";
 import type { PresenceSession } from "../client/types";
 import { h } from "./dom";
+import type { StylePatch } from "./annotations";
 import { icon, type IconName } from "./icons";
+import { StylePanel } from "./style-panel";
 import { colorFor, initials } from "./presence-colors";
 
 export type Tool = "select" | "highlight" | "underline" | "strikeout" | "squiggly" | "ink" | "rectangle" | "ellipse" | "line" | "arrow" | "note" | "text";
@@ -29,7 +31,8 @@ export const EDIT_TOOLS: [Tool, string][] = [
 /** The zoom levels offered in the zoom menu. */
 const ZOOM_PRESETS = [0.5, 0.75, 1, 1.25, 1.5, 2, 3, 4];
 
-export const COLORS = ["#ffd400", "#ff4d4f", "#2f80ed", "#27ae60", "#9b51e0", "#000000"];
+/** Preset colours (any other from the style panel's picker). */
+export const COLORS = ["#ffd400", "#ff4d4f", "#2f80ed", "#000000"];
 
 export interface ToolbarActions {
   goToPage(index: number): void;
@@ -40,6 +43,7 @@ export interface ToolbarActions {
   setZoom(zoom: number): void;
   setTool(tool: Tool): void;
   setColor(color: string): void;
+  setStyle(patch: StylePatch): void;
   deleteSelection(): void;
   undo(): void;
   redo(): void;
@@ -65,6 +69,7 @@ export class Toolbar {
   private readonly tools = new Map<Tool, HTMLButtonElement>();
   private readonly swatches: HTMLButtonElement[] = [];
   private readonly editGroup: HTMLElement | null;
+  private stylePanel: StylePanel | null = null;
   private readonly deleteButton: HTMLButtonElement | null = null;
   private readonly undoButton: HTMLButtonElement | null = null;
   private readonly redoButton: HTMLButtonElement | null = null;
@@ -140,6 +145,8 @@ export class Toolbar {
         this.swatches.push(sw);
         colors.append(sw);
       }
+      this.stylePanel = new StylePanel((patch) => actions.setStyle(patch));
+      colors.append(this.stylePanel.el);
       this.deleteButton = button("delete", "delete", "Delete the selection (Del)", () => actions.deleteSelection());
       this.undoButton = button("undo", "undo", "Undo (Ctrl+Z)", () => actions.undo());
       this.redoButton = button("redo", "redo", "Redo (Ctrl+Shift+Z)", () => actions.redo());
@@ -200,6 +207,7 @@ export class Toolbar {
 
   setColor(color: string): void {
     for (const sw of this.swatches) sw.setAttribute("aria-pressed", String(sw.dataset.color === color));
+    this.stylePanel?.setColor(color);
   }
 
   setSelection(editable: boolean, deletable: boolean): void {

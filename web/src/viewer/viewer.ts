@@ -9,7 +9,7 @@ import type { ClientEvents, QuireClient } from "../client/client";
 import { Emitter } from "../client/events";
 import type { Rights } from "../client/rights";
 import type { JsonObject, QuireRecord, RecordKind, SessionUser } from "../client/types";
-import { commentContent, isMarkupTool, isResizable, isResolved, withColor, withResolved, type Style } from "./annotations";
+import { commentContent, isMarkupTool, withStyle, type StylePatch, isResizable, isResolved, withColor, withResolved, type Style } from "./annotations";
 import { CommentsPanel } from "./comments";
 import { h, isTypingTarget } from "./dom";
 import { bboxOf, mapRect } from "./geometry";
@@ -55,6 +55,9 @@ export class Viewer implements InteractionHost {
   private readonly forms: Forms;
   private readonly colors: Partial<Record<Tool, string>> = { highlight: COLORS[0], note: COLORS[0], squiggly: COLORS[1] };
   private defaultColor = COLORS[1];
+  private lineWidth = 2;
+  private opacity = 1;
+  private fill: string | null = null;
   private selectedId: string | null = null;
   /** Which page's overlay draws each annotation (to move it when its pageIndex changes). */
   private readonly drawnOn = new Map<string, number>();
@@ -92,6 +95,7 @@ export class Viewer implements InteractionHost {
       setZoom: (z) => this.pageList.setZoom(z),
       setTool: (t) => this.setTool(t),
       setColor: (c) => this.setColor(c),
+      setStyle: (patch) => this.setStyle(patch),
       deleteSelection: () => this.deleteSelection(),
       undo: () => this.undo(),
       redo: () => this.redo(),
@@ -174,7 +178,7 @@ export class Viewer implements InteractionHost {
   }
 
   get style(): Style {
-    return { color: this.colorFor(this.tool), lineWidth: 2, fontSize: 14 };
+    return { color: this.colorFor(this.tool), lineWidth: this.lineWidth, fontSize: 14, opacity: this.opacity, fill: this.fill };
   }
 
   colorFor(tool: Tool): string {
@@ -247,6 +251,16 @@ export class Viewer implements InteractionHost {
     this.toolbar.setColor(color);
     const selected = this.selected();
     if (selected && this.canEdit(selected)) this.update(selected.id, withColor(selected.content, color));
+  }
+
+  /** A change from the style panel: for what is drawn next, and the selection if editable. */
+  private setStyle(patch: StylePatch): void {
+    if (patch.color !== undefined) return this.setColor(patch.color);
+    if (patch.lineWidth !== undefined) this.lineWidth = patch.lineWidth;
+    if (patch.opacity !== undefined) this.opacity = patch.opacity;
+    if (patch.fill !== undefined) this.fill = patch.fill;
+    const selected = this.selected();
+    if (selected && this.canEdit(selected)) this.update(selected.id, withStyle(selected.content, patch));
   }
 
   private showSelection(): void {
