@@ -435,6 +435,28 @@ describe("the viewer as a product", () => {
     await waitForAck(a, id);
   });
 
+  it("touch: one finger draws with the ink tool, two fingers pinch-zoom", async () => {
+    const a = await open("touch", tokens.a, { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
+    const cdp = await a.context().newCDPSession(a);
+    const touch = (type, points) => cdp.send("Input.dispatchTouchEvent", { type, touchPoints: points.map(([x, y], id) => ({ x, y, id })) });
+    const box = await pageBox(a);
+    const known = await a.evaluate(() => window.quire.getRecords().map((r) => r.id));
+    await a.locator('[data-tool="ink"]').tap();
+    const [x, y] = [box.x + 60, box.y + 200];
+    await touch("touchStart", [[x, y]]);
+    for (let i = 1; i <= 8; i++) await touch("touchMove", [[x + i * 10, y + i * 4]]);
+    await touch("touchEnd", []);
+    await a.waitForFunction((seen) => window.quire.getRecords().some((r) => !seen.includes(r.id) && r.content.type === "pspdfkit/ink"), known, { timeout: WAIT });
+
+    await a.locator('[data-tool="select"]').tap();
+    const zoom = await a.evaluate(() => window.quire.zoom);
+    const [cx, cy] = [box.x + box.width / 2, box.y + 300];
+    await touch("touchStart", [[cx - 30, cy], [cx + 30, cy]]);
+    for (let i = 1; i <= 6; i++) await touch("touchMove", [[cx - 30 - i * 10, cy], [cx + 30 + i * 10, cy]]);
+    await touch("touchEnd", []);
+    await a.waitForFunction((z) => window.quire.zoom > z * 1.5, zoom, { timeout: WAIT });
+  });
+
   it("finds text in the document: count, next, previous, highlight", async () => {
     const a = await open("find", tokens.a);
     await a.click('[data-action="find"]');

@@ -123,6 +123,11 @@ export class Interaction {
   }
 
   private down(e: PointerEvent): void {
+    // A second finger: a pinch (the page list zooms), so the stroke or drag in progress ends.
+    if (e.pointerType === "touch" && this.gesture && e.pointerId !== this.pointerId) {
+      this.cancel();
+      return;
+    }
     if (e.button !== 0 || this.gesture) return;
     const overlay = this.overlayAt(e.target);
     const tool = this.host.tool;

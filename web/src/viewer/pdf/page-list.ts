@@ -49,6 +49,7 @@ export class PageList {
     });
     for (const p of this.pages) this.observer.observe(p.div);
     this.scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
+    this.listenForPinch();
     // Ctrl/Cmd+wheel (and a trackpad pinch, which browsers report as Ctrl+wheel) zooms around
     // the pointer instead of zooming the whole web page.
     this.scroller.addEventListener(
@@ -118,6 +119,38 @@ export class PageList {
     const available = this.scroller.clientWidth - 2 * PAGE_GAP - 4;
     const widest = Math.max(...this.pages.map((p) => p.width / this.cssScale));
     if (available > 0 && widest > 0) this.setZoom(available / (widest * PixelsPerInch.PDF_TO_CSS_UNITS));
+  }
+
+  /**
+   * Two fingers on a touch screen zoom around their midpoint (the scroller lets the browser
+   * pan with one finger, `touch-action: pan-x pan-y`, and leaves pinching to us).
+   */
+  private listenForPinch(): void {
+    const touches = new Map<number, { x: number; y: number }>();
+    let start: { distance: number; zoom: number } | null = null;
+    const spread = () => {
+      const [a, b] = [...touches.values()];
+      return { distance: Math.hypot(a.x - b.x, a.y - b.y), mid: { clientX: (a.x + b.x) / 2, clientY: (a.y + b.y) / 2 } };
+    };
+    const s = this.scroller;
+    s.addEventListener("pointerdown", (e) => {
+      if (e.pointerType !== "touch") return;
+      touches.set(e.pointerId, { x: e.clientX, y: e.clientY });
+      if (touches.size === 2) start = { distance: spread().distance, zoom: this.zoomLevel };
+    });
+    s.addEventListener("pointermove", (e) => {
+      if (!touches.has(e.pointerId)) return;
+      touches.set(e.pointerId, { x: e.clientX, y: e.clientY });
+      if (!start || touches.size !== 2) return;
+      const now = spread();
+      if (start.distance > 10) this.setZoom(start.zoom * (now.distance / start.distance), now.mid);
+    });
+    const end = (e: PointerEvent) => {
+      touches.delete(e.pointerId);
+      if (touches.size < 2) start = null;
+    };
+    s.addEventListener("pointerup", end);
+    s.addEventListener("pointercancel", end);
   }
 
   /** Zooms so that the current page fits the view entirely. */
