@@ -273,7 +273,7 @@ describe("the viewer as a product", () => {
     assert.deepEqual(await audit(viewer), [], "viewer");
   });
 
-  it("the Annotations tab lists annotations by page with author and thread badge; a click jumps to one", async () => {
+  it("the Annotations tab lists annotations by page with author and thread badge; a click jumps to one; @mentions", async () => {
     const a = await open("list", tokens.a);
     await a.click('[data-action="next-page"]');
     await a.waitForFunction(() => window.quire.currentPage === 1, null, { timeout: WAIT });
@@ -286,8 +286,14 @@ describe("the viewer as a product", () => {
     const id = await rect.getAttribute("data-record-id");
     await a.click('[data-tool="select"]');
     await a.locator(`.quire-overlay [data-record-id="${id}"] .quire-hit-area`).first().click({ position: { x: 2, y: 20 } });
-    await a.fill('textarea[data-input="new-comment"]', "Why this box?");
+    // Bob has written in this document (he is a known user): @Bob is a mention.
+    await a.fill('textarea[data-input="new-comment"]', "Why this box? @Bob");
     await a.click('[data-action="add-comment"]');
+    const mention = a.locator(`.quire-thread[data-root-id="${id}"] mark.quire-mention[data-user-id="bob"]`);
+    await mention.waitFor({ timeout: WAIT });
+    assert.equal(await mention.textContent(), "@Bob");
+    const comment = await (await a.waitForFunction((rid) => window.quire.getRecords().find((r) => r.kind === "comment" && r.content.rootId === rid), id, { timeout: WAIT })).jsonValue();
+    assert.deepEqual(comment.content.customData.mentions, ["bob"]);
     await a.click('[data-tab="annotations"]');
     const item = a.locator(`.quire-annotation-item[data-annotation-id="${id}"]`);
     await item.waitFor({ timeout: WAIT });

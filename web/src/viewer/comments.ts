@@ -13,6 +13,7 @@
 import type { Rights } from "../client/rights";
 import type { QuireRecord } from "../client/types";
 import { AnnotationList } from "./annotation-list";
+import { splitMentions, type KnownUser } from "./mentions";
 import { isResolved, textOf, TYPES, typeLabel } from "./annotations";
 import { formatTime, h } from "./dom";
 import { bboxOf } from "./geometry";
@@ -24,6 +25,8 @@ export interface CommentActions {
   deleteComment(id: string): void;
   /** Selects the root annotation and scrolls to it. */
   focus(rootId: string): void;
+  /** The document's users, for highlighting `@mentions`. */
+  users(): KnownUser[];
 }
 
 class ThreadView {
@@ -84,7 +87,13 @@ class ThreadView {
       "li",
       { class: "quire-comment", "data-record-id": c.id, "data-kind": "comment", "data-type": "pspdfkit/comment" },
       h("div", { class: "quire-comment-head" }, author, h("time", { datetime: created }, formatTime(created))),
-      h("p", { class: "quire-comment-text" }, textOf(c.content)),
+      h(
+        "p",
+        { class: "quire-comment-text" },
+        ...splitMentions(textOf(c.content), this.actions.users()).map((seg) =>
+          seg.user_id ? h("mark", { class: "quire-mention", "data-user-id": seg.user_id }, seg.text) : seg.text,
+        ),
+      ),
     );
     if (c.rev === 0) item.classList.add("quire-pending");
     if (this.rights.canDelete(c)) {

@@ -18,6 +18,7 @@ import { Interaction, type InteractionHost } from "./interaction";
 import { downloadOriginal, pdfFileName, printDocument } from "./document-actions";
 import { FindBar } from "./find";
 import { Forms } from "./forms";
+import { mentionedIds, type KnownUser } from "./mentions";
 import { NotePopup } from "./note-popup";
 import { PageOverlay } from "./overlay";
 import { LinkService } from "./pdf/link-service";
@@ -115,6 +116,7 @@ export class Viewer implements InteractionHost {
       setResolved: (rootId, resolved) => this.setResolved(rootId, resolved),
       deleteComment: (id) => this.delete(id),
       focus: (rootId) => this.focusRecord(rootId),
+      users: () => this.knownUsers(),
     });
     this.toasts = h("div", { class: "quire-toasts", role: "status", "aria-live": "polite" });
     this.root = h(
@@ -300,7 +302,20 @@ export class Viewer implements InteractionHost {
   private comment(rootId: string, text: string): void {
     const root = this.client.getRecord(rootId);
     const page = root && typeof root.content.pageIndex === "number" ? root.content.pageIndex : null;
-    this.create("comment", commentContent(rootId, page, text, this.user));
+    const content = commentContent(rootId, page, text, this.user);
+    // Who is @mentioned, by user id (for notifications; the text keeps the names).
+    const mentions = mentionedIds(text, this.knownUsers());
+    if (mentions.length > 0) content.customData = { mentions };
+    this.create("comment", content);
+  }
+
+  /** The document's users this viewer knows of: itself, who is here, who wrote something. */
+  private knownUsers(): KnownUser[] {
+    const users = new Map<string, string>();
+    users.set(this.user.user_id, this.user.user_name ?? this.user.user_id);
+    for (const p of this.client.presence) users.set(p.user_id, p.user_name ?? p.user_id);
+    for (const r of this.client.getRecords()) if (!users.has(r.creator)) users.set(r.creator, r.creator_name ?? r.creator);
+    return [...users].map(([user_id, name]) => ({ user_id, name }));
   }
 
   private setResolved(rootId: string, resolved: boolean): void {
