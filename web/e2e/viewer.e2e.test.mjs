@@ -463,6 +463,39 @@ describe("the viewer as a product", () => {
     await a.waitForFunction((z) => window.quire.zoom > z * 1.5, zoom, { timeout: WAIT });
   });
 
+  it("polygon, polyline and stamp tools from the More tools menu", async () => {
+    const a = await open("shapes", tokens.a);
+    const box = await pageBox(a, 0);
+    const known = await a.evaluate(() => window.quire.getRecords().map((r) => r.id));
+    const fresh = async (type) =>
+      (await a.waitForFunction(([seen, t]) => window.quire.getRecords().find((r) => !seen.includes(r.id) && r.content.type === t)?.id, [known, type], { timeout: WAIT })).jsonValue();
+    const at = (fx, fy) => [box.x + box.width * fx, box.y + 700 * fy];
+    // Polygon: three clicks and a double-click.
+    await a.click('[data-action="more-tools"]');
+    await a.click('.quire-menu-item[data-tool="polygon"]');
+    for (const [fx, fy] of [[0.6, 0.2], [0.8, 0.2], [0.7, 0.4]]) await a.mouse.click(...at(fx, fy));
+    await a.mouse.dblclick(...at(0.65, 0.35));
+    const polygon = await fresh("pspdfkit/shape/polygon");
+    // Polyline: two clicks and Enter.
+    await a.click('[data-action="more-tools"]');
+    await a.click('.quire-menu-item[data-tool="polyline"]');
+    await a.mouse.click(...at(0.6, 0.5));
+    await a.mouse.click(...at(0.8, 0.55));
+    await a.keyboard.press("Enter");
+    const polyline = await fresh("pspdfkit/shape/polyline");
+    // A standard stamp.
+    await a.click('[data-action="more-tools"]');
+    await a.click('.quire-menu-item[data-stamp="Rejected"]');
+    await a.mouse.click(...at(0.7, 0.7));
+    const stamp = await fresh("pspdfkit/stamp");
+    for (const id of [polygon, polyline, stamp]) await waitForAck(a, id);
+    const records = await serverRecords(server, DOC);
+    assert.ok(records.get(polygon).content.points.length >= 3);
+    assert.equal(records.get(polyline).content.points.length, 2);
+    assert.equal(records.get(stamp).content.stampType, "Rejected");
+    assert.equal(await a.locator(`[data-record-id="${stamp}"] text`).textContent(), "REJECTED");
+  });
+
   it("finds text in the document: count, next, previous, highlight", async () => {
     const a = await open("find", tokens.a);
     await a.click('[data-action="find"]');

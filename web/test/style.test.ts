@@ -25,3 +25,21 @@ describe("annotation style", () => {
     expect(withStyle(hl, { lineWidth: 4 }).strokeWidth).toBeUndefined();
   });
 });
+
+describe("polygons, polylines and stamps", () => {
+  it("builds them within the points and around the spot", async () => {
+    const { polyContent, stampContent } = await import("../src/viewer/annotations");
+    const poly = polyContent("polygon", 1, [[10, 10], [60, 10], [30, 50]], style, user);
+    expect(poly).toMatchObject({ type: "pspdfkit/shape/polygon", pageIndex: 1, strokeWidth: 6, fillColor: "#ffd400" });
+    const [x, y, w, h] = poly.bbox as number[];
+    expect(x).toBeLessThanOrEqual(10);
+    expect(y + h).toBeGreaterThanOrEqual(50);
+    expect(x + w).toBeGreaterThanOrEqual(60);
+    expect(polyContent("polyline", 0, [[0, 0], [5, 5]], style, user).fillColor).toBeUndefined();
+    const stamp = stampContent(0, [100, 100], "Approved", user, style);
+    expect(stamp).toMatchObject({ type: "pspdfkit/stamp", stampType: "Approved", color: "#2e7d32" });
+    const [sx, sy, sw, sh] = stamp.bbox as number[];
+    expect(sx + sw / 2).toBeCloseTo(100, 0);
+    expect(sy + sh / 2).toBeCloseTo(100, 0);
+  });
+});

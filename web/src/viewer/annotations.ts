@@ -112,6 +112,37 @@ export function shapeContent(
   };
 }
 
+/** A polygon (closed) or polyline (open) through the points. */
+export function polyContent(kind: "polygon" | "polyline", pageIndex: number, points: Point[], style: Style, user: SessionUser): JsonObject {
+  return {
+    ...base(`pspdfkit/shape/${kind}`, pageIndex, boundsOf(points, style.lineWidth / 2 + 1), user, style),
+    points: points.map(roundPoint),
+    strokeWidth: style.lineWidth,
+    strokeColor: style.color,
+    ...(kind === "polygon" && style.fill ? { fillColor: style.fill } : {}),
+  };
+}
+
+/** The standard stamps the stamp tool offers, with their colours. */
+export const STAMPS: Record<string, string> = {
+  Approved: "#2e7d32",
+  Rejected: "#c62828",
+  Draft: "#1565c0",
+  Confidential: "#6a1b9a",
+};
+
+/** A standard stamp (Instant JSON `pspdfkit/stamp`) centred on `at`, sized for its word. */
+export function stampContent(pageIndex: number, at: Point, stampType: string, user: SessionUser, style: Style): JsonObject {
+  const width = Math.round(stampType.length * 11 + 24);
+  const height = 32;
+  return {
+    ...base("pspdfkit/stamp", pageIndex, [at[0] - width / 2, at[1] - height / 2, width, height], user, style),
+    stampType,
+    title: stampType,
+    color: STAMPS[stampType] ?? "#2e7d32",
+  };
+}
+
 export function lineContent(pageIndex: number, from: Point, to: Point, arrow: boolean, style: Style, user: SessionUser): JsonObject {
   const content: JsonObject = {
     ...base(TYPES.line, pageIndex, boundsOf([from, to], style.lineWidth * 2 + 2), user, style),

@@ -8,6 +8,8 @@ import type { JsonObject, QuireRecord, RecordKind, SessionUser } from "../client
 import {
   isMarkupTool,
   markupContent,
+  polyContent,
+  stampContent,
   type MarkupTool,
   inkContent,
   lineContent,
@@ -41,6 +43,7 @@ import type { Tool } from "./toolbar";
 export interface InteractionHost {
   readonly tool: Tool;
   readonly style: Style;
+  readonly stampType: string;
   /** The colour a tool draws with (its own choice, or the default). */
   colorFor(tool: Tool): string;
   readonly user: SessionUser;
@@ -57,6 +60,7 @@ export interface InteractionHost {
 
 type Gesture =
   | { type: "ink"; overlay: PageOverlay; points: Point[] }
+  | { type: "poly"; overlay: PageOverlay; tool: "polygon" | "polyline"; points: Point[]; at: Point }
   | { type: "shape"; overlay: PageOverlay; tool: "rectangle" | "ellipse" | "line" | "arrow"; from: Point; to: Point }
   | { type: "move"; overlay: PageOverlay; record: QuireRecord; from: Point; moved: boolean; content: JsonObject }
   | { type: "resize"; overlay: PageOverlay; record: QuireRecord; corner: string; grab: Point; content: JsonObject };
@@ -123,6 +127,10 @@ export class Interaction {
   }
 
   private down(e: PointerEvent): void {
+    if (this.gesture?.type === "poly") {
+      this.polyDown(e);
+      return;
+    }
     // A second finger: a pinch (the page list zooms), so the stroke or drag in progress ends.
     if (e.pointerType === "touch" && this.gesture && e.pointerId !== this.pointerId) {
       this.cancel();
@@ -149,6 +157,21 @@ export class Interaction {
         e.preventDefault();
         void this.place(tool, overlay, p);
         return;
+      case "polygon":
+      case "polyline":
+        // Click to add corners, double-click (or Enter) to finish; no pointer capture, so
+        // the pointer moves freely between clicks.
+        e.preventDefault();
+        this.gesture = { type: "poly", overlay, tool, points: [p], at: p };
+        this.previewPoly();
+        return;
+      case "stamp": {
+        e.preventDefault();
+        const record = this.host.create("annotation", stampContent(overlay.pageIndex, p, this.host.stampType, this.host.user, this.host.style));
+        this.host.setTool("select");
+        this.host.select(record.id);
+        return;
+      }
       case "highlight":
       case "underline":
       case "strikeout":
@@ -192,6 +215,11 @@ export class Interaction {
 
   private move(e: PointerEvent): void {
     const g = this.gesture;
+    if (g?.type === "poly") {
+      g.at = g.overlay.toPage(e.clientX, e.clientY);
+      this.previewPoly();
+      return;
+    }
     if (!g || e.pointerId !== this.pointerId) return;
     const p = g.overlay.toPage(e.clientX, e.clientY);
     switch (g.type) {
@@ -223,6 +251,37 @@ export class Interaction {
         return;
       }
     }
+  }
+
+  /** Another click of a polygon or polyline: a corner (the double-click that ends it comes after). */
+  private polyDown(e: PointerEvent): void {
+    const g = this.gesture;
+    if (g?.type !== "poly" || e.button !== 0) return;
+    e.preventDefault();
+    const p = g.overlay.toPage(e.clientX, e.clientY);
+    const last = g.points[g.points.length - 1];
+    if (Math.hypot(p[0] - last[0], p[1] - last[1]) >= 2) g.points.push(p);
+    g.at = p;
+    this.previewPoly();
+  }
+
+  /** Ends the polygon or polyline in progress (Enter or double-click): creates it if it has enough corners. */
+  finishPoly(): boolean {
+    const g = this.gesture;
+    if (g?.type !== "poly") return false;
+    this.gesture = null;
+    g.overlay.preview(null);
+    if (g.points.length >= (g.tool === "polygon" ? 3 : 2)) {
+      const record = this.host.create("annotation", polyContent(g.tool, g.overlay.pageIndex, g.points, this.host.style, this.host.user));
+      this.host.select(record.id);
+    }
+    return true;
+  }
+
+  private previewPoly(): void {
+    const g = this.gesture;
+    if (g?.type !== "poly") return;
+    g.overlay.preview(previewElement(polyContent(g.tool, g.overlay.pageIndex, [...g.points, g.at], this.host.style, this.host.user)));
   }
 
   /** A record was deleted (by anyone): a drag or resize of it ends, sending nothing. */
@@ -298,6 +357,7 @@ export class Interaction {
 
   /** Double-clicking a note or free text edits its text. */
   private doubleClick(e: MouseEvent): void {
+    if (this.finishPoly()) return; // a double-click ends a polygon or polyline
     if (this.host.tool !== "select") return;
     // The press before a double-click captured the pointer on the scroller, so the event's
     // target is the scroller: find what is under the pointer instead.

@@ -74,6 +74,9 @@ function draw(g: SVGGElement, type: string, c: JsonObject, bbox: Rect): void {
     case TYPES.note:
       drawNote(g, c, bbox);
       return;
+    case "pspdfkit/stamp":
+      drawStamp(g, c, bbox);
+      return;
     case TYPES.text:
       drawText(g, c, bbox);
       return;
@@ -144,6 +147,28 @@ function drawNote(g: SVGGElement, c: JsonObject, [x, y, w, hgt]: Rect): void {
   const title = s("title");
   title.textContent = textOf(c);
   g.append(title);
+}
+
+/** A rubber stamp: its word in capitals inside a rounded frame, in the stamp's colour. */
+function drawStamp(g: SVGGElement, c: JsonObject, [x, y, w, hgt]: Rect): void {
+  const color = str(c.color, "#2e7d32");
+  const label = str(c.title, str(c.stampType, "Stamp")).toUpperCase();
+  g.append(s("rect", { x, y, width: w, height: hgt, rx: 4, class: "quire-hit-area" }));
+  g.append(s("rect", { x: x + 1.5, y: y + 1.5, width: Math.max(0, w - 3), height: Math.max(0, hgt - 3), rx: 4, fill: "none", stroke: color, "stroke-width": 3 }));
+  const text = s("text", {
+    x: x + w / 2,
+    y: y + hgt / 2,
+    fill: color,
+    "font-family": "Helvetica, Arial, sans-serif",
+    "font-weight": "bold",
+    "font-size": Math.max(6, hgt * 0.5),
+    "text-anchor": "middle",
+    "dominant-baseline": "central",
+    textLength: Math.max(1, w - 16),
+    lengthAdjust: "spacingAndGlyphs",
+  });
+  text.textContent = label;
+  g.append(text);
 }
 
 function drawText(g: SVGGElement, c: JsonObject, [x, y, w, hgt]: Rect): void {

@@ -6,12 +6,12 @@
 import type { ConnectionState } from "../client/client";
 import type { PresenceSession } from "../client/types";
 import { h } from "./dom";
-import type { StylePatch } from "./annotations";
+import { STAMPS, type StylePatch } from "./annotations";
 import { icon, type IconName } from "./icons";
 import { StylePanel } from "./style-panel";
 import { colorFor, initials } from "./presence-colors";
 
-export type Tool = "select" | "highlight" | "underline" | "strikeout" | "squiggly" | "ink" | "rectangle" | "ellipse" | "line" | "arrow" | "note" | "text";
+export type Tool = "select" | "highlight" | "underline" | "strikeout" | "squiggly" | "polygon" | "polyline" | "stamp" | "ink" | "rectangle" | "ellipse" | "line" | "arrow" | "note" | "text";
 
 /** The tools that create annotations, in toolbar order, with their labels. */
 export const EDIT_TOOLS: [Tool, string][] = [
@@ -44,6 +44,8 @@ export interface ToolbarActions {
   setTool(tool: Tool): void;
   setColor(color: string): void;
   setStyle(patch: StylePatch): void;
+  /** Picks the stamp tool with one of the standard stamps. */
+  setStamp(stampType: string): void;
   deleteSelection(): void;
   undo(): void;
   redo(): void;
@@ -70,6 +72,7 @@ export class Toolbar {
   private readonly swatches: HTMLButtonElement[] = [];
   private readonly editGroup: HTMLElement | null;
   private stylePanel: StylePanel | null = null;
+  private moreTools: HTMLButtonElement | null = null;
   private readonly deleteButton: HTMLButtonElement | null = null;
   private readonly undoButton: HTMLButtonElement | null = null;
   private readonly redoButton: HTMLButtonElement | null = null;
@@ -147,6 +150,35 @@ export class Toolbar {
       }
       this.stylePanel = new StylePanel((patch) => actions.setStyle(patch));
       colors.append(this.stylePanel.el);
+      // Less frequent tools in a menu, so the toolbar keeps one row on common widths.
+      const menu = h("div", { class: "quire-menu-panel", role: "menu", "aria-label": "More tools", hidden: true });
+      const moreButton = h(
+        "button",
+        { type: "button", class: "quire-tool", "data-action": "more-tools", title: "More tools", "aria-label": "More tools", "aria-haspopup": "menu", "aria-expanded": "false" },
+        icon("more"),
+      );
+      const setMenu = (open: boolean) => {
+        menu.hidden = !open;
+        moreButton.setAttribute("aria-expanded", String(open));
+      };
+      moreButton.addEventListener("click", () => setMenu(menu.hidden));
+      const entry = (label: string, glyph: IconName, run: () => void, data: Record<string, string>) => {
+        const b = h("button", { type: "button", role: "menuitem", class: "quire-menu-item", ...data }, icon(glyph), h("span", {}, label));
+        b.addEventListener("click", () => {
+          run();
+          setMenu(false);
+        });
+        menu.append(b);
+        return b;
+      };
+      this.tools.set("polygon", entry("Polygon (double-click to finish)", "polygon", () => actions.setTool("polygon"), { "data-tool": "polygon" }));
+      this.tools.set("polyline", entry("Polyline (double-click to finish)", "polyline", () => actions.setTool("polyline"), { "data-tool": "polyline" }));
+      for (const stamp of Object.keys(STAMPS)) entry(`Stamp: ${stamp}`, "stamp", () => actions.setStamp(stamp), { "data-stamp": stamp });
+      menu.addEventListener("keydown", (e) => {
+        if (e.key === "Escape") setMenu(false);
+      });
+      this.moreTools = moreButton;
+      const more = h("div", { class: "quire-menu" }, moreButton, menu);
       this.deleteButton = button("delete", "delete", "Delete the selection (Del)", () => actions.deleteSelection());
       this.undoButton = button("undo", "undo", "Undo (Ctrl+Z)", () => actions.undo());
       this.redoButton = button("redo", "redo", "Redo (Ctrl+Shift+Z)", () => actions.redo());
@@ -155,6 +187,7 @@ export class Toolbar {
         { class: "quire-group quire-tools", role: "toolbar", "aria-label": "Annotation tools" },
         tool("select", "Select, move and resize (Esc)"),
         ...EDIT_TOOLS.map(([t, title]) => tool(t, title)),
+        more,
         colors,
         this.deleteButton,
         this.undoButton,
@@ -202,7 +235,9 @@ export class Toolbar {
   }
 
   setTool(tool: Tool): void {
-    for (const [t, b] of this.tools) b.setAttribute("aria-pressed", String(t === tool));
+    for (const [t, b] of this.tools) if (b.getAttribute("role") !== "menuitem") b.setAttribute("aria-pressed", String(t === tool));
+    // The menu's button shows that one of its tools is in use.
+    this.moreTools?.setAttribute("aria-pressed", String(tool === "polygon" || tool === "polyline" || tool === "stamp"));
   }
 
   setColor(color: string): void {

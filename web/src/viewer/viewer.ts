@@ -57,6 +57,8 @@ export class Viewer implements InteractionHost {
   private readonly colors: Partial<Record<Tool, string>> = { highlight: COLORS[0], note: COLORS[0], squiggly: COLORS[1] };
   private defaultColor = COLORS[1];
   private lineWidth = 2;
+  /** The standard stamp the stamp tool places. */
+  stampType = "Approved";
   private opacity = 1;
   private fill: string | null = null;
   private selectedId: string | null = null;
@@ -97,6 +99,10 @@ export class Viewer implements InteractionHost {
       setTool: (t) => this.setTool(t),
       setColor: (c) => this.setColor(c),
       setStyle: (patch) => this.setStyle(patch),
+      setStamp: (stamp) => {
+        this.stampType = stamp;
+        this.setTool("stamp");
+      },
       deleteSelection: () => this.deleteSelection(),
       undo: () => this.undo(),
       redo: () => this.redo(),
@@ -493,6 +499,8 @@ export class Viewer implements InteractionHost {
     if (e.key === "Delete" || e.key === "Backspace") {
       if (!this.selectedId) return;
       this.deleteSelection();
+    } else if (e.key === "Enter" && this.interaction.finishPoly()) {
+      // the polygon or polyline in progress ended
     } else if (mod && key === "f") {
       this.findBar.open();
     } else if (e.key === "Escape") {
