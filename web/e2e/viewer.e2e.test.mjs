@@ -439,6 +439,29 @@ describe("the viewer as a product", () => {
     await a.keyboard.press("ArrowLeft");
     await a.waitForFunction((rid) => window.quire.getRecord(rid)?.content.opacity === 0.75, id, { timeout: WAIT });
     await waitForAck(a, id);
+
+    // Free text: size, background (fill) and border (width).
+    await a.click('[data-action="style"]');
+    await a.click('[data-tool="text"]');
+    await a.mouse.click(box.x + 80, box.y + 650);
+    const editor = a.locator('textarea[data-input="annotation-text"]');
+    await editor.fill("Boxed");
+    await editor.press("Control+Enter");
+    const text = await (
+      await a.waitForFunction((seen) => window.quire.getRecords().find((r) => !seen.includes(r.id) && r.content.type === "pspdfkit/text")?.id, known, { timeout: WAIT })
+    ).jsonValue();
+    const before = await a.evaluate((rid) => window.quire.getRecord(rid).content.bbox, text);
+    await a.click('[data-action="style"]');
+    await a.fill('[data-input="style-font-size"]', "24");
+    await a.press('[data-input="style-font-size"]', "Enter");
+    await a.waitForFunction((rid) => window.quire.getRecord(rid)?.content.fontSize === 24, text, { timeout: WAIT });
+    await a.focus('[data-input="style-width"]');
+    await a.keyboard.press("ArrowLeft");
+    await a.waitForFunction((rid) => window.quire.getRecord(rid)?.content.borderWidth === 5, text, { timeout: WAIT });
+    await waitForAck(a, text);
+    const styled = (await serverRecords(server, DOC)).get(text).content;
+    assert.equal(styled.backgroundColor, "#ffd400", "the fill (still on) is the background");
+    assert.ok(styled.bbox[2] > before[2], "the box grows with the text");
   });
 
   it("touch: one finger draws with the ink tool, two fingers pinch-zoom", async () => {

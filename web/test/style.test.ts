@@ -43,3 +43,17 @@ describe("polygons, polylines and stamps", () => {
     expect(sy + sh / 2).toBeCloseTo(100, 0);
   });
 });
+
+describe("free text style", () => {
+  it("takes a size (resizing its box), a background and a border", async () => {
+    const { textContent, withStyle } = await import("../src/viewer/annotations");
+    const t = textContent(0, [10, 10], "Hello", { ...style, fill: null, fontSize: 12 }, user);
+    const bigger = withStyle(t, { fontSize: 24 });
+    expect(bigger.fontSize).toBe(24);
+    expect((bigger.bbox as number[])[2]).toBeGreaterThan((t.bbox as number[])[2]);
+    expect(withStyle(t, { fontSize: 500 }).fontSize).toBe(72);
+    expect(withStyle(t, { fill: "#ffffcc" }).backgroundColor).toBe("#ffffcc");
+    expect(withStyle({ ...t, backgroundColor: "#fff" }, { fill: null }).backgroundColor).toBeUndefined();
+    expect(withStyle(t, { lineWidth: 2 })).toMatchObject({ borderWidth: 2, borderColor: "#00aa55" });
+  });
+});

@@ -36,6 +36,8 @@ export interface StylePatch {
   lineWidth?: number;
   opacity?: number;
   fill?: string | null;
+  /** Free text only: text size in points. */
+  fontSize?: number;
 }
 
 /** The fields every annotation the viewer makes carries. */
@@ -173,6 +175,7 @@ export function textContent(pageIndex: number, at: Point, text: string, style: S
     fontColor: style.color,
     horizontalAlign: "left",
     verticalAlign: "top",
+    ...(style.fill ? { backgroundColor: style.fill } : {}),
   };
 }
 
@@ -254,6 +257,23 @@ export function withStyle(content: JsonObject, patch: StylePatch): JsonObject {
   if (patch.fill !== undefined && (type === TYPES.rectangle || type === TYPES.ellipse)) {
     if (patch.fill) out.fillColor = patch.fill;
     else delete out.fillColor;
+  }
+  if (type === TYPES.text) {
+    // Free text: fill is its background, line width its border (in its text colour).
+    if (patch.fill !== undefined) {
+      if (patch.fill) out.backgroundColor = patch.fill;
+      else delete out.backgroundColor;
+    }
+    if (patch.lineWidth !== undefined) {
+      out.borderWidth = Math.max(0, Math.min(12, patch.lineWidth));
+      out.borderColor = typeof out.fontColor === "string" ? out.fontColor : "#000000";
+    }
+    if (patch.fontSize !== undefined) {
+      const size = Math.max(6, Math.min(72, patch.fontSize));
+      const bbox = Array.isArray(content.bbox) ? (content.bbox as number[]) : null;
+      out.fontSize = size;
+      if (bbox) out.bbox = textBox([bbox[0], bbox[1]], textOf(content), size);
+    }
   }
   return out;
 }

@@ -178,6 +178,8 @@ function drawText(g: SVGGElement, c: JsonObject, [x, y, w, hgt]: Rect): void {
   div.style.fontSize = `${num(c.fontSize, 12)}px`;
   div.style.color = str(c.fontColor, "#000000");
   if (typeof c.backgroundColor === "string") div.style.background = c.backgroundColor;
+  const border = num(c.borderWidth, 0);
+  if (border > 0) div.style.border = `${border}px solid ${str(c.borderColor, "#000000")}`;
   div.textContent = textOf(c);
   fo.append(div);
   g.append(fo);

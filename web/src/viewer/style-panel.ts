@@ -1,6 +1,7 @@
 /**
  * The style pop-over of the toolbar: any colour (a colour picker beside the preset swatches),
- * line width, opacity, and fill for rectangles and ellipses. Changes apply to what is drawn
+ * line width, opacity, fill for rectangles and ellipses, and for free text its size, background
+ * (the fill) and border (the width). Changes apply to what is drawn
  * next and to the selected annotation (when the user may edit it). Values stay within what
  * the server accepts (`#rrggbb` colours, opacity 0–1, widths 0–1000).
  */
@@ -17,6 +18,7 @@ export class StylePanel {
   private readonly opacity: HTMLInputElement;
   private readonly fillOn: HTMLInputElement;
   private readonly fill: HTMLInputElement;
+  private readonly fontSize: HTMLInputElement;
 
   constructor(apply: (patch: StylePatch) => void) {
     this.button = h(
@@ -29,6 +31,7 @@ export class StylePanel {
     this.opacity = h("input", { type: "range", "data-input": "style-opacity", min: 10, max: 100, step: 5, value: 100, "aria-label": "Opacity (%)" });
     this.fillOn = h("input", { type: "checkbox", "data-input": "style-fill-on", "aria-label": "Fill shapes" });
     this.fill = h("input", { type: "color", "data-input": "style-fill", value: "#ffd400", "aria-label": "Fill colour" });
+    this.fontSize = h("input", { type: "number", "data-input": "style-font-size", min: 6, max: 72, step: 1, value: 14, "aria-label": "Text size (pt)" });
     const row = (label: string, ...controls: HTMLElement[]) => h("label", { class: "quire-style-row" }, h("span", {}, label), ...controls);
     this.panel = h(
       "div",
@@ -37,6 +40,8 @@ export class StylePanel {
       row("Width", this.width),
       row("Opacity", this.opacity),
       row("Fill", this.fillOn, this.fill),
+      row("Text size", this.fontSize),
+      h("small", { class: "quire-style-hint" }, "Free text: fill is its background, width its border."),
     );
     this.el = h("div", { class: "quire-style" }, this.button, this.panel);
     this.button.addEventListener("click", () => this.toggle());
@@ -48,6 +53,10 @@ export class StylePanel {
     this.fill.addEventListener("change", () => {
       this.fillOn.checked = true;
       fill();
+    });
+    this.fontSize.addEventListener("change", () => {
+      const size = Number(this.fontSize.value);
+      if (Number.isFinite(size) && size >= 6 && size <= 72) apply({ fontSize: size });
     });
     this.panel.addEventListener("keydown", (e) => {
       if (e.key === "Escape") this.toggle(false);

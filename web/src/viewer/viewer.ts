@@ -57,6 +57,7 @@ export class Viewer implements InteractionHost {
   private readonly colors: Partial<Record<Tool, string>> = { highlight: COLORS[0], note: COLORS[0], squiggly: COLORS[1] };
   private defaultColor = COLORS[1];
   private lineWidth = 2;
+  private fontSize = 14;
   /** The standard stamp the stamp tool places. */
   stampType = "Approved";
   private opacity = 1;
@@ -186,7 +187,7 @@ export class Viewer implements InteractionHost {
   }
 
   get style(): Style {
-    return { color: this.colorFor(this.tool), lineWidth: this.lineWidth, fontSize: 14, opacity: this.opacity, fill: this.fill };
+    return { color: this.colorFor(this.tool), lineWidth: this.lineWidth, fontSize: this.fontSize, opacity: this.opacity, fill: this.fill };
   }
 
   colorFor(tool: Tool): string {
@@ -267,6 +268,7 @@ export class Viewer implements InteractionHost {
     if (patch.lineWidth !== undefined) this.lineWidth = patch.lineWidth;
     if (patch.opacity !== undefined) this.opacity = patch.opacity;
     if (patch.fill !== undefined) this.fill = patch.fill;
+    if (patch.fontSize !== undefined) this.fontSize = patch.fontSize;
     const selected = this.selected();
     if (selected && this.canEdit(selected)) this.update(selected.id, withStyle(selected.content, patch));
   }
