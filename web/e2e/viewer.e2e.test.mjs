@@ -273,7 +273,7 @@ describe("the viewer as a product", () => {
     assert.deepEqual(await audit(viewer), [], "viewer");
   });
 
-  it("the Annotations tab lists annotations by page with author and thread badge; a click jumps to one; @mentions", async () => {
+  it("the Annotations tab lists annotations by page with author and thread badge; a click jumps to one; thumbnails show annotations; @mentions", async () => {
     const a = await open("list", tokens.a);
     await a.click('[data-action="next-page"]');
     await a.waitForFunction(() => window.quire.currentPage === 1, null, { timeout: WAIT });
@@ -284,6 +284,8 @@ describe("the viewer as a product", () => {
     const rect = a.locator('.quire-overlay[data-page-index="1"] [data-type="pspdfkit/shape/rectangle"]').last();
     await rect.waitFor({ state: "attached", timeout: WAIT });
     const id = await rect.getAttribute("data-record-id");
+    // The page's thumbnail shows it too.
+    await a.locator('.quire-thumb[data-page-index="1"] .quire-thumb-marks [data-type="pspdfkit/shape/rectangle"]').first().waitFor({ state: "attached", timeout: WAIT });
     await a.click('[data-tool="select"]');
     await a.locator(`.quire-overlay [data-record-id="${id}"] .quire-hit-area`).first().click({ position: { x: 2, y: 20 } });
     // Bob has written in this document (he is a known user): @Bob is a mention.

@@ -1,10 +1,13 @@
 /**
  * The page thumbnails sidebar: a small rendering of each page (drawn when scrolled into
- * view), the current page marked, and a dot for each other user on that page.
+ * view) with its annotations drawn over it, the current page marked, and a dot for each other
+ * user on that page.
  */
-import type { PDFDocumentProxy, PDFPageProxy } from "pdfjs-dist";
-import type { PresenceSession } from "../client/types";
-import { h } from "./dom";
+import type { PageViewport, PDFDocumentProxy, PDFPageProxy } from "pdfjs-dist";
+import type { PresenceSession, QuireRecord } from "../client/types";
+import { h, s } from "./dom";
+import { pageToView } from "./geometry";
+import { renderAnnotation } from "./render";
 import { colorFor } from "./presence-colors";
 import { pageOf } from "./toolbar";
 
@@ -15,6 +18,12 @@ export class Thumbnails {
   private readonly items: HTMLButtonElement[] = [];
   private readonly observer: IntersectionObserver;
   private readonly drawn = new Set<number>();
+  /** Each page's annotations, drawn over its thumbnail. */
+  private readonly marks = new Map<number, Map<string, QuireRecord>>();
+  private readonly pageOf = new Map<string, number>();
+  /** Each page's unscaled viewport once known (else the first page's stands in). */
+  private readonly viewports = new Map<number, PageViewport>();
+  private readonly standIn: PageViewport;
 
   /**
    * Pages are fetched only when their thumbnail is drawn; until then each takes the first
@@ -27,6 +36,7 @@ export class Thumbnails {
   ) {
     this.el = h("nav", { class: "quire-sidebar quire-thumbnails", "aria-label": "Pages" });
     const vp = first.getViewport({ scale: 1 });
+    this.standIn = vp;
     for (let i = 0; i < doc.numPages; i++) {
       const holder = h("div", { class: "quire-thumb-image" });
       holder.style.aspectRatio = `${vp.width} / ${vp.height}`;
@@ -77,6 +87,49 @@ export class Thumbnails {
     }
   }
 
+  /** Shows annotation records (changed or new) on their pages' thumbnails. */
+  setRecords(changed: QuireRecord[], removed: string[]): void {
+    const dirty = new Set<number>();
+    const drop = (id: string) => {
+      const page = this.pageOf.get(id);
+      if (page === undefined) return;
+      this.marks.get(page)?.delete(id);
+      this.pageOf.delete(id);
+      dirty.add(page);
+    };
+    for (const id of removed) drop(id);
+    for (const r of changed) {
+      drop(r.id);
+      const page = r.content.pageIndex;
+      if (r.kind !== "annotation" || typeof page !== "number" || !this.items[page]) continue;
+      if (!this.marks.has(page)) this.marks.set(page, new Map());
+      this.marks.get(page)!.set(r.id, r);
+      this.pageOf.set(r.id, page);
+      dirty.add(page);
+    }
+    for (const page of dirty) this.drawMarks(page);
+  }
+
+  /** Draws a page's annotations in an SVG over its thumbnail, in page space. */
+  private drawMarks(page: number): void {
+    const holder = this.items[page]?.querySelector<HTMLElement>(".quire-thumb-image");
+    if (!holder) return;
+    holder.querySelector(".quire-thumb-marks")?.remove();
+    const records = [...(this.marks.get(page)?.values() ?? [])];
+    if (records.length === 0) return;
+    const vp = this.viewports.get(page) ?? this.standIn;
+    const svg = s("svg", { class: "quire-thumb-marks", viewBox: `0 0 ${vp.width} ${vp.height}`, preserveAspectRatio: "none", "aria-hidden": "true" });
+    const g = s("g", { transform: `matrix(${pageToView(vp.transform, vp.viewBox).join(" ")})` });
+    for (const r of records) {
+      const el = renderAnnotation(r);
+      if (!el) continue;
+      el.removeAttribute("data-record-id"); // not the page's own element for this record
+      g.append(el);
+    }
+    svg.append(g);
+    holder.append(svg);
+  }
+
   destroy(): void {
     this.observer.disconnect();
   }
@@ -103,6 +156,8 @@ export class Thumbnails {
       if (holder) {
         holder.style.aspectRatio = `${base.width} / ${base.height}`;
         holder.replaceChildren(canvas);
+        this.viewports.set(index, base);
+        this.drawMarks(index);
       }
     } catch (error) {
       this.drawn.delete(index);

@@ -419,6 +419,7 @@ export class Viewer implements InteractionHost {
   /** Draws changed annotation records on their pages; removes removed ones. */
   private applyRecords(changed: QuireRecord[], removed: string[]): void {
     this.forms?.apply(changed, this.root);
+    this.thumbnails.setRecords(changed, removed);
     for (const id of removed) {
       this.interaction.forget(id);
       this.erase(id);
