@@ -7,7 +7,7 @@ import { getDocument, GlobalWorkerOptions } from "pdfjs-dist";
 import { documentUrl } from "../client/api";
 import { QuireClient } from "../client/client";
 import type { QueueStore } from "../client/queue-store";
-import { h } from "./dom";
+import { h, setDateLocale } from "./dom";
 import { Instance } from "./instance";
 import { explainLoadError } from "./load-errors";
 import { withStrings, type Strings } from "./strings";
@@ -47,6 +47,7 @@ export async function load(options: LoadOptions): Promise<Instance> {
   if (!options.session) throw new Error("Quire.load: a session token is required");
   const baseUrl = new URL(options.baseUrl ?? defaultBaseUrl()).origin;
   const strings = withStrings(options.strings);
+  setDateLocale(options.locale);
   container.replaceChildren(h("div", { class: "quire-root quire-loading" }, h("div", { class: "quire-spinner", role: "status" }, strings.loading)));
 
   GlobalWorkerOptions.workerSrc = new URL("/pdf.worker.min.mjs", baseUrl).href;
