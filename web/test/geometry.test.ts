@@ -90,3 +90,14 @@ describe("moving and resizing content", () => {
     ]);
   });
 });
+
+describe("squiggly markup", () => {
+  it("zigzags along the whole width and no further", async () => {
+    const { squigglePath } = await import("../src/viewer/render");
+    const d = squigglePath(10, 50, 20, 2);
+    const xs = [...d.matchAll(/[ML](-?[\d.]+) (-?[\d.]+)/g)].map((m) => Number(m[1]));
+    expect(xs[0]).toBe(10);
+    expect(Math.max(...xs)).toBe(30);
+    expect(xs.length).toBeGreaterThan(4);
+  });
+});

@@ -33,3 +33,14 @@ describe("rebaseContent", () => {
     });
   });
 });
+
+describe("dates in the chosen language", () => {
+  it("formats with the locale given to Quire.load, and falls back on an unknown tag", async () => {
+    const { formatTime, setDateLocale } = await import("../src/viewer/dom");
+    setDateLocale("de-DE");
+    expect(formatTime("2026-11-26T09:05:00Z")).toMatch(/26\.11\.26/);
+    setDateLocale("not a locale!");
+    expect(formatTime("2026-11-26T09:05:00Z")).not.toBe("");
+    setDateLocale(undefined);
+  });
+});

@@ -45,3 +45,14 @@ describe("backoff and close codes", () => {
     for (const code of [4001, 4002, 4003, 4004]) expect(shouldReconnect(code)).toBe(false);
   });
 });
+
+describe("Rights.canFillForms", () => {
+  it("follows form-fields:fill or form-fields:edit, and needs write", () => {
+    const with_ = (perms: string[], collab: string[]) => new Rights({ permissions: perms, collaboration_permissions: collab }, ada).canFillForms;
+    expect(with_(["read-document", "write"], [])).toBe(true);
+    expect(with_(["read-document", "write"], ["form-fields:fill"])).toBe(true);
+    expect(with_(["read-document", "write"], ["form-fields:edit:self"])).toBe(true);
+    expect(with_(["read-document", "write"], ["annotations:edit:all", "form-fields:view:all"])).toBe(false);
+    expect(with_(["read-document"], ["form-fields:fill"])).toBe(false);
+  });
+});

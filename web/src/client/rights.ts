@@ -35,6 +35,15 @@ export class Rights {
     return (["all", "group", "self"] as Scope[]).some((s) => this.collab.has(`${type}:edit:${s}`));
   }
 
+  /**
+   * May the user fill in the PDF's form fields (create or update `form_field` values)? The
+   * server allows it with `form-fields:fill` or any `form-fields:edit` scope.
+   */
+  get canFillForms(): boolean {
+    if (!this.canWrite) return false;
+    return [...this.collab].some((p) => p === "form-fields:fill" || p.startsWith("form-fields:fill:") || p.startsWith("form-fields:edit:"));
+  }
+
   /** May the user change this record? */
   canEdit(record: QuireRecord): boolean {
     return this.canWrite && this.covers(`${contentType(record.kind)}:edit`, record);

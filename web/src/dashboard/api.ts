@@ -58,7 +58,21 @@ export class BackendApi {
     return this.call("/api/documents", { method: "POST", body: form });
   }
 
-  async mintSession(grant: SessionGrant): Promise<{ token: string; expires_at: string }> {
+  /** `DELETE /api/documents/{id}`: the document, its records, and its blob if unshared. */
+  async deleteDocument(id: string): Promise<void> {
+    await this.call(`/api/documents/${encodeURIComponent(id)}`, { method: "DELETE" });
+  }
+
+  /** `POST /api/tokens/revoke`: the token and everything attenuated from it. */
+  async revokeToken(revocationId: string): Promise<void> {
+    await this.call("/api/tokens/revoke", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ revocation_id: revocationId }),
+    });
+  }
+
+  async mintSession(grant: SessionGrant): Promise<{ token: string; expires_at: string; revocation_id: string }> {
     return this.call("/api/sessions", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
@@ -82,6 +96,8 @@ export class BackendApi {
       }
       throw new ApiError(res.status, code, message);
     }
-    return (await res.json()) as T;
+    // 204 No Content (a delete) has no body.
+    const text = await res.text();
+    return (text ? JSON.parse(text) : null) as T;
   }
 }

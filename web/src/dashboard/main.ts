@@ -14,7 +14,10 @@ const app = document.getElementById("app")!;
 const signOut = document.getElementById("sign-out") as HTMLButtonElement;
 const viewerPanel = document.getElementById("viewer-panel")!;
 const viewerTitle = document.getElementById("viewer-title")!;
+const viewerRevoke = document.getElementById("viewer-revoke") as HTMLButtonElement;
 let viewer: Instance | null = null;
+/** Revokes the token of the viewer open now (the session then ends in the viewer). */
+let revokeOpen: (() => void) | null = null;
 
 function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -112,11 +115,12 @@ function showDocuments(api: BackendApi, documents: DocumentInfo[], cursor: strin
   });
   const empty = el("p", { className: "dash-muted", hidden: documents.length > 0 }, "No documents yet: upload a PDF.");
   app.replaceChildren(uploadForm(api, status), el("section", { className: "dash-card" }, el("h2", {}, "Documents"), status, table, empty, more));
+  if (minted.children.length > 0) app.append(tokensCard);
 }
 
 function uploadForm(api: BackendApi, status: HTMLElement): HTMLElement {
   const file = el("input", { type: "file", name: "file", accept: "application/pdf,.pdf", required: true });
-  const title = el("input", { type: "text", name: "title", placeholder: "Optional title", maxLength: 512 });
+  const title = el("input", { type: "text", name: "title", placeholder: "Default: the file name", maxLength: 512 });
   const submit = el("button", { type: "submit", className: "dash-button dash-primary" }, "Upload");
   const form = el("form", { className: "dash-card dash-upload" }, el("h2", {}, "Upload a PDF"), field("File", file), field("Title", title), submit);
   form.addEventListener("submit", (e) => {
@@ -126,7 +130,8 @@ function uploadForm(api: BackendApi, status: HTMLElement): HTMLElement {
     submit.disabled = true;
     status.replaceChildren(message(`Uploading ${chosen.name}…`, "info"));
     api
-      .upload(chosen, title.value.trim())
+      // No title given: the file's name (without .pdf) is the title.
+      .upload(chosen, title.value.trim() || chosen.name.replace(/\.pdf$/i, ""))
       .then(async (doc) => {
         const page = await api.listDocuments();
         showDocuments(api, page.documents, page.next_cursor ?? null);
@@ -140,6 +145,22 @@ function uploadForm(api: BackendApi, status: HTMLElement): HTMLElement {
 
 function documentRow(api: BackendApi, doc: DocumentInfo, status: HTMLElement): HTMLTableRowElement {
   const open = el("button", { type: "button", className: "dash-button", dataset: { action: "open-as" } }, "Open as user…");
+  const remove = el("button", { type: "button", className: "dash-button dash-danger", dataset: { action: "delete-document" } }, "Delete");
+  remove.addEventListener("click", () => {
+    if (!confirm(`Delete “${doc.title ?? doc.id}” and all its annotations and comments? This cannot be undone.`)) return;
+    remove.disabled = true;
+    api
+      .deleteDocument(doc.id)
+      .then(() => {
+        if (row.nextElementSibling?.classList.contains("dash-open-row")) row.nextElementSibling.remove();
+        row.remove();
+        status.replaceChildren(message(`Deleted “${doc.title ?? doc.id}”.`, "info"));
+      })
+      .catch((error) => {
+        remove.disabled = false;
+        status.replaceChildren(message(describe(error)));
+      });
+  });
   const row = el(
     "tr",
     { dataset: { documentId: doc.id } },
@@ -147,7 +168,7 @@ function documentRow(api: BackendApi, doc: DocumentInfo, status: HTMLElement): H
     el("td", {}, String(doc.page_count)),
     el("td", {}, formatBytes(doc.byte_size)),
     el("td", {}, new Date(doc.created_at).toLocaleString()),
-    el("td", {}, open),
+    el("td", { className: "dash-actions" }, open, remove),
   );
   open.addEventListener("click", () => {
     const next = row.nextElementSibling;
@@ -175,11 +196,7 @@ function openAsForm(api: BackendApi, doc: DocumentInfo, status: HTMLElement): HT
   const group = el("input", { type: "text", name: "default_group", placeholder: "optional" });
   const layer = el("input", { type: "text", name: "layer", placeholder: "default layer" });
   const perms = PERMISSIONS.map(([name, checked]) => el("input", { type: "checkbox", name: "permission", value: name, checked }));
-  const collab = el("textarea", {
-    name: "collaboration_permissions",
-    rows: 2,
-    placeholder: "optional, e.g. annotations:view:all, annotations:edit:self, comments:reply:all",
-  });
+  const collab = collaborationGrid();
   const form = el(
     "form",
     { className: "dash-open-as" },
@@ -188,15 +205,12 @@ function openAsForm(api: BackendApi, doc: DocumentInfo, status: HTMLElement): HT
     field("Group", group),
     field("Layer", layer),
     el("fieldset", {}, el("legend", {}, "Permissions"), ...perms.map((p) => el("label", { className: "dash-check" }, p, ` ${p.value}`))),
-    field("Collaboration permissions", collab, "Comma or newline separated. Empty: full access with write."),
+    collab.el,
     el("button", { type: "submit", className: "dash-button dash-primary" }, "Open viewer"),
   );
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    const collaboration = collab.value
-      .split(/[\s,]+/)
-      .map((s) => s.trim())
-      .filter(Boolean);
+    const collaboration = collab.selected();
     api
       .mintSession({
         document_id: doc.id,
@@ -207,16 +221,83 @@ function openAsForm(api: BackendApi, doc: DocumentInfo, status: HTMLElement): HT
         permissions: perms.filter((p) => p.checked).map((p) => p.value),
         collaboration_permissions: collaboration.length > 0 ? collaboration : undefined,
       })
-      .then((grant) => openViewer(grant.token, `${doc.title ?? doc.id} — as ${userName.value.trim() || userId.value.trim()}`))
+      .then((grant) => {
+        const who = userName.value.trim() || userId.value.trim();
+        const revoke = rememberToken(api, grant.revocation_id, `${doc.title ?? doc.id} — ${who}`, grant.expires_at);
+        return openViewer(grant.token, `${doc.title ?? doc.id} — as ${who}`, revoke);
+      })
       .catch((error) => status.replaceChildren(message(describe(error))));
   });
   return form;
 }
 
+/** The collaboration permissions offered as checkboxes: content type × action × scope. */
+const COLLAB_ROWS: [string, string[]][] = [
+  ["annotations", ["view", "edit", "delete"]],
+  ["comments", ["view", "reply", "edit", "delete"]],
+  ["form-fields", ["view", "fill", "edit", "delete"]],
+];
+const SCOPES = ["all", "group", "self"];
+
+function collaborationGrid(): { el: HTMLElement; selected(): string[] } {
+  const boxes: HTMLInputElement[] = [];
+  const body = el("tbody");
+  for (const [type, actions] of COLLAB_ROWS) {
+    for (const action of actions) {
+      const cells = SCOPES.map((scope) => {
+        const box = el("input", { type: "checkbox", value: `${type}:${action}:${scope}` });
+        box.setAttribute("aria-label", `${type} ${action} ${scope}`);
+        boxes.push(box);
+        return el("td", {}, box);
+      });
+      body.append(el("tr", {}, el("th", { scope: "row" }, `${type}: ${action}`), ...cells));
+    }
+  }
+  const table = el("table", { className: "dash-collab" }, el("thead", {}, el("tr", {}, el("th", {}, ""), ...SCOPES.map((s) => el("th", { scope: "col" }, s)))), body);
+  const fieldset = el(
+    "fieldset",
+    { className: "dash-collab-set" },
+    el("legend", {}, "Collaboration permissions"),
+    el("small", {}, "None ticked: full access with write. Scopes: everyone's records, the user's group's, or their own."),
+    table,
+  );
+  return { el: fieldset, selected: () => boxes.filter((b) => b.checked).map((b) => b.value) };
+}
+
+// ---- tokens minted here --------------------------------------------------------------------
+
+const minted = el("ul", { className: "dash-tokens" });
+const tokensCard = el("section", { className: "dash-card", hidden: true }, el("h2", {}, "Sessions opened here"), minted);
+
+/** Lists a token minted from this tab, with a button to revoke it; returns the revoke action. */
+function rememberToken(api: BackendApi, revocationId: string, label: string, expiresAt: string): () => void {
+  if (!tokensCard.isConnected) app.append(tokensCard);
+  tokensCard.hidden = false;
+  const revoke = el("button", { type: "button", className: "dash-button dash-danger", dataset: { action: "revoke-token" } }, "Revoke");
+  const state = el("span", { className: "dash-muted" }, `expires ${new Date(expiresAt).toLocaleString()}`);
+  revoke.addEventListener("click", () => {
+    revoke.disabled = true;
+    api.revokeToken(revocationId).then(
+      () => {
+        state.textContent = "revoked";
+        revoke.remove();
+      },
+      (error) => {
+        revoke.disabled = false;
+        state.textContent = describe(error);
+      },
+    );
+  });
+  minted.append(el("li", { dataset: { revocationId } }, el("span", {}, label), " ", state, " ", revoke));
+  return () => revoke.click();
+}
+
 /** Loads the viewer in this page with a token held only in memory. */
-async function openViewer(token: string, title: string): Promise<void> {
+async function openViewer(token: string, title: string, revoke: () => void): Promise<void> {
   closeViewer();
   viewerTitle.textContent = title;
+  revokeOpen = revoke;
+  viewerRevoke.hidden = false;
   viewerPanel.hidden = false;
   try {
     viewer = await Quire.load({ container: "#viewer", session: token, baseUrl: location.origin });
@@ -226,12 +307,18 @@ async function openViewer(token: string, title: string): Promise<void> {
 }
 
 function closeViewer(): void {
+  revokeOpen = null;
+  viewerRevoke.hidden = true;
   viewer?.unload();
   viewer = null;
   viewerPanel.hidden = true;
 }
 
 document.getElementById("viewer-close")!.addEventListener("click", closeViewer);
+viewerRevoke.addEventListener("click", () => {
+  revokeOpen?.();
+  viewerRevoke.hidden = true;
+});
 
 function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;

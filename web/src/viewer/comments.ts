@@ -12,7 +12,9 @@
  */
 import type { Rights } from "../client/rights";
 import type { QuireRecord } from "../client/types";
-import { isResolved, textOf, typeLabel } from "./annotations";
+import { AnnotationList } from "./annotation-list";
+import { splitMentions, type KnownUser } from "./mentions";
+import { isResolved, textOf, TYPES, typeLabel } from "./annotations";
 import { formatTime, h } from "./dom";
 import { bboxOf } from "./geometry";
 import { colorFor } from "./presence-colors";
@@ -23,6 +25,8 @@ export interface CommentActions {
   deleteComment(id: string): void;
   /** Selects the root annotation and scrolls to it. */
   focus(rootId: string): void;
+  /** The document's users, for highlighting `@mentions`. */
+  users(): KnownUser[];
 }
 
 class ThreadView {
@@ -31,6 +35,8 @@ class ThreadView {
   private readonly resolveButton: HTMLButtonElement;
   private readonly list: HTMLOListElement;
   private readonly form: HTMLFormElement;
+  /** A sticky note's own text (notes are listed even without comments). */
+  private readonly noteText: HTMLParagraphElement;
   private root: QuireRecord;
 
   constructor(
@@ -45,10 +51,12 @@ class ThreadView {
     this.resolveButton.addEventListener("click", () => actions.setResolved(this.root.id, !isResolved(this.root.content)));
     this.list = h("ol", { class: "quire-comment-list" });
     this.form = replyForm("reply", "Reply…", "Reply", (text) => actions.comment(this.root.id, text));
+    this.noteText = h("p", { class: "quire-thread-note" });
     this.el = h(
       "li",
       { class: "quire-thread", "data-root-id": root.id },
       h("div", { class: "quire-thread-head" }, this.title, this.resolveButton),
+      this.noteText,
       this.list,
       this.form,
     );
@@ -59,6 +67,9 @@ class ThreadView {
     const resolved = isResolved(root.content);
     const page = typeof root.content.pageIndex === "number" ? ` · p. ${root.content.pageIndex + 1}` : "";
     this.title.textContent = `${typeLabel(root.content.type)}${page}`;
+    const isNote = root.content.type === TYPES.note;
+    this.noteText.hidden = !isNote;
+    if (isNote) this.noteText.textContent = `${root.creator_name ?? root.creator}: ${textOf(root.content)}`;
     this.el.classList.toggle("quire-selected", selected);
     this.el.toggleAttribute("data-resolved", resolved);
     this.resolveButton.textContent = resolved ? "Reopen" : "Resolve";
@@ -76,7 +87,13 @@ class ThreadView {
       "li",
       { class: "quire-comment", "data-record-id": c.id, "data-kind": "comment", "data-type": "pspdfkit/comment" },
       h("div", { class: "quire-comment-head" }, author, h("time", { datetime: created }, formatTime(created))),
-      h("p", { class: "quire-comment-text" }, textOf(c.content)),
+      h(
+        "p",
+        { class: "quire-comment-text" },
+        ...splitMentions(textOf(c.content), this.actions.users()).map((seg) =>
+          seg.user_id ? h("mark", { class: "quire-mention", "data-user-id": seg.user_id }, seg.text) : seg.text,
+        ),
+      ),
     );
     if (c.rev === 0) item.classList.add("quire-pending");
     if (this.rights.canDelete(c)) {
@@ -96,6 +113,7 @@ export class CommentsPanel {
   private readonly newThread: HTMLElement;
   private readonly newThreadLabel: HTMLElement;
   private newThreadRoot: string | null = null;
+  private readonly annotations: AnnotationList;
 
   constructor(
     private readonly rights: Rights,
@@ -108,18 +126,26 @@ export class CommentsPanel {
       if (this.newThreadRoot) actions.comment(this.newThreadRoot, text);
     });
     this.newThread = h("div", { class: "quire-new-thread", hidden: true }, this.newThreadLabel, form);
-    this.el = h(
-      "aside",
-      { class: "quire-sidebar quire-comments", "aria-label": "Comments" },
-      h("h2", {}, "Comments"),
-      this.newThread,
-      this.list,
-      this.empty,
-    );
+    this.annotations = new AnnotationList((id) => actions.focus(id));
+    const commentsPanel = h("div", { class: "quire-tab-panel", id: "quire-tab-comments", role: "tabpanel" }, this.newThread, this.list, this.empty);
+    const annotationsPanel = h("div", { class: "quire-tab-panel", id: "quire-tab-annotations", role: "tabpanel", hidden: true }, this.annotations.el);
+    const tab = (name: string, label: string, panel: HTMLElement, selected: boolean) => {
+      const b = h("button", { type: "button", role: "tab", class: "quire-tab", "data-tab": name, "aria-selected": String(selected), "aria-controls": panel.id }, label);
+      b.addEventListener("click", () => {
+        for (const t of tabs.querySelectorAll("[role=tab]")) t.setAttribute("aria-selected", String(t === b));
+        commentsPanel.hidden = panel !== commentsPanel;
+        annotationsPanel.hidden = panel !== annotationsPanel;
+      });
+      return b;
+    };
+    const tabs = h("div", { class: "quire-tabs", role: "tablist", "aria-label": "Sidebar" });
+    tabs.append(tab("comments", "Comments", commentsPanel, true), tab("annotations", "Annotations", annotationsPanel, false));
+    this.el = h("aside", { class: "quire-sidebar quire-comments", "aria-label": "Comments and annotations" }, tabs, commentsPanel, annotationsPanel);
   }
 
   /** Redraws from the current records and selection. */
   update(records: QuireRecord[], selectedId: string | null): void {
+    this.annotations.update(records, selectedId);
     const annotations = new Map<string, QuireRecord>();
     const byRoot = new Map<string, QuireRecord[]>();
     for (const r of records) {
@@ -127,6 +153,8 @@ export class CommentsPanel {
       const rootId = r.kind === "comment" ? r.content.rootId : undefined;
       if (typeof rootId === "string") byRoot.set(rootId, [...(byRoot.get(rootId) ?? []), r]);
     }
+    // Sticky notes are listed with their text even before anyone comments on them.
+    for (const r of annotations.values()) if (r.content.type === TYPES.note && !byRoot.has(r.id)) byRoot.set(r.id, []);
     const roots = [...byRoot.keys()].map((id) => annotations.get(id)).filter((r): r is QuireRecord => !!r);
     roots.sort(documentOrder);
 
@@ -148,7 +176,7 @@ export class CommentsPanel {
     this.empty.hidden = roots.length > 0;
 
     const selected = selectedId ? annotations.get(selectedId) : undefined;
-    const offer = selected && !byRoot.has(selected.id) && this.rights.canReply(selected) ? selected : null;
+    const offer = selected && !this.threads.has(selected.id) && this.rights.canReply(selected) ? selected : null;
     this.newThread.hidden = !offer;
     if (offer && offer.id !== this.newThreadRoot) {
       this.newThread.querySelector("textarea")!.value = "";

@@ -40,8 +40,21 @@ export function isTypingTarget(target: EventTarget | null): boolean {
 }
 
 /** A short, local "time ago"-free timestamp for comment headers. */
+/** The language dates are shown in (`Quire.load({ locale })`); undefined: the browser's. */
+let dateLocale: string | undefined;
+
+export function setDateLocale(locale: string | undefined): void {
+  try {
+    // An unknown tag throws here, once, rather than on every date shown.
+    new Intl.DateTimeFormat(locale);
+    dateLocale = locale;
+  } catch {
+    dateLocale = undefined;
+  }
+}
+
 export function formatTime(iso: string): string {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return "";
-  return date.toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" });
+  return date.toLocaleString(dateLocale, { dateStyle: "short", timeStyle: "short" });
 }

@@ -6,7 +6,11 @@
  */
 import type { JsonObject, QuireRecord, RecordKind, SessionUser } from "../client/types";
 import {
-  highlightContent,
+  isMarkupTool,
+  markupContent,
+  polyContent,
+  stampContent,
+  type MarkupTool,
   inkContent,
   lineContent,
   noteContent,
@@ -39,6 +43,9 @@ import type { Tool } from "./toolbar";
 export interface InteractionHost {
   readonly tool: Tool;
   readonly style: Style;
+  readonly stampType: string;
+  /** The colour a tool draws with (its own choice, or the default). */
+  colorFor(tool: Tool): string;
   readonly user: SessionUser;
   readonly overlays: PageOverlay[];
   record(id: string): QuireRecord | undefined;
@@ -53,6 +60,7 @@ export interface InteractionHost {
 
 type Gesture =
   | { type: "ink"; overlay: PageOverlay; points: Point[] }
+  | { type: "poly"; overlay: PageOverlay; tool: "polygon" | "polyline"; points: Point[]; at: Point }
   | { type: "shape"; overlay: PageOverlay; tool: "rectangle" | "ellipse" | "line" | "arrow"; from: Point; to: Point }
   | { type: "move"; overlay: PageOverlay; record: QuireRecord; from: Point; moved: boolean; content: JsonObject }
   | { type: "resize"; overlay: PageOverlay; record: QuireRecord; corner: string; grab: Point; content: JsonObject };
@@ -119,6 +127,15 @@ export class Interaction {
   }
 
   private down(e: PointerEvent): void {
+    if (this.gesture?.type === "poly") {
+      this.polyDown(e);
+      return;
+    }
+    // A second finger: a pinch (the page list zooms), so the stroke or drag in progress ends.
+    if (e.pointerType === "touch" && this.gesture && e.pointerId !== this.pointerId) {
+      this.cancel();
+      return;
+    }
     if (e.button !== 0 || this.gesture) return;
     const overlay = this.overlayAt(e.target);
     const tool = this.host.tool;
@@ -140,7 +157,25 @@ export class Interaction {
         e.preventDefault();
         void this.place(tool, overlay, p);
         return;
+      case "polygon":
+      case "polyline":
+        // Click to add corners, double-click (or Enter) to finish; no pointer capture, so
+        // the pointer moves freely between clicks.
+        e.preventDefault();
+        this.gesture = { type: "poly", overlay, tool, points: [p], at: p };
+        this.previewPoly();
+        return;
+      case "stamp": {
+        e.preventDefault();
+        const record = this.host.create("annotation", stampContent(overlay.pageIndex, p, this.host.stampType, this.host.user, this.host.style));
+        this.host.setTool("select");
+        this.host.select(record.id);
+        return;
+      }
       case "highlight":
+      case "underline":
+      case "strikeout":
+      case "squiggly":
         return; // the browser's text selection does the work
       case "select":
         this.selectDown(e, overlay, p);
@@ -170,7 +205,8 @@ export class Interaction {
       return;
     }
     this.host.select(record.id);
-    if (this.host.canEdit(record)) {
+    // Text markup belongs to its text: it is selected but never dragged off it.
+    if (this.host.canEdit(record) && !isTextMarkup(record.content.type)) {
       this.begin(e, { type: "move", overlay, record, from: p, moved: false, content: record.content });
     } else {
       e.preventDefault();
@@ -179,6 +215,11 @@ export class Interaction {
 
   private move(e: PointerEvent): void {
     const g = this.gesture;
+    if (g?.type === "poly") {
+      g.at = g.overlay.toPage(e.clientX, e.clientY);
+      this.previewPoly();
+      return;
+    }
     if (!g || e.pointerId !== this.pointerId) return;
     const p = g.overlay.toPage(e.clientX, e.clientY);
     switch (g.type) {
@@ -212,6 +253,46 @@ export class Interaction {
     }
   }
 
+  /** Another click of a polygon or polyline: a corner (the double-click that ends it comes after). */
+  private polyDown(e: PointerEvent): void {
+    const g = this.gesture;
+    if (g?.type !== "poly" || e.button !== 0) return;
+    e.preventDefault();
+    const p = g.overlay.toPage(e.clientX, e.clientY);
+    const last = g.points[g.points.length - 1];
+    if (Math.hypot(p[0] - last[0], p[1] - last[1]) >= 2) g.points.push(p);
+    g.at = p;
+    this.previewPoly();
+  }
+
+  /** Ends the polygon or polyline in progress (Enter or double-click): creates it if it has enough corners. */
+  finishPoly(): boolean {
+    const g = this.gesture;
+    if (g?.type !== "poly") return false;
+    this.gesture = null;
+    g.overlay.preview(null);
+    if (g.points.length >= (g.tool === "polygon" ? 3 : 2)) {
+      const record = this.host.create("annotation", polyContent(g.tool, g.overlay.pageIndex, g.points, this.host.style, this.host.user));
+      this.host.select(record.id);
+    }
+    return true;
+  }
+
+  private previewPoly(): void {
+    const g = this.gesture;
+    if (g?.type !== "poly") return;
+    g.overlay.preview(previewElement(polyContent(g.tool, g.overlay.pageIndex, [...g.points, g.at], this.host.style, this.host.user)));
+  }
+
+  /** A record was deleted (by anyone): a drag or resize of it ends, sending nothing. */
+  forget(id: string): void {
+    const g = this.gesture;
+    if ((g?.type === "move" || g?.type === "resize") && g.record.id === id) {
+      this.cancel();
+      g.overlay.remove(id);
+    }
+  }
+
   private up(e: PointerEvent): void {
     const g = this.gesture;
     if (!g || e.pointerId !== this.pointerId) return;
@@ -232,6 +313,7 @@ export class Interaction {
       case "move":
       case "resize":
         if (g.type === "move" && !g.moved) return;
+        if (!this.host.record(g.record.id)) return; // deleted meanwhile
         // Based on the content at the start of the drag: changes others made meanwhile stay.
         this.host.update(g.record.id, { ...g.content, updatedAt: new Date().toISOString() }, g.record.content);
         return;
@@ -275,10 +357,21 @@ export class Interaction {
 
   /** Double-clicking a note or free text edits its text. */
   private doubleClick(e: MouseEvent): void {
+    if (this.finishPoly()) return; // a double-click ends a polygon or polyline
     if (this.host.tool !== "select") return;
-    const el = (e.target as Element).closest<SVGGElement>("[data-record-id]");
+    // The press before a double-click captured the pointer on the scroller, so the event's
+    // target is the scroller: find what is under the pointer instead.
+    const under = this.surface.ownerDocument.elementsFromPoint(e.clientX, e.clientY);
+    const el = under.map((x) => x.closest<SVGGElement>("[data-record-id]")).find((x) => !!x);
     const record = el ? this.host.record(el.dataset.recordId!) : undefined;
-    const overlay = this.overlayAt(e.target);
+    if (record) this.editText(record.id);
+  }
+
+  /** Opens the in-place editor on a note's or free text's text (when the user may edit it). */
+  editText(id: string): void {
+    const record = this.host.record(id);
+    const page = record?.content.pageIndex;
+    const overlay = typeof page === "number" ? this.host.overlays[page] : undefined;
     if (!record || !overlay || !this.host.canEdit(record)) return;
     if (record.content.type !== TYPES.note && record.content.type !== TYPES.text) return;
     const bbox = bboxOf(record.content)!;
@@ -290,12 +383,17 @@ export class Interaction {
     });
   }
 
-  /** With the highlight tool, turns the finished text selection into highlights (one per page). */
-  private maybeHighlight(): void {
-    if (this.host.tool !== "highlight") return;
-    const selection = this.surface.ownerDocument.getSelection();
-    if (!selection || selection.isCollapsed || selection.rangeCount === 0) return;
+  /** With a text markup tool, turns the finished text selection into markup (one per page). */
+  maybeHighlight(): void {
+    const tool = this.host.tool;
+    if (isMarkupTool(tool)) this.markSelection(tool);
+  }
+
+  /** The current text selection's line rectangles per page (page space), if it is on pages. */
+  selectionRects(): Map<PageOverlay, Rect[]> {
     const byPage = new Map<PageOverlay, Rect[]>();
+    const selection = this.surface.ownerDocument.getSelection();
+    if (!selection || selection.isCollapsed || selection.rangeCount === 0) return byPage;
     for (let i = 0; i < selection.rangeCount; i++) {
       for (const r of selection.getRangeAt(i).getClientRects()) {
         if (r.width < 1 || r.height < 1) continue;
@@ -306,16 +404,23 @@ export class Interaction {
         byPage.set(overlay, [...(byPage.get(overlay) ?? []), rect]);
       }
     }
+    return byPage;
+  }
+
+  /** Turns the text selection into markup of the given kind (one per page); returns the last. */
+  markSelection(tool: MarkupTool): QuireRecord | null {
     let last: QuireRecord | null = null;
-    for (const [overlay, rects] of byPage) {
+    for (const [overlay, rects] of this.selectionRects()) {
       const lines = mergeLineRects(rects);
       if (lines.length === 0) continue;
-      last = this.host.create("annotation", highlightContent(overlay.pageIndex, lines, this.host.style, this.host.user));
+      const style = { ...this.host.style, color: this.host.colorFor(tool) };
+      last = this.host.create("annotation", markupContent(tool, overlay.pageIndex, lines, style, this.host.user));
     }
     if (last) {
-      selection.removeAllRanges();
+      this.surface.ownerDocument.getSelection()?.removeAllRanges();
       this.host.select(last.id);
     }
+    return last;
   }
 
   private overlayContaining(x: number, y: number): PageOverlay | null {
@@ -325,6 +430,11 @@ export class Interaction {
     }
     return null;
   }
+}
+
+/** Highlight, underline, strikeout and squiggly: anchored to the text they mark. */
+export function isTextMarkup(type: unknown): boolean {
+  return typeof type === "string" && type.startsWith("pspdfkit/markup/");
 }
 
 /** Draws a preview with the same renderer as real records (but not as a record). */

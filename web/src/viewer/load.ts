@@ -3,12 +3,14 @@
  * PDF.js with range requests and the token in an `Authorization` header (never in a URL); the
  * live session opens in parallel.
  */
-import { getDocument, GlobalWorkerOptions, type PDFPageProxy } from "pdfjs-dist";
+import { getDocument, GlobalWorkerOptions } from "pdfjs-dist";
 import { documentUrl } from "../client/api";
 import { QuireClient } from "../client/client";
 import type { QueueStore } from "../client/queue-store";
-import { h } from "./dom";
+import { h, setDateLocale } from "./dom";
 import { Instance } from "./instance";
+import { explainLoadError } from "./load-errors";
+import { withStrings, type Strings } from "./strings";
 import { Viewer } from "./viewer";
 
 export interface LoadOptions {
@@ -22,6 +24,10 @@ export interface LoadOptions {
   store?: QueueStore;
   /** The page to open at (0-based). */
   initialPage?: number;
+  /** BCP 47 language tag for dates and times. Default: the browser's. */
+  locale?: string;
+  /** Replacements for any of the viewer's messages (see `strings.ts` for the keys). */
+  strings?: Partial<Strings>;
 }
 
 /** Where quire.js was loaded from, captured while the script runs (set by the bundle entry). */
@@ -40,7 +46,9 @@ export async function load(options: LoadOptions): Promise<Instance> {
   if (!container) throw new Error("Quire.load: container not found");
   if (!options.session) throw new Error("Quire.load: a session token is required");
   const baseUrl = new URL(options.baseUrl ?? defaultBaseUrl()).origin;
-  container.replaceChildren(h("div", { class: "quire-root quire-loading" }, h("div", { class: "quire-spinner", role: "status" }, "Loading…")));
+  const strings = withStrings(options.strings);
+  setDateLocale(options.locale);
+  container.replaceChildren(h("div", { class: "quire-root quire-loading" }, h("div", { class: "quire-spinner", role: "status" }, strings.loading)));
 
   GlobalWorkerOptions.workerSrc = new URL("/pdf.worker.min.mjs", baseUrl).href;
   const assets = (dir: string) => new URL(`/pdfjs/${dir}/`, baseUrl).href;
@@ -48,9 +56,12 @@ export async function load(options: LoadOptions): Promise<Instance> {
     url: documentUrl(baseUrl),
     httpHeaders: { Authorization: `Bearer ${options.session}` },
     withCredentials: false,
-    rangeChunkSize: 128 * 1024,
-    // Fetch what the visible pages need first, by range; the rest follows in the background.
+    rangeChunkSize: 64 * 1024,
+    // Fetch only what the pages on screen need, by range: no streaming of the whole file, and
+    // no fetching the rest in the background (a 352-page PDF paints its first page after a
+    // fraction of its bytes).
     disableStream: true,
+    disableAutoFetch: true,
     cMapUrl: assets("cmaps"),
     cMapPacked: true,
     standardFontDataUrl: assets("standard_fonts"),
@@ -61,15 +72,18 @@ export async function load(options: LoadOptions): Promise<Instance> {
   const client = new QuireClient({ token: options.session, baseUrl, store: options.store });
   try {
     const [doc] = await Promise.all([task.promise, client.connect()]);
-    const pages: PDFPageProxy[] = await Promise.all(Array.from({ length: doc.numPages }, (_, i) => doc.getPage(i + 1)));
-    const viewer = new Viewer(container, client, doc, pages);
+    // Only the first page's proxy up front: the others are fetched when drawn (page-view.ts).
+    const first = await doc.getPage(1);
+    const viewer = new Viewer(container, client, doc, first, strings, { baseUrl, token: options.session });
     if (options.initialPage) viewer.goToPage(options.initialPage);
     return new Instance(viewer, client, doc);
   } catch (error) {
     client.close();
     void task.destroy();
-    const message = error instanceof Error ? error.message : String(error);
-    container.replaceChildren(h("div", { class: "quire-root quire-error", role: "alert" }, `Could not open the document: ${message}`));
+    // The details (and the code, if any) are for developers: in the console.
+    console.error("quire: could not open the document", error);
+    const message = await explainLoadError(error, baseUrl, strings);
+    container.replaceChildren(h("div", { class: "quire-root quire-error", role: "alert" }, message));
     throw error;
   }
 }

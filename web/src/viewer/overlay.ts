@@ -27,6 +27,7 @@ export class PageOverlay {
     this.chrome = s("g", { class: "quire-chrome" });
     this.svg.append(this.content, this.previewLayer, this.chrome);
     page.overlayHost.append(this.svg);
+    page.onSizeChange = () => this.layout();
     this.layout();
   }
 

@@ -74,6 +74,9 @@ function draw(g: SVGGElement, type: string, c: JsonObject, bbox: Rect): void {
     case TYPES.note:
       drawNote(g, c, bbox);
       return;
+    case "pspdfkit/stamp":
+      drawStamp(g, c, bbox);
+      return;
     case TYPES.text:
       drawText(g, c, bbox);
       return;
@@ -89,6 +92,8 @@ function drawMarkup(g: SVGGElement, type: string, c: JsonObject, bbox: Rect): vo
     g.append(s("rect", { x, y, width: w, height: hgt, class: "quire-hit-area" }));
     if (type === TYPES.highlight) {
       g.append(s("rect", { x, y, width: w, height: hgt, fill: color, class: "quire-highlight" }));
+    } else if (type.endsWith("squiggly")) {
+      g.append(s("path", { d: squigglePath(x, y + hgt - 2, w, Math.max(1, hgt / 8)), fill: "none", stroke: color, "stroke-width": Math.max(0.75, hgt / 14) }));
     } else {
       const lineY = type.endsWith("strikeout") ? y + hgt / 2 : y + hgt - 1;
       g.append(s("line", { x1: x, y1: lineY, x2: x + w, y2: lineY, stroke: color, "stroke-width": Math.max(1, hgt / 12) }));
@@ -144,6 +149,28 @@ function drawNote(g: SVGGElement, c: JsonObject, [x, y, w, hgt]: Rect): void {
   g.append(title);
 }
 
+/** A rubber stamp: its word in capitals inside a rounded frame, in the stamp's colour. */
+function drawStamp(g: SVGGElement, c: JsonObject, [x, y, w, hgt]: Rect): void {
+  const color = str(c.color, "#2e7d32");
+  const label = str(c.title, str(c.stampType, "Stamp")).toUpperCase();
+  g.append(s("rect", { x, y, width: w, height: hgt, rx: 4, class: "quire-hit-area" }));
+  g.append(s("rect", { x: x + 1.5, y: y + 1.5, width: Math.max(0, w - 3), height: Math.max(0, hgt - 3), rx: 4, fill: "none", stroke: color, "stroke-width": 3 }));
+  const text = s("text", {
+    x: x + w / 2,
+    y: y + hgt / 2,
+    fill: color,
+    "font-family": "Helvetica, Arial, sans-serif",
+    "font-weight": "bold",
+    "font-size": Math.max(6, hgt * 0.5),
+    "text-anchor": "middle",
+    "dominant-baseline": "central",
+    textLength: Math.max(1, w - 16),
+    lengthAdjust: "spacingAndGlyphs",
+  });
+  text.textContent = label;
+  g.append(text);
+}
+
 function drawText(g: SVGGElement, c: JsonObject, [x, y, w, hgt]: Rect): void {
   g.append(s("rect", { x, y, width: w, height: hgt, class: "quire-hit-area" }));
   const fo = s("foreignObject", { x, y, width: w, height: hgt });
@@ -151,9 +178,23 @@ function drawText(g: SVGGElement, c: JsonObject, [x, y, w, hgt]: Rect): void {
   div.style.fontSize = `${num(c.fontSize, 12)}px`;
   div.style.color = str(c.fontColor, "#000000");
   if (typeof c.backgroundColor === "string") div.style.background = c.backgroundColor;
+  const border = num(c.borderWidth, 0);
+  if (border > 0) div.style.border = `${border}px solid ${str(c.borderColor, "#000000")}`;
   div.textContent = textOf(c);
   fo.append(div);
   g.append(fo);
+}
+
+/** A zigzag under a line of text: `amp` up and down every `amp * 2` points along `width`. */
+export function squigglePath(x: number, y: number, width: number, amp: number): string {
+  const stepX = amp * 2;
+  let d = `M${x} ${y}`;
+  let up = true;
+  for (let at = x + stepX; at < x + width + stepX / 2; at += stepX) {
+    d += ` L${Math.min(at, x + width)} ${up ? y - amp : y}`;
+    up = !up;
+  }
+  return d;
 }
 
 function pathData(points: Point[]): string {

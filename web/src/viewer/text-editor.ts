@@ -42,6 +42,11 @@ export function editText(pageDiv: HTMLElement, options: EditOptions): Promise<st
     textarea.addEventListener("blur", () => finish(textarea.value));
     textarea.addEventListener("pointerdown", (e) => e.stopPropagation());
     pageDiv.append(textarea);
+    // Keep the box on the page: near the right edge it opens to the left of the spot.
+    const maxLeft = pageDiv.clientWidth - textarea.offsetWidth - 2;
+    if (options.at[0] > maxLeft) textarea.style.left = `${Math.max(0, maxLeft)}px`;
+    const maxTop = pageDiv.clientHeight - textarea.offsetHeight - 2;
+    if (options.at[1] > maxTop) textarea.style.top = `${Math.max(0, maxTop)}px`;
     requestAnimationFrame(() => textarea.focus());
   });
 }

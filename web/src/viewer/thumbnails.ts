@@ -1,10 +1,13 @@
 /**
  * The page thumbnails sidebar: a small rendering of each page (drawn when scrolled into
- * view), the current page marked, and a dot for each other user on that page.
+ * view) with its annotations drawn over it, the current page marked, and a dot for each other
+ * user on that page.
  */
-import type { PDFPageProxy } from "pdfjs-dist";
-import type { PresenceSession } from "../client/types";
-import { h } from "./dom";
+import type { PageViewport, PDFDocumentProxy, PDFPageProxy } from "pdfjs-dist";
+import type { PresenceSession, QuireRecord } from "../client/types";
+import { h, s } from "./dom";
+import { pageToView } from "./geometry";
+import { renderAnnotation } from "./render";
 import { colorFor } from "./presence-colors";
 import { pageOf } from "./toolbar";
 
@@ -15,15 +18,26 @@ export class Thumbnails {
   private readonly items: HTMLButtonElement[] = [];
   private readonly observer: IntersectionObserver;
   private readonly drawn = new Set<number>();
+  /** Each page's annotations, drawn over its thumbnail. */
+  private readonly marks = new Map<number, Map<string, QuireRecord>>();
+  private readonly pageOf = new Map<string, number>();
+  /** Each page's unscaled viewport once known (else the first page's stands in). */
+  private readonly viewports = new Map<number, PageViewport>();
+  private readonly standIn: PageViewport;
 
+  /**
+   * Pages are fetched only when their thumbnail is drawn; until then each takes the first
+   * page's shape. Nothing is drawn before `start` (called once the first page is on screen).
+   */
   constructor(
-    private readonly pages: PDFPageProxy[],
+    private readonly doc: PDFDocumentProxy,
+    first: PDFPageProxy,
     onSelect: (index: number) => void,
   ) {
     this.el = h("nav", { class: "quire-sidebar quire-thumbnails", "aria-label": "Pages" });
-    for (const page of pages) {
-      const i = page.pageNumber - 1;
-      const vp = page.getViewport({ scale: 1 });
+    const vp = first.getViewport({ scale: 1 });
+    this.standIn = vp;
+    for (let i = 0; i < doc.numPages; i++) {
       const holder = h("div", { class: "quire-thumb-image" });
       holder.style.aspectRatio = `${vp.width} / ${vp.height}`;
       const item = h(
@@ -42,6 +56,10 @@ export class Thumbnails {
         if (e.isIntersecting) void this.draw(Number((e.target as HTMLElement).dataset.pageIndex));
       }
     }, { root: this.el, rootMargin: "200px 0px" });
+  }
+
+  /** Starts drawing the thumbnails in view. */
+  start(): void {
     for (const item of this.items) this.observer.observe(item);
   }
 
@@ -69,6 +87,49 @@ export class Thumbnails {
     }
   }
 
+  /** Shows annotation records (changed or new) on their pages' thumbnails. */
+  setRecords(changed: QuireRecord[], removed: string[]): void {
+    const dirty = new Set<number>();
+    const drop = (id: string) => {
+      const page = this.pageOf.get(id);
+      if (page === undefined) return;
+      this.marks.get(page)?.delete(id);
+      this.pageOf.delete(id);
+      dirty.add(page);
+    };
+    for (const id of removed) drop(id);
+    for (const r of changed) {
+      drop(r.id);
+      const page = r.content.pageIndex;
+      if (r.kind !== "annotation" || typeof page !== "number" || !this.items[page]) continue;
+      if (!this.marks.has(page)) this.marks.set(page, new Map());
+      this.marks.get(page)!.set(r.id, r);
+      this.pageOf.set(r.id, page);
+      dirty.add(page);
+    }
+    for (const page of dirty) this.drawMarks(page);
+  }
+
+  /** Draws a page's annotations in an SVG over its thumbnail, in page space. */
+  private drawMarks(page: number): void {
+    const holder = this.items[page]?.querySelector<HTMLElement>(".quire-thumb-image");
+    if (!holder) return;
+    holder.querySelector(".quire-thumb-marks")?.remove();
+    const records = [...(this.marks.get(page)?.values() ?? [])];
+    if (records.length === 0) return;
+    const vp = this.viewports.get(page) ?? this.standIn;
+    const svg = s("svg", { class: "quire-thumb-marks", viewBox: `0 0 ${vp.width} ${vp.height}`, preserveAspectRatio: "none", "aria-hidden": "true" });
+    const g = s("g", { transform: `matrix(${pageToView(vp.transform, vp.viewBox).join(" ")})` });
+    for (const r of records) {
+      const el = renderAnnotation(r);
+      if (!el) continue;
+      el.removeAttribute("data-record-id"); // not the page's own element for this record
+      g.append(el);
+    }
+    svg.append(g);
+    holder.append(svg);
+  }
+
   destroy(): void {
     this.observer.disconnect();
   }
@@ -76,7 +137,15 @@ export class Thumbnails {
   private async draw(index: number): Promise<void> {
     if (this.drawn.has(index)) return;
     this.drawn.add(index);
-    const page = this.pages[index];
+    const holder = this.items[index].querySelector<HTMLElement>(".quire-thumb-image");
+    let page: PDFPageProxy;
+    try {
+      page = await this.doc.getPage(index + 1);
+    } catch (error) {
+      this.drawn.delete(index);
+      console.warn(`quire: thumbnail ${index + 1} failed`, error);
+      return;
+    }
     const base = page.getViewport({ scale: 1 });
     const viewport = page.getViewport({ scale: (THUMB_WIDTH * (globalThis.devicePixelRatio || 1)) / base.width });
     const canvas = h("canvas", { "aria-hidden": "true" });
@@ -84,7 +153,12 @@ export class Thumbnails {
     canvas.height = Math.floor(viewport.height);
     try {
       await page.render({ canvas, viewport }).promise;
-      this.items[index].querySelector(".quire-thumb-image")?.replaceChildren(canvas);
+      if (holder) {
+        holder.style.aspectRatio = `${base.width} / ${base.height}`;
+        holder.replaceChildren(canvas);
+        this.viewports.set(index, base);
+        this.drawMarks(index);
+      }
     } catch (error) {
       this.drawn.delete(index);
       console.warn(`quire: thumbnail ${index + 1} failed`, error);

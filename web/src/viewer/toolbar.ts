@@ -6,35 +6,54 @@
 import type { ConnectionState } from "../client/client";
 import type { PresenceSession } from "../client/types";
 import { h } from "./dom";
+import { STAMPS, type StylePatch } from "./annotations";
+import { icon, type IconName } from "./icons";
+import { StylePanel } from "./style-panel";
 import { colorFor, initials } from "./presence-colors";
 
-export type Tool = "select" | "highlight" | "ink" | "rectangle" | "ellipse" | "line" | "arrow" | "note" | "text";
+export type Tool = "select" | "highlight" | "underline" | "strikeout" | "squiggly" | "polygon" | "polyline" | "stamp" | "ink" | "rectangle" | "ellipse" | "line" | "arrow" | "note" | "text";
 
 /** The tools that create annotations, in toolbar order, with their labels. */
-export const EDIT_TOOLS: [Tool, string, string][] = [
-  ["highlight", "Highlight", "Highlight selected text"],
-  ["ink", "Ink", "Draw freehand"],
-  ["rectangle", "Rect", "Rectangle"],
-  ["ellipse", "Ellipse", "Ellipse"],
-  ["line", "Line", "Line"],
-  ["arrow", "Arrow", "Arrow"],
-  ["note", "Note", "Sticky note"],
-  ["text", "Text", "Free text"],
+export const EDIT_TOOLS: [Tool, string][] = [
+  ["highlight", "Highlight selected text"],
+  ["underline", "Underline selected text"],
+  ["strikeout", "Strike out selected text"],
+  ["squiggly", "Squiggly underline for selected text"],
+  ["ink", "Draw freehand"],
+  ["rectangle", "Rectangle"],
+  ["ellipse", "Ellipse"],
+  ["line", "Line"],
+  ["arrow", "Arrow"],
+  ["note", "Sticky note"],
+  ["text", "Free text"],
 ];
 
-export const COLORS = ["#ffd400", "#ff4d4f", "#2f80ed", "#27ae60", "#9b51e0", "#000000"];
+/** The zoom levels offered in the zoom menu. */
+const ZOOM_PRESETS = [0.5, 0.75, 1, 1.25, 1.5, 2, 3, 4];
+
+/** Preset colours (any other from the style panel's picker). */
+export const COLORS = ["#ffd400", "#ff4d4f", "#2f80ed", "#000000"];
 
 export interface ToolbarActions {
   goToPage(index: number): void;
   zoomIn(): void;
   zoomOut(): void;
   fitWidth(): void;
+  fitPage(): void;
+  setZoom(zoom: number): void;
   setTool(tool: Tool): void;
   setColor(color: string): void;
+  setStyle(patch: StylePatch): void;
+  /** Picks the stamp tool with one of the standard stamps. */
+  setStamp(stampType: string): void;
   deleteSelection(): void;
   undo(): void;
   redo(): void;
   toggleSidebar(which: "thumbnails" | "comments"): void;
+  find(): void;
+  print(): void;
+  /** Absent: the session may not download. */
+  download?: () => void;
 }
 
 const CONNECTION_LABELS: Record<ConnectionState, string> = {
@@ -47,10 +66,13 @@ const CONNECTION_LABELS: Record<ConnectionState, string> = {
 export class Toolbar {
   readonly el: HTMLElement;
   private readonly pageInput: HTMLInputElement;
-  private readonly zoomLabel: HTMLSpanElement;
+  private readonly zoomLabel: HTMLSelectElement;
+  private readonly zoomCurrent: HTMLOptionElement;
   private readonly tools = new Map<Tool, HTMLButtonElement>();
   private readonly swatches: HTMLButtonElement[] = [];
   private readonly editGroup: HTMLElement | null;
+  private stylePanel: StylePanel | null = null;
+  private moreTools: HTMLButtonElement | null = null;
   private readonly deleteButton: HTMLButtonElement | null = null;
   private readonly undoButton: HTMLButtonElement | null = null;
   private readonly redoButton: HTMLButtonElement | null = null;
@@ -63,8 +85,9 @@ export class Toolbar {
     canEdit: boolean,
     private readonly actions: ToolbarActions,
   ) {
-    const button = (action: string, label: string, title: string, onClick: () => void) => {
-      const b = h("button", { type: "button", class: "quire-button", "data-action": action, title, "aria-label": title }, label);
+    // Icon buttons: the label is the tooltip and the accessible name.
+    const button = (action: string, glyph: IconName, title: string, onClick: () => void) => {
+      const b = h("button", { type: "button", class: "quire-button", "data-action": action, title, "aria-label": title }, icon(glyph));
       b.addEventListener("click", onClick);
       return b;
     };
@@ -74,28 +97,46 @@ export class Toolbar {
     const nav = h(
       "div",
       { class: "quire-group quire-nav" },
-      button("thumbnails", "☰", "Show or hide page thumbnails", () => actions.toggleSidebar("thumbnails")),
-      button("prev-page", "‹", "Previous page", () => actions.goToPage(this.page - 1)),
+      button("thumbnails", "thumbnails", "Show or hide page thumbnails", () => actions.toggleSidebar("thumbnails")),
+      button("prev-page", "prev", "Previous page", () => actions.goToPage(this.page - 1)),
       this.pageInput,
       h("span", { class: "quire-page-count" }, `/ ${pageCount}`),
-      button("next-page", "›", "Next page", () => actions.goToPage(this.page + 1)),
+      button("next-page", "next", "Next page", () => actions.goToPage(this.page + 1)),
     );
 
-    this.zoomLabel = h("span", { class: "quire-zoom-label" }, "100%");
+    // The zoom level, and presets to pick from (fit width, fit page, fixed levels).
+    this.zoomCurrent = h("option", { value: "current", hidden: true }, "100%");
+    this.zoomLabel = h(
+      "select",
+      { class: "quire-zoom-label", "aria-label": "Zoom", title: "Zoom" },
+      this.zoomCurrent,
+      h("option", { value: "fit-width" }, "Fit width"),
+      h("option", { value: "fit-page" }, "Fit page"),
+      ...ZOOM_PRESETS.map((z) => h("option", { value: String(z) }, `${Math.round(z * 100)}%`)),
+    );
+    this.zoomLabel.addEventListener("change", () => {
+      const v = this.zoomLabel.value;
+      if (v === "fit-width") actions.fitWidth();
+      else if (v === "fit-page") actions.fitPage();
+      else if (v !== "current") actions.setZoom(Number(v));
+      this.zoomLabel.value = "current";
+    });
     const zoom = h(
       "div",
       { class: "quire-group quire-zoom" },
-      button("zoom-out", "−", "Zoom out", () => actions.zoomOut()),
+      button("zoom-out", "zoomOut", "Zoom out", () => actions.zoomOut()),
       this.zoomLabel,
-      button("zoom-in", "+", "Zoom in", () => actions.zoomIn()),
-      button("fit-width", "↔", "Fit width", () => actions.fitWidth()),
+      button("zoom-in", "zoomIn", "Zoom in", () => actions.zoomIn()),
+      button("fit-width", "fitWidth", "Fit width", () => actions.fitWidth()),
     );
 
     let edit: HTMLElement | null = null;
     if (canEdit) {
-      const tool = (t: Tool, label: string, title: string) => {
-        const b = h("button", { type: "button", class: "quire-tool", "data-tool": t, title, "aria-pressed": "false" }, label);
+      const tool = (t: Tool, title: string) => {
+        const b = h("button", { type: "button", class: "quire-tool", "data-tool": t, title, "aria-label": title, "aria-pressed": "false" }, icon(t));
         b.addEventListener("click", () => actions.setTool(t));
+        // Pressing a tool must not clear a text selection made before (select, then Highlight).
+        b.addEventListener("mousedown", (e) => e.preventDefault());
         this.tools.set(t, b);
         return b;
       };
@@ -107,14 +148,46 @@ export class Toolbar {
         this.swatches.push(sw);
         colors.append(sw);
       }
-      this.deleteButton = button("delete", "Delete", "Delete the selection (Del)", () => actions.deleteSelection());
-      this.undoButton = button("undo", "↶", "Undo (Ctrl+Z)", () => actions.undo());
-      this.redoButton = button("redo", "↷", "Redo (Ctrl+Shift+Z)", () => actions.redo());
+      this.stylePanel = new StylePanel((patch) => actions.setStyle(patch));
+      colors.append(this.stylePanel.el);
+      // Less frequent tools in a menu, so the toolbar keeps one row on common widths.
+      const menu = h("div", { class: "quire-menu-panel", role: "menu", "aria-label": "More tools", hidden: true });
+      const moreButton = h(
+        "button",
+        { type: "button", class: "quire-tool", "data-action": "more-tools", title: "More tools", "aria-label": "More tools", "aria-haspopup": "menu", "aria-expanded": "false" },
+        icon("more"),
+      );
+      const setMenu = (open: boolean) => {
+        menu.hidden = !open;
+        moreButton.setAttribute("aria-expanded", String(open));
+      };
+      moreButton.addEventListener("click", () => setMenu(menu.hidden));
+      const entry = (label: string, glyph: IconName, run: () => void, data: Record<string, string>) => {
+        const b = h("button", { type: "button", role: "menuitem", class: "quire-menu-item", ...data }, icon(glyph), h("span", {}, label));
+        b.addEventListener("click", () => {
+          run();
+          setMenu(false);
+        });
+        menu.append(b);
+        return b;
+      };
+      this.tools.set("polygon", entry("Polygon (double-click to finish)", "polygon", () => actions.setTool("polygon"), { "data-tool": "polygon" }));
+      this.tools.set("polyline", entry("Polyline (double-click to finish)", "polyline", () => actions.setTool("polyline"), { "data-tool": "polyline" }));
+      for (const stamp of Object.keys(STAMPS)) entry(`Stamp: ${stamp}`, "stamp", () => actions.setStamp(stamp), { "data-stamp": stamp });
+      menu.addEventListener("keydown", (e) => {
+        if (e.key === "Escape") setMenu(false);
+      });
+      this.moreTools = moreButton;
+      const more = h("div", { class: "quire-menu" }, moreButton, menu);
+      this.deleteButton = button("delete", "delete", "Delete the selection (Del)", () => actions.deleteSelection());
+      this.undoButton = button("undo", "undo", "Undo (Ctrl+Z)", () => actions.undo());
+      this.redoButton = button("redo", "redo", "Redo (Ctrl+Shift+Z)", () => actions.redo());
       edit = h(
         "div",
         { class: "quire-group quire-tools", role: "toolbar", "aria-label": "Annotation tools" },
-        tool("select", "Select", "Select, move and resize (Esc)"),
-        ...EDIT_TOOLS.map(([t, label, title]) => tool(t, label, title)),
+        tool("select", "Select, move and resize (Esc)"),
+        ...EDIT_TOOLS.map(([t, title]) => tool(t, title)),
+        more,
         colors,
         this.deleteButton,
         this.undoButton,
@@ -123,8 +196,12 @@ export class Toolbar {
     }
     this.editGroup = edit;
 
-    this.peers = h("div", { class: "quire-peers", "aria-label": "Who else is here" });
-    this.connection = h("span", { class: "quire-connection", "data-connection": "connecting", role: "status" }, CONNECTION_LABELS.connecting);
+    this.peers = h("div", { class: "quire-peers", role: "group", "aria-label": "Who else is here" });
+    this.connection = h(
+      "span",
+      { class: "quire-connection", "data-connection": "connecting", role: "status" },
+      h("span", { class: "quire-connection-label" }, CONNECTION_LABELS.connecting),
+    );
     this.el = h(
       "div",
       { class: "quire-toolbar" },
@@ -134,7 +211,14 @@ export class Toolbar {
       h("div", { class: "quire-spacer" }),
       this.peers,
       this.connection,
-      button("comments", "Comments", "Show or hide comments", () => actions.toggleSidebar("comments")),
+      h(
+        "div",
+        { class: "quire-group quire-document-actions" },
+        button("find", "search", "Find in document (Ctrl+F)", () => actions.find()),
+        button("print", "print", "Print", () => actions.print()),
+        actions.download ? button("download", "download", "Download the PDF", () => actions.download?.()) : null,
+        button("comments", "comments", "Show or hide comments", () => actions.toggleSidebar("comments")),
+      ),
     );
     this.setSelection(false, false);
     this.setHistory(false, false);
@@ -146,15 +230,19 @@ export class Toolbar {
   }
 
   setZoom(zoom: number): void {
-    this.zoomLabel.textContent = `${Math.round(zoom * 100)}%`;
+    this.zoomCurrent.textContent = `${Math.round(zoom * 100)}%`;
+    this.zoomLabel.value = "current";
   }
 
   setTool(tool: Tool): void {
-    for (const [t, b] of this.tools) b.setAttribute("aria-pressed", String(t === tool));
+    for (const [t, b] of this.tools) if (b.getAttribute("role") !== "menuitem") b.setAttribute("aria-pressed", String(t === tool));
+    // The menu's button shows that one of its tools is in use.
+    this.moreTools?.setAttribute("aria-pressed", String(tool === "polygon" || tool === "polyline" || tool === "stamp"));
   }
 
   setColor(color: string): void {
     for (const sw of this.swatches) sw.setAttribute("aria-pressed", String(sw.dataset.color === color));
+    this.stylePanel?.setColor(color);
   }
 
   setSelection(editable: boolean, deletable: boolean): void {
@@ -175,7 +263,7 @@ export class Toolbar {
 
   setConnection(state: ConnectionState): void {
     this.connection.dataset.connection = state;
-    this.connection.textContent = CONNECTION_LABELS[state];
+    this.connection.replaceChildren(h("span", { class: "quire-connection-label" }, CONNECTION_LABELS[state]));
   }
 
   /** Shows the other sessions: a chip per user, with the page they are on. */

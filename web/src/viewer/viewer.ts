@@ -9,17 +9,27 @@ import type { ClientEvents, QuireClient } from "../client/client";
 import { Emitter } from "../client/events";
 import type { Rights } from "../client/rights";
 import type { JsonObject, QuireRecord, RecordKind, SessionUser } from "../client/types";
-import { commentContent, isResizable, isResolved, withColor, withResolved, type Style } from "./annotations";
+import { commentContent, isMarkupTool, withStyle, type StylePatch, isResizable, isResolved, withColor, withResolved, type Style } from "./annotations";
 import { CommentsPanel } from "./comments";
 import { h, isTypingTarget } from "./dom";
 import { bboxOf, mapRect } from "./geometry";
 import { History } from "./history";
 import { Interaction, type InteractionHost } from "./interaction";
+import { downloadOriginal, pdfFileName, printDocument } from "./document-actions";
+import { FindBar } from "./find";
+import { Forms } from "./forms";
+import { mentionedIds, type KnownUser } from "./mentions";
+import { NotePopup } from "./note-popup";
 import { PageOverlay } from "./overlay";
 import { LinkService } from "./pdf/link-service";
 import { PageList } from "./pdf/page-list";
+import { SelectionPopup } from "./selection-popup";
+import { EN, type Strings } from "./strings";
 import { Thumbnails } from "./thumbnails";
 import { COLORS, Toolbar, type Tool } from "./toolbar";
+
+/** Below this width (CSS pixels) the comments panel is a drawer (see quire.css). */
+const NARROW_WIDTH = 1100;
 
 /** Events of a viewer instance (the client's, plus the UI's own). */
 export interface ViewerEvents extends ClientEvents {
@@ -40,8 +50,18 @@ export class Viewer implements InteractionHost {
   private readonly interaction: Interaction;
   private readonly history: History;
   private readonly toasts: HTMLElement;
-  private readonly colors: Partial<Record<Tool, string>> = { highlight: COLORS[0], note: COLORS[0] };
+  private readonly notePopup = new NotePopup();
+  private readonly findBar: FindBar;
+  private readonly selectionPopup: SelectionPopup;
+  private readonly forms: Forms;
+  private readonly colors: Partial<Record<Tool, string>> = { highlight: COLORS[0], note: COLORS[0], squiggly: COLORS[1] };
   private defaultColor = COLORS[1];
+  private lineWidth = 2;
+  private fontSize = 14;
+  /** The standard stamp the stamp tool places. */
+  stampType = "Approved";
+  private opacity = 1;
+  private fill: string | null = null;
   private selectedId: string | null = null;
   /** Which page's overlay draws each annotation (to move it when its pageIndex changes). */
   private readonly drawnOn = new Map<string, number>();
@@ -54,40 +74,70 @@ export class Viewer implements InteractionHost {
     private readonly container: HTMLElement,
     readonly client: QuireClient,
     readonly doc: PDFDocumentProxy,
-    pages: PDFPageProxy[],
+    first: PDFPageProxy,
+    private readonly strings: Strings = EN,
+    /** Where the document came from, for downloading it (with the token in a header). */
+    private readonly session: { baseUrl: string; token: string } | null = null,
   ) {
     this.editable = this.rights.canCreate("annotation");
     const links = new LinkService(doc, (i) => this.goToPage(i), () => this.pageList.currentPage);
-    this.pageList = new PageList(doc, pages, links, (i) => this.pageChanged(i), (z) => this.zoomChanged(z));
+    this.forms = new Forms(doc, {
+      canFill: this.rights.canFillForms,
+      records: () => client.getRecords(),
+      create: (kind, content) => void this.create(kind, content),
+      update: (id, content) => this.update(id, content),
+    });
+    const formLayer = { storage: doc.annotationStorage, prepare: (div: HTMLElement) => this.forms.prepare(div) };
+    this.pageList = new PageList(doc, first, links, (i) => this.pageChanged(i), (z) => this.zoomChanged(z), formLayer);
     this.overlays = this.pageList.pages.map((p) => new PageOverlay(p));
     this.toolbar = new Toolbar(doc.numPages, this.editable, {
       goToPage: (i) => this.goToPage(i),
       zoomIn: () => this.pageList.zoomIn(),
       zoomOut: () => this.pageList.zoomOut(),
       fitWidth: () => this.pageList.fitWidth(),
+      fitPage: () => this.pageList.fitPage(),
+      setZoom: (z) => this.pageList.setZoom(z),
       setTool: (t) => this.setTool(t),
       setColor: (c) => this.setColor(c),
+      setStyle: (patch) => this.setStyle(patch),
+      setStamp: (stamp) => {
+        this.stampType = stamp;
+        this.setTool("stamp");
+      },
       deleteSelection: () => this.deleteSelection(),
       undo: () => this.undo(),
       redo: () => this.redo(),
       toggleSidebar: (which) => this.root.classList.toggle(`quire-hide-${which}`),
+      find: () => this.findBar.open(),
+      print: () => void this.print(),
+      download: this.rights.canDownload && this.session ? () => void this.download() : undefined,
     });
-    this.thumbnails = new Thumbnails(pages, (i) => this.goToPage(i));
+    this.findBar = new FindBar(doc, {
+      goToPage: (i) => this.goToPage(i),
+      ensureRendered: (i) => this.pageList.ensureRendered(i),
+      pageDiv: (i) => this.pageList.pages[i]?.div,
+    });
+    this.thumbnails = new Thumbnails(doc, first, (i) => this.goToPage(i));
     this.comments = new CommentsPanel(this.rights, {
       comment: (rootId, text) => this.comment(rootId, text),
       setResolved: (rootId, resolved) => this.setResolved(rootId, resolved),
       deleteComment: (id) => this.delete(id),
       focus: (rootId) => this.focusRecord(rootId),
+      users: () => this.knownUsers(),
     });
     this.toasts = h("div", { class: "quire-toasts", role: "status", "aria-live": "polite" });
     this.root = h(
       "div",
       { class: "quire-root", "data-tool": this.tool, "data-connection": client.connectionState, "data-user-id": this.user.user_id },
       this.toolbar.el,
+      this.findBar.el,
       h("div", { class: "quire-body" }, this.thumbnails.el, this.pageList.scroller, this.comments.el),
       this.toasts,
     );
     container.replaceChildren(this.root);
+    // Narrow: the comments are a drawer, closed at first. Every width: open at fit-width.
+    if (this.root.clientWidth < NARROW_WIDTH) this.root.classList.add("quire-hide-comments");
+    this.pageList.fitWidth();
     this.history = new History({
       exists: (id) => client.getRecord(id) !== undefined,
       create: (kind, content, id) => client.create(kind, content, id),
@@ -95,6 +145,21 @@ export class Viewer implements InteractionHost {
       delete: (id) => client.delete(id),
     });
     this.interaction = new Interaction(this, this.pageList.scroller);
+    this.selectionPopup = new SelectionPopup(
+      this.root,
+      this.pageList.scroller,
+      {
+        canAnnotate: () => this.editable,
+        highlight: () => void this.interaction.markSelection("highlight"),
+        underline: () => void this.interaction.markSelection("underline"),
+        comment: () => {
+          if (!this.interaction.markSelection("highlight")) return;
+          this.root.classList.remove("quire-hide-comments");
+          queueMicrotask(() => this.comments.focusNewThread());
+        },
+      },
+      () => this.tool === "select",
+    );
     this.listen();
     this.setTool("select");
     this.toolbar.setColor(this.style.color);
@@ -104,6 +169,13 @@ export class Viewer implements InteractionHost {
     this.thumbnails.setCurrent(0);
     this.applyRecords(client.getRecords(), []);
     this.client.setPresence({ page: 0 });
+    this.root.addEventListener("change", (e) => this.forms.changed(e.target));
+    // Thumbnails and form fields wait for the first page: on a large PDF they would fetch
+    // other pages' bytes before it.
+    void this.pageList.ensureRendered(this.pageList.currentPage).then(() => {
+      this.thumbnails.start();
+      return this.forms.init().then(() => this.forms.apply(client.getRecords(), this.root));
+    });
   }
 
   get rights(): Rights {
@@ -115,7 +187,11 @@ export class Viewer implements InteractionHost {
   }
 
   get style(): Style {
-    return { color: this.colors[this.tool] ?? this.defaultColor, lineWidth: 2, fontSize: 14 };
+    return { color: this.colorFor(this.tool), lineWidth: this.lineWidth, fontSize: this.fontSize, opacity: this.opacity, fill: this.fill };
+  }
+
+  colorFor(tool: Tool): string {
+    return this.colors[tool] ?? this.defaultColor;
   }
 
   // ---- records: every user edit goes through here -------------------------------------
@@ -174,6 +250,8 @@ export class Viewer implements InteractionHost {
     this.toolbar.setTool(tool);
     this.toolbar.setColor(this.style.color);
     if (tool !== "select") this.select(null);
+    // Text selected first, then Highlight pressed: highlight it at once.
+    if (isMarkupTool(tool)) this.interaction.maybeHighlight();
   }
 
   private setColor(color: string): void {
@@ -184,6 +262,17 @@ export class Viewer implements InteractionHost {
     if (selected && this.canEdit(selected)) this.update(selected.id, withColor(selected.content, color));
   }
 
+  /** A change from the style panel: for what is drawn next, and the selection if editable. */
+  private setStyle(patch: StylePatch): void {
+    if (patch.color !== undefined) return this.setColor(patch.color);
+    if (patch.lineWidth !== undefined) this.lineWidth = patch.lineWidth;
+    if (patch.opacity !== undefined) this.opacity = patch.opacity;
+    if (patch.fill !== undefined) this.fill = patch.fill;
+    if (patch.fontSize !== undefined) this.fontSize = patch.fontSize;
+    const selected = this.selected();
+    if (selected && this.canEdit(selected)) this.update(selected.id, withStyle(selected.content, patch));
+  }
+
   private showSelection(): void {
     const record = this.selected();
     const page = record && typeof record.content.pageIndex === "number" ? record.content.pageIndex : -1;
@@ -191,6 +280,7 @@ export class Viewer implements InteractionHost {
       overlay.select(overlay.pageIndex === page ? record : null, !!record && this.canEdit(record) && isResizable(record.content.type));
     }
     this.toolbar.setSelection(!!record && this.canEdit(record), !!record && this.editable && this.rights.canDelete(record));
+    this.notePopup.show(record, page >= 0 ? this.overlays[page] : undefined, !!record && this.canEdit(record), (id) => this.interaction.editText(id));
   }
 
   private deleteSelection(): void {
@@ -220,7 +310,20 @@ export class Viewer implements InteractionHost {
   private comment(rootId: string, text: string): void {
     const root = this.client.getRecord(rootId);
     const page = root && typeof root.content.pageIndex === "number" ? root.content.pageIndex : null;
-    this.create("comment", commentContent(rootId, page, text, this.user));
+    const content = commentContent(rootId, page, text, this.user);
+    // Who is @mentioned, by user id (for notifications; the text keeps the names).
+    const mentions = mentionedIds(text, this.knownUsers());
+    if (mentions.length > 0) content.customData = { mentions };
+    this.create("comment", content);
+  }
+
+  /** The document's users this viewer knows of: itself, who is here, who wrote something. */
+  private knownUsers(): KnownUser[] {
+    const users = new Map<string, string>();
+    users.set(this.user.user_id, this.user.user_name ?? this.user.user_id);
+    for (const p of this.client.presence) users.set(p.user_id, p.user_name ?? p.user_id);
+    for (const r of this.client.getRecords()) if (!users.has(r.creator)) users.set(r.creator, r.creator_name ?? r.creator);
+    return [...users].map(([user_id, name]) => ({ user_id, name }));
   }
 
   private setResolved(rootId: string, resolved: boolean): void {
@@ -297,8 +400,10 @@ export class Viewer implements InteractionHost {
         this.events.emit("connection", e);
       }),
       c.on("rejected", (e) => {
-        if (e.resolution === "rolled_back") this.toast(`Your change was undone: ${e.message}`);
-        else if (e.resolution === "rebased") this.toast("Someone edited this at the same time; your change was applied on top of theirs.");
+        // The code and the server's words are for developers; the toast is for people.
+        console.warn(`quire: change ${e.change.op} ${e.change.kind} ${e.change.id} rejected (${e.code}): ${e.message}`);
+        if (e.resolution === "rolled_back") this.toast(this.strings.changeUndone(this.rejectionText(e.code, e.change)));
+        else if (e.resolution === "rebased") this.toast(this.strings.changeRebased);
         this.events.emit("rejected", e);
       }),
       c.on("sessionClosed", (e) => {
@@ -313,7 +418,12 @@ export class Viewer implements InteractionHost {
 
   /** Draws changed annotation records on their pages; removes removed ones. */
   private applyRecords(changed: QuireRecord[], removed: string[]): void {
-    for (const id of removed) this.erase(id);
+    this.forms?.apply(changed, this.root);
+    this.thumbnails.setRecords(changed, removed);
+    for (const id of removed) {
+      this.interaction.forget(id);
+      this.erase(id);
+    }
     for (const record of changed) {
       if (record.kind !== "annotation") continue;
       const page = record.content.pageIndex;
@@ -337,12 +447,42 @@ export class Viewer implements InteractionHost {
     this.drawnOn.delete(id);
   }
 
+  /** Why a change was refused, in words (for `not_permitted`: what the rights allow). */
+  private rejectionText(code: string, change: { op: "create" | "update" | "delete"; kind: RecordKind; id: string }): string {
+    if (code !== "not_permitted") return this.strings.rejected[code] ?? this.strings.rejected.invalid;
+    const record = this.client.getRecord(change.id);
+    const othersRecord = change.op !== "create" && !!record && record.creator !== this.user.user_id;
+    const mayTouchOwn = change.kind === "comment" || this.rights.canCreate(change.kind);
+    return this.strings.notPermitted(change.op, change.kind, !(othersRecord && mayTouchOwn));
+  }
+
+  private async print(): Promise<void> {
+    try {
+      await printDocument(this.doc, (done, total) => {
+        this.root.dataset.printProgress = `${done}/${total}`;
+      });
+    } catch (error) {
+      console.error("quire: printing failed", error);
+      this.toast(this.strings.printFailed);
+    }
+  }
+
+  private async download(): Promise<void> {
+    if (!this.session) return;
+    try {
+      await downloadOriginal(this.session.baseUrl, this.session.token, pdfFileName(this.client.welcome?.document_id));
+    } catch (error) {
+      console.error("quire: download failed", error);
+      this.toast(this.strings.downloadFailed);
+    }
+  }
+
   private sessionEnded(name: string): void {
     this.editable = false;
     this.setTool("select");
     this.toolbar.disableEditing();
     this.root.classList.add("quire-ended");
-    this.root.prepend(h("div", { class: "quire-banner", role: "alert" }, `This session has ended (${name}). Reload with a new session to continue.`));
+    this.root.prepend(h("div", { class: "quire-banner", role: "alert" }, this.strings.sessionEnded(name)));
   }
 
   private toast(message: string): void {
@@ -362,6 +502,10 @@ export class Viewer implements InteractionHost {
     if (e.key === "Delete" || e.key === "Backspace") {
       if (!this.selectedId) return;
       this.deleteSelection();
+    } else if (e.key === "Enter" && this.interaction.finishPoly()) {
+      // the polygon or polyline in progress ended
+    } else if (mod && key === "f") {
+      this.findBar.open();
     } else if (e.key === "Escape") {
       if (this.interaction.cancel()) return;
       if (this.tool !== "select") this.setTool("select");
@@ -382,6 +526,7 @@ export class Viewer implements InteractionHost {
     for (const off of this.unsubscribe) off();
     this.abort.abort();
     this.interaction.destroy();
+    this.selectionPopup.destroy();
     this.thumbnails.destroy();
     this.pageList.destroy();
     this.events.clear();

@@ -3,17 +3,35 @@
  * text layer (so text can be selected and highlighted), PDF.js's annotation layer (the PDF's
  * own links and annotations) and Quire's overlay on top. Rendering is lazy: the page list
  * asks for it when the page nears the viewport, and frees far-away canvases.
+ *
+ * The page proxy itself is lazy too: until the page is first drawn, its box takes the size of
+ * a page already known (the first one), so that opening a large PDF fetches only the bytes of
+ * the pages on screen. When the proxy arrives with another size, the box is resized and
+ * `onSizeChange` tells the overlay.
  */
-import { AnnotationLayer, OutputScale, TextLayer, type PageViewport, type PDFPageProxy, type RenderTask } from "pdfjs-dist";
+import { AnnotationLayer, OutputScale, TextLayer, type PageViewport, type PDFDocumentProxy, type PDFPageProxy, type RenderTask } from "pdfjs-dist";
 import { h } from "../dom";
 import { pageToView, type Matrix } from "../geometry";
 import type { LinkService } from "./link-service";
+
+type AnnotationStorage = PDFDocumentProxy["annotationStorage"];
+
+/** How the page's PDF.js annotation layer draws the PDF's form fields. */
+export interface FormLayer {
+  storage: AnnotationStorage;
+  /** Called after each drawing of the layer (e.g. to lock the inputs). */
+  prepare(layer: HTMLElement): void;
+}
 
 export class PageView {
   readonly div: HTMLDivElement;
   /** Where the overlay mounts its SVG (above the PDF's layers). */
   readonly overlayHost: HTMLDivElement;
   viewport: PageViewport;
+  /** Called when the page's size changes (its own size became known, or the zoom changed). */
+  onSizeChange: (() => void) | null = null;
+  private page: PDFPageProxy | null;
+  private loading: Promise<PDFPageProxy> | null = null;
   private canvas: HTMLCanvasElement | null = null;
   private textLayerDiv: HTMLDivElement | null = null;
   private annotationLayerDiv: HTMLDivElement | null = null;
@@ -22,14 +40,20 @@ export class PageView {
   /** The scale the current canvas was drawn at (null: nothing drawn). */
   private renderedScale: number | null = null;
   private rendering: Promise<void> | null = null;
+  private readonly standIn: PDFPageProxy;
 
   constructor(
-    readonly page: PDFPageProxy,
+    private readonly doc: PDFDocumentProxy,
     readonly index: number,
+    /** This page's proxy if already loaded, else a page whose size stands in until it is. */
+    known: PDFPageProxy,
     scale: number,
     private readonly linkService: LinkService,
+    private readonly forms: FormLayer | null = null,
   ) {
-    this.viewport = page.getViewport({ scale });
+    this.page = known.pageNumber === index + 1 ? known : null;
+    this.standIn = known;
+    this.viewport = known.getViewport({ scale });
     this.overlayHost = h("div", { class: "quire-overlay-host" });
     this.div = h("div", { class: "quire-page", "data-page-index": index, "data-page-number": index + 1 }, this.overlayHost);
     this.applySize();
@@ -56,8 +80,25 @@ export class PageView {
   setScale(scale: number): void {
     if (scale === this.viewport.scale) return;
     this.cancel();
-    this.viewport = this.page.getViewport({ scale });
+    this.viewport = (this.page ?? this.standIn).getViewport({ scale });
     this.applySize();
+  }
+
+  /** The page's proxy, fetched on first use (only the bytes this page needs). */
+  proxy(): Promise<PDFPageProxy> {
+    if (this.page) return Promise.resolve(this.page);
+    this.loading ??= this.doc.getPage(this.index + 1).then((page) => {
+      this.page = page;
+      const scale = this.viewport.scale;
+      this.viewport = page.getViewport({ scale });
+      this.applySize();
+      this.onSizeChange?.();
+      return page;
+    }, (error: unknown) => {
+      this.loading = null; // try again next time
+      throw error;
+    });
+    return this.loading;
   }
 
   private applySize(): void {
@@ -77,7 +118,8 @@ export class PageView {
     if (this.isRendered) return Promise.resolve();
     if (this.rendering) return this.rendering;
     const scale = this.viewport.scale;
-    this.rendering = this.draw(scale)
+    this.rendering = this.proxy()
+      .then(() => this.draw(scale))
       .then(() => {
         if (this.viewport.scale === scale) this.renderedScale = scale;
       })
@@ -93,13 +135,14 @@ export class PageView {
   }
 
   private async draw(scale: number): Promise<void> {
+    const page = await this.proxy();
     const viewport = this.viewport;
     const outputScale = new OutputScale();
     outputScale.sx = outputScale.sy = OutputScale.pixelRatio;
     const canvas = h("canvas", { class: "quire-canvas", "aria-hidden": "true" });
     canvas.width = Math.floor(viewport.width * outputScale.sx);
     canvas.height = Math.floor(viewport.height * outputScale.sy);
-    const task = this.page.render({
+    const task = page.render({
       canvas,
       viewport,
       transform: outputScale.scaled ? [outputScale.sx, 0, 0, outputScale.sy, 0, 0] : undefined,
@@ -111,11 +154,11 @@ export class PageView {
     this.canvas?.remove();
     this.canvas = canvas;
     this.div.prepend(canvas);
-    await this.drawTextLayer(viewport);
-    await this.drawAnnotationLayer(viewport);
+    await this.drawTextLayer(page, viewport);
+    await this.drawAnnotationLayer(page, viewport);
   }
 
-  private async drawTextLayer(viewport: PageViewport): Promise<void> {
+  private async drawTextLayer(page: PDFPageProxy, viewport: PageViewport): Promise<void> {
     this.textLayer?.cancel();
     this.textLayerDiv?.remove();
     const div = h("div", { class: "textLayer" });
@@ -128,22 +171,22 @@ export class PageView {
     });
     this.textLayerDiv = div;
     this.canvas?.after(div);
-    this.textLayer = new TextLayer({ textContentSource: this.page.streamTextContent(), container: div, viewport });
+    this.textLayer = new TextLayer({ textContentSource: page.streamTextContent(), container: div, viewport });
     await this.textLayer.render();
     // An end-of-content marker lets a selection that runs past the last line end cleanly.
     div.append(h("div", { class: "endOfContent" }));
   }
 
-  private async drawAnnotationLayer(viewport: PageViewport): Promise<void> {
+  private async drawAnnotationLayer(page: PDFPageProxy, viewport: PageViewport): Promise<void> {
     this.annotationLayerDiv?.remove();
-    const annotations = await this.page.getAnnotations({ intent: "display" });
+    const annotations = await page.getAnnotations({ intent: "display" });
     const div = h("div", { class: "annotationLayer" });
     this.annotationLayerDiv = div;
     (this.textLayerDiv ?? this.canvas)?.after(div);
     if (annotations.length === 0) return;
     const layer = new AnnotationLayer({
       div,
-      page: this.page,
+      page,
       viewport: viewport.clone({ dontFlip: true }),
       linkService: this.linkService,
       accessibilityManager: null,
@@ -151,17 +194,18 @@ export class PageView {
       annotationEditorUIManager: null,
       structTreeLayer: null,
       commentManager: null,
-      annotationStorage: null,
+      annotationStorage: this.forms?.storage ?? null,
     });
     await layer.render({
       annotations,
       viewport: viewport.clone({ dontFlip: true }),
       div,
-      page: this.page,
+      page,
       linkService: this.linkService as never,
-      renderForms: false,
+      renderForms: this.forms !== null,
       imageResourcesPath: "",
     });
+    this.forms?.prepare(div);
   }
 
   /** Stops an in-progress render. */
