@@ -543,7 +543,7 @@ describe("the viewer as a product", () => {
     assert.equal(await a.locator(".quire-find-count").textContent(), "No matches");
   });
 
-  it("prints every page and downloads the original only with the download permission", async () => {
+  it("prints every page and downloads the original and the annotated PDF only with the download permission", async () => {
     const a = await open("print", tokens.a);
     assert.equal(await a.locator('[data-action="download"]').count(), 0, "no download without the permission");
     // The print dialog can't be driven headless: record what is ready when print() is called.
@@ -561,6 +561,18 @@ describe("the viewer as a product", () => {
     assert.equal(download.suggestedFilename(), `${DOC}.pdf`);
     const saved = await readFile(await download.path());
     assert.deepEqual(new Uint8Array(saved), samplePdf(3, { rotateLast: 90 }));
+
+    // With annotations: the server's export, the original followed by an incremental update.
+    assert.equal(await a.locator('[data-action="download-annotated"]').count(), 0);
+    const [annotated] = await Promise.all([
+      d.waitForEvent("download", { timeout: WAIT }),
+      d.click('[data-action="download-annotated"]'),
+    ]);
+    assert.equal(annotated.suggestedFilename(), `${DOC}-annotated.pdf`);
+    const exported = new Uint8Array(await readFile(await annotated.path()));
+    const original = samplePdf(3, { rotateLast: 90 });
+    assert.ok(exported.length >= original.length, "the export keeps the original whole");
+    assert.deepEqual(exported.slice(0, original.length), original, "the original bytes come first, unchanged");
   });
 
   for (const [label, viewport, touch] of [

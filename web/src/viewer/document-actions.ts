@@ -7,11 +7,12 @@
  *
  * Downloading fetches the original PDF with the token in the `Authorization` header (never in
  * a URL) and saves it under the document's name. Offered only when the session has
- * `download`. Downloading *with annotations* needs the server's export (issue 10): see
- * `downloadWithAnnotations`.
+ * `download`. Downloading *with annotations* fetches the server's export
+ * (`GET /api/client/pdf`: the original plus the session's layer as standard PDF annotations,
+ * docs/exchange.md) the same way.
  */
 import type { PDFDocumentProxy } from "pdfjs-dist";
-import { apiError, documentUrl } from "../client/api";
+import { annotatedPdfUrl, apiError, documentUrl } from "../client/api";
 import { h } from "./dom";
 
 /** CSS pixels per PDF point for printed pages (2 × 72 dpi = 144 dpi). */
@@ -56,13 +57,12 @@ export async function downloadOriginal(baseUrl: string, token: string, filename:
   saveBlob(await res.blob(), filename);
 }
 
-/**
- * HOOK (issue 10, PDF export with annotations): when the server offers the export, fetch it
- * here with the token in `Authorization` and `saveBlob` it; the viewer then shows a second
- * Download entry ("with annotations") whenever the session has `download`. Until then this
- * reports that it is not available and the viewer offers only the original.
- */
-export const downloadWithAnnotations: ((baseUrl: string, token: string, filename: string) => Promise<void>) | null = null;
+/** Saves the PDF with the session's annotations written into it (needs `download`). */
+export async function downloadWithAnnotations(baseUrl: string, token: string, filename: string): Promise<void> {
+  const res = await fetch(annotatedPdfUrl(baseUrl), { headers: { Authorization: `Bearer ${token}` } });
+  if (!res.ok) throw await apiError(res);
+  saveBlob(await res.blob(), filename.replace(/\.pdf$/, "") + "-annotated.pdf");
+}
 
 function saveBlob(blob: Blob, filename: string): void {
   const url = URL.createObjectURL(blob);

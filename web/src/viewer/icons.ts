@@ -8,6 +8,7 @@ import {
   Circle,
   createElement,
   Download,
+  FileDown,
   Highlighter,
   type IconNode,
   MessageSquare,
@@ -68,6 +69,7 @@ export const ICONS = {
   search: Search,
   print: Printer,
   download: Download,
+  downloadAnnotated: FileDown,
 } satisfies Record<string, IconNode>;
 
 export type IconName = keyof typeof ICONS;

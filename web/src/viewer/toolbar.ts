@@ -54,6 +54,8 @@ export interface ToolbarActions {
   print(): void;
   /** Absent: the session may not download. */
   download?: () => void;
+  /** The PDF with the session's annotations written into it; absent like `download`. */
+  downloadAnnotated?: () => void;
 }
 
 const CONNECTION_LABELS: Record<ConnectionState, string> = {
@@ -217,6 +219,9 @@ export class Toolbar {
         button("find", "search", "Find in document (Ctrl+F)", () => actions.find()),
         button("print", "print", "Print", () => actions.print()),
         actions.download ? button("download", "download", "Download the PDF", () => actions.download?.()) : null,
+        actions.downloadAnnotated
+          ? button("download-annotated", "downloadAnnotated", "Download the PDF with annotations", () => actions.downloadAnnotated?.())
+          : null,
         button("comments", "comments", "Show or hide comments", () => actions.toggleSidebar("comments")),
       ),
     );

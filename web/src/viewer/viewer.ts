@@ -15,7 +15,7 @@ import { h, isTypingTarget } from "./dom";
 import { bboxOf, mapRect } from "./geometry";
 import { History } from "./history";
 import { Interaction, type InteractionHost } from "./interaction";
-import { downloadOriginal, pdfFileName, printDocument } from "./document-actions";
+import { downloadOriginal, downloadWithAnnotations, pdfFileName, printDocument } from "./document-actions";
 import { FindBar } from "./find";
 import { Forms } from "./forms";
 import { mentionedIds, type KnownUser } from "./mentions";
@@ -110,7 +110,8 @@ export class Viewer implements InteractionHost {
       toggleSidebar: (which) => this.root.classList.toggle(`quire-hide-${which}`),
       find: () => this.findBar.open(),
       print: () => void this.print(),
-      download: this.rights.canDownload && this.session ? () => void this.download() : undefined,
+      download: this.rights.canDownload && this.session ? () => void this.download(false) : undefined,
+      downloadAnnotated: this.rights.canDownload && this.session ? () => void this.download(true) : undefined,
     });
     this.findBar = new FindBar(doc, {
       goToPage: (i) => this.goToPage(i),
@@ -467,10 +468,11 @@ export class Viewer implements InteractionHost {
     }
   }
 
-  private async download(): Promise<void> {
+  private async download(annotated: boolean): Promise<void> {
     if (!this.session) return;
+    const save = annotated ? downloadWithAnnotations : downloadOriginal;
     try {
-      await downloadOriginal(this.session.baseUrl, this.session.token, pdfFileName(this.client.welcome?.document_id));
+      await save(this.session.baseUrl, this.session.token, pdfFileName(this.client.welcome?.document_id));
     } catch (error) {
       console.error("quire: download failed", error);
       this.toast(this.strings.downloadFailed);
