@@ -24,8 +24,11 @@ test-rust: venv
 
 # The end-to-end test drives Debian's Chromium (/usr/bin/chromium) against the server binary
 # built by test-rust.
+# The debug server serves web/dist from disk; build it here so the end-to-end test always drives
+# the current sources (cargo's build script skips the web build when it thinks nothing changed).
 test-web: web-deps
 	cd web && npm test
+	cd web && npm run build
 	cd web && QUIRE_BIN=$(QUIRE_BIN) npm run e2e
 
 run:
