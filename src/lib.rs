@@ -7,6 +7,7 @@ pub mod actors;
 pub mod app;
 pub mod auth;
 pub mod blobs;
+pub mod bus;
 pub mod config;
 pub mod db;
 pub mod documents;

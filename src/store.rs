@@ -245,6 +245,14 @@ async fn write_batch(txn: &DatabaseTransaction, batch: &Batch, now: i64) -> Resu
     if advanced.rows_affected != 1 {
         return Ok(false);
     }
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // The hint other nodes wake up on; delivered only if this transaction commits.
+        crate::bus::pg::notify_in(
+            txn,
+            &crate::bus::Hint::head(&batch.document_id, batch.new_head()),
+        )
+        .await?;
+    }
 
     // The final state of each touched record: later changes in the batch win.
     let mut finals: HashMap<(&str, &str), &LoggedChange> = HashMap::new();
@@ -354,38 +362,96 @@ pub async fn read_log(
         .order_by_asc(change::Column::Seq)
         .all(db)
         .await?;
-    rows.into_iter()
-        .map(|row| {
-            let kind = Kind::parse(&row.kind)
-                .ok_or_else(|| DbErr::Custom(format!("unknown kind {}", row.kind)))?;
-            let op = match row.op.as_str() {
-                "create" => Op::Create,
-                "update" => Op::Update,
-                "delete" => Op::Delete,
-                other => return Err(DbErr::Custom(format!("unknown op {other}"))),
-            };
-            let content = raw(row.content.unwrap_or_else(|| "null".to_string()))?;
-            Ok(LoggedChange {
-                seq: row.seq,
-                layer: row.layer,
-                op,
-                author: row.author,
-                author_name: row.author_name,
-                record: Record {
-                    root_id: root_of(kind, &content),
-                    id: row.record_id,
-                    kind,
-                    content,
-                    creator: row.creator,
-                    creator_name: row.creator_name,
-                    group: row.creator_group,
-                    rev: row.seq,
-                    created_at: row.created_at,
-                    updated_at: row.at,
-                },
-            })
-        })
-        .collect()
+    rows.into_iter().map(logged).collect()
+}
+
+/// One log row as a change.
+fn logged(row: change::Model) -> Result<LoggedChange, DbErr> {
+    let kind = Kind::parse(&row.kind)
+        .ok_or_else(|| DbErr::Custom(format!("unknown kind {}", row.kind)))?;
+    let op = match row.op.as_str() {
+        "create" => Op::Create,
+        "update" => Op::Update,
+        "delete" => Op::Delete,
+        other => return Err(DbErr::Custom(format!("unknown op {other}"))),
+    };
+    let content = raw(row.content.unwrap_or_else(|| "null".to_string()))?;
+    Ok(LoggedChange {
+        seq: row.seq,
+        layer: row.layer,
+        op,
+        author: row.author,
+        author_name: row.author_name,
+        record: Record {
+            root_id: root_of(kind, &content),
+            id: row.record_id,
+            kind,
+            content,
+            creator: row.creator,
+            creator_name: row.creator_name,
+            group: row.creator_group,
+            rev: row.seq,
+            created_at: row.created_at,
+            updated_at: row.at,
+        },
+    })
+}
+
+/// What another writer committed after a head, as a catch-up reads it.
+#[derive(Debug)]
+pub enum Missed {
+    /// The changes after the head, every layer, in order, gap-free (possibly empty); `head` is
+    /// the document's head when read, which may be past the last change when `limit` cut the
+    /// read short.
+    Changes {
+        head: i64,
+        changes: Vec<LoggedChange>,
+    },
+    /// The log no longer holds every change after the head (pruned): only a reload can catch up.
+    Gap,
+    /// The document no longer exists.
+    Deleted,
+}
+
+/// Reads the changes committed after `after` (at most `limit` of them).
+pub async fn read_missed(
+    db: &impl ConnectionTrait,
+    document_id: &str,
+    after: i64,
+    limit: u64,
+) -> Result<Missed, DbErr> {
+    let head: Option<i64> = document::Entity::find_by_id(document_id.to_string())
+        .select_only()
+        .column(document::Column::HeadSeq)
+        .into_tuple()
+        .one(db)
+        .await?;
+    let Some(head) = head else {
+        return Ok(Missed::Deleted);
+    };
+    if head <= after {
+        return Ok(Missed::Changes {
+            head,
+            changes: Vec::new(),
+        });
+    }
+    let rows = change::Entity::find()
+        .filter(change::Column::DocumentId.eq(document_id))
+        .filter(change::Column::Seq.gt(after))
+        .filter(change::Column::Seq.lte(head))
+        .order_by_asc(change::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let changes: Vec<LoggedChange> = rows.into_iter().map(logged).collect::<Result<_, _>>()?;
+    let gap_free = changes
+        .iter()
+        .enumerate()
+        .all(|(i, c)| c.seq == after + 1 + i as i64);
+    if changes.is_empty() || !gap_free {
+        return Ok(Missed::Gap);
+    }
+    Ok(Missed::Changes { head, changes })
 }
 
 /// Queues batches from every document actor (and usage events) and commits whatever is waiting
@@ -407,6 +473,34 @@ enum Job {
         row: usage_event::ActiveModel,
         reply: tokio::sync::oneshot::Sender<Result<(), DbErr>>,
     },
+}
+
+/// How often a group is tried when PostgreSQL aborts it for a deadlock or a serialization
+/// failure (another node's transaction touched the same rows in between): the whole group is
+/// run again, which is safe because nothing of it was committed.
+const GROUP_ATTEMPTS: u32 = 4;
+
+/// The SQLSTATE of an error, if the database gave one.
+fn sqlstate(e: &DbErr) -> Option<String> {
+    use sea_orm::sqlx;
+    match e {
+        DbErr::Exec(sea_orm::RuntimeErr::SqlxError(sqlx::Error::Database(db)))
+        | DbErr::Query(sea_orm::RuntimeErr::SqlxError(sqlx::Error::Database(db)))
+        | DbErr::Conn(sea_orm::RuntimeErr::SqlxError(sqlx::Error::Database(db))) => {
+            db.code().map(|c| c.into_owned())
+        }
+        _ => None,
+    }
+}
+
+/// Whether a failed transaction is one PostgreSQL asks to be retried: a detected deadlock
+/// (40P01) or a serialization failure (40001).
+fn must_retry(e: &DbErr) -> bool {
+    sqlstate(e).is_some_and(|c| is_retryable_state(&c))
+}
+
+fn is_retryable_state(code: &str) -> bool {
+    matches!(code, "40P01" | "40001")
 }
 
 /// Most jobs one grouped transaction carries.
@@ -497,7 +591,17 @@ async fn run_group(db: &DatabaseConnection, group: Vec<Job>) {
             Job::Usage { row, .. } => usage.push(row.clone()),
         }
     }
-    let result = commit_group(db, &batches, usage, now).await;
+    let mut attempt = 1;
+    let result = loop {
+        let result = commit_group(db, &batches, usage.clone(), now).await;
+        match result {
+            Err(e) if attempt < GROUP_ATTEMPTS && must_retry(&e) => {
+                tracing::warn!(error = %e, attempt, "group commit hit a deadlock or serialization failure; retrying");
+                attempt += 1;
+            }
+            result => break result,
+        }
+    };
     let (outcomes, usage_outcome): (Vec<Option<BatchOutcome>>, _) = match result {
         Ok((outcomes, usage)) => (outcomes.into_iter().map(Some).collect(), usage),
         Err(e) => {
@@ -565,6 +669,9 @@ async fn commit_group(
                 savepoint.rollback().await?;
                 BatchOutcome::Moved
             }
+            // A deadlock or serialization failure aborts the whole group (it holds locks of
+            // earlier batches): `run_group` runs it again from the start.
+            Err(e) if must_retry(&e) => return Err(e),
             Err(e) => {
                 // The rollback to the savepoint fails too when the connection is gone: then
                 // the whole group fails, as it must.
@@ -605,4 +712,18 @@ async fn write_usage(
         usage_event::Entity::insert_many(chunk).exec(txn).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_retryable_state;
+
+    #[test]
+    fn deadlocks_and_serialization_failures_are_retried_and_nothing_else() {
+        assert!(is_retryable_state("40P01"));
+        assert!(is_retryable_state("40001"));
+        for other in ["23505", "22001", "08006", "57P01", "", "40P0"] {
+            assert!(!is_retryable_state(other), "{other}");
+        }
+    }
 }

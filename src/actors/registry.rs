@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::db::Databases;
 use actix::prelude::*;
 
-use super::document::{CloseAll, DocumentActor, DocumentConfig, Revoked};
+use super::document::{CatchUp, CloseAll, DocumentActor, DocumentConfig, Revoked};
 use crate::protocol::CloseReason;
 
 /// Asks for the actor of a document, starting it if needed. The actor may turn out to be
@@ -38,6 +38,12 @@ pub struct CloseDocument {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct BroadcastRevoked(pub Arc<HashSet<String>>);
+
+/// Another node moved a document's head: the actor for it on this node, if any, catches up.
+/// `None` for every document: hints may have been lost (the listener reconnected).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct HeadMoved(pub Option<(String, i64)>);
 
 /// Closes every session on this node (shutdown); answered once all actors were told.
 #[derive(Message)]
@@ -140,6 +146,25 @@ impl Handler<BroadcastRevoked> for DocumentRegistry {
     fn handle(&mut self, msg: BroadcastRevoked, _: &mut Context<Self>) {
         for (_, addr) in self.documents.values() {
             addr.do_send(Revoked(msg.0.clone()));
+        }
+    }
+}
+
+impl Handler<HeadMoved> for DocumentRegistry {
+    type Result = ();
+
+    fn handle(&mut self, msg: HeadMoved, _: &mut Context<Self>) {
+        match msg.0 {
+            Some((id, head)) => {
+                if let Some((_, addr)) = self.documents.get(&id) {
+                    addr.do_send(CatchUp(Some(head)));
+                }
+            }
+            None => {
+                for (_, addr) in self.documents.values() {
+                    addr.do_send(CatchUp(None));
+                }
+            }
         }
     }
 }

@@ -18,6 +18,7 @@ mod live_robustness;
 mod outage;
 mod postgres;
 mod s3;
+mod scale;
 mod storage;
 mod testdata;
 mod token_limits;

@@ -51,6 +51,9 @@ pub struct DocumentConfig {
     /// Most messages held for a session that has joined but not yet been welcomed; past it the
     /// session is closed as too slow.
     pub max_backlog: usize,
+    /// How often an open document checks the database for changes other nodes committed, in
+    /// case a hint was lost (several nodes on PostgreSQL); `None` on a single node.
+    pub catch_up_every: Option<Duration>,
 }
 
 impl Default for DocumentConfig {
@@ -62,6 +65,7 @@ impl Default for DocumentConfig {
             max_pending_changes: 5_000,
             max_pending_bytes: 32 * 1024 * 1024,
             max_backlog: 4_096,
+            catch_up_every: None,
         }
     }
 }
@@ -145,6 +149,12 @@ pub struct ReadRecords {
 #[rtype(result = "()")]
 pub struct CloseAll(pub CloseReason);
 
+/// Another node committed up to `head` (`None`: hints may have been lost, check the database):
+/// the actor reads the log after its own head, applies and fans out what it missed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CatchUp(pub Option<i64>);
+
 /// Closes the sessions holding any of these revoked token ids.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -190,6 +200,8 @@ struct Pending {
     access: Arc<Access>,
     layer: String,
     changes: Vec<ChangeRequest>,
+    /// How often these changes were already tried (another node committed first).
+    attempts: u8,
 }
 
 /// Work that must wait until no commit is in flight.
@@ -214,9 +226,13 @@ pub struct DocumentActor {
     /// Changes in `pending`, and the bytes of their content.
     pending_changes: usize,
     pending_bytes: usize,
+    /// A commit or a catch-up is in flight: new changes queue, joins and reads wait.
     committing: bool,
     deferred: Vec<Deferred>,
     idle_since: Option<Instant>,
+    /// The newest head another node told of (or a lost race implied): past this node's head,
+    /// a catch-up reads the log.
+    hinted_head: i64,
 }
 
 /// The same answer for every change of a batch.
@@ -254,6 +270,7 @@ impl DocumentActor {
             committing: false,
             deferred: Vec::new(),
             idle_since: Some(Instant::now()),
+            hinted_head: 0,
         }
     }
 
@@ -383,6 +400,13 @@ impl Actor for DocumentActor {
                 ctx.stop();
             }
         });
+        if let Some(every) = self.config.catch_up_every {
+            ctx.run_interval(every, |act, ctx| {
+                if !act.committing {
+                    act.catch_up(ctx);
+                }
+            });
+        }
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
@@ -437,6 +461,7 @@ impl Handler<Submit> for DocumentActor {
             access: session.peer.access.clone(),
             layer: session.peer.layer.clone(),
             changes: msg.changes,
+            attempts: 0,
         };
         if let Err(refused) = self.enqueue(pending) {
             let outcomes = reject_all(
@@ -466,6 +491,7 @@ impl Handler<BackendSubmit> for DocumentActor {
             access: Arc::new(msg.access),
             layer: msg.layer,
             changes: msg.changes,
+            attempts: 0,
         };
         if let Err(refused) = self.enqueue(pending) {
             let outcomes = reject_all(
@@ -524,6 +550,24 @@ impl Handler<CloseAll> for DocumentActor {
     fn handle(&mut self, msg: CloseAll, ctx: &mut Context<Self>) {
         self.close_all(msg.0);
         ctx.stop();
+    }
+}
+
+impl Handler<CatchUp> for DocumentActor {
+    type Result = ();
+    fn handle(&mut self, msg: CatchUp, ctx: &mut Context<Self>) {
+        let Phase::Ready(state) = &self.phase else {
+            return;
+        };
+        let head = msg.0.unwrap_or(state.head_seq + 1);
+        if head <= state.head_seq {
+            return;
+        }
+        self.hinted_head = self.hinted_head.max(head);
+        // During a commit or a catch-up the hint waits: `settle` starts the next round.
+        if !self.committing {
+            self.catch_up(ctx);
+        }
     }
 }
 

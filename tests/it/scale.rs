@@ -1,0 +1,332 @@
+//! Several `quire serve` nodes on one PostgreSQL database and one blob store: convergence of
+//! concurrent writers on different nodes, cross-node fan-out, revocations and deletions reaching
+//! every node. Every test needs PostgreSQL at 127.0.0.1:5432 (`make test` runs them).
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+
+use crate::common::pdf::one_page;
+use crate::common::pg::TempDatabase;
+use crate::common::ws::{create, ink, Model, Ws};
+use crate::common::{Options, Server};
+
+/// Three nodes sharing a database, a blob directory and a root key.
+struct Cluster {
+    nodes: Vec<Server>,
+    _db: TempDatabase,
+    _blobs: tempfile::TempDir,
+}
+
+async fn cluster(n: usize) -> Cluster {
+    let db = TempDatabase::create().await;
+    let blobs = tempfile::tempdir().unwrap();
+    let blob_url = format!("file://{}", blobs.path().display());
+    let options = |root_key: Option<String>| Options {
+        database_url: Some(db.url()),
+        extra_args: vec!["--blob-url".into(), blob_url.clone()],
+        env: root_key
+            .map(|k| vec![("QUIRE_ROOT_KEY".to_string(), k)])
+            .unwrap_or_default(),
+        ..Default::default()
+    };
+    let first = Server::start_with(options(None)).await;
+    let root_key = std::fs::read_to_string(first.data_dir.join("root_key"))
+        .expect("the first node wrote its root key")
+        .trim()
+        .to_string();
+    let mut nodes = vec![first];
+    for _ in 1..n {
+        nodes.push(Server::start_with(options(Some(root_key.clone()))).await);
+    }
+    for node in &nodes {
+        wait_ready(node).await;
+    }
+    Cluster {
+        nodes,
+        _db: db,
+        _blobs: blobs,
+    }
+}
+
+/// Waits until the node listens for the others' hints (`/readyz` answers 200).
+async fn wait_ready(node: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let res = node.http.get(node.url("/readyz")).send().await.unwrap();
+        if res.status() == reqwest::StatusCode::OK {
+            let body: Value = res.json().await.unwrap();
+            assert!(body["notification_queue_usage"].is_number(), "{body}");
+            assert_eq!(body["listener"], "ok");
+            return;
+        }
+        assert!(Instant::now() < deadline, "node never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A live client keeping a model of the layer from its acks and others' changes, and every
+/// sequence number it has seen.
+struct Client {
+    ws: Ws,
+    model: Model,
+    seen: Vec<i64>,
+    sent: std::collections::HashMap<String, (String, Option<Value>)>,
+}
+
+impl Client {
+    async fn join(node: &Server, token: &str) -> Client {
+        let ws = Ws::join(node, token, None).await;
+        let model = Model::from_records(&ws.welcome["records"]);
+        Client {
+            ws,
+            model,
+            seen: Vec::new(),
+            sent: Default::default(),
+        }
+    }
+
+    /// Sends one change and reads until it is answered, applying whatever comes in between.
+    async fn change(&mut self, change: Value) -> Value {
+        let client_id = change["client_id"].as_str().unwrap().to_string();
+        let id = change["id"].as_str().unwrap().to_string();
+        let content = (change["op"] != "delete").then(|| change["content"].clone());
+        self.sent.insert(client_id.clone(), (id, content));
+        self.ws
+            .send(json!({"type": "changes", "changes": [change]}))
+            .await;
+        loop {
+            let v = self.next(Duration::from_secs(30)).await.expect("an answer");
+            if v["client_id"] == client_id.as_str() && (v["type"] == "ack" || v["type"] == "reject")
+            {
+                return v;
+            }
+        }
+    }
+
+    /// The next message, applied to the model; `None` at the timeout. A closed socket fails
+    /// the test: no session may be closed.
+    async fn next(&mut self, wait: Duration) -> Option<Value> {
+        let v = match self.ws.try_recv(wait).await {
+            Ok(v) => v,
+            Err(None) => return None,
+            Err(Some(closed)) => panic!("a session was closed: {closed:?}"),
+        };
+        if v["type"] == "change" {
+            self.seen.push(v["seq"].as_i64().unwrap());
+            self.model.apply_change(&v);
+        } else if v["type"] == "ack" {
+            let seq = v["seq"].as_i64().unwrap();
+            self.seen.push(seq);
+            if let Some((id, content)) = self.sent.remove(v["client_id"].as_str().unwrap()) {
+                self.model.apply(id, seq, content);
+            }
+        }
+        Some(v)
+    }
+
+    /// Reads until the model reaches `head`.
+    async fn drain_to(&mut self, head: i64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.seen.iter().max().copied().unwrap_or(0) < head {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                self.next(left).await.is_some(),
+                "never reached head {head}; saw up to {:?}",
+                self.seen.iter().max()
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL at 127.0.0.1:5432 (make test runs it)"]
+async fn postgres_three_nodes_converge_with_one_gap_free_sequence() {
+    let c = cluster(3).await;
+    let pdf = one_page("scale");
+    c.nodes[0].upload_ok(pdf.clone(), "shared").await;
+    let res = c.nodes[2]
+        .backend(reqwest::Method::GET, "/api/documents/shared/file")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    assert_eq!(
+        res.bytes().await.unwrap().as_ref(),
+        pdf.as_slice(),
+        "node 3 serves node 1's upload"
+    );
+
+    // 30 clients, 10 on each node; each creates, updates and deletes its own records and
+    // updates a few records everybody shares.
+    let mut clients = Vec::new();
+    for i in 0..30 {
+        let node = &c.nodes[i % 3];
+        let token = node
+            .token("shared", &format!("u{i}"), &["read-document", "write"])
+            .await;
+        clients.push(Client::join(node, &token).await);
+    }
+    let mut first = clients.remove(0);
+    for s in 0..3 {
+        let ack = first
+            .change(create(&format!("s{s}"), &format!("common-{s}"), 0))
+            .await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+    }
+    clients.insert(0, first);
+    let runs = clients.into_iter().enumerate().map(|(i, mut client)| async move {
+        let mut acked = 0;
+        for round in 0..4 {
+            let own = format!("r{i}-{round}");
+            let changes = [
+                create(&format!("{own}-c"), &own, 0),
+                json!({"client_id": format!("{own}-u"), "op": "update", "id": own, "content": ink(0, "moved")}),
+                json!({"client_id": format!("{own}-s"), "op": "update", "id": format!("common-{}", i % 3), "content": ink(0, &own)}),
+            ];
+            for change in changes {
+                let answer = client.change(change).await;
+                assert_eq!(answer["type"], "ack", "{answer}");
+                acked += 1;
+            }
+            if round % 2 == 1 {
+                let answer = client
+                    .change(json!({"client_id": format!("{own}-d"), "op": "delete", "id": own}))
+                    .await;
+                assert_eq!(answer["type"], "ack", "{answer}");
+                acked += 1;
+            }
+        }
+        (client, acked)
+    });
+    let started = Instant::now();
+    let finished = join_all(runs).await;
+    let total: usize = finished.iter().map(|(_, n)| n).sum();
+    println!(
+        "30 clients on 3 nodes: {total} changes acknowledged in {:?}",
+        started.elapsed()
+    );
+
+    let stored = c.nodes[1].records("shared").await;
+    let head = stored["head_seq"].as_i64().expect("records carry the head");
+    assert_eq!(
+        head,
+        total as i64 + 3,
+        "one sequence number per acknowledged change"
+    );
+    let truth = Model::from_records(&stored["records"]).live();
+    for (mut client, _) in finished {
+        client.drain_to(head).await;
+        let mut seen = client.seen.clone();
+        seen.sort();
+        let expected: Vec<i64> = (1..=head).collect();
+        let from = seen.iter().position(|&s| s > 3).unwrap_or(seen.len());
+        assert_eq!(
+            &seen[from..],
+            &expected[3..],
+            "each change seen once, no gap"
+        );
+        assert_eq!(
+            client.model.live(),
+            truth,
+            "a client's state is the database's"
+        );
+    }
+    for node in &c.nodes {
+        assert_eq!(
+            Model::from_records(&node.records("shared").await["records"]).live(),
+            truth
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL at 127.0.0.1:5432 (make test runs it)"]
+async fn postgres_a_change_on_node_1_reaches_a_client_on_node_2() {
+    let c = cluster(2).await;
+    c.nodes[0].upload_ok(one_page("latency"), "doc").await;
+    let writer_token = c.nodes[0]
+        .token("doc", "w", &["read-document", "write"])
+        .await;
+    let reader_token = c.nodes[1].token("doc", "r", &["read-document"]).await;
+    let mut writer = Client::join(&c.nodes[0], &writer_token).await;
+    let mut reader = Client::join(&c.nodes[1], &reader_token).await;
+    let mut latencies = Vec::new();
+    for i in 0..20 {
+        let sent = Instant::now();
+        let ack = writer
+            .change(create(&format!("c{i}"), &format!("ink-{i}"), 0))
+            .await;
+        assert_eq!(ack["type"], "ack");
+        let seq = ack["seq"].as_i64().unwrap();
+        reader.drain_to(seq).await;
+        latencies.push(sent.elapsed());
+    }
+    latencies.sort();
+    println!(
+        "cross-node latency (write on node 1 to delivery on node 2, 20 changes): median {:?}, max {:?}",
+        latencies[latencies.len() / 2],
+        latencies.last().unwrap()
+    );
+    assert_eq!(reader.model.live(), writer.model.live());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL at 127.0.0.1:5432 (make test runs it)"]
+async fn postgres_revocation_and_deletion_close_sessions_on_every_node() {
+    let c = cluster(3).await;
+    c.nodes[0].upload_ok(one_page("close"), "doc").await;
+    let minted = c.nodes[0]
+        .mint(json!({"document_id": "doc", "user_id": "revoked", "permissions": ["read-document", "write"]}))
+        .await;
+    let token = minted["token"].as_str().unwrap().to_string();
+    let mut held = Ws::join(&c.nodes[2], &token, None).await;
+    let mut others = Vec::new();
+    for node in &c.nodes {
+        let t = node
+            .token("doc", "stays", &["read-document", "write"])
+            .await;
+        others.push(Ws::join(node, &t, None).await);
+    }
+
+    let revoked_at = Instant::now();
+    let res = c.nodes[0].revoke(&json!({"token": token})).await;
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    let closed = loop {
+        match held.try_recv(Duration::from_secs(1)).await {
+            Ok(_) => continue,
+            Err(Some(closed)) => break closed,
+            Err(None) => panic!("the session on node 3 was not closed within a second"),
+        }
+    };
+    assert!(revoked_at.elapsed() < Duration::from_secs(1));
+    assert!(closed.reason.contains("revoked"), "{closed:?}");
+    println!(
+        "revocation on node 1 closed the session on node 3 in {:?}",
+        revoked_at.elapsed()
+    );
+    // The token is refused on every node now.
+    let mut again = Ws::open(&c.nodes[1]).await;
+    again.send(json!({"type": "hello", "token": token})).await;
+    while let Ok(v) = again.try_recv(Duration::from_secs(5)).await {
+        assert_ne!(v["type"], "welcome", "a revoked token joined: {v}");
+    }
+
+    let res = c.nodes[1]
+        .backend(reqwest::Method::DELETE, "/api/documents/doc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::NO_CONTENT);
+    for mut ws in others {
+        let closed = loop {
+            match ws.try_recv(Duration::from_secs(5)).await {
+                Ok(_) => continue,
+                Err(Some(closed)) => break closed,
+                Err(None) => panic!("a session of the deleted document stayed open"),
+            }
+        };
+        assert!(closed.reason.contains("deleted"), "{closed:?}");
+    }
+}
