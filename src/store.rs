@@ -113,7 +113,7 @@ struct StoredRecord {
 /// the database: sqlx hands SQLite rows over one at a time between threads, which dominated
 /// the load of a large document (10,000 annotations: 80 ms down to a fraction).
 async fn load_records(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     document_id: &str,
 ) -> Result<Vec<StoredRecord>, DbErr> {
     use sea_orm::{DbBackend, Statement};
@@ -157,7 +157,27 @@ async fn load_records(
 }
 
 /// Loads a managed document's records; `None` when the document does not exist.
+///
+/// Everything is read in one snapshot (a REPEATABLE READ, read-only transaction on PostgreSQL;
+/// a read transaction in SQLite's WAL), so the records, the head and the log floor agree even
+/// while other nodes commit.
 pub async fn load(db: &DatabaseConnection, document_id: &str) -> Result<Option<Loaded>, DbErr> {
+    use sea_orm::{AccessMode, IsolationLevel};
+    let txn = if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        db.begin_with_config(
+            Some(IsolationLevel::RepeatableRead),
+            Some(AccessMode::ReadOnly),
+        )
+        .await?
+    } else {
+        db.begin().await?
+    };
+    let loaded = load_in(&txn, document_id).await?;
+    txn.commit().await?;
+    Ok(loaded)
+}
+
+async fn load_in(db: &DatabaseTransaction, document_id: &str) -> Result<Option<Loaded>, DbErr> {
     let Some(doc) = document::Entity::find_by_id(document_id.to_string())
         .one(db)
         .await?

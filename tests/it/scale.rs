@@ -330,3 +330,44 @@ async fn postgres_revocation_and_deletion_close_sessions_on_every_node() {
         assert!(closed.reason.contains("deleted"), "{closed:?}");
     }
 }
+
+/// A client that reconnects with a `since` past what this node has seen (another node committed
+/// it, and the hint has not arrived) gets those changes once this node caught up, never an
+/// older snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL at 127.0.0.1:5432 (make test runs it)"]
+async fn postgres_a_since_ahead_of_the_node_waits_for_its_catch_up() {
+    use sea_orm::{ConnectionTrait, Database};
+    let c = cluster(1).await;
+    let node = &c.nodes[0];
+    node.upload_ok(one_page("since"), "doc").await;
+    let token = node.token("doc", "u", &["read-document", "write"]).await;
+    let mut a = Ws::join(node, &token, None).await;
+    assert_eq!(a.change(create("c1", "r1", 0)).await["seq"], 1);
+
+    // Another node's commit, without its hint.
+    let db = Database::connect(c._db.url()).await.unwrap();
+    let content = ink(0, "elsewhere").to_string();
+    db.execute_unprepared(&format!(
+        "BEGIN; \
+         INSERT INTO records (document_id, layer, id, kind, content, creator, seq, created_at, updated_at) \
+           VALUES ('doc', '', 'other', 'annotation', '{content}', 'x', 2, 1, 1); \
+         INSERT INTO changes (document_id, seq, layer, record_id, kind, op, content, author, creator, created_at, at) \
+           VALUES ('doc', 2, '', 'other', 'annotation', 'create', '{content}', 'x', 'x', 1, 1); \
+         UPDATE documents SET head_seq = 2 WHERE id = 'doc'; COMMIT;"
+    ))
+    .await
+    .unwrap();
+
+    let b = Ws::join(node, &token, Some(2)).await;
+    assert_eq!(b.welcome["head_seq"], 2, "{}", b.welcome);
+    assert!(b.welcome["records"].is_null(), "no snapshot: {}", b.welcome);
+    // The first client heard of it too.
+    let missed = a.recv_type("change").await;
+    assert_eq!(missed["id"], "other");
+
+    // A `since` the database does not have either gets the current snapshot.
+    let c3 = Ws::join(node, &token, Some(50)).await;
+    assert_eq!(c3.welcome["head_seq"], 2);
+    assert_eq!(c3.welcome["records"].as_array().unwrap().len(), 2);
+}

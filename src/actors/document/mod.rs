@@ -188,6 +188,8 @@ struct Session {
     presence: Option<Box<RawValue>>,
     stage: Stage,
     backlog: Vec<Outgoing>,
+    /// Its `since` was past this node's head and the actor caught up once for it.
+    waited_for_head: bool,
 }
 
 enum Origin {
@@ -435,6 +437,7 @@ impl Handler<Join> for DocumentActor {
                 presence: None,
                 stage: Stage::Registered,
                 backlog: Vec::new(),
+                waited_for_head: false,
             },
         );
         self.when_settled(ctx, Box::new(move |act, ctx| act.accept(session_id, ctx)));

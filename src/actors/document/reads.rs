@@ -45,6 +45,19 @@ impl DocumentActor {
         let Some(session) = self.sessions.get_mut(&session_id) else {
             return; // It left before it could be welcomed.
         };
+        // A client that saw a newer head on another node waits until this node has caught up
+        // (once: a `since` the database does not have either gets a snapshot), rather than be
+        // shown an older state than it had.
+        if let Some(since) = session.since.filter(|&s| s > head) {
+            if self.config.catch_up_every.is_some() && !session.waited_for_head {
+                session.waited_for_head = true;
+                self.hinted_head = self.hinted_head.max(since);
+                self.deferred
+                    .push(Box::new(move |act, ctx| act.accept(session_id, ctx)));
+                self.catch_up(ctx);
+                return;
+            }
+        }
         session.stage = Stage::Accepted;
         let since = session.since;
         let layer = session.peer.layer.clone();
