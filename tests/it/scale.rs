@@ -371,3 +371,46 @@ async fn postgres_a_since_ahead_of_the_node_waits_for_its_catch_up() {
     assert_eq!(c3.welcome["head_seq"], 2);
     assert_eq!(c3.welcome["records"].as_array().unwrap().len(), 2);
 }
+
+/// Deleting the last document of a blob on one node while the same bytes are uploaded on
+/// another never leaves a document without its bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL at 127.0.0.1:5432 (make test runs it)"]
+async fn postgres_a_blob_deleted_and_uploaded_on_two_nodes_at_once_keeps_its_bytes() {
+    let c = cluster(2).await;
+    let pdf = one_page("race");
+    for round in 0..15 {
+        let old = format!("old-{round}");
+        let new = format!("new-{round}");
+        c.nodes[0].upload_ok(pdf.clone(), &old).await;
+        let delete = async {
+            let res = c.nodes[0]
+                .backend(reqwest::Method::DELETE, &format!("/api/documents/{old}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), reqwest::StatusCode::NO_CONTENT);
+        };
+        let upload = c.nodes[1].upload_ok(pdf.clone(), &new);
+        tokio::join!(delete, upload);
+        for node in &c.nodes {
+            let res = node
+                .backend(reqwest::Method::GET, &format!("/api/documents/{new}/file"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                res.status(),
+                reqwest::StatusCode::OK,
+                "round {round}: the bytes are gone"
+            );
+            assert_eq!(res.bytes().await.unwrap().as_ref(), pdf.as_slice());
+        }
+        let res = c.nodes[1]
+            .backend(reqwest::Method::DELETE, &format!("/api/documents/{new}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), reqwest::StatusCode::NO_CONTENT);
+    }
+}
