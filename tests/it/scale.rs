@@ -15,16 +15,22 @@ use crate::common::{Options, Server};
 /// Three nodes sharing a database, a blob directory and a root key.
 struct Cluster {
     nodes: Vec<Server>,
-    _db: TempDatabase,
+    _db: Option<TempDatabase>,
     _blobs: tempfile::TempDir,
 }
 
 async fn cluster(n: usize) -> Cluster {
     let db = TempDatabase::create().await;
+    let mut c = cluster_on(&db.url(), n).await;
+    c._db = Some(db);
+    c
+}
+
+async fn cluster_on(url: &str, n: usize) -> Cluster {
     let blobs = tempfile::tempdir().unwrap();
     let blob_url = format!("file://{}", blobs.path().display());
     let options = |root_key: Option<String>| Options {
-        database_url: Some(db.url()),
+        database_url: Some(url.to_string()),
         extra_args: vec!["--blob-url".into(), blob_url.clone()],
         env: root_key
             .map(|k| vec![("QUIRE_ROOT_KEY".to_string(), k)])
@@ -45,7 +51,7 @@ async fn cluster(n: usize) -> Cluster {
     }
     Cluster {
         nodes,
-        _db: db,
+        _db: None,
         _blobs: blobs,
     }
 }
@@ -369,7 +375,9 @@ async fn postgres_a_since_ahead_of_the_node_waits_for_its_catch_up() {
     assert_eq!(a.change(create("c1", "r1", 0)).await["seq"], 1);
 
     // Another node's commit, without its hint.
-    let db = Database::connect(c._db.url()).await.unwrap();
+    let db = Database::connect(c._db.as_ref().unwrap().url())
+        .await
+        .unwrap();
     let content = ink(0, "elsewhere").to_string();
     db.execute_unprepared(&format!(
         "BEGIN; \
@@ -456,7 +464,7 @@ async fn postgres_clients_of_a_killed_node_reconnect_to_another_and_lose_nothing
     let writer = |n: usize| {
         let (token, acked_total, c) = (token.clone(), &acked_total, &c);
         async move {
-            let home = if n % 2 == 0 { 1 } else { 0 };
+            let home = if n.is_multiple_of(2) { 1 } else { 0 };
             let mut client = Client::join(&c.nodes[home], &token).await;
             let mut acked: Vec<String> = Vec::new();
             let mut moved = false;
@@ -542,5 +550,72 @@ async fn postgres_clients_of_a_killed_node_reconnect_to_another_and_lose_nothing
         seen.dedup();
         assert_eq!(seen, (1..=head).collect::<Vec<_>>(), "gap-free");
         assert_eq!(client.model.live(), truth);
+    }
+}
+
+/// PostgreSQL (a private instance) stops for eleven seconds under three nodes with writers on
+/// each: writes are refused as `unavailable` meanwhile, no session closes, every node recovers
+/// by itself (its listener reconnects, `/readyz` is ready again) and all nodes end with the
+/// same state as the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL server binaries (make test runs it)"]
+async fn postgres_restarted_under_three_nodes_refuses_writes_and_every_node_recovers() {
+    use crate::outage::write_through;
+    let mut pg = crate::common::pg::PrivatePostgres::new().await;
+    let c = cluster_on(&pg.url(), 3).await;
+    c.nodes[0].upload_ok(one_page("restart"), "doc").await;
+    let token = c.nodes[0]
+        .token("doc", "w", &["read-document", "write"])
+        .await;
+    let mut writers = Vec::new();
+    for node in &c.nodes {
+        writers.push(Ws::join(node, &token, None).await);
+    }
+    // Longer than the pool's 10-second connect timeout, so writes are refused, not delayed.
+    let outage = Duration::from_secs(11);
+    let stop_at = Instant::now() + Duration::from_millis(300) + outage + Duration::from_millis(500);
+    let work = join_all(
+        writers
+            .into_iter()
+            .enumerate()
+            .map(|(n, ws)| write_through(ws, n, stop_at)),
+    );
+    let restart = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        pg.stop().await;
+        tokio::time::sleep(outage).await;
+        pg.start().await;
+    };
+    let (tallies, ()) = tokio::join!(work, restart);
+    assert!(
+        tallies.iter().any(|t| t.unavailable > 0),
+        "writes were refused during the outage"
+    );
+    assert!(tallies.iter().all(|t| t.acked_after_outage));
+    for node in &c.nodes {
+        wait_ready(node).await;
+    }
+
+    // Every node converges on the database's state.
+    let acked: usize = tallies.iter().map(|t| t.acked.len()).sum();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut states = Vec::new();
+        for node in &c.nodes {
+            states.push(Model::from_records(&node.records("doc").await["records"]).live());
+        }
+        if states.iter().all(|s| s.len() == acked && *s == states[0]) {
+            for t in &tallies {
+                for id in &t.acked {
+                    assert!(states[0].contains_key(id), "acknowledged {id} lost");
+                }
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nodes did not converge after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
