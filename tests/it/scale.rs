@@ -619,3 +619,51 @@ async fn postgres_restarted_under_three_nodes_refuses_writes_and_every_node_reco
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The listening connection is killed on the database side: each node listens again by itself,
+/// and a change made meanwhile still reaches the other node's sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL at 127.0.0.1:5432 (make test runs it)"]
+async fn postgres_a_dropped_listener_reconnects_and_documents_catch_up() {
+    use sea_orm::{ConnectionTrait, Database};
+    let c = cluster(2).await;
+    c.nodes[0].upload_ok(one_page("listener"), "doc").await;
+    let token = c.nodes[0]
+        .token("doc", "u", &["read-document", "write"])
+        .await;
+    let mut writer = Client::join(&c.nodes[0], &token).await;
+    let mut reader = Client::join(&c.nodes[1], &token).await;
+
+    let db = Database::connect(c._db.as_ref().unwrap().url())
+        .await
+        .unwrap();
+    let killed = db
+        .query_all(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{}' AND query LIKE 'LISTEN%'",
+                c._db.as_ref().unwrap().name()
+            ),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(killed.len(), 2, "one listening connection per node");
+
+    let ack = writer.change(create("c1", "r1", 0)).await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    reader.drain_to(ack["seq"].as_i64().unwrap()).await;
+    assert_eq!(reader.model.live(), writer.model.live());
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for node in &c.nodes {
+        while !node
+            .log_text()
+            .contains("listening for other nodes' hints again")
+        {
+            assert!(Instant::now() < deadline, "a node did not listen again");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        wait_ready(node).await;
+    }
+}
