@@ -287,7 +287,7 @@ pub async fn writing(target: &Target, name: &str, load: Load) -> Result<Report, 
     report.ack_latency = Some(Latency::from_micros(&ack));
     report.fanout_latency = (load.clients_per_doc > 1).then(|| Latency::from_micros(&fanout));
     report.cross_node_fanout_latency =
-        (node_count > 1 && cross.len() > 0).then(|| Latency::from_micros(&cross));
+        (node_count > 1 && !cross.is_empty()).then(|| Latency::from_micros(&cross));
     report.sessions = Some(total_clients as u64);
     if let Some(pid) = target.pid() {
         report.server_rss_mib = rss_bytes(pid).map(|b| b as f64 / 1048576.0);
