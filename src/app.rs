@@ -96,9 +96,9 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
             max_bytes: config.max_token_bytes,
         },
     );
-    let (bus, listening): (Arc<dyn crate::bus::Bus>, _) = if postgres {
+    let (bus, listening, listener): (Arc<dyn crate::bus::Bus>, _, _) = if postgres {
         let listening = crate::bus::Listening::new(false);
-        crate::bus::pg::spawn_listener(
+        let listener = crate::bus::pg::spawn_listener(
             db.get_postgres_connection_pool().clone(),
             Arc::new(crate::bus::node::NodeReceiver {
                 registry: registry.clone(),
@@ -106,16 +106,22 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
             }),
             listening.clone(),
         );
-        (Arc::new(crate::bus::pg::PgBus::new(db.clone())), listening)
+        (
+            Arc::new(crate::bus::pg::PgBus::new(db.clone())),
+            listening,
+            Some(Arc::new(listener)),
+        )
     } else {
         (
             Arc::new(crate::bus::NoBus),
             crate::bus::Listening::new(true),
+            None,
         )
     };
     Ok(AppState {
         bus,
         listening,
+        listener,
         postgres,
         authenticator,
         committer,
@@ -143,6 +149,7 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
 pub async fn serve(config: Config) -> Result<(), StartError> {
     let state = state(&config).await?;
     let registry = state.registry.clone();
+    let listener = state.listener.clone();
     let cors_origins = config.cors_origins.clone();
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
@@ -180,6 +187,9 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     server
         .await
         .map_err(|e| StartError::Listen(config.listen.clone(), e))?;
+    if let Some(listener) = listener {
+        listener.stop().await;
+    }
     tracing::info!("shut down");
     Ok(())
 }

@@ -44,6 +44,8 @@ pub struct AppState {
     pub bus: Arc<dyn crate::bus::Bus>,
     /// Whether this node hears other nodes' hints (always on a single node).
     pub listening: Arc<crate::bus::Listening>,
+    /// The connection listening for other nodes' hints (PostgreSQL), stopped at shutdown.
+    pub listener: Option<Arc<crate::bus::pg::Listener>>,
     /// Whether this node shares a PostgreSQL database with others.
     pub postgres: bool,
     /// Where uploads are spooled and how their PDFs are checked.

@@ -66,18 +66,48 @@ pub async fn queue_usage(db: &DatabaseConnection) -> Result<f64, DbErr> {
     row.try_get_by_index(0)
 }
 
-/// Listens until the process ends: one connection, reconnected with backoff; `listening` says
-/// whether it is up.
-pub fn spawn_listener(pool: PgPool, receiver: Arc<dyn Receiver>, listening: Arc<Listening>) {
-    actix_web::rt::spawn(async move {
+/// The running listener; [`Listener::stop`] ends it while the runtime still runs (its
+/// connection must be returned to the pool from inside the runtime).
+pub struct Listener {
+    stop: tokio::sync::watch::Sender<bool>,
+    done: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Listener {
+    /// Stops listening and waits until the connection is let go.
+    pub async fn stop(&self) {
+        let _ = self.stop.send(true);
+        let done = self.done.lock().ok().and_then(|mut d| d.take());
+        if let Some(done) = done {
+            let _ = done.await;
+        }
+    }
+}
+
+/// Listens until stopped: one connection, reconnected with backoff; `listening` says whether it
+/// is up.
+pub fn spawn_listener(
+    pool: PgPool,
+    receiver: Arc<dyn Receiver>,
+    listening: Arc<Listening>,
+) -> Listener {
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let done = actix_web::rt::spawn(async move {
         let mut backoff = BACKOFF_FIRST;
         let mut first = true;
         loop {
-            let mut listener = match listen(&pool).await {
+            let connected = tokio::select! {
+                l = listen(&pool) => l,
+                _ = stopped.changed() => return,
+            };
+            let mut listener = match connected {
                 Ok(l) => l,
                 Err(e) => {
                     tracing::warn!(error = %e, retry_ms = backoff.as_millis() as u64, "cannot listen for other nodes' hints");
-                    tokio::time::sleep(backoff).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stopped.changed() => return,
+                    }
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                     continue;
                 }
@@ -92,7 +122,15 @@ pub fn spawn_listener(pool: PgPool, receiver: Arc<dyn Receiver>, listening: Arc<
             }
             first = false;
             loop {
-                match listener.try_recv().await {
+                let next = tokio::select! {
+                    n = listener.try_recv() => n,
+                    _ = stopped.changed() => {
+                        listening.set(false);
+                        drop(listener);
+                        return;
+                    }
+                };
+                match next {
                     Ok(Some(n)) => match decode(n.payload()) {
                         Ok(hint) => receiver.hint(hint),
                         Err(DecodeError::Own) => {}
@@ -111,6 +149,10 @@ pub fn spawn_listener(pool: PgPool, receiver: Arc<dyn Receiver>, listening: Arc<
             listening.set(false);
         }
     });
+    Listener {
+        stop,
+        done: std::sync::Mutex::new(Some(done)),
+    }
 }
 
 async fn listen(pool: &PgPool) -> Result<PgListener, sea_orm::sqlx::Error> {
