@@ -667,3 +667,40 @@ async fn postgres_a_dropped_listener_reconnects_and_documents_catch_up() {
         wait_ready(node).await;
     }
 }
+
+/// `quire-bench --url` repeated spreads its clients over the nodes and reports the fan-out of
+/// changes that crossed nodes (a smoke run; the figures are in docs/performance.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL at 127.0.0.1:5432 (make test runs it)"]
+async fn postgres_bench_spreads_clients_over_nodes_and_reports_cross_node_fan_out() {
+    let c = cluster(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_quire-bench"));
+    cmd.args(["fanout", "--clients", "6", "--total-rate", "60"])
+        .args(["--duration", "1", "--warmup", "0.5", "--api-key"])
+        .arg(crate::common::API_KEY)
+        .arg("--json")
+        .arg(&json);
+    for node in &c.nodes {
+        cmd.args(["--url", &node.base]);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run quire-bench"))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("cross-node fan-out"), "{stdout}");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    assert_eq!(r["errors"], 0, "{r}");
+    assert_eq!(r["disconnects"], 0, "{r}");
+    assert_eq!(r["parameters"]["nodes"], 3, "{r}");
+    assert!(
+        r["cross_node_fanout_latency"]["count"].as_u64().unwrap() > 0,
+        "{r}"
+    );
+}
