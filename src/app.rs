@@ -64,6 +64,11 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
         })
         .clamp(1, 64);
     let arbiters: Vec<ArbiterHandle> = (0..threads).map(|_| Arbiter::new().handle()).collect();
+    let bus: Arc<dyn crate::bus::Bus> = if postgres {
+        Arc::new(crate::bus::pg::PgBus::new(db.clone()))
+    } else {
+        Arc::new(crate::bus::NoBus)
+    };
     let registry = DocumentRegistry::new(
         dbs,
         DocumentConfig {
@@ -81,6 +86,7 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
         },
         arbiters,
     )
+    .with_bus(bus.clone())
     .start();
     let sessions = SessionConfig {
         frames_per_second: config.ws_frames_per_second.max(1) as f64,
@@ -96,7 +102,7 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
             max_bytes: config.max_token_bytes,
         },
     );
-    let (bus, listening, listener): (Arc<dyn crate::bus::Bus>, _, _) = if postgres {
+    let (listening, listener) = if postgres {
         let listening = crate::bus::Listening::new(false);
         let listener = crate::bus::pg::spawn_listener(
             db.get_postgres_connection_pool().clone(),
@@ -106,17 +112,9 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
             }),
             listening.clone(),
         );
-        (
-            Arc::new(crate::bus::pg::PgBus::new(db.clone())),
-            listening,
-            Some(Arc::new(listener)),
-        )
+        (listening, Some(Arc::new(listener)))
     } else {
-        (
-            Arc::new(crate::bus::NoBus),
-            crate::bus::Listening::new(true),
-            None,
-        )
+        (crate::bus::Listening::new(true), None)
     };
     Ok(AppState {
         bus,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::db::Databases;
 use actix::prelude::*;
 
-use super::document::{CatchUp, CloseAll, DocumentActor, DocumentConfig, Revoked};
+use super::document::{CatchUp, CloseAll, DocumentActor, DocumentConfig, RemotePresence, Revoked};
 use crate::protocol::CloseReason;
 
 /// Asks for the actor of a document, starting it if needed. The actor may turn out to be
@@ -45,6 +45,12 @@ pub struct BroadcastRevoked(pub Arc<HashSet<String>>);
 #[rtype(result = "()")]
 pub struct HeadMoved(pub Option<(String, i64)>);
 
+/// Another node's presence change for a document: the actor for it on this node, if any,
+/// relays it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PresenceFrom(pub String, pub RemotePresence);
+
 /// Closes every session on this node (shutdown); answered once all actors were told.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -57,6 +63,7 @@ pub struct DocumentRegistry {
     arbiters: Vec<ArbiterHandle>,
     documents: HashMap<String, (u64, Addr<DocumentActor>)>,
     next_instance: u64,
+    bus: Arc<dyn crate::bus::Bus>,
 }
 
 impl DocumentRegistry {
@@ -72,7 +79,14 @@ impl DocumentRegistry {
             arbiters,
             documents: HashMap::new(),
             next_instance: 0,
+            bus: Arc::new(crate::bus::NoBus),
         }
+    }
+
+    /// Document actors share presence with other nodes through `bus`.
+    pub fn with_bus(mut self, bus: Arc<dyn crate::bus::Bus>) -> DocumentRegistry {
+        self.bus = bus;
+        self
     }
 
     fn arbiter_for(&self, id: &str) -> &ArbiterHandle {
@@ -98,14 +112,15 @@ impl Handler<Lookup> for DocumentRegistry {
         }
         self.next_instance += 1;
         let instance = self.next_instance;
-        let (id, db, registry, config) = (
+        let (id, db, registry, config, bus) = (
             msg.document_id.clone(),
             self.db.clone(),
             ctx.address(),
             self.config.clone(),
+            self.bus.clone(),
         );
         let addr = DocumentActor::start_in_arbiter(self.arbiter_for(&msg.document_id), move |_| {
-            DocumentActor::new(id, instance, db, registry, config)
+            DocumentActor::new(id, instance, db, registry, config).with_bus(bus)
         });
         self.documents
             .insert(msg.document_id, (instance, addr.clone()));
@@ -165,6 +180,16 @@ impl Handler<HeadMoved> for DocumentRegistry {
                     addr.do_send(CatchUp(None));
                 }
             }
+        }
+    }
+}
+
+impl Handler<PresenceFrom> for DocumentRegistry {
+    type Result = ();
+
+    fn handle(&mut self, msg: PresenceFrom, _: &mut Context<Self>) {
+        if let Some((_, addr)) = self.documents.get(&msg.0) {
+            addr.do_send(msg.1);
         }
     }
 }

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use actix::Addr;
 
 use super::{Hint, Receiver};
-use crate::actors::registry::{BroadcastRevoked, CloseDocument, DocumentRegistry, HeadMoved};
+use crate::actors::document::RemotePresence;
+use crate::actors::registry::{
+    BroadcastRevoked, CloseDocument, DocumentRegistry, HeadMoved, PresenceFrom,
+};
 use crate::auth::Authenticator;
 use crate::protocol::{CloseCode, CloseReason};
 
@@ -30,6 +33,16 @@ impl Receiver for NodeReceiver {
                     reason,
                 });
             }
+            Hint::Presence { d, s, u, un, e, st } => self.registry.do_send(PresenceFrom(
+                d,
+                RemotePresence {
+                    session: s,
+                    user_id: u,
+                    user_name: un,
+                    kind: e,
+                    state: st.and_then(|v| serde_json::value::to_raw_value(&v).ok()),
+                },
+            )),
             Hint::Revoked { r } => {
                 let ids = Arc::new(r.into_iter().collect::<HashSet<_>>());
                 self.authenticator.forget_revoked(&ids);

@@ -704,3 +704,75 @@ async fn postgres_bench_spreads_clients_over_nodes_and_reports_cross_node_fan_ou
         "{r}"
     );
 }
+
+/// Presence crosses nodes: a session on node 2 learns of one on node 1 (joined, with its state),
+/// hears its state changes and its leaving; session ids differ across nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL at 127.0.0.1:5432 (make test runs it)"]
+async fn postgres_presence_crosses_nodes() {
+    let c = cluster(2).await;
+    c.nodes[0].upload_ok(one_page("presence"), "doc").await;
+    let ta = c.nodes[0].token("doc", "ann", &["read-document"]).await;
+    let tb = c.nodes[1].token("doc", "bob", &["read-document"]).await;
+    let mut a = Ws::join(&c.nodes[0], &ta, None).await;
+    a.send(json!({"type": "presence", "state": {"page": 1}}))
+        .await;
+    let a_id = a.welcome["session_id"].as_str().unwrap().to_string();
+
+    // Bob joins on node 2: Ann shows up in his welcome or right after it, with her state.
+    let mut b = Ws::join(&c.nodes[1], &tb, None).await;
+    let b_id = b.welcome["session_id"].as_str().unwrap().to_string();
+    assert_ne!(a_id, b_id, "session ids are unique across nodes");
+    let in_welcome = b.welcome["presence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["session_id"] == a_id.as_str() && p["state"]["page"] == 1);
+    if !in_welcome {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let v = b.recv_until(deadline).await.expect("Ann's presence");
+            let entry = &v["session"];
+            if v["event"] == "joined" && entry["session_id"] == a_id.as_str() {
+                if entry["state"]["page"] == 1 {
+                    break;
+                }
+            } else if v["event"] == "state"
+                && v["session_id"] == a_id.as_str()
+                && v["state"]["page"] == 1
+            {
+                break;
+            }
+        }
+    }
+    // Ann hears of Bob.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let v = a.recv_until(deadline).await.expect("Bob's presence");
+        if v["event"] == "joined" && v["session"]["session_id"] == b_id.as_str() {
+            assert_eq!(v["session"]["user_id"], "bob");
+            break;
+        }
+    }
+
+    let sent = Instant::now();
+    a.send(json!({"type": "presence", "state": {"page": 2}}))
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let v = b.recv_until(deadline).await.expect("Ann's new state");
+        if v["event"] == "state" && v["session_id"] == a_id.as_str() && v["state"]["page"] == 2 {
+            break;
+        }
+    }
+    println!("presence crossed nodes in {:?}", sent.elapsed());
+
+    drop(a);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let v = b.recv_until(deadline).await.expect("Ann leaving");
+        if v["event"] == "left" && v["session_id"] == a_id.as_str() {
+            break;
+        }
+    }
+}

@@ -21,7 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod commit;
+mod nodes;
 mod reads;
+
+pub use nodes::RemotePresence;
 
 use crate::db::Databases;
 use actix::prelude::*;
@@ -235,6 +238,13 @@ pub struct DocumentActor {
     /// The newest head another node told of (or a lost race implied): past this node's head,
     /// a catch-up reads the log.
     hinted_head: i64,
+    /// Tells other nodes of this node's sessions (presence); nobody on a single node.
+    bus: Arc<dyn crate::bus::Bus>,
+    /// Presence changes of local sessions not yet told to the other nodes.
+    shared: HashMap<u64, (crate::bus::PresenceKind, String)>,
+    /// Sessions of this document on other nodes, by label.
+    remote: HashMap<String, nodes::RemotePeer>,
+    presence_refreshed: Instant,
 }
 
 /// The same answer for every change of a batch.
@@ -273,7 +283,17 @@ impl DocumentActor {
             deferred: Vec::new(),
             idle_since: Some(Instant::now()),
             hinted_head: 0,
+            bus: Arc::new(crate::bus::NoBus),
+            shared: HashMap::new(),
+            remote: HashMap::new(),
+            presence_refreshed: Instant::now(),
         }
+    }
+
+    /// Shares presence with other nodes through `bus`.
+    pub fn with_bus(mut self, bus: Arc<dyn crate::bus::Bus>) -> DocumentActor {
+        self.bus = bus;
+        self
     }
 
     /// Queues `msg` for one session: into its backlog before its welcome, else into its
@@ -334,6 +354,11 @@ impl DocumentActor {
     /// Tells the others that a removed session has left (if they were ever told it joined).
     fn announce_left(&mut self, session_id: u64, session: &Session) {
         if session.stage != Stage::Registered {
+            self.share_presence(
+                session_id,
+                crate::bus::PresenceKind::Left,
+                &session.peer.access.user_id,
+            );
             let msg = presence(PresenceEvent::Left {
                 session_id: session_label(session_id),
                 user_id: &session.peer.access.user_id,
@@ -369,9 +394,18 @@ impl DocumentActor {
     }
 
     fn close_all(&mut self, reason: CloseReason) {
-        for (_, session) in self.sessions.drain() {
+        for (id, session) in std::mem::take(&mut self.sessions) {
             session.peer.control.do_send(Kick(reason.clone()));
+            if session.stage != Stage::Registered {
+                self.share_presence(
+                    id,
+                    crate::bus::PresenceKind::Left,
+                    &session.peer.access.user_id,
+                );
+            }
         }
+        // Other nodes hear of the leaves now: this actor is stopping.
+        self.flush_presence();
     }
 }
 
@@ -402,6 +436,7 @@ impl Actor for DocumentActor {
                 ctx.stop();
             }
         });
+        self.start_sharing_presence(ctx);
         if let Some(every) = self.config.catch_up_every {
             ctx.run_interval(every, |act, ctx| {
                 if !act.committing {
@@ -532,6 +567,7 @@ impl Handler<SetPresence> for DocumentActor {
         session.presence = Some(msg.state);
         if !registered {
             self.broadcast(event, Some(msg.session_id));
+            self.share_presence(msg.session_id, crate::bus::PresenceKind::State, &user_id);
         }
     }
 }

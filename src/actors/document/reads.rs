@@ -73,6 +73,11 @@ impl DocumentActor {
             },
         });
         self.broadcast(joined, Some(session_id));
+        self.share_presence(
+            session_id,
+            crate::bus::PresenceKind::Joined,
+            &access.user_id,
+        );
 
         match since.filter(|&s| s >= window && s <= head) {
             Some(s) if s < head => {
@@ -144,6 +149,7 @@ impl DocumentActor {
                 user_name: s.peer.access.user_name.as_deref(),
                 state: s.presence.as_deref(),
             })
+            .chain(self.remote_presence())
             .collect();
         let msg = text(&Welcome {
             kind: "welcome",
