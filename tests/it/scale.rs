@@ -12,11 +12,11 @@ use crate::common::pg::TempDatabase;
 use crate::common::ws::{create, ink, Model, Ws};
 use crate::common::{Options, Server};
 
-/// Three nodes sharing a database, a blob directory and a root key.
-struct Cluster {
-    nodes: Vec<Server>,
+/// Nodes sharing a database, a blob store and a root key.
+pub(crate) struct Cluster {
+    pub nodes: Vec<Server>,
     _db: Option<TempDatabase>,
-    _blobs: tempfile::TempDir,
+    _blobs: Option<tempfile::TempDir>,
 }
 
 async fn cluster(n: usize) -> Cluster {
@@ -29,13 +29,28 @@ async fn cluster(n: usize) -> Cluster {
 async fn cluster_on(url: &str, n: usize) -> Cluster {
     let blobs = tempfile::tempdir().unwrap();
     let blob_url = format!("file://{}", blobs.path().display());
-    let options = |root_key: Option<String>| Options {
-        database_url: Some(url.to_string()),
-        extra_args: vec!["--blob-url".into(), blob_url.clone()],
-        env: root_key
-            .map(|k| vec![("QUIRE_ROOT_KEY".to_string(), k)])
-            .unwrap_or_default(),
-        ..Default::default()
+    let mut c = cluster_with(url, n, &blob_url, &[]).await;
+    c._blobs = Some(blobs);
+    c
+}
+
+/// `n` nodes on the database at `url` and the blob store at `blob_url` (with `env`, e.g. the
+/// `AWS_*` variables).
+pub(crate) async fn cluster_with(
+    url: &str,
+    n: usize,
+    blob_url: &str,
+    env: &[(String, String)],
+) -> Cluster {
+    let options = |root_key: Option<String>| {
+        let mut env = env.to_vec();
+        env.extend(root_key.map(|k| ("QUIRE_ROOT_KEY".to_string(), k)));
+        Options {
+            database_url: Some(url.to_string()),
+            extra_args: vec!["--blob-url".into(), blob_url.to_string()],
+            env,
+            ..Default::default()
+        }
     };
     let first = Server::start_with(options(None)).await;
     let root_key = std::fs::read_to_string(first.data_dir.join("root_key"))
@@ -52,7 +67,7 @@ async fn cluster_on(url: &str, n: usize) -> Cluster {
     Cluster {
         nodes,
         _db: None,
-        _blobs: blobs,
+        _blobs: None,
     }
 }
 
@@ -409,8 +424,14 @@ async fn postgres_a_since_ahead_of_the_node_waits_for_its_catch_up() {
 #[ignore = "needs PostgreSQL at 127.0.0.1:5432 (make test runs it)"]
 async fn postgres_a_blob_deleted_and_uploaded_on_two_nodes_at_once_keeps_its_bytes() {
     let c = cluster(2).await;
+    blob_race(&c, 15).await;
+}
+
+/// Node 1 deletes the last document of a PDF while node 2 uploads the same bytes, `rounds`
+/// times: the new document's bytes are always there, on every node.
+pub(crate) async fn blob_race(c: &Cluster, rounds: usize) {
     let pdf = one_page("race");
-    for round in 0..15 {
+    for round in 0..rounds {
         let old = format!("old-{round}");
         let new = format!("new-{round}");
         c.nodes[0].upload_ok(pdf.clone(), &old).await;
