@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use actix::{Actor, Arbiter, ArbiterHandle};
 use actix_web::{web, App, HttpServer};
+use sea_orm::ConnectionTrait;
 use tracing_actix_web::TracingLogger;
 
 use crate::actors::document::DocumentConfig;
@@ -33,6 +34,9 @@ pub enum StartError {
     Listen(String, std::io::Error),
 }
 
+/// How often an open document checks for changes a lost hint did not announce (several nodes).
+const CATCH_UP_EVERY: Duration = Duration::from_secs(5);
+
 /// Opens storage and keys as configured; shared by `serve` and the tests' in-process setups.
 pub async fn state(config: &Config) -> Result<AppState, StartError> {
     config
@@ -40,6 +44,7 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
         .create_data_dir()
         .map_err(|e| StartError::DataDir(config.storage.data_dir.display().to_string(), e))?;
     let dbs = crate::db::open(&config.storage.database_url(), config.sqlite_synchronous).await?;
+    let postgres = dbs.main.get_database_backend() == sea_orm::DbBackend::Postgres;
     let db = dbs.main.clone();
     let committer = dbs.committer.clone();
     let blob_url = config
@@ -59,6 +64,11 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
         })
         .clamp(1, 64);
     let arbiters: Vec<ArbiterHandle> = (0..threads).map(|_| Arbiter::new().handle()).collect();
+    let bus: Arc<dyn crate::bus::Bus> = if postgres {
+        Arc::new(crate::bus::pg::PgBus::new(db.clone()))
+    } else {
+        Arc::new(crate::bus::NoBus)
+    };
     let registry = DocumentRegistry::new(
         dbs,
         DocumentConfig {
@@ -70,10 +80,13 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
             },
             max_pending_changes: config.max_pending_changes.max(1),
             max_pending_bytes: config.max_pending_bytes.max(1),
+            // Other nodes may write the same documents: a lost hint is caught up this often.
+            catch_up_every: postgres.then_some(CATCH_UP_EVERY),
             ..DocumentConfig::default()
         },
         arbiters,
     )
+    .with_bus(bus.clone())
     .start();
     let sessions = SessionConfig {
         frames_per_second: config.ws_frames_per_second.max(1) as f64,
@@ -89,7 +102,25 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
             max_bytes: config.max_token_bytes,
         },
     );
+    let (listening, listener) = if postgres {
+        let listening = crate::bus::Listening::new(false);
+        let listener = crate::bus::pg::spawn_listener(
+            db.get_postgres_connection_pool().clone(),
+            Arc::new(crate::bus::node::NodeReceiver {
+                registry: registry.clone(),
+                authenticator: authenticator.clone(),
+            }),
+            listening.clone(),
+        );
+        (listening, Some(Arc::new(listener)))
+    } else {
+        (crate::bus::Listening::new(true), None)
+    };
     Ok(AppState {
+        bus,
+        listening,
+        listener,
+        postgres,
         authenticator,
         committer,
         registry,
@@ -122,6 +153,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         },
     );
     let registry = state.registry.clone();
+    let listener = state.listener.clone();
     let cors_origins = config.cors_origins.clone();
     let metrics_here = config.metrics_listen.is_none();
     let data = web::Data::new(state);
@@ -173,6 +205,9 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     server
         .await
         .map_err(|e| StartError::Listen(config.listen.clone(), e))?;
+    if let Some(listener) = listener {
+        listener.stop().await;
+    }
     tracing::info!("shut down");
     Ok(())
 }

@@ -147,18 +147,35 @@ pub async fn create(
     };
 
     let _guard = blobs.lock(&sha256).await;
-    blobs.put_file(&sha256, &file.path).await?;
+    let across = BlobLock::take(db, &sha256).await?;
+    let created = create_row(db, blobs, row, &sha256, &file.path, id, &info.pages).await;
+    across.release().await;
+    created
+}
+
+/// Stores the blob (unless there) and references it: under the blob's locks, so that a delete
+/// of its last other reference (on any node) cannot remove it in between.
+async fn create_row(
+    db: &DatabaseConnection,
+    blobs: &BlobStore,
+    row: document::ActiveModel,
+    sha256: &str,
+    path: &std::path::Path,
+    id: String,
+    pages: &[crate::exchange::geometry::PageGeometry],
+) -> Result<document::Model, Error> {
+    blobs.put_file(sha256, path).await?;
     match document::Entity::insert(row).exec_with_returning(db).await {
         Ok(model) => {
             // Without it the geometry is read again on first use: a warning, not a failure.
-            if let Err(e) = crate::exchange::save_geometry(db, &model.id, &info.pages).await {
+            if let Err(e) = crate::exchange::save_geometry(db, &model.id, pages).await {
                 tracing::warn!(document_id = %model.id, error = %e, "could not record page geometry");
             }
             Ok(model)
         }
         Err(e) => {
-            if !is_referenced(db, &sha256).await.unwrap_or(true) {
-                if let Err(cleanup) = blobs.delete(&sha256).await {
+            if !is_referenced(db, sha256).await.unwrap_or(true) {
+                if let Err(cleanup) = blobs.delete(sha256).await {
                     tracing::warn!(error = %cleanup, sha256, "could not remove the blob of a failed upload");
                 }
             }
@@ -258,6 +275,19 @@ pub async fn list(
 pub async fn delete(db: &DatabaseConnection, blobs: &BlobStore, id: &str) -> Result<(), Error> {
     let doc = get(db, id).await?;
     let _guard = blobs.lock(&doc.sha256).await;
+    let across = BlobLock::take(db, &doc.sha256).await?;
+    let deleted = delete_row(db, blobs, id, &doc.sha256).await;
+    across.release().await;
+    deleted
+}
+
+/// Removes the document and, if it was the blob's last reference, the blob.
+async fn delete_row(
+    db: &DatabaseConnection,
+    blobs: &BlobStore,
+    id: &str,
+    sha256: &str,
+) -> Result<(), Error> {
     let res = document::Entity::delete_many()
         .filter(document::Column::Id.eq(id))
         .exec(db)
@@ -265,10 +295,41 @@ pub async fn delete(db: &DatabaseConnection, blobs: &BlobStore, id: &str) -> Res
     if res.rows_affected == 0 {
         return Err(Error::NotFound(id.to_string()));
     }
-    if !is_referenced(db, &doc.sha256).await? {
-        blobs.delete(&doc.sha256).await?;
+    if !is_referenced(db, sha256).await? {
+        blobs.delete(sha256).await?;
     }
     Ok(())
+}
+
+/// A lock on one blob hash shared by every node on the same PostgreSQL database: a transaction
+/// holding an advisory lock, open while a blob is stored and referenced or unreferenced and
+/// deleted. (The blob store's own lock covers this node; on SQLite there is only this node.)
+struct BlobLock(Option<sea_orm::DatabaseTransaction>);
+
+impl BlobLock {
+    async fn take(db: &DatabaseConnection, sha256: &str) -> Result<BlobLock, sea_orm::DbErr> {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+        if db.get_database_backend() != DbBackend::Postgres {
+            return Ok(BlobLock(None));
+        }
+        let txn = db.begin().await?;
+        txn.execute(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            [format!("quire-blob:{sha256}").into()],
+        ))
+        .await?;
+        Ok(BlobLock(Some(txn)))
+    }
+
+    /// Ends the lock's transaction (it wrote nothing).
+    async fn release(self) {
+        if let Some(txn) = self.0 {
+            if let Err(e) = txn.rollback().await {
+                tracing::warn!(error = %e, "releasing a blob lock failed; it goes with its connection");
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod blobs;
+pub mod bus;
 pub mod config;
 pub mod db;
 pub mod documents;

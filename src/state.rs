@@ -40,6 +40,14 @@ pub struct AppState {
     pub authenticator: Authenticator,
     /// The Content-Security-Policy values of the web assets (dashboard and viewer).
     pub csp: Arc<crate::http::assets::Csp>,
+    /// Tells other nodes of deletions and revocations (nobody on a single node).
+    pub bus: Arc<dyn crate::bus::Bus>,
+    /// Whether this node hears other nodes' hints (always on a single node).
+    pub listening: Arc<crate::bus::Listening>,
+    /// The connection listening for other nodes' hints (PostgreSQL), stopped at shutdown.
+    pub listener: Option<Arc<crate::bus::pg::Listener>>,
+    /// Whether this node shares a PostgreSQL database with others.
+    pub postgres: bool,
     /// Where uploads are spooled and how their PDFs are checked.
     pub intake: Arc<crate::documents::Intake>,
 }

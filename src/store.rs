@@ -7,13 +7,16 @@ use std::collections::HashMap;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::value::RawValue;
 
 use crate::entities::{change, document, record, usage_event};
 use crate::protocol::{Kind, Op};
 use crate::records::Record;
+
+mod log;
+pub use log::{read_log, read_missed, Missed};
 
 /// A document's state as loaded at actor start.
 pub struct Loaded {
@@ -113,7 +116,7 @@ struct StoredRecord {
 /// the database: sqlx hands SQLite rows over one at a time between threads, which dominated
 /// the load of a large document (10,000 annotations: 80 ms down to a fraction).
 async fn load_records(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     document_id: &str,
 ) -> Result<Vec<StoredRecord>, DbErr> {
     use sea_orm::{DbBackend, Statement};
@@ -157,7 +160,27 @@ async fn load_records(
 }
 
 /// Loads a managed document's records; `None` when the document does not exist.
+///
+/// Everything is read in one snapshot (a REPEATABLE READ, read-only transaction on PostgreSQL;
+/// a read transaction in SQLite's WAL), so the records, the head and the log floor agree even
+/// while other nodes commit.
 pub async fn load(db: &DatabaseConnection, document_id: &str) -> Result<Option<Loaded>, DbErr> {
+    use sea_orm::{AccessMode, IsolationLevel};
+    let txn = if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        db.begin_with_config(
+            Some(IsolationLevel::RepeatableRead),
+            Some(AccessMode::ReadOnly),
+        )
+        .await?
+    } else {
+        db.begin().await?
+    };
+    let loaded = load_in(&txn, document_id).await?;
+    txn.commit().await?;
+    Ok(loaded)
+}
+
+async fn load_in(db: &DatabaseTransaction, document_id: &str) -> Result<Option<Loaded>, DbErr> {
     let Some(doc) = document::Entity::find_by_id(document_id.to_string())
         .one(db)
         .await?
@@ -244,6 +267,14 @@ async fn write_batch(txn: &DatabaseTransaction, batch: &Batch, now: i64) -> Resu
         .await?;
     if advanced.rows_affected != 1 {
         return Ok(false);
+    }
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // The hint other nodes wake up on; delivered only if this transaction commits.
+        crate::bus::pg::notify_in(
+            txn,
+            &crate::bus::Hint::head(&batch.document_id, batch.new_head()),
+        )
+        .await?;
     }
 
     // The final state of each touched record: later changes in the batch win.
@@ -340,56 +371,6 @@ async fn write_batch(txn: &DatabaseTransaction, batch: &Batch, now: i64) -> Resu
     Ok(true)
 }
 
-/// The logged changes of one layer with `after < seq <= upto`, in order.
-pub async fn read_log(
-    db: &impl ConnectionTrait,
-    document_id: &str,
-    layer: &str,
-    after: i64,
-    upto: i64,
-) -> Result<Vec<LoggedChange>, DbErr> {
-    let rows = change::Entity::find()
-        .filter(change::Column::DocumentId.eq(document_id))
-        .filter(change::Column::Layer.eq(layer))
-        .filter(change::Column::Seq.gt(after))
-        .filter(change::Column::Seq.lte(upto))
-        .order_by_asc(change::Column::Seq)
-        .all(db)
-        .await?;
-    rows.into_iter()
-        .map(|row| {
-            let kind = Kind::parse(&row.kind)
-                .ok_or_else(|| DbErr::Custom(format!("unknown kind {}", row.kind)))?;
-            let op = match row.op.as_str() {
-                "create" => Op::Create,
-                "update" => Op::Update,
-                "delete" => Op::Delete,
-                other => return Err(DbErr::Custom(format!("unknown op {other}"))),
-            };
-            let content = raw(row.content.unwrap_or_else(|| "null".to_string()))?;
-            Ok(LoggedChange {
-                seq: row.seq,
-                layer: row.layer,
-                op,
-                author: row.author,
-                author_name: row.author_name,
-                record: Record {
-                    root_id: root_of(kind, &content),
-                    id: row.record_id,
-                    kind,
-                    content,
-                    creator: row.creator,
-                    creator_name: row.creator_name,
-                    group: row.creator_group,
-                    rev: row.seq,
-                    created_at: row.created_at,
-                    updated_at: row.at,
-                },
-            })
-        })
-        .collect()
-}
-
 /// Queues batches from every document actor (and usage events) and commits whatever is waiting
 /// in one transaction: on SQLite, where there is one writer, this turns thousands of small
 /// transactions per second into a few large ones, and no writer ever waits on SQLite's lock.
@@ -409,6 +390,34 @@ enum Job {
         row: usage_event::ActiveModel,
         reply: tokio::sync::oneshot::Sender<Result<(), DbErr>>,
     },
+}
+
+/// How often a group is tried when PostgreSQL aborts it for a deadlock or a serialization
+/// failure (another node's transaction touched the same rows in between): the whole group is
+/// run again, which is safe because nothing of it was committed.
+const GROUP_ATTEMPTS: u32 = 4;
+
+/// The SQLSTATE of an error, if the database gave one.
+fn sqlstate(e: &DbErr) -> Option<String> {
+    use sea_orm::sqlx;
+    match e {
+        DbErr::Exec(sea_orm::RuntimeErr::SqlxError(sqlx::Error::Database(db)))
+        | DbErr::Query(sea_orm::RuntimeErr::SqlxError(sqlx::Error::Database(db)))
+        | DbErr::Conn(sea_orm::RuntimeErr::SqlxError(sqlx::Error::Database(db))) => {
+            db.code().map(|c| c.into_owned())
+        }
+        _ => None,
+    }
+}
+
+/// Whether a failed transaction is one PostgreSQL asks to be retried: a detected deadlock
+/// (40P01) or a serialization failure (40001).
+fn must_retry(e: &DbErr) -> bool {
+    sqlstate(e).is_some_and(|c| is_retryable_state(&c))
+}
+
+fn is_retryable_state(code: &str) -> bool {
+    matches!(code, "40P01" | "40001")
 }
 
 /// Most jobs one grouped transaction carries.
@@ -500,7 +509,17 @@ async fn run_group(db: &DatabaseConnection, group: Vec<Job>) {
         }
     }
     let started = std::time::Instant::now();
-    let result = commit_group(db, &batches, usage, now).await;
+    let mut attempt = 1;
+    let result = loop {
+        let result = commit_group(db, &batches, usage.clone(), now).await;
+        match result {
+            Err(e) if attempt < GROUP_ATTEMPTS && must_retry(&e) => {
+                tracing::warn!(error = %e, attempt, "group commit hit a deadlock or serialization failure; retrying");
+                attempt += 1;
+            }
+            result => break result,
+        }
+    };
     let metrics = crate::metrics::get();
     // Groups of usage events alone carry no document batch and are not counted as batches.
     if !batches.is_empty() {
@@ -574,6 +593,9 @@ async fn commit_group(
                 savepoint.rollback().await?;
                 BatchOutcome::Moved
             }
+            // A deadlock or serialization failure aborts the whole group (it holds locks of
+            // earlier batches): `run_group` runs it again from the start.
+            Err(e) if must_retry(&e) => return Err(e),
             Err(e) => {
                 // The rollback to the savepoint fails too when the connection is gone: then
                 // the whole group fails, as it must.
@@ -614,4 +636,18 @@ async fn write_usage(
         usage_event::Entity::insert_many(chunk).exec(txn).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_retryable_state;
+
+    #[test]
+    fn deadlocks_and_serialization_failures_are_retried_and_nothing_else() {
+        assert!(is_retryable_state("40P01"));
+        assert!(is_retryable_state("40001"));
+        for other in ["23505", "22001", "08006", "57P01", "", "40P0"] {
+            assert!(!is_retryable_state(other), "{other}");
+        }
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::db::Databases;
 use actix::prelude::*;
 
-use super::document::{CloseAll, DocumentActor, DocumentConfig, Revoked};
+use super::document::{CatchUp, CloseAll, DocumentActor, DocumentConfig, RemotePresence, Revoked};
 use crate::protocol::CloseReason;
 
 /// Asks for the actor of a document, starting it if needed. The actor may turn out to be
@@ -39,6 +39,18 @@ pub struct CloseDocument {
 #[rtype(result = "()")]
 pub struct BroadcastRevoked(pub Arc<HashSet<String>>);
 
+/// Another node moved a document's head: the actor for it on this node, if any, catches up.
+/// `None` for every document: hints may have been lost (the listener reconnected).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct HeadMoved(pub Option<(String, i64)>);
+
+/// Another node's presence change for a document: the actor for it on this node, if any,
+/// relays it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PresenceFrom(pub String, pub RemotePresence);
+
 /// Closes every session on this node (shutdown); answered once all actors were told.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -51,6 +63,7 @@ pub struct DocumentRegistry {
     arbiters: Vec<ArbiterHandle>,
     documents: HashMap<String, (u64, Addr<DocumentActor>)>,
     next_instance: u64,
+    bus: Arc<dyn crate::bus::Bus>,
 }
 
 impl DocumentRegistry {
@@ -66,7 +79,14 @@ impl DocumentRegistry {
             arbiters,
             documents: HashMap::new(),
             next_instance: 0,
+            bus: Arc::new(crate::bus::NoBus),
         }
+    }
+
+    /// Document actors share presence with other nodes through `bus`.
+    pub fn with_bus(mut self, bus: Arc<dyn crate::bus::Bus>) -> DocumentRegistry {
+        self.bus = bus;
+        self
     }
 
     fn arbiter_for(&self, id: &str) -> &ArbiterHandle {
@@ -92,14 +112,15 @@ impl Handler<Lookup> for DocumentRegistry {
         }
         self.next_instance += 1;
         let instance = self.next_instance;
-        let (id, db, registry, config) = (
+        let (id, db, registry, config, bus) = (
             msg.document_id.clone(),
             self.db.clone(),
             ctx.address(),
             self.config.clone(),
+            self.bus.clone(),
         );
         let addr = DocumentActor::start_in_arbiter(self.arbiter_for(&msg.document_id), move |_| {
-            DocumentActor::new(id, instance, db, registry, config)
+            DocumentActor::new(id, instance, db, registry, config).with_bus(bus)
         });
         self.documents
             .insert(msg.document_id, (instance, addr.clone()));
@@ -140,6 +161,35 @@ impl Handler<BroadcastRevoked> for DocumentRegistry {
     fn handle(&mut self, msg: BroadcastRevoked, _: &mut Context<Self>) {
         for (_, addr) in self.documents.values() {
             addr.do_send(Revoked(msg.0.clone()));
+        }
+    }
+}
+
+impl Handler<HeadMoved> for DocumentRegistry {
+    type Result = ();
+
+    fn handle(&mut self, msg: HeadMoved, _: &mut Context<Self>) {
+        match msg.0 {
+            Some((id, head)) => {
+                if let Some((_, addr)) = self.documents.get(&id) {
+                    addr.do_send(CatchUp(Some(head)));
+                }
+            }
+            None => {
+                for (_, addr) in self.documents.values() {
+                    addr.do_send(CatchUp(None));
+                }
+            }
+        }
+    }
+}
+
+impl Handler<PresenceFrom> for DocumentRegistry {
+    type Result = ();
+
+    fn handle(&mut self, msg: PresenceFrom, _: &mut Context<Self>) {
+        if let Some((_, addr)) = self.documents.get(&msg.0) {
+            addr.do_send(msg.1);
         }
     }
 }

@@ -167,6 +167,17 @@ impl DocState {
         Some(removed)
     }
 
+    /// Applies a change another node committed (read back from the log during a catch-up):
+    /// no validation, no limits, no undo: the database already ordered and accepted it.
+    pub fn absorb(&mut self, change: &LoggedChange) {
+        if change.op == Op::Delete {
+            self.remove(&change.layer, &change.record.id);
+        } else {
+            self.insert(&change.layer, change.record.clone());
+        }
+        self.head_seq = self.head_seq.max(change.seq);
+    }
+
     /// Replaces (or creates) a record, remembering its previous value in `undo`.
     fn put(&mut self, layer: &str, record: Record, undo: &mut Undo) {
         let before = self

@@ -386,3 +386,45 @@ fn a_refused_change_records_nothing_to_undo() {
     assert_eq!(code(&out), Some(RejectCode::NotFound));
     assert!(undo.is_empty());
 }
+
+/// Changes another node committed are absorbed as they are (no rules, no limits), keeping the
+/// counts in step, and a stale base sent here afterwards is refused against the new state.
+#[test]
+fn absorbed_changes_from_another_node_move_the_head_and_revalidate_what_follows() {
+    let mut theirs = state();
+    let mut log = Vec::new();
+    let mut undo = Undo::default();
+    let who = editor("u1");
+    theirs.apply(&who, "", create("a"), 1, 1, &mut log, &mut undo);
+    let moved = req(Op::Update, "a", None, Some(ink("moved")));
+    theirs.apply(&who, "", moved, 2, 2, &mut log, &mut undo);
+    let mut ours = state();
+    for change in &log {
+        ours.absorb(change);
+    }
+    assert_eq!(ours.head_seq, 2);
+    assert_eq!(snapshot(&ours), snapshot(&theirs));
+    assert_eq!(ours.record_count(), 1);
+    assert_eq!(ours.record_bytes(), theirs.record_bytes());
+
+    let mut stale = req(Op::Update, "a", None, Some(ink("late")));
+    stale.base_rev = Some(1);
+    let outcome = apply(&mut ours, &who, stale, &mut Undo::default());
+    assert_eq!(code(&outcome), Some(RejectCode::StaleBase));
+
+    let mut delete = Vec::new();
+    theirs.apply(
+        &who,
+        "",
+        req(Op::Delete, "a", None, None),
+        3,
+        3,
+        &mut delete,
+        &mut undo,
+    );
+    ours.absorb(&delete[0]);
+    assert_eq!(
+        (ours.head_seq, ours.record_count(), ours.record_bytes()),
+        (3, 0, 0)
+    );
+}

@@ -22,7 +22,8 @@ pub fn text<T: Serialize>(value: &T) -> Arc<str> {
 
 /// A session id as clients see it.
 pub fn session_label(id: u64) -> String {
-    format!("s{id}")
+    // The node's id makes it unique across the nodes sharing a database.
+    format!("s{}-{id}", crate::bus::node_id())
 }
 
 /// A committed change, as fanned out and as listed in a catch-up.
@@ -163,7 +164,7 @@ mod tests {
     fn presence_states_go_out_byte_for_byte_even_when_a_value_could_not_be_parsed() {
         let state = RawValue::from_string(r#"{"page": 1e999,  "b":1}"#.to_string()).unwrap();
         let msg = presence(PresenceEvent::State {
-            session_id: session_label(3),
+            session_id: "s3".to_string(),
             user_id: "u1",
             state: &state,
         });

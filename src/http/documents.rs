@@ -278,6 +278,11 @@ async fn delete(
             ),
         })
         .await;
+    // Sessions on other nodes close when the hint reaches them (or at their next catch-up).
+    let hint = crate::bus::Hint::Deleted { d: id.to_string() };
+    if let Err(e) = state.bus.publish(hint).await {
+        tracing::warn!(error = %e, document_id = %id, "other nodes were not told of a deletion");
+    }
     tracing::info!(document_id = %id, "document deleted");
     let _ = audit::record(
         &state.db,

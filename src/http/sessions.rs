@@ -220,11 +220,18 @@ async fn revoke(
     };
     revocations::revoke(&state.db, &id).await?;
     let ids = Arc::new(HashSet::from([id.clone()]));
-    // Cached verifications of the token (and its descendants) are forgotten on this node now;
-    // other nodes' caches expire within 30 seconds.
+    // Cached verifications of the token (and its descendants) are forgotten on this node now,
+    // on the others when the hint reaches them.
     state.authenticator.forget_revoked(&ids);
     // Live sessions holding the token (or one attenuated from it) are closed now.
     state.registry.do_send(BroadcastRevoked(ids));
+    // And on the other nodes, through the bus.
+    let hint = crate::bus::Hint::Revoked {
+        r: vec![id.clone()],
+    };
+    if let Err(e) = state.bus.publish(hint).await {
+        tracing::warn!(error = %e, revocation_id = %id, "other nodes were not told of a revocation");
+    }
     tracing::info!(revocation_id = %id, "token revoked");
     let _ = crate::audit::record(
         &state.db,

@@ -30,13 +30,17 @@ async fn health_and_readiness_answer_and_sigterm_shuts_down_cleanly() {
 
 #[tokio::test]
 async fn an_unusable_configuration_fails_fast_with_a_reason() {
+    // A data dir of its own: a shared path in /tmp may hold another checkout's database.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
     let out = crate::common::cli_output(
         &[
             "serve",
             "--listen",
             "127.0.0.1:0",
             "--data-dir",
-            "/tmp/quire-unused",
+            data,
             "--database-url",
             "mysql://nope",
         ],
@@ -50,7 +54,7 @@ async fn an_unusable_configuration_fails_fast_with_a_reason() {
             "--listen",
             "127.0.0.1:0",
             "--data-dir",
-            "/tmp/quire-unused",
+            data,
             "--blob-url",
             "ftp://x",
         ],

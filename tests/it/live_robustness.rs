@@ -19,7 +19,8 @@ on_both_backends!(
     every_acknowledged_change_survives_sigkill,
     malformed_input_gets_a_clear_close_and_changes_nothing,
     a_slow_reader_is_disconnected_while_others_keep_receiving,
-    a_conflicting_commit_is_refused_as_unavailable_and_the_document_reloads,
+    a_commit_that_lost_the_race_catches_up_and_is_acknowledged,
+    a_lost_race_past_the_log_refuses_and_asks_to_reconnect,
     shutdown_closes_live_sessions_with_a_reason,
 );
 
@@ -427,17 +428,67 @@ async fn a_slow_reader_is_disconnected_while_others_keep_receiving(backend: Back
     drop(slow);
 }
 
-/// A commit that conflicts with another writer (the sequence row moved under the actor) refuses
-/// its batch with the retryable `unavailable`, keeps the session open, and reloads the document:
-/// the same change sent again is acknowledged after the other writer's sequence numbers.
-async fn a_conflicting_commit_is_refused_as_unavailable_and_the_document_reloads(backend: Backend) {
+/// A commit that lost the race to another writer (the sequence row moved under the actor, as
+/// when another node committed first) keeps the session open: the actor reads what it missed
+/// from the log, fans it out, and commits the change again after it.
+async fn a_commit_that_lost_the_race_catches_up_and_is_acknowledged(backend: Backend) {
     use sea_orm::{ConnectionTrait, Database};
     let server = server_with_doc(backend.options()).await;
     let token = server.token("doc", "u", &["all"]).await;
     let mut a = Ws::join(&server, &token, None).await;
     assert_eq!(a.change(create("c1", "r1", 0)).await["seq"], 1);
 
-    // Another writer (as another node would) advances the document's sequence row.
+    // Another writer (as another node would) commits seq 2: its record, its log entry and the
+    // sequence row, in one transaction.
+    let db = Database::connect(backend.database_url(&server))
+        .await
+        .unwrap();
+    let content = ink(0, "elsewhere").to_string().replace('\'', "''");
+    db.execute_unprepared(&format!(
+        "BEGIN; \
+         INSERT INTO records (document_id, layer, id, kind, content, creator, seq, created_at, updated_at) \
+           VALUES ('doc', '', 'other', 'annotation', '{content}', 'x', 2, 1, 1); \
+         INSERT INTO changes (document_id, seq, layer, record_id, kind, op, content, author, creator, created_at, at) \
+           VALUES ('doc', 2, '', 'other', 'annotation', 'create', '{content}', 'x', 'x', 1, 1); \
+         UPDATE documents SET head_seq = 2 WHERE id = 'doc'; COMMIT;"
+    ))
+    .await
+    .unwrap();
+
+    a.send(json!({"type": "changes", "changes": [create("c2", "r2", 0)]}))
+        .await;
+    let missed = a.recv_type("change").await;
+    assert_eq!(
+        (missed["seq"].as_i64(), missed["id"].as_str()),
+        (Some(2), Some("other"))
+    );
+    let ack = a.recv_type("ack").await;
+    assert_eq!(
+        (ack["client_id"].as_str(), ack["seq"].as_i64()),
+        (Some("c2"), Some(3)),
+        "{ack}"
+    );
+
+    let b = Ws::join(&server, &token, None).await;
+    assert_eq!(b.welcome["head_seq"], 3);
+    let ids: Vec<&str> = b.welcome["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["r1", "other", "r2"]);
+}
+
+/// When the log no longer holds what the actor missed (the sequence row moved with no log
+/// entries, as after a pruned log), it refuses the batch as `unavailable` and closes its sessions
+/// with `reconnect`; reconnecting gets the document as stored and the change goes through.
+async fn a_lost_race_past_the_log_refuses_and_asks_to_reconnect(backend: Backend) {
+    use sea_orm::{ConnectionTrait, Database};
+    let server = server_with_doc(backend.options()).await;
+    let token = server.token("doc", "u", &["all"]).await;
+    let mut a = Ws::join(&server, &token, None).await;
+    assert_eq!(a.change(create("c1", "r1", 0)).await["seq"], 1);
     let db = Database::connect(backend.database_url(&server))
         .await
         .unwrap();
@@ -445,13 +496,13 @@ async fn a_conflicting_commit_is_refused_as_unavailable_and_the_document_reloads
         .await
         .unwrap();
 
-    let r = a.change(create("c2", "r2", 0)).await;
-    assert_eq!(
-        (r["type"].as_str(), r["code"].as_str()),
-        (Some("reject"), Some("unavailable")),
-        "{r}"
-    );
-    // The session stays open; the refused change was not applied anywhere.
+    a.send(json!({"type": "changes", "changes": [create("c2", "r2", 0)]}))
+        .await;
+    let r = a.recv_type("reject").await;
+    assert_eq!(r["code"], "unavailable", "{r}");
+    let closed = a.closed().await;
+    assert_eq!(closed.code, 4008, "{closed:?}");
+    // Nothing of the refused change was stored.
     assert_eq!(
         server.records("doc").await["records"]
             .as_array()
@@ -459,22 +510,14 @@ async fn a_conflicting_commit_is_refused_as_unavailable_and_the_document_reloads
             .len(),
         1
     );
-    let r = a.change(create("c2", "r2", 0)).await;
+    let mut b = Ws::join(&server, &token, Some(1)).await;
+    assert_eq!(b.welcome["head_seq"], 11);
+    let r = b.change(create("c2", "r2", 0)).await;
     assert_eq!(
         (r["type"].as_str(), r["seq"].as_i64()),
         (Some("ack"), Some(12)),
         "{r}"
     );
-
-    let b = Ws::join(&server, &token, None).await;
-    assert_eq!(b.welcome["head_seq"], 12);
-    let ids: Vec<&str> = b.welcome["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["r1", "r2"]);
 }
 
 async fn shutdown_closes_live_sessions_with_a_reason(backend: Backend) {

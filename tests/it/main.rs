@@ -23,6 +23,7 @@ mod outage;
 mod pdf_export;
 mod postgres;
 mod s3;
+mod scale;
 mod storage;
 mod testdata;
 mod token_limits;

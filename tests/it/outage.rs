@@ -18,15 +18,15 @@ use crate::live::server_with_doc;
 
 /// What one writer saw: the changes acknowledged and those refused as `unavailable`.
 #[derive(Default)]
-struct Tally {
-    acked: Vec<String>,
-    unavailable: usize,
-    acked_after_outage: bool,
+pub struct Tally {
+    pub acked: Vec<String>,
+    pub unavailable: usize,
+    pub acked_after_outage: bool,
 }
 
 /// Writes one change at a time until `stop_at`, then until one more is acknowledged: every
 /// change must be answered (ack or `unavailable`) and the socket must never close.
-async fn write_through(mut ws: Ws, n: usize, stop_at: Instant) -> Tally {
+pub async fn write_through(mut ws: Ws, n: usize, stop_at: Instant) -> Tally {
     let mut tally = Tally::default();
     let mut i = 0;
     loop {

@@ -105,3 +105,40 @@ async fn storage_round_trip_on_s3() {
         "nothing written locally"
     );
 }
+
+/// Three nodes on one PostgreSQL database and one S3 bucket (moto): a document uploaded
+/// through node 1 is served by node 3, and the delete-while-uploading race across nodes never
+/// loses the bytes. Needs PostgreSQL too (its name puts it in that group as well).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto_server and PostgreSQL at 127.0.0.1:5432 (make test provides them)"]
+async fn postgres_three_nodes_share_one_bucket() {
+    let s3 = S3Server::start().await;
+    let res = reqwest::Client::new()
+        .put(format!("{}/quire-nodes", s3.endpoint))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "create bucket: {}", res.status());
+    let env: Vec<(String, String)> = [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT", s3.endpoint.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let db = crate::common::pg::TempDatabase::create().await;
+    let c = crate::scale::cluster_with(&db.url(), 3, "s3://quire-nodes/shared", &env).await;
+    let pdf = crate::common::pdf::one_page("bucket");
+    c.nodes[0].upload_ok(pdf.clone(), "doc").await;
+    let res = c.nodes[2]
+        .backend(reqwest::Method::GET, "/api/documents/doc/file")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    assert_eq!(res.bytes().await.unwrap().as_ref(), pdf.as_slice());
+    crate::scale::blob_race(&c, 5).await;
+}

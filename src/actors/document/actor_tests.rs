@@ -114,7 +114,10 @@ async fn a_session_whose_outbox_closed_leaves_the_presence_list_of_the_others() 
     assert_eq!(joined["event"], "joined", "{joined}");
     let left = next(&mut alive_rx).await;
     assert_eq!(left["event"], "left", "{left}");
-    assert_eq!(left["session_id"], "s2");
+    assert_eq!(
+        left["session_id"],
+        crate::actors::views::session_label(2).as_str()
+    );
 }
 
 #[actix::test]

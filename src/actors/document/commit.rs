@@ -5,15 +5,32 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
 use super::{reject_all, DocumentActor, Origin, Outgoing, Pending, Phase, Stage};
 use crate::actors::state::{DocState, Outcome, Undo};
 use crate::actors::views::{change_view, text};
+use crate::auth::access::Access;
 use crate::protocol::{ChangeRequest, CloseCode, CloseReason, RejectCode};
-use crate::store::{self, Batch, CommitError, LoggedChange};
+use crate::store::{self, Batch, CommitError, LoggedChange, Missed};
+
+/// How often one request is tried when other nodes keep committing first. Each try merges with
+/// whatever else queued meanwhile, so a node that loses keeps its throughput; three nodes
+/// writing one document as fast as they can lose a handful of times in a row at most.
+pub(super) const MAX_ATTEMPTS: u8 = 48;
+
+/// Most changes one catch-up read applies; more are read in the next round.
+const CATCH_UP_CHUNK: u64 = 2_000;
+
+/// A request as it was asked, to be validated and committed again after a catch-up.
+struct Retry {
+    access: Arc<Access>,
+    layer: String,
+    changes: Vec<ChangeRequest>,
+    attempts: u8,
+}
 use crate::time_util::now_micros;
 
 /// Bytes of content a batch of requests carries.
@@ -25,6 +42,14 @@ fn content_bytes(changes: &[ChangeRequest]) -> usize {
 }
 
 impl DocumentActor {
+    /// Sets the queue's counts, keeping the node-wide pending-changes gauge in step.
+    fn set_pending(&mut self, changes: usize, bytes: usize) {
+        crate::metrics::get()
+            .pending_changes
+            .add(changes as i64 - self.pending_changes as i64);
+        (self.pending_changes, self.pending_bytes) = (changes, bytes);
+    }
+
     /// Queues a batch for the next commit, or refuses it as `busy` when the queue is full.
     pub(super) fn enqueue(&mut self, pending: Pending) -> Result<(), Pending> {
         let bytes = content_bytes(&pending.changes);
@@ -33,11 +58,10 @@ impl DocumentActor {
         {
             return Err(pending);
         }
-        self.pending_changes += pending.changes.len();
-        self.pending_bytes += bytes;
-        crate::metrics::get()
-            .pending_changes
-            .add(pending.changes.len() as i64);
+        self.set_pending(
+            self.pending_changes + pending.changes.len(),
+            self.pending_bytes + bytes,
+        );
         self.pending.push(pending);
         Ok(())
     }
@@ -49,10 +73,7 @@ impl DocumentActor {
             return;
         }
         let pending = std::mem::take(&mut self.pending);
-        crate::metrics::get()
-            .pending_changes
-            .sub(self.pending_changes as i64);
-        (self.pending_changes, self.pending_bytes) = (0, 0);
+        self.set_pending(0, 0);
         let Phase::Ready(state) = &mut self.phase else {
             let answers = pending
                 .into_iter()
@@ -73,7 +94,15 @@ impl DocumentActor {
         let mut log: Vec<LoggedChange> = Vec::new();
         let mut undo = Undo::default();
         let mut answers: Vec<(Origin, Vec<Outcome>)> = Vec::new();
+        // What was asked, kept to be asked again if another node commits first.
+        let mut retries: Vec<Retry> = Vec::new();
         for p in pending {
+            retries.push(Retry {
+                access: p.access.clone(),
+                layer: p.layer.clone(),
+                changes: p.changes.clone(),
+                attempts: p.attempts,
+            });
             // The identity a change is stored under must fit the schema: refused here, on
             // every backend, rather than failing the transaction.
             let identity = crate::limits::check_identity(
@@ -114,40 +143,204 @@ impl DocumentActor {
         ctx.spawn(
             async move { committer.commit(batch, now).await }
                 .into_actor(self)
-                .map(move |(batch, res), act, ctx| {
-                    act.committing = false;
-                    match res {
-                        Ok(()) => {
-                            crate::metrics::get()
-                                .changes_committed
-                                .inc_by(batch.changes.len() as u64);
-                            tracing::debug!(document_id = %act.id, changes = batch.changes.len(),
+                .map(move |(batch, res), act, ctx| match res {
+                    Ok(()) => {
+                        crate::metrics::get()
+                            .changes_committed
+                            .inc_by(batch.changes.len() as u64);
+                        tracing::debug!(document_id = %act.id, changes = batch.changes.len(),
                                 micros = started.elapsed().as_micros() as u64, "batch committed");
-                            if let Phase::Ready(state) = &mut act.phase {
-                                state.head_seq = batch.new_head();
-                                if let Some(floor) = batch.prune_to {
-                                    state.log_floor = floor;
-                                }
+                        if let Phase::Ready(state) = &mut act.phase {
+                            state.head_seq = batch.new_head();
+                            if let Some(floor) = batch.prune_to {
+                                state.log_floor = floor;
                             }
-                            act.deliver(answers, &batch.changes);
                         }
-                        Err(e) => act.commit_failed(ctx, e, undo, answers),
+                        act.deliver(answers, &batch.changes);
+                        act.settle(ctx);
                     }
-                    for work in std::mem::take(&mut act.deferred) {
-                        work(act, ctx);
+                    Err(CommitError::Conflict(_)) => act.lost_race(ctx, undo, answers, retries),
+                    Err(e) => {
+                        act.commit_failed(e, undo, answers);
+                        act.settle(ctx);
                     }
-                    act.start_commit(ctx);
                 }),
         );
     }
 
-    /// A commit failed: memory goes back to what is committed, and the batch's accepted changes
-    /// are refused (`unavailable`: retry; `invalid`: the database refused a value). Sessions stay
-    /// connected. If the sequence row moved (another writer, or the document was deleted), the
-    /// document is reloaded: a deleted one closes its sessions.
-    pub(super) fn commit_failed(
+    /// Ends a commit or a catch-up: a hint of a newer head starts the next catch-up; otherwise
+    /// the work that waited runs and the next batch is committed.
+    pub(super) fn settle(&mut self, ctx: &mut Context<Self>) {
+        self.committing = false;
+        if let Phase::Ready(state) = &self.phase {
+            if self.hinted_head > state.head_seq {
+                self.catch_up(ctx);
+                return;
+            }
+        }
+        for work in std::mem::take(&mut self.deferred) {
+            work(self, ctx);
+        }
+        self.start_commit(ctx);
+    }
+
+    /// Another writer (another node) committed first: memory goes back to what this node knew,
+    /// the batch's requests go back to the front of the queue (each at most [`MAX_ATTEMPTS`]
+    /// times; past it they are refused as `unavailable`), and the actor catches up from the
+    /// log, after which they are validated again against the new state and committed.
+    fn lost_race(
         &mut self,
         ctx: &mut Context<Self>,
+        undo: Undo,
+        answers: Vec<(Origin, Vec<Outcome>)>,
+        retries: Vec<Retry>,
+    ) {
+        if let Phase::Ready(state) = &mut self.phase {
+            undo.rollback(state);
+            self.hinted_head = self.hinted_head.max(state.head_seq + 1);
+        }
+        crate::metrics::get()
+            .commit_failures
+            .with_label_values(&["conflict"])
+            .inc();
+        let mut again = Vec::new();
+        let mut refused = Vec::new();
+        for ((origin, outcomes), retry) in answers.into_iter().zip(retries) {
+            if retry.attempts + 1 >= MAX_ATTEMPTS {
+                refused.push((origin, outcomes));
+            } else {
+                again.push(Pending {
+                    origin,
+                    access: retry.access,
+                    layer: retry.layer,
+                    changes: retry.changes,
+                    attempts: retry.attempts + 1,
+                });
+            }
+        }
+        tracing::debug!(document_id = %self.id, retried = again.len(), refused = refused.len(),
+            "another writer committed first; catching up");
+        if !refused.is_empty() {
+            tracing::warn!(document_id = %self.id, attempts = MAX_ATTEMPTS, "other writers kept committing first; refusing the changes");
+            let head = self.head().unwrap_or_default();
+            self.commit_failed(CommitError::Conflict(head), Undo::default(), refused);
+        }
+        let losses = again.iter().map(|p| p.attempts).max().unwrap_or(0);
+        again.append(&mut self.pending);
+        self.set_pending(
+            again.iter().map(|p| p.changes.len()).sum(),
+            again.iter().map(|p| content_bytes(&p.changes)).sum(),
+        );
+        self.pending = again;
+        // After a few lost races in a row, a random pause (growing, at most 50 ms) lets the
+        // other writers' commits through instead of racing them again at once.
+        if losses >= 3 {
+            self.committing = true;
+            let pause = rand::random::<u64>() % (1u64 << losses.min(6)).min(50) + 1;
+            ctx.run_later(Duration::from_millis(pause), |act, ctx| act.catch_up(ctx));
+        } else {
+            self.catch_up(ctx);
+        }
+    }
+
+    /// Reads what other writers committed after this node's head, applies it to memory and
+    /// fans it out to this node's sessions. Holds the actor as a commit does (joins and reads
+    /// wait) until it is done, then settles.
+    pub(super) fn catch_up(&mut self, ctx: &mut Context<Self>) {
+        let Phase::Ready(state) = &self.phase else {
+            return;
+        };
+        self.committing = true;
+        let after = state.head_seq;
+        let target = self.hinted_head;
+        let db = self.db.clone();
+        let id = self.id.clone();
+        ctx.spawn(
+            async move { store::read_missed(&db.main, &id, after, CATCH_UP_CHUNK).await }
+                .into_actor(self)
+                .map(move |res, act, ctx| {
+                    match res {
+                        Ok(Missed::Changes { head, changes }) => {
+                            if let Phase::Ready(state) = &mut act.phase {
+                                for change in &changes {
+                                    state.absorb(change);
+                                }
+                            }
+                            if !changes.is_empty() {
+                                tracing::debug!(document_id = %act.id, changes = changes.len(), head, "caught up");
+                            }
+                            act.deliver(Vec::new(), &changes);
+                            // A hint that came in during the read may be past what was read:
+                            // it is kept for another round. Otherwise the database's head is
+                            // the goal (reached, unless the read was cut at its chunk).
+                            if act.hinted_head <= target {
+                                act.hinted_head = head;
+                            }
+                        }
+                        Ok(Missed::Deleted) => {
+                            act.refuse_pending("the document was deleted");
+                            act.close_all(CloseReason::new(
+                                CloseCode::DocumentDeleted,
+                                "the document was deleted",
+                            ));
+                            act.phase = Phase::Missing;
+                            act.committing = false;
+                            ctx.stop();
+                            return;
+                        }
+                        Ok(Missed::Gap) => {
+                            tracing::warn!(document_id = %act.id, after, "this node fell behind the retained log; the document reopens");
+                            act.refuse_pending("the document is reopening on this server; send it again");
+                            act.close_all(CloseReason::new(
+                                CloseCode::Reconnect,
+                                "the document is reopening on this server; reconnect",
+                            ));
+                            act.committing = false;
+                            ctx.stop();
+                            return;
+                        }
+                        Err(e) => {
+                            // The database is away: what is pending is tried (and refused as
+                            // `unavailable`) as usual; the next commit or hint catches up.
+                            tracing::warn!(document_id = %act.id, error = %e, "catching up failed");
+                            if let Some(head) = act.head() {
+                                act.hinted_head = act.hinted_head.min(head);
+                            }
+                        }
+                    }
+                    act.settle(ctx);
+                }),
+        );
+    }
+
+    fn head(&self) -> Option<i64> {
+        match &self.phase {
+            Phase::Ready(state) => Some(state.head_seq),
+            _ => None,
+        }
+    }
+
+    /// Refuses everything queued as `unavailable` (the actor is going away).
+    fn refuse_pending(&mut self, message: &str) {
+        let pending = std::mem::take(&mut self.pending);
+        self.set_pending(0, 0);
+        let answers = pending
+            .into_iter()
+            .map(|p| {
+                (
+                    p.origin,
+                    reject_all(&p.changes, RejectCode::Unavailable, message),
+                )
+            })
+            .collect();
+        self.deliver(answers, &[]);
+    }
+
+    /// A commit failed: memory goes back to what is committed, and the batch's accepted changes
+    /// are refused (`unavailable`: retry; `invalid`: the database refused a value). Sessions stay
+    /// connected.
+    pub(super) fn commit_failed(
+        &mut self,
         error: CommitError,
         undo: Undo,
         answers: Vec<(Origin, Vec<Outcome>)>,
@@ -155,15 +348,6 @@ impl DocumentActor {
         if let Phase::Ready(state) = &mut self.phase {
             undo.rollback(state);
         }
-        let kind = match &error {
-            CommitError::Refused(_) => "refused",
-            CommitError::Conflict(_) => "conflict",
-            CommitError::Unavailable(_) => "unavailable",
-        };
-        crate::metrics::get()
-            .commit_failures
-            .with_label_values(&[kind])
-            .inc();
         let (code, message) = match &error {
             CommitError::Refused(_) => (
                 RejectCode::Invalid,
@@ -174,6 +358,15 @@ impl DocumentActor {
                 "the server could not commit this change; nothing was applied, send it again",
             ),
         };
+        let kind = match &error {
+            CommitError::Refused(_) => "refused",
+            CommitError::Conflict(_) => "conflict",
+            CommitError::Unavailable(_) => "unavailable",
+        };
+        crate::metrics::get()
+            .commit_failures
+            .with_label_values(&[kind])
+            .inc();
         tracing::error!(document_id = %self.id, error = %error, "commit failed; the batch is refused");
         let answers = answers
             .into_iter()
@@ -194,38 +387,6 @@ impl DocumentActor {
             })
             .collect();
         self.deliver(answers, &[]);
-        if matches!(error, CommitError::Conflict(_)) {
-            self.reload(ctx);
-        }
-    }
-
-    /// Loads the document again (its sequence row moved under this actor). Until it is loaded,
-    /// nothing else is handled.
-    pub(super) fn reload(&mut self, ctx: &mut Context<Self>) {
-        let db = self.db.clone();
-        let id = self.id.clone();
-        ctx.wait(
-            async move { store::load(&db.main, &id).await }
-                .into_actor(self)
-                .map(|res, act, ctx| match res {
-                    Ok(Some(loaded)) => act.phase = Phase::Ready(act.state_from(loaded)),
-                    Ok(None) => {
-                        act.close_all(CloseReason::new(
-                            CloseCode::DocumentDeleted,
-                            "the document was deleted",
-                        ));
-                        ctx.stop();
-                    }
-                    Err(e) => {
-                        tracing::error!(document_id = %act.id, error = %e, "reloading the document failed");
-                        act.close_all(CloseReason::new(
-                            CloseCode::Reconnect,
-                            "the document is reopening on this server; reconnect",
-                        ));
-                        ctx.stop();
-                    }
-                }),
-        );
     }
 
     pub(super) fn state_from(&self, loaded: store::Loaded) -> DocState {

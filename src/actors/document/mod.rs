@@ -21,7 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod commit;
+mod nodes;
 mod reads;
+
+pub use nodes::RemotePresence;
 
 use crate::db::Databases;
 use actix::prelude::*;
@@ -51,6 +54,9 @@ pub struct DocumentConfig {
     /// Most messages held for a session that has joined but not yet been welcomed; past it the
     /// session is closed as too slow.
     pub max_backlog: usize,
+    /// How often an open document checks the database for changes other nodes committed, in
+    /// case a hint was lost (several nodes on PostgreSQL); `None` on a single node.
+    pub catch_up_every: Option<Duration>,
 }
 
 impl Default for DocumentConfig {
@@ -62,6 +68,7 @@ impl Default for DocumentConfig {
             max_pending_changes: 5_000,
             max_pending_bytes: 32 * 1024 * 1024,
             max_backlog: 4_096,
+            catch_up_every: None,
         }
     }
 }
@@ -145,6 +152,12 @@ pub struct ReadRecords {
 #[rtype(result = "()")]
 pub struct CloseAll(pub CloseReason);
 
+/// Another node committed up to `head` (`None`: hints may have been lost, check the database):
+/// the actor reads the log after its own head, applies and fans out what it missed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CatchUp(pub Option<i64>);
+
 /// Closes the sessions holding any of these revoked token ids.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -178,6 +191,8 @@ struct Session {
     presence: Option<Box<RawValue>>,
     stage: Stage,
     backlog: Vec<Outgoing>,
+    /// Its `since` was past this node's head and the actor caught up once for it.
+    waited_for_head: bool,
 }
 
 enum Origin {
@@ -190,6 +205,8 @@ struct Pending {
     access: Arc<Access>,
     layer: String,
     changes: Vec<ChangeRequest>,
+    /// How often these changes were already tried (another node committed first).
+    attempts: u8,
 }
 
 /// Work that must wait until no commit is in flight.
@@ -214,9 +231,20 @@ pub struct DocumentActor {
     /// Changes in `pending`, and the bytes of their content.
     pending_changes: usize,
     pending_bytes: usize,
+    /// A commit or a catch-up is in flight: new changes queue, joins and reads wait.
     committing: bool,
     deferred: Vec<Deferred>,
     idle_since: Option<Instant>,
+    /// The newest head another node told of (or a lost race implied): past this node's head,
+    /// a catch-up reads the log.
+    hinted_head: i64,
+    /// Tells other nodes of this node's sessions (presence); nobody on a single node.
+    bus: Arc<dyn crate::bus::Bus>,
+    /// Presence changes of local sessions not yet told to the other nodes.
+    shared: HashMap<u64, (crate::bus::PresenceKind, String)>,
+    /// Sessions of this document on other nodes, by label.
+    remote: HashMap<String, nodes::RemotePeer>,
+    presence_refreshed: Instant,
 }
 
 /// The same answer for every change of a batch.
@@ -254,7 +282,18 @@ impl DocumentActor {
             committing: false,
             deferred: Vec::new(),
             idle_since: Some(Instant::now()),
+            hinted_head: 0,
+            bus: Arc::new(crate::bus::NoBus),
+            shared: HashMap::new(),
+            remote: HashMap::new(),
+            presence_refreshed: Instant::now(),
         }
+    }
+
+    /// Shares presence with other nodes through `bus`.
+    pub fn with_bus(mut self, bus: Arc<dyn crate::bus::Bus>) -> DocumentActor {
+        self.bus = bus;
+        self
     }
 
     /// Queues `msg` for one session: into its backlog before its welcome, else into its
@@ -315,6 +354,11 @@ impl DocumentActor {
     /// Tells the others that a removed session has left (if they were ever told it joined).
     fn announce_left(&mut self, session_id: u64, session: &Session) {
         if session.stage != Stage::Registered {
+            self.share_presence(
+                session_id,
+                crate::bus::PresenceKind::Left,
+                &session.peer.access.user_id,
+            );
             let msg = presence(PresenceEvent::Left {
                 session_id: session_label(session_id),
                 user_id: &session.peer.access.user_id,
@@ -350,9 +394,18 @@ impl DocumentActor {
     }
 
     fn close_all(&mut self, reason: CloseReason) {
-        for (_, session) in self.sessions.drain() {
+        for (id, session) in std::mem::take(&mut self.sessions) {
             session.peer.control.do_send(Kick(reason.clone()));
+            if session.stage != Stage::Registered {
+                self.share_presence(
+                    id,
+                    crate::bus::PresenceKind::Left,
+                    &session.peer.access.user_id,
+                );
+            }
         }
+        // Other nodes hear of the leaves now: this actor is stopping.
+        self.flush_presence();
     }
 }
 
@@ -384,6 +437,14 @@ impl Actor for DocumentActor {
                 ctx.stop();
             }
         });
+        self.start_sharing_presence(ctx);
+        if let Some(every) = self.config.catch_up_every {
+            ctx.run_interval(every, |act, ctx| {
+                if !act.committing {
+                    act.catch_up(ctx);
+                }
+            });
+        }
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
@@ -415,6 +476,7 @@ impl Handler<Join> for DocumentActor {
                 presence: None,
                 stage: Stage::Registered,
                 backlog: Vec::new(),
+                waited_for_head: false,
             },
         );
         self.when_settled(ctx, Box::new(move |act, ctx| act.accept(session_id, ctx)));
@@ -441,6 +503,7 @@ impl Handler<Submit> for DocumentActor {
             access: session.peer.access.clone(),
             layer: session.peer.layer.clone(),
             changes: msg.changes,
+            attempts: 0,
         };
         if let Err(refused) = self.enqueue(pending) {
             let outcomes = reject_all(
@@ -471,6 +534,7 @@ impl Handler<BackendSubmit> for DocumentActor {
             access: Arc::new(msg.access),
             layer: msg.layer,
             changes: msg.changes,
+            attempts: 0,
         };
         if let Err(refused) = self.enqueue(pending) {
             let outcomes = reject_all(
@@ -509,6 +573,7 @@ impl Handler<SetPresence> for DocumentActor {
         session.presence = Some(msg.state);
         if !registered {
             self.broadcast(event, Some(msg.session_id));
+            self.share_presence(msg.session_id, crate::bus::PresenceKind::State, &user_id);
         }
     }
 }
@@ -530,6 +595,24 @@ impl Handler<CloseAll> for DocumentActor {
     fn handle(&mut self, msg: CloseAll, ctx: &mut Context<Self>) {
         self.close_all(msg.0);
         ctx.stop();
+    }
+}
+
+impl Handler<CatchUp> for DocumentActor {
+    type Result = ();
+    fn handle(&mut self, msg: CatchUp, ctx: &mut Context<Self>) {
+        let Phase::Ready(state) = &self.phase else {
+            return;
+        };
+        let head = msg.0.unwrap_or(state.head_seq + 1);
+        if head <= state.head_seq {
+            return;
+        }
+        self.hinted_head = self.hinted_head.max(head);
+        // During a commit or a catch-up the hint waits: `settle` starts the next round.
+        if !self.committing {
+            self.catch_up(ctx);
+        }
     }
 }
 

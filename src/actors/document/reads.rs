@@ -45,6 +45,19 @@ impl DocumentActor {
         let Some(session) = self.sessions.get_mut(&session_id) else {
             return; // It left before it could be welcomed.
         };
+        // A client that saw a newer head on another node waits until this node has caught up
+        // (once: a `since` the database does not have either gets a snapshot), rather than be
+        // shown an older state than it had.
+        if let Some(since) = session.since.filter(|&s| s > head) {
+            if self.config.catch_up_every.is_some() && !session.waited_for_head {
+                session.waited_for_head = true;
+                self.hinted_head = self.hinted_head.max(since);
+                self.deferred
+                    .push(Box::new(move |act, ctx| act.accept(session_id, ctx)));
+                self.catch_up(ctx);
+                return;
+            }
+        }
         session.stage = Stage::Accepted;
         let since = session.since;
         let layer = session.peer.layer.clone();
@@ -60,6 +73,11 @@ impl DocumentActor {
             },
         });
         self.broadcast(joined, Some(session_id));
+        self.share_presence(
+            session_id,
+            crate::bus::PresenceKind::Joined,
+            &access.user_id,
+        );
 
         match since.filter(|&s| s >= window && s <= head) {
             Some(s) if s < head => {
@@ -131,6 +149,7 @@ impl DocumentActor {
                 user_name: s.peer.access.user_name.as_deref(),
                 state: s.presence.as_deref(),
             })
+            .chain(self.remote_presence())
             .collect();
         let msg = text(&Welcome {
             kind: "welcome",

@@ -26,9 +26,11 @@ struct Cli {
 
 #[derive(clap::Args, Clone)]
 struct Common {
-    /// Target a running server instead of starting one.
+    /// Target a running server instead of starting one. Repeat it to spread the clients over
+    /// several nodes of one deployment (client `i` joins the `i mod n`-th); fan-out latency is
+    /// then also reported for deliveries that crossed nodes.
     #[arg(long, requires = "api_key")]
-    url: Option<String>,
+    url: Vec<String>,
     /// API key of the running server.
     #[arg(long)]
     api_key: Option<String>,
@@ -107,25 +109,33 @@ enum Command {
 /// Upper bounds that keep a run from turning into a flood.
 const MAX_SESSIONS: usize = 60_000;
 const MAX_SECONDS: f64 = 600.0;
+/// Most nodes one run spreads its clients over.
+const MAX_URLS: usize = 16;
 
 fn target(common: &Common) -> Result<server::Target, String> {
-    match (&common.url, &common.api_key) {
-        (Some(url), Some(key)) => {
-            let host = url::Url::parse(url)
-                .map_err(|e| e.to_string())?
-                .host_str()
-                .unwrap_or("")
-                .to_string();
-            if !(host == "localhost"
-                || host == "::1"
-                || host == "[::1]"
-                || host.starts_with("127."))
-            {
-                return Err(
-                    "quire-bench only targets servers on this machine (loopback addresses)".into(),
-                );
+    match (common.url.is_empty(), &common.api_key) {
+        (false, Some(key)) => {
+            if common.url.len() > MAX_URLS {
+                return Err(format!("at most {MAX_URLS} --url"));
             }
-            Ok(server::Target::external(url, key))
+            for url in &common.url {
+                let host = url::Url::parse(url)
+                    .map_err(|e| format!("{url}: {e}"))?
+                    .host_str()
+                    .unwrap_or("")
+                    .to_string();
+                if !(host == "localhost"
+                    || host == "::1"
+                    || host == "[::1]"
+                    || host.starts_with("127."))
+                {
+                    return Err(
+                        "quire-bench only targets servers on this machine (loopback addresses)"
+                            .into(),
+                    );
+                }
+            }
+            Ok(server::Target::external(&common.url, key))
         }
         _ => {
             let mut args = common.server_args.clone();

@@ -37,6 +37,8 @@ pub struct Report {
     pub deliveries_per_second: Option<f64>,
     pub ack_latency: Option<Latency>,
     pub fanout_latency: Option<Latency>,
+    /// Fan-out of changes written through another node (several `--url`).
+    pub cross_node_fanout_latency: Option<Latency>,
     pub welcome_latency: Option<Latency>,
     pub cold_welcome_ms: Option<f64>,
     pub sessions: Option<u64>,
@@ -74,6 +76,9 @@ impl Report {
         }
         if let Some(l) = &self.fanout_latency {
             row("fan-out latency", lat(l));
+        }
+        if let Some(l) = &self.cross_node_fanout_latency {
+            row("cross-node fan-out", lat(l));
         }
         if let Some(v) = self.cold_welcome_ms {
             row("cold welcome (hello→welcome)", format!("{v:.2} ms"));

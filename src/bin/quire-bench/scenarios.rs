@@ -21,7 +21,14 @@ struct Incoming<'a> {
     #[serde(rename = "type")]
     ty: &'a str,
     client_id: Option<&'a str>,
+    /// The record id; a benchmark record's id names its writer (`c<client>-<n>`).
+    id: Option<&'a str>,
     record: Option<IncomingRecord>,
+}
+
+/// The client that wrote a benchmark record, from its id.
+fn writer_of(record_id: &str) -> Option<usize> {
+    record_id.strip_prefix('c')?.split('-').next()?.parse().ok()
 }
 
 #[derive(serde::Deserialize)]
@@ -59,6 +66,8 @@ pub struct Load {
 struct ClientResult {
     ack: Option<Histogram<u64>>,
     fanout: Option<Histogram<u64>>,
+    /// Deliveries of changes written by a client on another node.
+    cross: Option<Histogram<u64>>,
     acks_in_window: u64,
     deliveries_in_window: u64,
     errors: u64,
@@ -109,14 +118,16 @@ pub async fn writing(target: &Target, name: &str, load: Load) -> Result<Report, 
         load.docs
     );
     let sockets = bounded(total_clients, 64, |i| {
-        let (base, token) = (target.base.clone(), tokens[i].clone());
+        let nodes = &target.bases;
+        let (base, token) = (nodes[i % nodes.len()].clone(), tokens[i].clone());
         async move { join(&base, &token).await }
     })
     .await
     .into_iter()
     .collect::<Result<Vec<_>, _>>()?;
+    let node_count = target.bases.len();
     eprintln!(
-        "{total_clients} sessions joined; running {:?} warm-up + {:?}",
+        "{total_clients} sessions joined over {node_count} node(s); running {:?} warm-up + {:?}",
         load.warmup, load.duration
     );
 
@@ -158,7 +169,7 @@ pub async fn writing(target: &Target, name: &str, load: Load) -> Result<Report, 
             let acks = acks.clone();
             let period = Duration::from_secs_f64(1.0 / load.rate_per_client);
             tokio::spawn(async move {
-                let mut r = ClientResult { ack: Some(histogram()), fanout: Some(histogram()), ..Default::default() };
+                let mut r = ClientResult { ack: Some(histogram()), fanout: Some(histogram()), cross: Some(histogram()), ..Default::default() };
                 let mut sent_at: std::collections::HashMap<u64, Instant> = std::collections::HashMap::new();
                 // Stagger the clients' schedules so the load is smooth.
                 let offset = period.mul_f64((i % 97) as f64 / 97.0);
@@ -214,6 +225,9 @@ pub async fn writing(target: &Target, name: &str, load: Load) -> Result<Report, 
                                         if in_window(now) {
                                             let lat = (now.as_micros() as u64).saturating_sub(t).max(1);
                                             let _ = r.fanout.as_mut().unwrap().record(lat);
+                                            if v.id.and_then(writer_of).is_some_and(|w| w % node_count != i % node_count) {
+                                                let _ = r.cross.as_mut().unwrap().record(lat);
+                                            }
                                             r.deliveries_in_window += 1;
                                         }
                                     }
@@ -239,6 +253,7 @@ pub async fn writing(target: &Target, name: &str, load: Load) -> Result<Report, 
         .collect();
     let mut ack = histogram();
     let mut fanout = histogram();
+    let mut cross = histogram();
     let mut report = Report {
         scenario: name.to_string(),
         ..Default::default()
@@ -248,6 +263,7 @@ pub async fn writing(target: &Target, name: &str, load: Load) -> Result<Report, 
         let r = t.await.map_err(|e| e.to_string())?;
         ack.add(r.ack.unwrap()).expect("same bounds");
         fanout.add(r.fanout.unwrap()).expect("same bounds");
+        cross.add(r.cross.unwrap()).expect("same bounds");
         acked += r.acks_in_window;
         delivered += r.deliveries_in_window;
         report.errors += r.errors;
@@ -263,13 +279,15 @@ pub async fn writing(target: &Target, name: &str, load: Load) -> Result<Report, 
         "documents": load.docs, "clients_per_document": load.clients_per_doc,
         "changes_per_second_per_client": load.rate_per_client,
         "offered_changes_per_second": load.rate_per_client * total_clients as f64,
-        "duration_s": secs, "warmup_s": load.warmup.as_secs_f64(),
+        "duration_s": secs, "warmup_s": load.warmup.as_secs_f64(), "nodes": node_count,
     });
     report.measured_seconds = secs;
     report.committed_changes_per_second = Some(acked as f64 / secs);
     report.deliveries_per_second = Some(delivered as f64 / secs);
     report.ack_latency = Some(Latency::from_micros(&ack));
     report.fanout_latency = (load.clients_per_doc > 1).then(|| Latency::from_micros(&fanout));
+    report.cross_node_fanout_latency =
+        (node_count > 1 && !cross.is_empty()).then(|| Latency::from_micros(&cross));
     report.sessions = Some(total_clients as u64);
     if let Some(pid) = target.pid() {
         report.server_rss_mib = rss_bytes(pid).map(|b| b as f64 / 1048576.0);
@@ -430,4 +448,16 @@ pub async fn cold_open(
         report.server_rss_mib = rss_bytes(pid).map(|b| b as f64 / 1048576.0);
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_records_writer_is_read_from_its_id() {
+        assert_eq!(super::writer_of("c12-3"), Some(12));
+        assert_eq!(super::writer_of("c0-0"), Some(0));
+        for other in ["x12-3", "c-3", "c", "", "cx-1"] {
+            assert_eq!(super::writer_of(other), None, "{other}");
+        }
+    }
 }

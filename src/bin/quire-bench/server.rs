@@ -10,6 +10,8 @@ use std::time::Duration;
 /// Where the server runs and how to reach it.
 pub struct Target {
     pub base: String,
+    /// Every node's URL (`base` first): clients are spread over them.
+    pub bases: Vec<String>,
     pub api_key: String,
     child: Option<Child>,
     /// Arguments to restart a managed server with (cold-open measures a fresh process).
@@ -20,10 +22,15 @@ pub struct Target {
 pub const BENCH_API_KEY: &str = "quire-bench-api-key-0123456789";
 
 impl Target {
-    /// An already running server.
-    pub fn external(url: &str, api_key: &str) -> Target {
+    /// Already running servers (several nodes of one deployment, or one).
+    pub fn external(urls: &[String], api_key: &str) -> Target {
+        let bases: Vec<String> = urls
+            .iter()
+            .map(|u| u.trim_end_matches('/').to_string())
+            .collect();
         Target {
-            base: url.trim_end_matches('/').to_string(),
+            base: bases[0].clone(),
+            bases,
             api_key: api_key.to_string(),
             child: None,
             restart: None,
@@ -39,6 +46,7 @@ impl Target {
         let args = server_args.to_vec();
         let (child, base) = spawn(&args, &data)?;
         Ok(Target {
+            bases: vec![base.clone()],
             base,
             api_key: BENCH_API_KEY.to_string(),
             child: Some(child),
@@ -62,6 +70,7 @@ impl Target {
         }
         let (child, base) = spawn(&args, &data)?;
         self.child = Some(child);
+        self.bases = vec![base.clone()];
         self.base = base;
         Ok(true)
     }
