@@ -178,7 +178,7 @@ pub struct Config {
 
     /// Most changes waiting for a document's next commit; past it changes are refused with
     /// `busy`.
-    #[arg(long, env = "QUIRE_MAX_PENDING_CHANGES", default_value_t = 5_000)]
+    #[arg(long, env = "QUIRE_MAX_PENDING_CHANGES", default_value_t = 10_000)]
     pub max_pending_changes: usize,
 
     /// Most bytes of record content waiting for a document's next commit; past it changes are

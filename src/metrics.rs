@@ -214,7 +214,7 @@ impl Metrics {
     }
 }
 
-const REJECT_CODES: [RejectCode; 9] = [
+const REJECT_CODES: [RejectCode; 10] = [
     RejectCode::StaleBase,
     RejectCode::NotPermitted,
     RejectCode::Invalid,
@@ -224,6 +224,7 @@ const REJECT_CODES: [RejectCode; 9] = [
     RejectCode::Unavailable,
     RejectCode::Busy,
     RejectCode::LimitExceeded,
+    RejectCode::Aborted,
 ];
 
 const CLOSE_CODES: [CloseCode; 12] = [
@@ -253,6 +254,7 @@ fn reject_label(code: RejectCode) -> &'static str {
         RejectCode::Unavailable => "unavailable",
         RejectCode::Busy => "busy",
         RejectCode::LimitExceeded => "limit_exceeded",
+        RejectCode::Aborted => "aborted",
     }
 }
 

@@ -211,6 +211,9 @@ pub enum RejectCode {
     /// The document holds as many records, or as many bytes of record content, as the server
     /// allows (`--max-records-per-document`, `--max-record-bytes-per-document`).
     LimitExceeded,
+    /// Not applied: the change was part of an all-or-nothing batch (an import) in which another
+    /// change was rejected.
+    Aborted,
 }
 
 impl RejectCode {

@@ -60,8 +60,22 @@ impl Undo {
 
     /// Restores every record this batch touched to what it was before the batch, newest change
     /// first.
-    pub fn rollback(self, state: &mut DocState) {
-        for (layer, id, before) in self.before.into_iter().rev() {
+    pub fn rollback(mut self, state: &mut DocState) {
+        self.rollback_to(0, state);
+    }
+
+    /// Where the batch is now: what [`Undo::rollback_to`] goes back to.
+    pub fn mark(&self) -> usize {
+        self.before.len()
+    }
+
+    /// Takes back what was applied since `mark` (newest first), keeping what came before it:
+    /// an all-or-nothing part of a batch that is refused as a whole.
+    pub fn rollback_to(&mut self, mark: usize, state: &mut DocState) {
+        while self.before.len() > mark {
+            let Some((layer, id, before)) = self.before.pop() else {
+                break;
+            };
             state.remove(&layer, &id);
             if let Some(record) = before {
                 state.insert(&layer, record);

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::Error;
-use crate::actors::document::{BackendSubmit, ReadRecords};
+use crate::actors::document::{BackendSubmit, BackendSubmitAll, ReadRecords};
 use crate::actors::registry::send_to_document;
 use crate::actors::state::Outcome;
 use crate::auth::access::Access;
@@ -146,6 +146,29 @@ pub async fn submit(
         }
     }
     Ok(outcomes)
+}
+
+/// Submits `batches` as one all-or-nothing group: if any change is rejected, none is applied
+/// (the others are answered `aborted`). For imports. The whole group must fit in the document's
+/// pending queue (`--max-pending-changes`, `--max-pending-bytes`); otherwise it is answered
+/// `busy`, every change, and nothing is applied.
+pub async fn submit_all(
+    state: &AppState,
+    document_id: &str,
+    layer: &str,
+    batches: Vec<Batch>,
+) -> Result<Vec<Outcome>, Error> {
+    let batches: Vec<(Access, Vec<ChangeRequest>)> = batches
+        .into_iter()
+        .map(|b| (Access::backend(b.user_id, b.user_name), b.changes))
+        .collect();
+    let (_, results) = send_to_document(&state.registry, document_id, || BackendSubmitAll {
+        layer: layer.to_string(),
+        batches: batches.clone(),
+    })
+    .await
+    .map_err(|_| Error::Unavailable)?;
+    Ok(results?)
 }
 
 /// What a copy or delete did.

@@ -213,7 +213,7 @@ pub(super) async fn import_into(
         Ok(plan) => plan,
         Err(e) => return Ok(Err(e)),
     };
-    let outcomes = layers::submit(state, &doc.id, &q.layer, plan).await?;
+    let outcomes = layers::submit_all(state, &doc.id, &q.layer, plan).await?;
     let mut report = Report::from_outcomes(outcomes);
     report.skipped = skipped as usize;
     tracing::info!(document_id = %doc.id, layer = %q.layer, applied = report.applied,

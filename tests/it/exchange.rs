@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::common::backend::{on_both_backends, Backend};
 use crate::common::ws::{create, ink, Ws};
-use crate::common::{expect_error, expect_json, Server};
+use crate::common::{expect_error, expect_json, Options, Server};
 
 on_both_backends!(
     upload_records_geometry_of_rotated_and_cropped_pages,
@@ -19,6 +19,7 @@ on_both_backends!(
     xfdf_round_trips_through_a_layer_on_rotated_and_cropped_pages,
     hostile_or_invalid_xfdf_is_refused_and_changes_nothing,
     records_exported_to_pdf_import_back_from_it,
+    an_import_refused_at_commit_applies_nothing_and_says_why,
 );
 
 const FORMAT: &str = "https://pspdfkit.com/instant-json/v1";
@@ -520,4 +521,35 @@ async fn records_exported_to_pdf_import_back_from_it(backend: Backend) {
     }
     assert_eq!(back["comments"][0]["rootId"], "sq");
     assert_eq!(back["comments"][0]["text"]["value"], "agreed");
+}
+
+/// The check before an import cannot see everything (here: the document's record limit, counted
+/// over all layers); what the commit refuses still refuses the whole import.
+async fn an_import_refused_at_commit_applies_nothing_and_says_why(backend: Backend) {
+    let server = Server::start_with(Options {
+        extra_args: vec!["--max-records-per-document".into(), "3".into()],
+        ..backend.options()
+    })
+    .await;
+    server.upload_ok(shaped_pdf(), "doc").await;
+    // Four records (annotation, comment, form value and one more) against a limit of three.
+    let res = post(
+        &server,
+        "/api/documents/doc/document.json?layer=imported&user_id=importer",
+        instant_doc(),
+    )
+    .await;
+    let report = expect_json(res, StatusCode::OK).await;
+    assert_eq!(report["applied"], 0, "{report}");
+    let rejected = report["rejected"].as_array().unwrap();
+    assert!(
+        rejected.iter().any(|r| r["code"] == "limit_exceeded"),
+        "{report}"
+    );
+    assert!(rejected.iter().any(|r| r["code"] == "aborted"), "{report}");
+    let out = server
+        .get_json("/api/documents/doc/document.json?layer=imported")
+        .await;
+    assert_eq!(out["annotations"], json!([]), "{out}");
+    assert_eq!(out["comments"], json!([]), "{out}");
 }

@@ -117,6 +117,56 @@ describe("rejects", () => {
   });
 });
 
+describe("retryable rejects", () => {
+  it("keeps a change the server could not take now and holds it back for a backoff", () => {
+    const state = joined(record("ink-1", 1, ink()));
+    state.update("c1", "ink-1", ink(0, "#00ff00"));
+    state.takeSendable(1_000);
+    const outcome = state.applyReject(reject("c1", "unavailable"), 1_000);
+    expect(outcome?.resolution).toBe("retrying");
+    // Still shown, still queued, not rolled back.
+    expect(state.view("ink-1")?.content.strokeColor).toBe("#00ff00");
+    expect(state.nextRetryAt()).toBe(1_500);
+    expect(state.takeSendable(1_499).requests).toEqual([]);
+    expect(state.takeSendable(1_500).requests.map((r) => r.client_id)).toEqual(["c1"]);
+  });
+
+  it("holds back later changes to the same record but not to others", () => {
+    const state = joined(record("a", 1, ink()), record("b", 1, ink()));
+    state.update("c1", "a", ink(0, "#000001"));
+    state.takeSendable(0);
+    state.applyReject(reject("c1", "busy"), 0);
+    state.update("c2", "a", ink(0, "#000002"));
+    state.update("c3", "b", ink(0, "#000003"));
+    expect(state.takeSendable(10).requests.map((r) => r.client_id)).toEqual(["c3"]);
+  });
+
+  it("doubles the backoff with each retry, up to 30 seconds", () => {
+    const state = joined();
+    state.create("c1", "annotation", "ink-1", ink());
+    let now = 0;
+    const delays: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      now = state.nextRetryAt() ?? now;
+      state.takeSendable(now);
+      state.applyReject(reject("c1", "unavailable"), now);
+      delays.push((state.nextRetryAt() ?? 0) - now);
+    }
+    expect(delays).toEqual([500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]);
+  });
+
+  it("forgets the backoff once the change is acknowledged", () => {
+    const state = joined();
+    state.create("c1", "annotation", "ink-1", ink());
+    state.takeSendable(0);
+    state.applyReject(reject("c1", "unavailable"), 0);
+    state.takeSendable(500);
+    state.applyAck(ack("c1", 2));
+    expect(state.nextRetryAt()).toBeNull();
+    expect(state.pending).toEqual([]);
+  });
+});
+
 describe("remote changes", () => {
   it("applies changes by seq and ignores stale ones", () => {
     const state = joined(record("ink-1", 3, ink(0, "#000003")));

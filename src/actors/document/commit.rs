@@ -30,8 +30,51 @@ struct Retry {
     layer: String,
     changes: Vec<ChangeRequest>,
     attempts: u8,
+    group: Option<u64>,
 }
 use crate::time_util::now_micros;
+
+/// Where a batch stood when an all-or-nothing group started in it.
+struct GroupMark {
+    undo: usize,
+    log: usize,
+    answers: usize,
+}
+
+impl GroupMark {
+    /// Ends the group: if any of its changes was rejected, takes back every change it applied
+    /// (memory and log) and answers its other changes `aborted`.
+    fn settle(
+        self,
+        state: &mut DocState,
+        undo: &mut Undo,
+        log: &mut Vec<LoggedChange>,
+        answers: &mut [(Origin, Vec<Outcome>)],
+    ) {
+        let group = &mut answers[self.answers..];
+        let refused = group
+            .iter()
+            .flat_map(|(_, outcomes)| outcomes)
+            .any(|o| matches!(o, Outcome::Reject { .. }));
+        if !refused {
+            return;
+        }
+        undo.rollback_to(self.undo, state);
+        log.truncate(self.log);
+        for (_, outcomes) in group.iter_mut() {
+            for o in outcomes.iter_mut() {
+                if let Outcome::Ack { client_id, .. } = o {
+                    *o = Outcome::Reject {
+                        client_id: std::mem::take(client_id),
+                        code: RejectCode::Aborted,
+                        message: "not applied: this batch is all or nothing, and another of its changes was rejected".into(),
+                        current: None,
+                    };
+                }
+            }
+        }
+    }
+}
 
 /// Bytes of content a batch of requests carries.
 fn content_bytes(changes: &[ChangeRequest]) -> usize {
@@ -66,6 +109,21 @@ impl DocumentActor {
         Ok(())
     }
 
+    /// Queues the batches of an all-or-nothing group, all of them or (when they do not fit in
+    /// the queue) none.
+    pub(super) fn enqueue_all(&mut self, pendings: Vec<Pending>) -> Result<(), Vec<Pending>> {
+        let changes: usize = pendings.iter().map(|p| p.changes.len()).sum();
+        let bytes: usize = pendings.iter().map(|p| content_bytes(&p.changes)).sum();
+        if self.pending_changes + changes > self.config.max_pending_changes
+            || self.pending_bytes + bytes > self.config.max_pending_bytes
+        {
+            return Err(pendings);
+        }
+        self.set_pending(self.pending_changes + changes, self.pending_bytes + bytes);
+        self.pending.extend(pendings);
+        Ok(())
+    }
+
     /// Applies everything pending as one batch and commits it; acks and broadcasts follow the
     /// commit. At most one commit is in flight.
     pub(super) fn start_commit(&mut self, ctx: &mut Context<Self>) {
@@ -96,12 +154,28 @@ impl DocumentActor {
         let mut answers: Vec<(Origin, Vec<Outcome>)> = Vec::new();
         // What was asked, kept to be asked again if another node commits first.
         let mut retries: Vec<Retry> = Vec::new();
+        // The all-or-nothing group being applied: its number and where the batch stood before it.
+        let mut open: Option<(u64, GroupMark)> = None;
         for p in pending {
+            if open.as_ref().map(|(g, _)| *g) != p.group {
+                if let Some((_, mark)) = open.take() {
+                    mark.settle(state, &mut undo, &mut log, &mut answers);
+                }
+                open = p.group.map(|g| {
+                    let mark = GroupMark {
+                        undo: undo.mark(),
+                        log: log.len(),
+                        answers: answers.len(),
+                    };
+                    (g, mark)
+                });
+            }
             retries.push(Retry {
                 access: p.access.clone(),
                 layer: p.layer.clone(),
                 changes: p.changes.clone(),
                 attempts: p.attempts,
+                group: p.group,
             });
             // The identity a change is stored under must fit the schema: refused here, on
             // every backend, rather than failing the transaction.
@@ -123,6 +197,9 @@ impl DocumentActor {
                     .collect(),
             };
             answers.push((p.origin, outcomes));
+        }
+        if let Some((_, mark)) = open.take() {
+            mark.settle(state, &mut undo, &mut log, &mut answers);
         }
         if log.is_empty() {
             self.deliver(answers, &[]);
@@ -215,6 +292,7 @@ impl DocumentActor {
                     layer: retry.layer,
                     changes: retry.changes,
                     attempts: retry.attempts + 1,
+                    group: retry.group,
                 });
             }
         }

@@ -65,7 +65,7 @@ impl Default for DocumentConfig {
             log_retention: 10_000,
             idle_timeout: Duration::from_secs(30),
             limits: DocLimits::default(),
-            max_pending_changes: 5_000,
+            max_pending_changes: 10_000,
             max_pending_bytes: 32 * 1024 * 1024,
             max_backlog: 4_096,
             catch_up_every: None,
@@ -126,6 +126,16 @@ pub struct BackendSubmit {
     pub access: Access,
     pub layer: String,
     pub changes: Vec<ChangeRequest>,
+}
+
+/// Batches of changes from the backend (each under its own identity) applied all or nothing:
+/// if any change is rejected, none is applied and the others are answered `aborted`. An import
+/// is one of these. Answered once committed, every outcome in order.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<Outcome>, DocumentError>")]
+pub struct BackendSubmitAll {
+    pub layer: String,
+    pub batches: Vec<(Access, Vec<ChangeRequest>)>,
 }
 
 /// A session's ephemeral presence state, relayed to the others and never stored. A state that
@@ -207,6 +217,8 @@ struct Pending {
     changes: Vec<ChangeRequest>,
     /// How often these changes were already tried (another node committed first).
     attempts: u8,
+    /// The all-or-nothing group this batch belongs to, if any ([`BackendSubmitAll`]).
+    group: Option<u64>,
 }
 
 /// Work that must wait until no commit is in flight.
@@ -231,6 +243,8 @@ pub struct DocumentActor {
     /// Changes in `pending`, and the bytes of their content.
     pending_changes: usize,
     pending_bytes: usize,
+    /// The last all-or-nothing group number handed out.
+    next_group: u64,
     /// A commit or a catch-up is in flight: new changes queue, joins and reads wait.
     committing: bool,
     deferred: Vec<Deferred>,
@@ -279,6 +293,7 @@ impl DocumentActor {
             pending: Vec::new(),
             pending_changes: 0,
             pending_bytes: 0,
+            next_group: 0,
             committing: false,
             deferred: Vec::new(),
             idle_since: Some(Instant::now()),
@@ -504,6 +519,7 @@ impl Handler<Submit> for DocumentActor {
             layer: session.peer.layer.clone(),
             changes: msg.changes,
             attempts: 0,
+            group: None,
         };
         if let Err(refused) = self.enqueue(pending) {
             let outcomes = reject_all(
@@ -535,6 +551,7 @@ impl Handler<BackendSubmit> for DocumentActor {
             layer: msg.layer,
             changes: msg.changes,
             attempts: 0,
+            group: None,
         };
         if let Err(refused) = self.enqueue(pending) {
             let outcomes = reject_all(
@@ -547,6 +564,54 @@ impl Handler<BackendSubmit> for DocumentActor {
         }
         self.start_commit(ctx);
         Box::pin(async move { rx.await.map_err(|_| DocumentError::Unavailable) })
+    }
+}
+
+impl Handler<BackendSubmitAll> for DocumentActor {
+    type Result = ResponseFuture<Result<Vec<Outcome>, DocumentError>>;
+    fn handle(&mut self, msg: BackendSubmitAll, ctx: &mut Context<Self>) -> Self::Result {
+        if !matches!(self.phase, Phase::Ready(_)) {
+            let id = self.id.clone();
+            return Box::pin(async move { Err(DocumentError::NotFound(id)) });
+        }
+        self.next_group += 1;
+        let group = self.next_group;
+        let mut replies = Vec::new();
+        let mut pendings = Vec::new();
+        for (access, changes) in msg.batches {
+            let (tx, rx) = oneshot::channel();
+            replies.push(rx);
+            pendings.push(Pending {
+                origin: Origin::Backend(tx),
+                access: Arc::new(access),
+                layer: msg.layer.clone(),
+                changes,
+                attempts: 0,
+                group: Some(group),
+            });
+        }
+        if let Err(refused) = self.enqueue_all(pendings) {
+            let outcomes: Vec<Outcome> = refused
+                .iter()
+                .flat_map(|p| {
+                    reject_all(
+                        &p.changes,
+                        RejectCode::Busy,
+                        "the document has too many changes waiting to be committed; retry after a moment",
+                    )
+                })
+                .collect();
+            crate::metrics::get().count_outcomes(&outcomes);
+            return Box::pin(async move { Ok(outcomes) });
+        }
+        self.start_commit(ctx);
+        Box::pin(async move {
+            let mut all = Vec::new();
+            for rx in replies {
+                all.extend(rx.await.map_err(|_| DocumentError::Unavailable)?);
+            }
+            Ok(all)
+        })
     }
 }
 

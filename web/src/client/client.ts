@@ -112,6 +112,8 @@ export class QuireClient {
   private connection: ConnectionState = "offline";
   private attempt = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Wakes the queue when a change held back after a retryable reject may be sent again. */
+  private backoffTimer: ReturnType<typeof setTimeout> | null = null;
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   private welcomeTimer: ReturnType<typeof setTimeout> | null = null;
   private lastHeard = 0;
@@ -390,7 +392,8 @@ export class QuireClient {
     this.stopWelcomeTimer();
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     if (this.presenceTimer !== null) clearTimeout(this.presenceTimer);
-    this.retryTimer = this.presenceTimer = null;
+    if (this.backoffTimer !== null) clearTimeout(this.backoffTimer);
+    this.retryTimer = this.presenceTimer = this.backoffTimer = null;
   }
 
   private send(msg: ClientMessage): boolean {
@@ -424,7 +427,11 @@ export class QuireClient {
         const outcome = this.state.applyReject(msg);
         if (!outcome) break;
         this.persist();
-        this.events.emit("rejected", outcome);
+        if (outcome.resolution === "retrying") {
+          console.warn(`quire: change ${outcome.change.id} not taken now (${outcome.code}); retrying`);
+        } else {
+          this.events.emit("rejected", outcome);
+        }
         this.emitRecords([outcome.change.id], "server");
         this.scheduleFlush();
         break;
@@ -511,6 +518,18 @@ export class QuireClient {
     this.scheduleFlush();
   }
 
+  /** Flushes again when the earliest change held back by a retry backoff may go. */
+  private armBackoff(): void {
+    if (this.backoffTimer !== null) clearTimeout(this.backoffTimer);
+    this.backoffTimer = null;
+    const at = this.state.nextRetryAt();
+    if (at === null) return;
+    this.backoffTimer = setTimeout(() => {
+      this.backoffTimer = null;
+      this.scheduleFlush();
+    }, Math.max(0, at - Date.now()));
+  }
+
   /** Sends what can be sent, once per task: a burst of edits goes out as one frame. */
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
@@ -524,6 +543,7 @@ export class QuireClient {
   private flush(): void {
     if (this.connection !== "online" || !this.queueReady || !this.ws) return;
     const { requests, settled } = this.state.takeSendable();
+    this.armBackoff();
     if (settled.length > 0) {
       this.persist();
       this.emitRecords(settled.map((p) => p.id), "server");

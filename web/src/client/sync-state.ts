@@ -17,7 +17,10 @@
  *   the server (an ack lost to a disconnect, then replayed) is dropped rather than resent.
  * - A `stale_base` reject adopts the server's `current` record and re-queues the change (the
  *   race where another change committed between our send and our commit); it is dropped if
- *   nothing of the edit is left to apply. Any other reject rolls the change back.
+ *   nothing of the edit is left to apply. A retryable reject (`busy`, `unavailable`: the server
+ *   could not take the change now and applied nothing) keeps the change queued and holds it,
+ *   and every later change to its record, back for a backoff that doubles with each retry
+ *   (0.5 s to 30 s). Any other reject rolls the change back.
  * - Remote changes apply in `seq` order; one whose seq is not above the record's known
  *   revision (or the seq of its deletion) is stale and ignored.
  * - `headSeq` is the highest seq seen in acks and changes: the server delivers a session's acks
@@ -53,6 +56,19 @@ export interface PendingChange {
   inFlight: boolean;
   /** When the user made the change (ISO 8601): the optimistic record's timestamps. */
   at: string;
+  /** Retryable rejects so far, and the time (ms since the epoch) before which it is not sent. */
+  retries?: number;
+  retryAt?: number;
+}
+
+/** Codes that mean "not now": nothing was applied and the same change may succeed later. */
+export function isRetryable(code: RejectCode): boolean {
+  return code === "busy" || code === "unavailable";
+}
+
+/** The backoff before the `retries`-th retry of a change, in ms: 0.5 s doubling, at most 30 s. */
+export function retryDelay(retries: number): number {
+  return Math.min(500 * 2 ** Math.max(0, retries - 1), 30_000);
 }
 
 /** What became of a rejected change. */
@@ -63,6 +79,8 @@ export type Resolution =
   | "dropped"
   /** Undone locally: the server refused it for a reason retrying can't fix. */
   | "rolled_back"
+  /** Kept: the server could not take it now; sent again after a backoff (`retryAt`). */
+  | "retrying"
   /** Already committed earlier (a replay after a lost ack): nothing to do. */
   | "confirmed";
 
@@ -188,8 +206,8 @@ export class SyncState {
    * the oldest unsent change of each record that has nothing in flight, rebased on the
    * confirmed record.
    */
-  takeSendable(): SendBatch {
-    const busy = new Set(this.queue.filter((p) => p.inFlight).map((p) => p.id));
+  takeSendable(now: number = Date.now()): SendBatch {
+    const busy = new Set(this.queue.filter((p) => p.inFlight || (p.retryAt ?? 0) > now).map((p) => p.id));
     const requests: ChangeRequest[] = [];
     const settled: PendingChange[] = [];
     for (const p of [...this.queue]) {
@@ -307,20 +325,30 @@ export class SyncState {
   }
 
   /** Applies a reject (see the module comment). Returns null for an unknown client id. */
-  applyReject(reject: RejectMessage): RejectOutcome | null {
+  applyReject(reject: RejectMessage, now: number = Date.now()): RejectOutcome | null {
     const p = this.queue.find((c) => c.clientId === reject.client_id);
     if (!p) return null;
     const current = reject.current ?? null;
     if (current) this.adopt(current);
     p.inFlight = false;
     let resolution: Resolution = "rolled_back";
-    if (reject.code === "stale_base" && current) {
+    if (isRetryable(reject.code)) {
+      p.retries = (p.retries ?? 0) + 1;
+      p.retryAt = now + retryDelay(p.retries);
+      resolution = "retrying";
+    } else if (reject.code === "stale_base" && current) {
       resolution = this.stillMeaningful(p, current) ? "rebased" : "dropped";
     } else if (reject.code === "already_exists" && current && jsonEqual(current.content, p.content)) {
       resolution = "confirmed";
     }
-    if (resolution !== "rebased") this.remove(p);
+    if (resolution !== "rebased" && resolution !== "retrying") this.remove(p);
     return { change: p, code: reject.code, message: reject.message, resolution, current };
+  }
+
+  /** When the next change held back by a backoff may go (ms since the epoch), if any. */
+  nextRetryAt(): number | null {
+    const times = this.queue.map((p) => p.retryAt ?? 0).filter((t) => t > 0);
+    return times.length > 0 ? Math.min(...times) : null;
   }
 
   /** Marks everything in flight as unsent: the connection dropped before the answers came. */

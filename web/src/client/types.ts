@@ -110,7 +110,14 @@ export type RejectCode =
   | "invalid"
   | "too_large"
   | "already_exists"
-  | "not_found";
+  | "not_found"
+  /** Retryable: the server could not commit it (its database did not answer); nothing applied. */
+  | "unavailable"
+  /** Retryable: too many changes are waiting for the document's next commit. */
+  | "busy"
+  | "limit_exceeded"
+  /** Part of an all-or-nothing batch in which another change was rejected. */
+  | "aborted";
 
 /** Our change was refused; nothing was committed. */
 export interface RejectMessage {
