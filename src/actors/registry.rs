@@ -101,6 +101,27 @@ impl Actor for DocumentRegistry {
     type Context = Context<Self>;
 }
 
+/// The actor of a document if it is open on this node; never starts one (a listing must not
+/// load a document).
+#[derive(Message)]
+#[rtype(result = "Option<Addr<DocumentActor>>")]
+pub struct FindOpen {
+    pub document_id: String,
+}
+
+impl Handler<FindOpen> for DocumentRegistry {
+    type Result = MessageResult<FindOpen>;
+
+    fn handle(&mut self, msg: FindOpen, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.documents
+                .get(&msg.document_id)
+                .map(|(_, addr)| addr.clone())
+                .filter(Addr::connected),
+        )
+    }
+}
+
 impl Handler<Lookup> for DocumentRegistry {
     type Result = MessageResult<Lookup>;
 

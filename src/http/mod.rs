@@ -15,6 +15,7 @@ pub mod layers;
 pub mod metrics;
 pub mod openapi;
 pub mod pdf_export;
+pub mod presence;
 pub mod records;
 pub mod sessions;
 pub mod usage;
@@ -67,6 +68,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, cors_origins: &[String]) {
             .configure(exchange::configure_backend)
             .configure(pdf_export::configure_backend)
             .configure(history::configure)
+            .configure(presence::configure)
             .configure(sessions::configure)
             .configure(usage::configure)
             .configure(webhooks::configure),

@@ -8,8 +8,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    client, documents, exchange, health, history, layers, metrics, pdf_export, records, sessions,
-    usage, webhooks, ws,
+    client, documents, exchange, health, history, layers, metrics, pdf_export, presence, records,
+    sessions, usage, webhooks, ws,
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -37,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         records::backend_records,
         records::backend_changes,
         history::history,
+        presence::live_sessions,
         sessions::mint,
         sessions::revoke,
         sessions::public_key,

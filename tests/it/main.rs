@@ -17,6 +17,7 @@ mod history;
 mod live;
 mod live_rights;
 mod live_robustness;
+mod live_sessions;
 mod metrics;
 mod openapi;
 mod outage;

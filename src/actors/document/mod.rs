@@ -21,9 +21,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod commit;
+mod listing;
 mod nodes;
 mod reads;
 
+pub use listing::{ListSessions, LiveSession};
 pub use nodes::RemotePresence;
 
 use crate::db::Databases;

@@ -29,6 +29,13 @@ pub(super) struct RemotePeer {
     heard: Instant,
 }
 
+impl RemotePeer {
+    /// Who it is: user id and name.
+    pub(super) fn who(&self) -> (&str, Option<&str>) {
+        (&self.user_id, self.user_name.as_deref())
+    }
+}
+
 /// What another node said about one of its sessions of this document.
 #[derive(Message)]
 #[rtype(result = "()")]

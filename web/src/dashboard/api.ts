@@ -21,6 +21,28 @@ export interface SessionGrant {
   expires_in?: number;
 }
 
+/** One live session of a document (`GET /api/documents/{id}/sessions`). */
+export interface LiveSession {
+  session_id: string;
+  user_id: string;
+  user_name: string | null;
+  layer: string | null;
+  node: "this" | "other";
+}
+
+/** One audit event (docs/audit.md). */
+export interface HistoryEvent {
+  id: number;
+  at: string;
+  kind: string;
+  actor: string;
+  actor_name?: string | null;
+  seq?: number | null;
+  layer?: string | null;
+  record_id?: string | null;
+  record_kind?: string | null;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -61,6 +83,18 @@ export class BackendApi {
   /** `DELETE /api/documents/{id}`: the document, its records, and its blob if unshared. */
   async deleteDocument(id: string): Promise<void> {
     await this.call(`/api/documents/${encodeURIComponent(id)}`, { method: "DELETE" });
+  }
+
+  /** `GET /api/documents/{id}/sessions`: who is on the document now. */
+  async liveSessions(id: string): Promise<{ sessions: LiveSession[] }> {
+    return this.call(`/api/documents/${encodeURIComponent(id)}/sessions`);
+  }
+
+  /** `GET /api/documents/{id}/history`: the audit log, oldest first, one page. */
+  async history(id: string, after?: number): Promise<{ events: HistoryEvent[]; next?: number }> {
+    const query = new URLSearchParams({ limit: "50" });
+    if (after !== undefined) query.set("after", String(after));
+    return this.call(`/api/documents/${encodeURIComponent(id)}/history?${query.toString()}`);
   }
 
   /** `POST /api/tokens/revoke`: the token and everything attenuated from it. */

@@ -6,6 +6,7 @@
  */
 import type * as QuireApi from "../index";
 import type { Instance } from "../viewer/instance";
+import { activityPanel } from "./activity";
 import { ApiError, BackendApi, saveKey, savedKey, type DocumentInfo } from "./api";
 
 declare const Quire: typeof QuireApi;
@@ -145,6 +146,7 @@ function uploadForm(api: BackendApi, status: HTMLElement): HTMLElement {
 
 function documentRow(api: BackendApi, doc: DocumentInfo, status: HTMLElement): HTMLTableRowElement {
   const open = el("button", { type: "button", className: "dash-button", dataset: { action: "open-as" } }, "Open as user…");
+  const activity = el("button", { type: "button", className: "dash-button", dataset: { action: "activity" } }, "Activity");
   const remove = el("button", { type: "button", className: "dash-button dash-danger", dataset: { action: "delete-document" } }, "Delete");
   remove.addEventListener("click", () => {
     if (!confirm(`Delete “${doc.title ?? doc.id}” and all its annotations and comments? This cannot be undone.`)) return;
@@ -168,17 +170,18 @@ function documentRow(api: BackendApi, doc: DocumentInfo, status: HTMLElement): H
     el("td", {}, String(doc.page_count)),
     el("td", {}, formatBytes(doc.byte_size)),
     el("td", {}, new Date(doc.created_at).toLocaleString()),
-    el("td", { className: "dash-actions" }, open, remove),
+    el("td", { className: "dash-actions" }, open, activity, remove),
   );
-  open.addEventListener("click", () => {
+  // One row under the document at a time: the open-as form or the activity panel.
+  const toggle = (kind: string, content: () => HTMLElement) => {
     const next = row.nextElementSibling;
-    if (next?.classList.contains("dash-open-row")) {
-      next.remove();
-      return;
-    }
-    const cell = el("td", { colSpan: 5 }, openAsForm(api, doc, status));
-    row.after(el("tr", { className: "dash-open-row" }, cell));
-  });
+    const openKind = next?.classList.contains("dash-open-row") ? (next as HTMLElement).dataset.kind : null;
+    if (next && openKind) next.remove();
+    if (openKind === kind) return;
+    row.after(el("tr", { className: "dash-open-row", dataset: { kind } }, el("td", { colSpan: 5 }, content())));
+  };
+  activity.addEventListener("click", () => toggle("activity", () => activityPanel(api, doc.id, describe)));
+  open.addEventListener("click", () => toggle("open-as", () => openAsForm(api, doc, status)));
   return row;
 }
 
