@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod commit;
+mod intake;
 mod listing;
 mod nodes;
 mod reads;
@@ -35,7 +36,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::registry::{DocumentRegistry, Stopped};
 use super::state::{DocLimits, DocState, Outcome};
-use super::views::{self, presence, session_label, text, PresenceEvent};
+use super::views::{self, presence, session_label, PresenceEvent};
 use crate::auth::access::Access;
 use crate::protocol::{ChangeRequest, CloseCode, CloseReason, RejectCode};
 use crate::store;
@@ -506,114 +507,6 @@ impl Handler<Leave> for DocumentActor {
         if let Some(session) = self.sessions.remove(&msg.session_id) {
             self.announce_left(msg.session_id, &session);
         }
-    }
-}
-
-impl Handler<Submit> for DocumentActor {
-    type Result = ();
-    fn handle(&mut self, msg: Submit, ctx: &mut Context<Self>) {
-        let Some(session) = self.sessions.get(&msg.session_id) else {
-            return;
-        };
-        let pending = Pending {
-            origin: Origin::Session(msg.session_id),
-            access: session.peer.access.clone(),
-            layer: session.peer.layer.clone(),
-            changes: msg.changes,
-            attempts: 0,
-            group: None,
-        };
-        if let Err(refused) = self.enqueue(pending) {
-            let outcomes = reject_all(
-                &refused.changes,
-                RejectCode::Busy,
-                "the document has too many changes waiting to be committed; retry after a moment",
-            );
-            crate::metrics::get().count_outcomes(&outcomes);
-            for o in outcomes {
-                self.send(msg.session_id, Outgoing::Text(text(&o)));
-            }
-            return;
-        }
-        self.start_commit(ctx);
-    }
-}
-
-impl Handler<BackendSubmit> for DocumentActor {
-    type Result = ResponseFuture<Result<Vec<Outcome>, DocumentError>>;
-    fn handle(&mut self, msg: BackendSubmit, ctx: &mut Context<Self>) -> Self::Result {
-        if !matches!(self.phase, Phase::Ready(_)) {
-            let id = self.id.clone();
-            return Box::pin(async move { Err(DocumentError::NotFound(id)) });
-        }
-        let (tx, rx) = oneshot::channel();
-        let pending = Pending {
-            origin: Origin::Backend(tx),
-            access: Arc::new(msg.access),
-            layer: msg.layer,
-            changes: msg.changes,
-            attempts: 0,
-            group: None,
-        };
-        if let Err(refused) = self.enqueue(pending) {
-            let outcomes = reject_all(
-                &refused.changes,
-                RejectCode::Busy,
-                "the document has too many changes waiting to be committed; retry after a moment",
-            );
-            crate::metrics::get().count_outcomes(&outcomes);
-            return Box::pin(async move { Ok(outcomes) });
-        }
-        self.start_commit(ctx);
-        Box::pin(async move { rx.await.map_err(|_| DocumentError::Unavailable) })
-    }
-}
-
-impl Handler<BackendSubmitAll> for DocumentActor {
-    type Result = ResponseFuture<Result<Vec<Outcome>, DocumentError>>;
-    fn handle(&mut self, msg: BackendSubmitAll, ctx: &mut Context<Self>) -> Self::Result {
-        if !matches!(self.phase, Phase::Ready(_)) {
-            let id = self.id.clone();
-            return Box::pin(async move { Err(DocumentError::NotFound(id)) });
-        }
-        self.next_group += 1;
-        let group = self.next_group;
-        let mut replies = Vec::new();
-        let mut pendings = Vec::new();
-        for (access, changes) in msg.batches {
-            let (tx, rx) = oneshot::channel();
-            replies.push(rx);
-            pendings.push(Pending {
-                origin: Origin::Backend(tx),
-                access: Arc::new(access),
-                layer: msg.layer.clone(),
-                changes,
-                attempts: 0,
-                group: Some(group),
-            });
-        }
-        if let Err(refused) = self.enqueue_all(pendings) {
-            let outcomes: Vec<Outcome> = refused
-                .iter()
-                .flat_map(|p| {
-                    reject_all(
-                        &p.changes,
-                        RejectCode::Busy,
-                        "the document has too many changes waiting to be committed; retry after a moment",
-                    )
-                })
-                .collect();
-            crate::metrics::get().count_outcomes(&outcomes);
-            return Box::pin(async move { Ok(outcomes) });
-        }
-        self.start_commit(ctx);
-        Box::pin(async move {
-            let mut all = Vec::new();
-            for rx in replies {
-                all.extend(rx.await.map_err(|_| DocumentError::Unavailable)?);
-            }
-            Ok(all)
-        })
     }
 }
 
