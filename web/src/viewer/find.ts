@@ -7,7 +7,7 @@
  */
 import type { PDFDocumentProxy } from "pdfjs-dist";
 import { h } from "./dom";
-import { countIn, normalize, pageMatches, step, type Match } from "./find-text";
+import { findInPieces, normalize, pageMatches, step, type Match } from "./find-text";
 import { icon } from "./icons";
 
 export interface FindHost {
@@ -110,7 +110,8 @@ export class FindBar {
     const cached = this.texts.get(page);
     if (cached) return cached;
     const content = await (await this.doc.getPage(page + 1)).getTextContent();
-    const items = content.items.map((item) => ("str" in item ? item.str : ""));
+    // The pieces the text layer draws: a span per non-empty string, a line break after an end of line.
+    const items = content.items.map((item) => ("str" in item ? item.str + (item.hasEOL ? "\n" : "") : ""));
     this.texts.set(page, items);
     return items;
   }
@@ -123,18 +124,24 @@ export class FindBar {
     await this.host.ensureRendered(match.page);
     this.clearMarks();
     const div = this.host.pageDiv(match.page);
-    let seen = 0;
-    for (const span of div?.querySelectorAll<HTMLElement>(".textLayer span") ?? []) {
-      if (span.children.length > 0) continue; // only the spans that hold text directly
-      const n = countIn(span.textContent ?? "", this.query);
-      if (n === 0) continue;
-      span.classList.add("quire-find-match");
-      if (match.nth >= seen && match.nth < seen + n) {
-        span.classList.add("quire-find-current");
-        span.scrollIntoView({ block: "center", inline: "nearest" });
+    const spans: HTMLElement[] = [];
+    const pieces: string[] = [];
+    for (const el of div?.querySelectorAll<HTMLElement>(".textLayer span, .textLayer br") ?? []) {
+      if (el.tagName === "BR") {
+        if (pieces.length > 0) pieces[pieces.length - 1] += "\n";
+      } else if (el.children.length === 0) {
+        // only the spans that hold text directly (not marked-content wrappers)
+        spans.push(el);
+        pieces.push(el.textContent ?? "");
       }
-      seen += n;
     }
+    findInPieces(pieces, this.query).forEach((range, nth) => {
+      for (let i = range.first; i <= range.last; i++) {
+        spans[i].classList.add("quire-find-match");
+        if (nth === match.nth) spans[i].classList.add("quire-find-current");
+      }
+      if (nth === match.nth) spans[range.first].scrollIntoView({ block: "center", inline: "nearest" });
+    });
   }
 
   private clearMarks(): void {
