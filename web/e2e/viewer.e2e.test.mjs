@@ -472,14 +472,20 @@ describe("the viewer as a product", () => {
     const touch = (type, points) => cdp.send("Input.dispatchTouchEvent", { type, touchPoints: points.map(([x, y], id) => ({ x, y, id })) });
     const box = await pageBox(a);
     const known = await a.evaluate(() => window.quire.getRecords().map((r) => r.id));
+    // At 390 px the tools are in the toolbar menu; picking one closes it.
+    await a.locator('[data-action="toolbar-menu"]').tap();
     await a.locator('[data-tool="ink"]').tap();
+    assert.equal(await a.locator('[data-action="toolbar-menu"]').getAttribute("aria-expanded"), "false");
     const [x, y] = [box.x + 60, box.y + 200];
     await touch("touchStart", [[x, y]]);
     for (let i = 1; i <= 8; i++) await touch("touchMove", [[x + i * 10, y + i * 4]]);
     await touch("touchEnd", []);
     await a.waitForFunction((seen) => window.quire.getRecords().some((r) => !seen.includes(r.id) && r.content.type === "pspdfkit/ink"), known, { timeout: WAIT });
 
-    await a.locator('[data-tool="select"]').tap();
+    // Back to the Select tool with Escape (in Chromium a tap right after a CDP-dispatched touch
+    // sequence gets no click event).
+    await a.keyboard.press("Escape");
+    assert.equal(await a.locator('button[data-tool="select"]').getAttribute("aria-pressed"), "true");
     const zoom = await a.evaluate(() => window.quire.zoom);
     const [cx, cy] = [box.x + box.width / 2, box.y + 300];
     await touch("touchStart", [[cx - 30, cy], [cx + 30, cy]]);
@@ -595,8 +601,36 @@ describe("the viewer as a product", () => {
       );
       for (const c of controls) assert.ok(c.left >= 0 && c.right <= viewport.width + 0.5, `${c.label} is cut off (${c.left}–${c.right})`);
       const toolbar = await page.locator(".quire-toolbar").boundingBox();
-      if (viewport.width >= 1200) assert.ok(toolbar.height < 60, `the toolbar wraps at ${label} (height ${toolbar.height})`);
+      // One row at 1200 px and wider (every tool in it) and at 768 px and narrower (the tools in the menu).
+      if (viewport.width >= 1200 || viewport.width <= 768) assert.ok(toolbar.height < 60, `the toolbar wraps at ${label} (height ${toolbar.height})`);
       else assert.ok(toolbar.height < viewport.height / 4, `the toolbar takes ${toolbar.height}px`);
+      const menu = page.locator('[data-action="toolbar-menu"]');
+      if (viewport.width <= 768) {
+        // The toolbar menu: opened from the keyboard, its items reached with the arrow keys, Escape closes.
+        assert.equal(await page.locator('[data-tool="ink"]').isVisible(), false, "the tools are in the menu");
+        await menu.focus();
+        await page.keyboard.press("Enter");
+        assert.equal(await menu.getAttribute("aria-expanded"), "true");
+        const focused = () => page.evaluate(() => document.activeElement?.getAttribute("data-tool") ?? document.activeElement?.getAttribute("data-action"));
+        assert.equal(await focused(), "select", "the first item has the focus");
+        await page.keyboard.press("ArrowDown");
+        assert.equal(await focused(), "highlight");
+        const items = await page.$$eval(".quire-overflow button", (els) =>
+          els.filter((el) => el.getClientRects().length > 0).map((el) => {
+            const r = el.getBoundingClientRect();
+            return { label: el.getAttribute("aria-label"), left: r.left, right: r.right, bottom: r.bottom };
+          }),
+        );
+        assert.ok(items.some((i) => i.label === "Find in document (Ctrl+F)"), "the document actions are in the menu");
+        for (const i of items) assert.ok(i.left >= 0 && i.right <= viewport.width + 0.5 && i.bottom <= viewport.height, `${i.label} is cut off in the menu`);
+        await page.screenshot({ path: join(SCREENSHOTS, `viewer-${label}-menu.png`) });
+        await page.keyboard.press("Escape");
+        assert.equal(await menu.getAttribute("aria-expanded"), "false");
+        assert.equal(await page.locator('[data-tool="ink"]').isVisible(), false);
+        assert.equal(await focused(), "toolbar-menu", "the focus returns to the menu button");
+      } else {
+        assert.equal(await menu.isVisible(), false, "no menu button when the tools fit");
+      }
       const p = await pageBox(page);
       const scroller = await page.locator(".quire-pages").boundingBox();
       assert.ok(p.x >= scroller.x - 0.5 && p.x + p.width <= scroller.x + scroller.width + 0.5, `the page (${p.x}+${p.width}) fits the view's width (${scroller.x}+${scroller.width})`);

@@ -65,6 +65,9 @@ const CONNECTION_LABELS: Record<ConnectionState, string> = {
   reconnecting: "Reconnecting…",
 };
 
+/** Numbers the pop-up's element id (several viewers may share a page). */
+let overflowIds = 0;
+
 export class Toolbar {
   readonly el: HTMLElement;
   private readonly pageInput: HTMLInputElement;
@@ -80,6 +83,8 @@ export class Toolbar {
   private readonly redoButton: HTMLButtonElement | null = null;
   private readonly connection: HTMLSpanElement;
   private readonly peers: HTMLElement;
+  private readonly overflow: HTMLElement;
+  private readonly menuButton: HTMLButtonElement;
   private page = 0;
 
   constructor(
@@ -204,29 +209,90 @@ export class Toolbar {
       { class: "quire-connection", "data-connection": "connecting", role: "status" },
       h("span", { class: "quire-connection-label" }, CONNECTION_LABELS.connecting),
     );
-    this.el = h(
+    const documentActions = h(
       "div",
-      { class: "quire-toolbar" },
-      nav,
-      zoom,
-      edit,
-      h("div", { class: "quire-spacer" }),
-      this.peers,
-      this.connection,
-      h(
-        "div",
-        { class: "quire-group quire-document-actions" },
-        button("find", "search", "Find in document (Ctrl+F)", () => actions.find()),
-        button("print", "print", "Print", () => actions.print()),
-        actions.download ? button("download", "download", "Download the PDF", () => actions.download?.()) : null,
-        actions.downloadAnnotated
-          ? button("download-annotated", "downloadAnnotated", "Download the PDF with annotations", () => actions.downloadAnnotated?.())
-          : null,
-        button("comments", "comments", "Show or hide comments", () => actions.toggleSidebar("comments")),
-      ),
+      { class: "quire-group quire-document-actions" },
+      button("find", "search", "Find in document (Ctrl+F)", () => actions.find()),
+      button("print", "print", "Print", () => actions.print()),
+      actions.download ? button("download", "download", "Download the PDF", () => actions.download?.()) : null,
+      actions.downloadAnnotated
+        ? button("download-annotated", "downloadAnnotated", "Download the PDF with annotations", () => actions.downloadAnnotated?.())
+        : null,
+      button("comments", "comments", "Show or hide comments", () => actions.toggleSidebar("comments")),
     );
+    // The tools and the document actions. On wide viewers this wrapper takes no box of its own
+    // (display: contents); at 768 px and narrower it is the pop-up of the toolbar menu button,
+    // so the toolbar keeps one row on a phone.
+    this.overflow = h("div", { class: "quire-overflow", id: `quire-overflow-${++overflowIds}` }, edit, documentActions);
+    this.menuButton = h(
+      "button",
+      {
+        type: "button",
+        class: "quire-button quire-toolbar-menu",
+        "data-action": "toolbar-menu",
+        title: "Tools and actions",
+        "aria-label": "Tools and actions",
+        "aria-haspopup": "true",
+        "aria-expanded": "false",
+        "aria-controls": this.overflow.id,
+      },
+      icon("menu"),
+    );
+    this.menuButton.addEventListener("click", () => this.setMenu(!this.menuOpen(), false));
+    this.menuButton.addEventListener("keydown", (e) => {
+      if (e.key === "ArrowDown" || ((e.key === "Enter" || e.key === " ") && !this.menuOpen())) {
+        e.preventDefault();
+        this.setMenu(true, true);
+      }
+    });
+    this.overflow.addEventListener("keydown", (e) => {
+      if (!this.menuOpen()) return;
+      if (e.key === "Escape") {
+        // The More tools menu inside closes first, on its own Escape.
+        if (e.target instanceof Element && e.target.closest(".quire-menu-panel")) return;
+        e.stopPropagation();
+        this.setMenu(false, false);
+        this.menuButton.focus();
+      } else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        this.moveFocus(e.key === "ArrowDown" ? 1 : -1);
+      }
+    });
+    // Picking a tool or a document action closes the pop-up (colours, style, undo keep it open).
+    this.overflow.addEventListener("click", (e) => {
+      const target = e.target instanceof Element ? e.target.closest("button") : null;
+      if (!target || !this.menuOpen()) return;
+      if (target.matches('[data-tool], .quire-menu-item, .quire-document-actions button')) this.setMenu(false, false);
+    });
+    this.el = h("div", { class: "quire-toolbar" }, nav, zoom, h("div", { class: "quire-spacer" }), this.peers, this.connection, this.menuButton, this.overflow);
+    this.el.ownerDocument.addEventListener("pointerdown", (e) => {
+      if (this.menuOpen() && e.target instanceof Node && !this.overflow.contains(e.target) && !this.menuButton.contains(e.target)) this.setMenu(false, false);
+    });
     this.setSelection(false, false);
     this.setHistory(false, false);
+  }
+
+  private menuOpen(): boolean {
+    return this.menuButton.getAttribute("aria-expanded") === "true";
+  }
+
+  /** Opens or closes the narrow toolbar's pop-up; `focusFirst` when opened from the keyboard. */
+  private setMenu(open: boolean, focusFirst: boolean): void {
+    this.menuButton.setAttribute("aria-expanded", String(open));
+    this.overflow.toggleAttribute("data-open", open);
+    if (open && focusFirst) this.focusables()[0]?.focus();
+  }
+
+  /** The pop-up's controls a person can reach, in order. */
+  private focusables(): HTMLElement[] {
+    return [...this.overflow.querySelectorAll<HTMLElement>("button, input, select")].filter((el) => !(el as HTMLButtonElement).disabled && el.getClientRects().length > 0);
+  }
+
+  private moveFocus(by: number): void {
+    const items = this.focusables();
+    if (items.length === 0) return;
+    const at = items.indexOf(this.el.ownerDocument.activeElement as HTMLElement);
+    items[(at + by + items.length) % items.length]?.focus();
   }
 
   setPage(index: number): void {
