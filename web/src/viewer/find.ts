@@ -9,6 +9,7 @@ import type { PDFDocumentProxy } from "pdfjs-dist";
 import { h } from "./dom";
 import { findInPieces, normalize, pageMatches, step, type Match } from "./find-text";
 import { icon } from "./icons";
+import { EN_TOOLBAR, type ToolbarStrings } from "./strings";
 
 export interface FindHost {
   goToPage(index: number): void;
@@ -30,23 +31,24 @@ export class FindBar {
   constructor(
     private readonly doc: PDFDocumentProxy,
     private readonly host: FindHost,
+    private readonly t: ToolbarStrings = EN_TOOLBAR,
   ) {
-    this.input = h("input", { type: "search", class: "quire-find-input", "aria-label": "Find in document", placeholder: "Find in document" });
+    this.input = h("input", { type: "search", class: "quire-find-input", "aria-label": t.findInput, placeholder: t.findInput });
     this.count = h("span", { class: "quire-find-count", role: "status", "aria-live": "polite" });
     const button = (action: string, label: string, glyph: "prev" | "next", onClick: () => void) => {
       const b = h("button", { type: "button", class: "quire-button", "data-action": action, title: label, "aria-label": label }, icon(glyph));
       b.addEventListener("click", onClick);
       return b;
     };
-    const close = h("button", { type: "button", class: "quire-button", "data-action": "find-close", title: "Close", "aria-label": "Close find" }, "×");
+    const close = h("button", { type: "button", class: "quire-button", "data-action": "find-close", title: t.close, "aria-label": t.findClose }, "×");
     close.addEventListener("click", () => this.close());
     this.el = h(
       "div",
       { class: "quire-find", role: "search", hidden: true },
       this.input,
       this.count,
-      button("find-previous", "Previous match (Shift+Enter)", "prev", () => void this.go(false)),
-      button("find-next", "Next match (Enter)", "next", () => void this.go(true)),
+      button("find-previous", t.findPrevious, "prev", () => void this.go(false)),
+      button("find-next", t.findNext, "next", () => void this.go(true)),
       close,
     );
     this.input.addEventListener("keydown", (e) => {
@@ -90,7 +92,7 @@ export class FindBar {
     this.matches = [];
     this.current = -1;
     this.clearMarks();
-    this.count.textContent = query ? "Searching…" : "";
+    this.count.textContent = query ? this.t.searching : "";
     for (let page = 0; page < this.doc.numPages && query; page++) {
       const items = await this.pageText(page);
       if (run !== this.searchRun) return;
@@ -101,8 +103,8 @@ export class FindBar {
 
   private showCount(): void {
     if (!this.query) this.count.textContent = "";
-    else if (this.matches.length === 0) this.count.textContent = "No matches";
-    else this.count.textContent = `${Math.max(0, this.current) + 1} of ${this.matches.length}`;
+    else if (this.matches.length === 0) this.count.textContent = this.t.noMatches;
+    else this.count.textContent = this.t.matchOf(Math.max(0, this.current) + 1, this.matches.length);
     this.el.dataset.matches = String(this.matches.length);
   }
 

@@ -10,23 +10,12 @@ import { STAMPS, type StylePatch } from "./annotations";
 import { icon, type IconName } from "./icons";
 import { StylePanel } from "./style-panel";
 import { colorFor, initials } from "./presence-colors";
+import { EN_TOOLBAR, type ToolbarStrings } from "./strings";
 
 export type Tool = "select" | "highlight" | "underline" | "strikeout" | "squiggly" | "polygon" | "polyline" | "stamp" | "ink" | "rectangle" | "ellipse" | "line" | "arrow" | "note" | "text";
 
-/** The tools that create annotations, in toolbar order, with their labels. */
-export const EDIT_TOOLS: [Tool, string][] = [
-  ["highlight", "Highlight selected text"],
-  ["underline", "Underline selected text"],
-  ["strikeout", "Strike out selected text"],
-  ["squiggly", "Squiggly underline for selected text"],
-  ["ink", "Draw freehand"],
-  ["rectangle", "Rectangle"],
-  ["ellipse", "Ellipse"],
-  ["line", "Line"],
-  ["arrow", "Arrow"],
-  ["note", "Sticky note"],
-  ["text", "Free text"],
-];
+/** The tools that create annotations, in toolbar order (their labels are in the strings table). */
+export const EDIT_TOOLS = ["highlight", "underline", "strikeout", "squiggly", "ink", "rectangle", "ellipse", "line", "arrow", "note", "text"] as const satisfies readonly Tool[];
 
 /** The zoom levels offered in the zoom menu. */
 const ZOOM_PRESETS = [0.5, 0.75, 1, 1.25, 1.5, 2, 3, 4];
@@ -58,13 +47,6 @@ export interface ToolbarActions {
   downloadAnnotated?: () => void;
 }
 
-const CONNECTION_LABELS: Record<ConnectionState, string> = {
-  connecting: "Connecting…",
-  online: "Online",
-  offline: "Offline",
-  reconnecting: "Reconnecting…",
-};
-
 /** Numbers the pop-up's element id (several viewers may share a page). */
 let overflowIds = 0;
 
@@ -91,6 +73,7 @@ export class Toolbar {
     pageCount: number,
     canEdit: boolean,
     private readonly actions: ToolbarActions,
+    private readonly t: ToolbarStrings = EN_TOOLBAR,
   ) {
     // Icon buttons: the label is the tooltip and the accessible name.
     const button = (action: string, glyph: IconName, title: string, onClick: () => void) => {
@@ -99,26 +82,26 @@ export class Toolbar {
       return b;
     };
 
-    this.pageInput = h("input", { class: "quire-page-input", type: "number", min: 1, max: pageCount, value: 1, "aria-label": "Page" });
+    this.pageInput = h("input", { class: "quire-page-input", type: "number", min: 1, max: pageCount, value: 1, "aria-label": t.page });
     this.pageInput.addEventListener("change", () => actions.goToPage(Number(this.pageInput.value) - 1));
     const nav = h(
       "div",
       { class: "quire-group quire-nav" },
-      button("thumbnails", "thumbnails", "Show or hide page thumbnails", () => actions.toggleSidebar("thumbnails")),
-      button("prev-page", "prev", "Previous page", () => actions.goToPage(this.page - 1)),
+      button("thumbnails", "thumbnails", t.thumbnails, () => actions.toggleSidebar("thumbnails")),
+      button("prev-page", "prev", t.previousPage, () => actions.goToPage(this.page - 1)),
       this.pageInput,
-      h("span", { class: "quire-page-count" }, `/ ${pageCount}`),
-      button("next-page", "next", "Next page", () => actions.goToPage(this.page + 1)),
+      h("span", { class: "quire-page-count" }, t.pageCount(pageCount)),
+      button("next-page", "next", t.nextPage, () => actions.goToPage(this.page + 1)),
     );
 
     // The zoom level, and presets to pick from (fit width, fit page, fixed levels).
     this.zoomCurrent = h("option", { value: "current", hidden: true }, "100%");
     this.zoomLabel = h(
       "select",
-      { class: "quire-zoom-label", "aria-label": "Zoom", title: "Zoom" },
+      { class: "quire-zoom-label", "aria-label": t.zoom, title: t.zoom },
       this.zoomCurrent,
-      h("option", { value: "fit-width" }, "Fit width"),
-      h("option", { value: "fit-page" }, "Fit page"),
+      h("option", { value: "fit-width" }, t.fitWidth),
+      h("option", { value: "fit-page" }, t.fitPage),
       ...ZOOM_PRESETS.map((z) => h("option", { value: String(z) }, `${Math.round(z * 100)}%`)),
     );
     this.zoomLabel.addEventListener("change", () => {
@@ -131,37 +114,37 @@ export class Toolbar {
     const zoom = h(
       "div",
       { class: "quire-group quire-zoom" },
-      button("zoom-out", "zoomOut", "Zoom out", () => actions.zoomOut()),
+      button("zoom-out", "zoomOut", t.zoomOut, () => actions.zoomOut()),
       this.zoomLabel,
-      button("zoom-in", "zoomIn", "Zoom in", () => actions.zoomIn()),
-      button("fit-width", "fitWidth", "Fit width", () => actions.fitWidth()),
+      button("zoom-in", "zoomIn", t.zoomIn, () => actions.zoomIn()),
+      button("fit-width", "fitWidth", t.fitWidth, () => actions.fitWidth()),
     );
 
     let edit: HTMLElement | null = null;
     if (canEdit) {
-      const tool = (t: Tool, title: string) => {
-        const b = h("button", { type: "button", class: "quire-tool", "data-tool": t, title, "aria-label": title, "aria-pressed": "false" }, icon(t));
-        b.addEventListener("click", () => actions.setTool(t));
+      const tool = (which: Tool, title: string) => {
+        const b = h("button", { type: "button", class: "quire-tool", "data-tool": which, title, "aria-label": title, "aria-pressed": "false" }, icon(which));
+        b.addEventListener("click", () => actions.setTool(which));
         // Pressing a tool must not clear a text selection made before (select, then Highlight).
         b.addEventListener("mousedown", (e) => e.preventDefault());
-        this.tools.set(t, b);
+        this.tools.set(which, b);
         return b;
       };
-      const colors = h("div", { class: "quire-colors", role: "group", "aria-label": "Colour" });
+      const colors = h("div", { class: "quire-colors", role: "group", "aria-label": t.colours });
       for (const color of COLORS) {
-        const sw = h("button", { type: "button", class: "quire-swatch", "data-color": color, title: color, "aria-label": `Colour ${color}` });
+        const sw = h("button", { type: "button", class: "quire-swatch", "data-color": color, title: color, "aria-label": t.colour(color) });
         sw.style.setProperty("--swatch", color);
         sw.addEventListener("click", () => actions.setColor(color));
         this.swatches.push(sw);
         colors.append(sw);
       }
-      this.stylePanel = new StylePanel((patch) => actions.setStyle(patch));
+      this.stylePanel = new StylePanel((patch) => actions.setStyle(patch), t);
       colors.append(this.stylePanel.el);
       // Less frequent tools in a menu, so the toolbar keeps one row on common widths.
-      const menu = h("div", { class: "quire-menu-panel", role: "menu", "aria-label": "More tools", hidden: true });
+      const menu = h("div", { class: "quire-menu-panel", role: "menu", "aria-label": t.moreTools, hidden: true });
       const moreButton = h(
         "button",
-        { type: "button", class: "quire-tool", "data-action": "more-tools", title: "More tools", "aria-label": "More tools", "aria-haspopup": "menu", "aria-expanded": "false" },
+        { type: "button", class: "quire-tool", "data-action": "more-tools", title: t.moreTools, "aria-label": t.moreTools, "aria-haspopup": "menu", "aria-expanded": "false" },
         icon("more"),
       );
       const setMenu = (open: boolean) => {
@@ -178,22 +161,22 @@ export class Toolbar {
         menu.append(b);
         return b;
       };
-      this.tools.set("polygon", entry("Polygon (double-click to finish)", "polygon", () => actions.setTool("polygon"), { "data-tool": "polygon" }));
-      this.tools.set("polyline", entry("Polyline (double-click to finish)", "polyline", () => actions.setTool("polyline"), { "data-tool": "polyline" }));
-      for (const stamp of Object.keys(STAMPS)) entry(`Stamp: ${stamp}`, "stamp", () => actions.setStamp(stamp), { "data-stamp": stamp });
+      this.tools.set("polygon", entry(t.polygon, "polygon", () => actions.setTool("polygon"), { "data-tool": "polygon" }));
+      this.tools.set("polyline", entry(t.polyline, "polyline", () => actions.setTool("polyline"), { "data-tool": "polyline" }));
+      for (const stamp of Object.keys(STAMPS)) entry(t.stamp(stamp), "stamp", () => actions.setStamp(stamp), { "data-stamp": stamp });
       menu.addEventListener("keydown", (e) => {
         if (e.key === "Escape") setMenu(false);
       });
       this.moreTools = moreButton;
       const more = h("div", { class: "quire-menu" }, moreButton, menu);
-      this.deleteButton = button("delete", "delete", "Delete the selection (Del)", () => actions.deleteSelection());
-      this.undoButton = button("undo", "undo", "Undo (Ctrl+Z)", () => actions.undo());
-      this.redoButton = button("redo", "redo", "Redo (Ctrl+Shift+Z)", () => actions.redo());
+      this.deleteButton = button("delete", "delete", t.deleteSelection, () => actions.deleteSelection());
+      this.undoButton = button("undo", "undo", t.undo, () => actions.undo());
+      this.redoButton = button("redo", "redo", t.redo, () => actions.redo());
       edit = h(
         "div",
-        { class: "quire-group quire-tools", role: "toolbar", "aria-label": "Annotation tools" },
-        tool("select", "Select, move and resize (Esc)"),
-        ...EDIT_TOOLS.map(([t, title]) => tool(t, title)),
+        { class: "quire-group quire-tools", role: "toolbar", "aria-label": t.annotationTools },
+        tool("select", t.select),
+        ...EDIT_TOOLS.map((which) => tool(which, t[which])),
         more,
         colors,
         this.deleteButton,
@@ -203,22 +186,22 @@ export class Toolbar {
     }
     this.editGroup = edit;
 
-    this.peers = h("div", { class: "quire-peers", role: "group", "aria-label": "Who else is here" });
+    this.peers = h("div", { class: "quire-peers", role: "group", "aria-label": t.peers });
     this.connection = h(
       "span",
       { class: "quire-connection", "data-connection": "connecting", role: "status" },
-      h("span", { class: "quire-connection-label" }, CONNECTION_LABELS.connecting),
+      h("span", { class: "quire-connection-label" }, t.connecting),
     );
     const documentActions = h(
       "div",
       { class: "quire-group quire-document-actions" },
-      button("find", "search", "Find in document (Ctrl+F)", () => actions.find()),
-      button("print", "print", "Print", () => actions.print()),
-      actions.download ? button("download", "download", "Download the PDF", () => actions.download?.()) : null,
+      button("find", "search", t.find, () => actions.find()),
+      button("print", "print", t.print, () => actions.print()),
+      actions.download ? button("download", "download", t.download, () => actions.download?.()) : null,
       actions.downloadAnnotated
-        ? button("download-annotated", "downloadAnnotated", "Download the PDF with annotations", () => actions.downloadAnnotated?.())
+        ? button("download-annotated", "downloadAnnotated", t.downloadAnnotated, () => actions.downloadAnnotated?.())
         : null,
-      button("comments", "comments", "Show or hide comments", () => actions.toggleSidebar("comments")),
+      button("comments", "comments", t.comments, () => actions.toggleSidebar("comments")),
     );
     // The tools and the document actions. On wide viewers this wrapper takes no box of its own
     // (display: contents); at 768 px and narrower it is the pop-up of the toolbar menu button,
@@ -230,8 +213,8 @@ export class Toolbar {
         type: "button",
         class: "quire-button quire-toolbar-menu",
         "data-action": "toolbar-menu",
-        title: "Tools and actions",
-        "aria-label": "Tools and actions",
+        title: t.menu,
+        "aria-label": t.menu,
         "aria-haspopup": "true",
         "aria-expanded": "false",
         "aria-controls": this.overflow.id,
@@ -334,7 +317,7 @@ export class Toolbar {
 
   setConnection(state: ConnectionState): void {
     this.connection.dataset.connection = state;
-    this.connection.replaceChildren(h("span", { class: "quire-connection-label" }, CONNECTION_LABELS[state]));
+    this.connection.replaceChildren(h("span", { class: "quire-connection-label" }, this.t[state]));
   }
 
   /** Shows the other sessions: a chip per user, with the page they are on. */
@@ -347,10 +330,10 @@ export class Toolbar {
         const page = pageOf(p);
         const chip = h(
           "span",
-          { class: "quire-peer", "data-user-id": p.user_id, "data-page-index": page, title: page === null ? name : `${name} — page ${page + 1}` },
+          { class: "quire-peer", "data-user-id": p.user_id, "data-page-index": page, title: page === null ? name : this.t.peerOnPage(name, page + 1) },
           h("span", { class: "quire-avatar" }, initials(name)),
           h("span", { class: "quire-peer-name" }, name),
-          page === null ? null : h("span", { class: "quire-peer-page" }, `p. ${page + 1}`),
+          page === null ? null : h("span", { class: "quire-peer-page" }, this.t.peerPage(page + 1)),
         );
         chip.style.setProperty("--peer-color", colorFor(p.user_id));
         return chip;

@@ -112,12 +112,12 @@ export class Viewer implements InteractionHost {
       print: () => void this.print(),
       download: this.rights.canDownload && this.session ? () => void this.download(false) : undefined,
       downloadAnnotated: this.rights.canDownload && this.session ? () => void this.download(true) : undefined,
-    });
+    }, strings.toolbar);
     this.findBar = new FindBar(doc, {
       goToPage: (i) => this.goToPage(i),
       ensureRendered: (i) => this.pageList.ensureRendered(i),
       pageDiv: (i) => this.pageList.pages[i]?.div,
-    });
+    }, strings.toolbar);
     this.thumbnails = new Thumbnails(doc, first, (i) => this.goToPage(i));
     this.comments = new CommentsPanel(this.rights, {
       comment: (rootId, text) => this.comment(rootId, text),
