@@ -527,6 +527,44 @@ describe("the viewer as a product", () => {
     assert.equal(await a.locator(`[data-record-id="${stamp}"] text`).textContent(), "REJECTED");
   });
 
+  it("an image stamp from a picked picture, downscaled into the record, is seen by another user", async () => {
+    const a = await open("image-a", tokens.a);
+    const b = await open("image-b", tokens.b);
+    const box = await pageBox(a, 0);
+    const known = await a.evaluate(() => window.quire.getRecords().map((r) => r.id));
+    // A 1200×800 PNG of noise (it does not compress: far over the record budget as it is).
+    const png = Buffer.from(
+      await a.evaluate(() => {
+        const c = document.createElement("canvas");
+        [c.width, c.height] = [1200, 800];
+        const ctx = c.getContext("2d");
+        const img = ctx.createImageData(1200, 800);
+        for (let i = 0; i < img.data.length; i++) img.data[i] = (i * 2654435761) % 251;
+        ctx.putImageData(img, 0, 0);
+        return c.toDataURL("image/png").split(",")[1];
+      }),
+      "base64",
+    );
+    assert.ok(png.length > 64 * 1024 && png.length <= 1024 * 1024, `the picture is ${png.length} bytes`);
+    await a.click('[data-action="more-tools"]');
+    await a.locator('input[data-input="image-stamp"]').setInputFiles({ name: "seal.png", mimeType: "image/png", buffer: png });
+    await a.waitForFunction(() => document.querySelector('.quire-root')?.getAttribute("data-tool") === "stamp", null, { timeout: WAIT });
+    await a.mouse.click(box.x + box.width * 0.5, box.y + 300);
+    const id = await (
+      await a.waitForFunction((seen) => window.quire.getRecords().find((r) => !seen.includes(r.id) && r.content.type === "pspdfkit/image")?.id, known, { timeout: WAIT })
+    ).jsonValue();
+    await waitForAck(a, id);
+    const content = (await serverRecords(server, DOC)).get(id).content;
+    assert.match(content.customData.imageDataUrl, /^data:image\/jpeg;base64,/);
+    assert.ok(JSON.stringify(content).length <= 64 * 1024, "the record fits the server's limit");
+    const [, , w, h] = content.bbox;
+    assert.ok(Math.max(w, h) <= 200 && Math.abs(w / h - 1.5) < 0.05, `scaled to fit, shape kept (${w}×${h})`);
+    // Bob sees the picture drawn as an SVG <image>.
+    const image = b.locator(`[data-record-id="${id}"] image`);
+    await image.waitFor({ timeout: WAIT });
+    assert.equal(await image.getAttribute("href"), content.customData.imageDataUrl);
+  });
+
   it("finds text in the document: count, next, previous, highlight", async () => {
     const a = await open("find", tokens.a);
     await a.click('[data-action="find"]');

@@ -96,6 +96,14 @@ export const EN = {
   changeUndone: (why: string) => `Your change was undone: ${why}`,
   printFailed: "The document could not be prepared for printing.",
   downloadFailed: "The document could not be downloaded.",
+  imageStampFailed: (reason: "type" | "size" | "decode" | "budget") =>
+    reason === "type"
+      ? "Pick a PNG or JPEG picture for the stamp."
+      : reason === "size"
+        ? "The picture is larger than 1 MiB; pick a smaller one."
+        : reason === "decode"
+          ? "The picture could not be read."
+          : "The picture could not be made small enough for a stamp.",
   changeRebased: "Someone edited this at the same time; your change was applied on top of theirs.",
   notPermitted: (op: PendingChange["op"], kind: PendingChange["kind"], own: boolean) => {
     const what = kind === "comment" ? "comments" : kind === "form_field" ? "form fields" : "annotations";

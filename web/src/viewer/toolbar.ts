@@ -35,6 +35,8 @@ export interface ToolbarActions {
   setStyle(patch: StylePatch): void;
   /** Picks the stamp tool with one of the standard stamps. */
   setStamp(stampType: string): void;
+  /** Picks the stamp tool with a picture from a file the user chose. */
+  setImageStamp(file: File): void;
   deleteSelection(): void;
   undo(): void;
   redo(): void;
@@ -164,6 +166,15 @@ export class Toolbar {
       this.tools.set("polygon", entry(t.polygon, "polygon", () => actions.setTool("polygon"), { "data-tool": "polygon" }));
       this.tools.set("polyline", entry(t.polyline, "polyline", () => actions.setTool("polyline"), { "data-tool": "polyline" }));
       for (const stamp of Object.keys(STAMPS)) entry(t.stamp(stamp), "stamp", () => actions.setStamp(stamp), { "data-stamp": stamp });
+      // An image stamp: the entry opens the file picker; the chosen file arms the stamp tool.
+      const picker = h("input", { type: "file", accept: "image/png,image/jpeg", hidden: true, "data-input": "image-stamp", "aria-label": t.imageStamp });
+      picker.addEventListener("change", () => {
+        const file = picker.files?.[0];
+        if (file) actions.setImageStamp(file);
+        picker.value = "";
+      });
+      entry(t.imageStamp, "image", () => picker.click(), { "data-stamp-image": "" });
+      menu.append(picker);
       menu.addEventListener("keydown", (e) => {
         if (e.key === "Escape") setMenu(false);
       });
