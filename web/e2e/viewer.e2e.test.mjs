@@ -581,6 +581,17 @@ describe("the viewer as a product", () => {
     await a.locator('.quire-page[data-page-index="2"] .textLayer span.quire-find-current').waitFor({ timeout: WAIT });
     assert.equal(await a.locator(".quire-find-count").textContent(), "18 of 18");
     assert.equal(await a.evaluate(() => window.quire.currentPage), 2);
+    // A match spanning two text runs (the end of line 1 and the start of line 2, two spans of
+    // the text layer): found once, both spans marked as the current match.
+    await a.fill(".quire-find-input", "comment on. Page 1 of 3, line 2:");
+    await a.press(".quire-find-input", "Enter");
+    await a.waitForSelector('.quire-find[data-matches="1"]', { timeout: WAIT });
+    const spanning = a.locator('.quire-page[data-page-index="0"] .textLayer span.quire-find-current');
+    await spanning.first().waitFor({ timeout: WAIT });
+    assert.deepEqual(
+      (await spanning.allTextContents()).map((t) => t.match(/line \d+/)?.[0]),
+      ["line 1", "line 2"],
+    );
     await a.fill(".quire-find-input", "no such words");
     await a.press(".quire-find-input", "Enter");
     await a.waitForSelector('.quire-find[data-matches="0"]', { timeout: WAIT });
