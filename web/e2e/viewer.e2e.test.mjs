@@ -472,14 +472,20 @@ describe("the viewer as a product", () => {
     const touch = (type, points) => cdp.send("Input.dispatchTouchEvent", { type, touchPoints: points.map(([x, y], id) => ({ x, y, id })) });
     const box = await pageBox(a);
     const known = await a.evaluate(() => window.quire.getRecords().map((r) => r.id));
+    // At 390 px the tools are in the toolbar menu; picking one closes it.
+    await a.locator('[data-action="toolbar-menu"]').tap();
     await a.locator('[data-tool="ink"]').tap();
+    assert.equal(await a.locator('[data-action="toolbar-menu"]').getAttribute("aria-expanded"), "false");
     const [x, y] = [box.x + 60, box.y + 200];
     await touch("touchStart", [[x, y]]);
     for (let i = 1; i <= 8; i++) await touch("touchMove", [[x + i * 10, y + i * 4]]);
     await touch("touchEnd", []);
     await a.waitForFunction((seen) => window.quire.getRecords().some((r) => !seen.includes(r.id) && r.content.type === "pspdfkit/ink"), known, { timeout: WAIT });
 
-    await a.locator('[data-tool="select"]').tap();
+    // Back to the Select tool with Escape (in Chromium a tap right after a CDP-dispatched touch
+    // sequence gets no click event).
+    await a.keyboard.press("Escape");
+    assert.equal(await a.locator('button[data-tool="select"]').getAttribute("aria-pressed"), "true");
     const zoom = await a.evaluate(() => window.quire.zoom);
     const [cx, cy] = [box.x + box.width / 2, box.y + 300];
     await touch("touchStart", [[cx - 30, cy], [cx + 30, cy]]);
@@ -521,6 +527,44 @@ describe("the viewer as a product", () => {
     assert.equal(await a.locator(`[data-record-id="${stamp}"] text`).textContent(), "REJECTED");
   });
 
+  it("an image stamp from a picked picture, downscaled into the record, is seen by another user", async () => {
+    const a = await open("image-a", tokens.a);
+    const b = await open("image-b", tokens.b);
+    const box = await pageBox(a, 0);
+    const known = await a.evaluate(() => window.quire.getRecords().map((r) => r.id));
+    // A 1200×800 PNG of noise (it does not compress: far over the record budget as it is).
+    const png = Buffer.from(
+      await a.evaluate(() => {
+        const c = document.createElement("canvas");
+        [c.width, c.height] = [1200, 800];
+        const ctx = c.getContext("2d");
+        const img = ctx.createImageData(1200, 800);
+        for (let i = 0; i < img.data.length; i++) img.data[i] = (i * 2654435761) % 251;
+        ctx.putImageData(img, 0, 0);
+        return c.toDataURL("image/png").split(",")[1];
+      }),
+      "base64",
+    );
+    assert.ok(png.length > 64 * 1024 && png.length <= 1024 * 1024, `the picture is ${png.length} bytes`);
+    await a.click('[data-action="more-tools"]');
+    await a.locator('input[data-input="image-stamp"]').setInputFiles({ name: "seal.png", mimeType: "image/png", buffer: png });
+    await a.waitForFunction(() => document.querySelector('.quire-root')?.getAttribute("data-tool") === "stamp", null, { timeout: WAIT });
+    await a.mouse.click(box.x + box.width * 0.5, box.y + 300);
+    const id = await (
+      await a.waitForFunction((seen) => window.quire.getRecords().find((r) => !seen.includes(r.id) && r.content.type === "pspdfkit/image")?.id, known, { timeout: WAIT })
+    ).jsonValue();
+    await waitForAck(a, id);
+    const content = (await serverRecords(server, DOC)).get(id).content;
+    assert.match(content.customData.imageDataUrl, /^data:image\/jpeg;base64,/);
+    assert.ok(JSON.stringify(content).length <= 64 * 1024, "the record fits the server's limit");
+    const [, , w, h] = content.bbox;
+    assert.ok(Math.max(w, h) <= 200 && Math.abs(w / h - 1.5) < 0.05, `scaled to fit, shape kept (${w}×${h})`);
+    // Bob sees the picture drawn as an SVG <image>.
+    const image = b.locator(`[data-record-id="${id}"] image`);
+    await image.waitFor({ timeout: WAIT });
+    assert.equal(await image.getAttribute("href"), content.customData.imageDataUrl);
+  });
+
   it("finds text in the document: count, next, previous, highlight", async () => {
     const a = await open("find", tokens.a);
     await a.click('[data-action="find"]');
@@ -537,6 +581,17 @@ describe("the viewer as a product", () => {
     await a.locator('.quire-page[data-page-index="2"] .textLayer span.quire-find-current').waitFor({ timeout: WAIT });
     assert.equal(await a.locator(".quire-find-count").textContent(), "18 of 18");
     assert.equal(await a.evaluate(() => window.quire.currentPage), 2);
+    // A match spanning two text runs (the end of line 1 and the start of line 2, two spans of
+    // the text layer): found once, both spans marked as the current match.
+    await a.fill(".quire-find-input", "comment on. Page 1 of 3, line 2:");
+    await a.press(".quire-find-input", "Enter");
+    await a.waitForSelector('.quire-find[data-matches="1"]', { timeout: WAIT });
+    const spanning = a.locator('.quire-page[data-page-index="0"] .textLayer span.quire-find-current');
+    await spanning.first().waitFor({ timeout: WAIT });
+    assert.deepEqual(
+      (await spanning.allTextContents()).map((t) => t.match(/line \d+/)?.[0]),
+      ["line 1", "line 2"],
+    );
     await a.fill(".quire-find-input", "no such words");
     await a.press(".quire-find-input", "Enter");
     await a.waitForSelector('.quire-find[data-matches="0"]', { timeout: WAIT });
@@ -595,8 +650,36 @@ describe("the viewer as a product", () => {
       );
       for (const c of controls) assert.ok(c.left >= 0 && c.right <= viewport.width + 0.5, `${c.label} is cut off (${c.left}–${c.right})`);
       const toolbar = await page.locator(".quire-toolbar").boundingBox();
-      if (viewport.width >= 1200) assert.ok(toolbar.height < 60, `the toolbar wraps at ${label} (height ${toolbar.height})`);
+      // One row at 1200 px and wider (every tool in it) and at 768 px and narrower (the tools in the menu).
+      if (viewport.width >= 1200 || viewport.width <= 768) assert.ok(toolbar.height < 60, `the toolbar wraps at ${label} (height ${toolbar.height})`);
       else assert.ok(toolbar.height < viewport.height / 4, `the toolbar takes ${toolbar.height}px`);
+      const menu = page.locator('[data-action="toolbar-menu"]');
+      if (viewport.width <= 768) {
+        // The toolbar menu: opened from the keyboard, its items reached with the arrow keys, Escape closes.
+        assert.equal(await page.locator('[data-tool="ink"]').isVisible(), false, "the tools are in the menu");
+        await menu.focus();
+        await page.keyboard.press("Enter");
+        assert.equal(await menu.getAttribute("aria-expanded"), "true");
+        const focused = () => page.evaluate(() => document.activeElement?.getAttribute("data-tool") ?? document.activeElement?.getAttribute("data-action"));
+        assert.equal(await focused(), "select", "the first item has the focus");
+        await page.keyboard.press("ArrowDown");
+        assert.equal(await focused(), "highlight");
+        const items = await page.$$eval(".quire-overflow button", (els) =>
+          els.filter((el) => el.getClientRects().length > 0).map((el) => {
+            const r = el.getBoundingClientRect();
+            return { label: el.getAttribute("aria-label"), left: r.left, right: r.right, bottom: r.bottom };
+          }),
+        );
+        assert.ok(items.some((i) => i.label === "Find in document (Ctrl+F)"), "the document actions are in the menu");
+        for (const i of items) assert.ok(i.left >= 0 && i.right <= viewport.width + 0.5 && i.bottom <= viewport.height, `${i.label} is cut off in the menu`);
+        await page.screenshot({ path: join(SCREENSHOTS, `viewer-${label}-menu.png`) });
+        await page.keyboard.press("Escape");
+        assert.equal(await menu.getAttribute("aria-expanded"), "false");
+        assert.equal(await page.locator('[data-tool="ink"]').isVisible(), false);
+        assert.equal(await focused(), "toolbar-menu", "the focus returns to the menu button");
+      } else {
+        assert.equal(await menu.isVisible(), false, "no menu button when the tools fit");
+      }
       const p = await pageBox(page);
       const scroller = await page.locator(".quire-pages").boundingBox();
       assert.ok(p.x >= scroller.x - 0.5 && p.x + p.width <= scroller.x + scroller.width + 0.5, `the page (${p.x}+${p.width}) fits the view's width (${scroller.x}+${scroller.width})`);

@@ -7,8 +7,9 @@
  */
 import type { PDFDocumentProxy } from "pdfjs-dist";
 import { h } from "./dom";
-import { countIn, normalize, pageMatches, step, type Match } from "./find-text";
+import { findInPieces, normalize, pageMatches, step, type Match } from "./find-text";
 import { icon } from "./icons";
+import { EN_TOOLBAR, type ToolbarStrings } from "./strings";
 
 export interface FindHost {
   goToPage(index: number): void;
@@ -30,23 +31,24 @@ export class FindBar {
   constructor(
     private readonly doc: PDFDocumentProxy,
     private readonly host: FindHost,
+    private readonly t: ToolbarStrings = EN_TOOLBAR,
   ) {
-    this.input = h("input", { type: "search", class: "quire-find-input", "aria-label": "Find in document", placeholder: "Find in document" });
+    this.input = h("input", { type: "search", class: "quire-find-input", "aria-label": t.findInput, placeholder: t.findInput });
     this.count = h("span", { class: "quire-find-count", role: "status", "aria-live": "polite" });
     const button = (action: string, label: string, glyph: "prev" | "next", onClick: () => void) => {
       const b = h("button", { type: "button", class: "quire-button", "data-action": action, title: label, "aria-label": label }, icon(glyph));
       b.addEventListener("click", onClick);
       return b;
     };
-    const close = h("button", { type: "button", class: "quire-button", "data-action": "find-close", title: "Close", "aria-label": "Close find" }, "×");
+    const close = h("button", { type: "button", class: "quire-button", "data-action": "find-close", title: t.close, "aria-label": t.findClose }, "×");
     close.addEventListener("click", () => this.close());
     this.el = h(
       "div",
       { class: "quire-find", role: "search", hidden: true },
       this.input,
       this.count,
-      button("find-previous", "Previous match (Shift+Enter)", "prev", () => void this.go(false)),
-      button("find-next", "Next match (Enter)", "next", () => void this.go(true)),
+      button("find-previous", t.findPrevious, "prev", () => void this.go(false)),
+      button("find-next", t.findNext, "next", () => void this.go(true)),
       close,
     );
     this.input.addEventListener("keydown", (e) => {
@@ -90,7 +92,7 @@ export class FindBar {
     this.matches = [];
     this.current = -1;
     this.clearMarks();
-    this.count.textContent = query ? "Searching…" : "";
+    this.count.textContent = query ? this.t.searching : "";
     for (let page = 0; page < this.doc.numPages && query; page++) {
       const items = await this.pageText(page);
       if (run !== this.searchRun) return;
@@ -101,8 +103,8 @@ export class FindBar {
 
   private showCount(): void {
     if (!this.query) this.count.textContent = "";
-    else if (this.matches.length === 0) this.count.textContent = "No matches";
-    else this.count.textContent = `${Math.max(0, this.current) + 1} of ${this.matches.length}`;
+    else if (this.matches.length === 0) this.count.textContent = this.t.noMatches;
+    else this.count.textContent = this.t.matchOf(Math.max(0, this.current) + 1, this.matches.length);
     this.el.dataset.matches = String(this.matches.length);
   }
 
@@ -110,7 +112,8 @@ export class FindBar {
     const cached = this.texts.get(page);
     if (cached) return cached;
     const content = await (await this.doc.getPage(page + 1)).getTextContent();
-    const items = content.items.map((item) => ("str" in item ? item.str : ""));
+    // The pieces the text layer draws: a span per non-empty string, a line break after an end of line.
+    const items = content.items.map((item) => ("str" in item ? item.str + (item.hasEOL ? "\n" : "") : ""));
     this.texts.set(page, items);
     return items;
   }
@@ -123,18 +126,24 @@ export class FindBar {
     await this.host.ensureRendered(match.page);
     this.clearMarks();
     const div = this.host.pageDiv(match.page);
-    let seen = 0;
-    for (const span of div?.querySelectorAll<HTMLElement>(".textLayer span") ?? []) {
-      if (span.children.length > 0) continue; // only the spans that hold text directly
-      const n = countIn(span.textContent ?? "", this.query);
-      if (n === 0) continue;
-      span.classList.add("quire-find-match");
-      if (match.nth >= seen && match.nth < seen + n) {
-        span.classList.add("quire-find-current");
-        span.scrollIntoView({ block: "center", inline: "nearest" });
+    const spans: HTMLElement[] = [];
+    const pieces: string[] = [];
+    for (const el of div?.querySelectorAll<HTMLElement>(".textLayer span, .textLayer br") ?? []) {
+      if (el.tagName === "BR") {
+        if (pieces.length > 0) pieces[pieces.length - 1] += "\n";
+      } else if (el.children.length === 0) {
+        // only the spans that hold text directly (not marked-content wrappers)
+        spans.push(el);
+        pieces.push(el.textContent ?? "");
       }
-      seen += n;
     }
+    findInPieces(pieces, this.query).forEach((range, nth) => {
+      for (let i = range.first; i <= range.last; i++) {
+        spans[i].classList.add("quire-find-match");
+        if (nth === match.nth) spans[i].classList.add("quire-find-current");
+      }
+      if (nth === match.nth) spans[range.first].scrollIntoView({ block: "center", inline: "nearest" });
+    });
   }
 
   private clearMarks(): void {

@@ -10,7 +10,9 @@ import {
   Download,
   FileDown,
   Highlighter,
+  ImagePlus,
   type IconNode,
+  Menu,
   MessageSquare,
   Minus,
   MousePointer2,
@@ -70,6 +72,8 @@ export const ICONS = {
   print: Printer,
   download: Download,
   downloadAnnotated: FileDown,
+  menu: Menu,
+  image: ImagePlus,
 } satisfies Record<string, IconNode>;
 
 export type IconName = keyof typeof ICONS;

@@ -4,6 +4,7 @@
  * preview locally and become one record change when the pointer is released, so a drag sends
  * one update rather than a stream of them.
  */
+import { imageContent } from "./image-stamp";
 import type { JsonObject, QuireRecord, RecordKind, SessionUser } from "../client/types";
 import {
   isMarkupTool,
@@ -44,6 +45,8 @@ export interface InteractionHost {
   readonly tool: Tool;
   readonly style: Style;
   readonly stampType: string;
+  /** The picture the stamp tool places instead of a standard stamp, if one was picked. */
+  readonly imageStamp: { dataUrl: string; width: number; height: number } | null;
   /** The colour a tool draws with (its own choice, or the default). */
   colorFor(tool: Tool): string;
   readonly user: SessionUser;
@@ -167,7 +170,11 @@ export class Interaction {
         return;
       case "stamp": {
         e.preventDefault();
-        const record = this.host.create("annotation", stampContent(overlay.pageIndex, p, this.host.stampType, this.host.user, this.host.style));
+        const image = this.host.imageStamp;
+        const content = image
+          ? imageContent(overlay.pageIndex, p, image, this.host.user, this.host.style.opacity)
+          : stampContent(overlay.pageIndex, p, this.host.stampType, this.host.user, this.host.style);
+        const record = this.host.create("annotation", content);
         this.host.setTool("select");
         this.host.select(record.id);
         return;

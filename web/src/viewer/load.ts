@@ -10,7 +10,7 @@ import type { QueueStore } from "../client/queue-store";
 import { h, setDateLocale } from "./dom";
 import { Instance } from "./instance";
 import { explainLoadError } from "./load-errors";
-import { withStrings, type Strings } from "./strings";
+import { withStrings, type StringOverrides } from "./strings";
 import { Viewer } from "./viewer";
 
 export interface LoadOptions {
@@ -27,7 +27,7 @@ export interface LoadOptions {
   /** BCP 47 language tag for dates and times. Default: the browser's. */
   locale?: string;
   /** Replacements for any of the viewer's messages (see `strings.ts` for the keys). */
-  strings?: Partial<Strings>;
+  strings?: StringOverrides;
 }
 
 /** Where quire.js was loaded from, captured while the script runs (set by the bundle entry). */

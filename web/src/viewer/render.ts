@@ -9,6 +9,7 @@ import type { JsonObject, QuireRecord } from "../client/types";
 import { textOf, TYPES } from "./annotations";
 import { asPoint, asPoints, bboxOf, type Point, type Rect } from "./geometry";
 import { h, s } from "./dom";
+import { imageDataUrlOf } from "./image-stamp";
 
 /** Renders the record, or returns null when it has nothing drawable (no bbox). */
 export function renderAnnotation(record: QuireRecord): SVGGElement | null {
@@ -80,9 +81,15 @@ function draw(g: SVGGElement, type: string, c: JsonObject, bbox: Rect): void {
     case TYPES.text:
       drawText(g, c, bbox);
       return;
-    default:
-      g.append(s("rect", { x: bbox[0], y: bbox[1], width: bbox[2], height: bbox[3], class: "quire-unknown" }));
+    case "pspdfkit/image": {
+      const href = imageDataUrlOf(c);
+      if (!href) break; // an image without a picture we can show (an attachment): the outline
+      g.append(s("rect", { x: bbox[0], y: bbox[1], width: bbox[2], height: bbox[3], class: "quire-hit-area" }));
+      g.append(s("image", { href, x: bbox[0], y: bbox[1], width: bbox[2], height: bbox[3], preserveAspectRatio: "none" }));
+      return;
+    }
   }
+  g.append(s("rect", { x: bbox[0], y: bbox[1], width: bbox[2], height: bbox[3], class: "quire-unknown" }));
 }
 
 function drawMarkup(g: SVGGElement, type: string, c: JsonObject, bbox: Rect): void {

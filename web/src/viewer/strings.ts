@@ -1,9 +1,86 @@
 /**
  * The viewer's messages in one table, so that a host application can translate them:
- * `Quire.load({ locale, strings: { sessionEnded: "…" } })` replaces any of them. Messages with
+ * `Quire.load({ locale, strings: { sessionEnded: "…", toolbar: { print: "…" } } })` replaces any
+ * of them. Messages with
  * parameters are functions. English is the default; `locale` is kept for date formatting.
  */
 import type { PendingChange } from "../client/sync-state";
+
+/**
+ * The toolbar's (and its find bar's and style panel's) labels: each is a button's tooltip and
+ * accessible name, an input's accessible name or visible text.
+ */
+export const EN_TOOLBAR = {
+  thumbnails: "Show or hide page thumbnails",
+  previousPage: "Previous page",
+  nextPage: "Next page",
+  page: "Page",
+  pageCount: (count: number) => `/ ${count}`,
+  zoom: "Zoom",
+  zoomIn: "Zoom in",
+  zoomOut: "Zoom out",
+  fitWidth: "Fit width",
+  fitPage: "Fit page",
+  annotationTools: "Annotation tools",
+  select: "Select, move and resize (Esc)",
+  highlight: "Highlight selected text",
+  underline: "Underline selected text",
+  strikeout: "Strike out selected text",
+  squiggly: "Squiggly underline for selected text",
+  ink: "Draw freehand",
+  rectangle: "Rectangle",
+  ellipse: "Ellipse",
+  line: "Line",
+  arrow: "Arrow",
+  note: "Sticky note",
+  text: "Free text",
+  colours: "Colour",
+  colour: (color: string) => `Colour ${color}`,
+  moreTools: "More tools",
+  polygon: "Polygon (double-click to finish)",
+  polyline: "Polyline (double-click to finish)",
+  stamp: (name: string) => `Stamp: ${name}`,
+  imageStamp: "Stamp: image…",
+  deleteSelection: "Delete the selection (Del)",
+  undo: "Undo (Ctrl+Z)",
+  redo: "Redo (Ctrl+Shift+Z)",
+  peers: "Who else is here",
+  peerOnPage: (name: string, page: number) => `${name} — page ${page}`,
+  peerPage: (page: number) => `p. ${page}`,
+  connecting: "Connecting…",
+  online: "Online",
+  offline: "Offline",
+  reconnecting: "Reconnecting…",
+  find: "Find in document (Ctrl+F)",
+  print: "Print",
+  download: "Download the PDF",
+  downloadAnnotated: "Download the PDF with annotations",
+  comments: "Show or hide comments",
+  menu: "Tools and actions",
+  findInput: "Find in document",
+  findPrevious: "Previous match (Shift+Enter)",
+  findNext: "Next match (Enter)",
+  findClose: "Close find",
+  close: "Close",
+  searching: "Searching…",
+  noMatches: "No matches",
+  matchOf: (current: number, count: number) => `${current} of ${count}`,
+  style: "Style",
+  styleTooltip: "Style: colour, width, opacity, fill",
+  styleColour: "Colour",
+  styleWidth: "Width",
+  styleLineWidth: "Line width",
+  styleOpacity: "Opacity",
+  styleOpacityPercent: "Opacity (%)",
+  styleFill: "Fill",
+  styleFillShapes: "Fill shapes",
+  styleFillColour: "Fill colour",
+  styleTextSize: "Text size",
+  styleTextSizePt: "Text size (pt)",
+  styleHint: "Free text: fill is its background, width its border.",
+};
+
+export type ToolbarStrings = typeof EN_TOOLBAR;
 
 export const EN = {
   loading: "Loading…",
@@ -19,6 +96,14 @@ export const EN = {
   changeUndone: (why: string) => `Your change was undone: ${why}`,
   printFailed: "The document could not be prepared for printing.",
   downloadFailed: "The document could not be downloaded.",
+  imageStampFailed: (reason: "type" | "size" | "decode" | "budget") =>
+    reason === "type"
+      ? "Pick a PNG or JPEG picture for the stamp."
+      : reason === "size"
+        ? "The picture is larger than 1 MiB; pick a smaller one."
+        : reason === "decode"
+          ? "The picture could not be read."
+          : "The picture could not be made small enough for a stamp.",
   changeRebased: "Someone edited this at the same time; your change was applied on top of theirs.",
   notPermitted: (op: PendingChange["op"], kind: PendingChange["kind"], own: boolean) => {
     const what = kind === "comment" ? "comments" : kind === "form_field" ? "form fields" : "annotations";
@@ -36,18 +121,29 @@ export const EN = {
     stale_base: "Someone else changed it first.",
     not_permitted: "You are not allowed to do that.",
   } as Record<string, string>,
+  toolbar: EN_TOOLBAR,
 };
 
-export type Strings = typeof EN;
+export type Strings = Omit<typeof EN, "toolbar"> & { toolbar: ToolbarStrings };
+
+/** What `Quire.load({ strings })` takes: any message, any toolbar label. */
+export type StringOverrides = Partial<Omit<Strings, "toolbar">> & { toolbar?: Partial<ToolbarStrings> };
+
+/** `base` with those of `overrides` that have the same type (a string for a string, a function for a function). */
+function sameTypes<T extends object>(base: T, overrides: Partial<T>): T {
+  const out = { ...base };
+  for (const key of Object.keys(base) as (keyof T)[]) {
+    const value = overrides[key];
+    if (value !== undefined && typeof value === typeof base[key]) out[key] = value;
+  }
+  return out;
+}
 
 /** The table with the host's replacements applied (unknown keys are ignored). */
-export function withStrings(overrides: Partial<Strings> | undefined): Strings {
+export function withStrings(overrides: StringOverrides | undefined): Strings {
   if (!overrides) return EN;
-  const out: Strings = { ...EN };
-  for (const key of Object.keys(EN) as (keyof Strings)[]) {
-    const value = overrides[key];
-    if (value !== undefined && typeof value === typeof EN[key]) (out as Record<string, unknown>)[key] = value;
-  }
+  const out: Strings = sameTypes<Strings>(EN, { ...overrides, rejected: undefined, toolbar: undefined });
   if (overrides.rejected) out.rejected = { ...EN.rejected, ...overrides.rejected };
+  if (overrides.toolbar) out.toolbar = sameTypes(EN_TOOLBAR, overrides.toolbar);
   return out;
 }

@@ -8,6 +8,7 @@
 import type { StylePatch } from "./annotations";
 import { h } from "./dom";
 import { icon } from "./icons";
+import { EN_TOOLBAR, type ToolbarStrings } from "./strings";
 
 export class StylePanel {
   readonly el: HTMLElement;
@@ -20,28 +21,28 @@ export class StylePanel {
   private readonly fill: HTMLInputElement;
   private readonly fontSize: HTMLInputElement;
 
-  constructor(apply: (patch: StylePatch) => void) {
+  constructor(apply: (patch: StylePatch) => void, t: ToolbarStrings = EN_TOOLBAR) {
     this.button = h(
       "button",
-      { type: "button", class: "quire-button", "data-action": "style", title: "Style: colour, width, opacity, fill", "aria-label": "Style", "aria-expanded": "false" },
+      { type: "button", class: "quire-button", "data-action": "style", title: t.styleTooltip, "aria-label": t.style, "aria-expanded": "false" },
       icon("style"),
     );
-    this.color = h("input", { type: "color", "data-input": "style-color", value: "#ff4d4f", "aria-label": "Colour" });
-    this.width = h("input", { type: "range", "data-input": "style-width", min: 1, max: 16, step: 1, value: 2, "aria-label": "Line width" });
-    this.opacity = h("input", { type: "range", "data-input": "style-opacity", min: 10, max: 100, step: 5, value: 100, "aria-label": "Opacity (%)" });
-    this.fillOn = h("input", { type: "checkbox", "data-input": "style-fill-on", "aria-label": "Fill shapes" });
-    this.fill = h("input", { type: "color", "data-input": "style-fill", value: "#ffd400", "aria-label": "Fill colour" });
-    this.fontSize = h("input", { type: "number", "data-input": "style-font-size", min: 6, max: 72, step: 1, value: 14, "aria-label": "Text size (pt)" });
+    this.color = h("input", { type: "color", "data-input": "style-color", value: "#ff4d4f", "aria-label": t.styleColour });
+    this.width = h("input", { type: "range", "data-input": "style-width", min: 1, max: 16, step: 1, value: 2, "aria-label": t.styleLineWidth });
+    this.opacity = h("input", { type: "range", "data-input": "style-opacity", min: 10, max: 100, step: 5, value: 100, "aria-label": t.styleOpacityPercent });
+    this.fillOn = h("input", { type: "checkbox", "data-input": "style-fill-on", "aria-label": t.styleFillShapes });
+    this.fill = h("input", { type: "color", "data-input": "style-fill", value: "#ffd400", "aria-label": t.styleFillColour });
+    this.fontSize = h("input", { type: "number", "data-input": "style-font-size", min: 6, max: 72, step: 1, value: 14, "aria-label": t.styleTextSizePt });
     const row = (label: string, ...controls: HTMLElement[]) => h("label", { class: "quire-style-row" }, h("span", {}, label), ...controls);
     this.panel = h(
       "div",
-      { class: "quire-style-panel", role: "group", "aria-label": "Style", hidden: true },
-      row("Colour", this.color),
-      row("Width", this.width),
-      row("Opacity", this.opacity),
-      row("Fill", this.fillOn, this.fill),
-      row("Text size", this.fontSize),
-      h("small", { class: "quire-style-hint" }, "Free text: fill is its background, width its border."),
+      { class: "quire-style-panel", role: "group", "aria-label": t.style, hidden: true },
+      row(t.styleColour, this.color),
+      row(t.styleWidth, this.width),
+      row(t.styleOpacity, this.opacity),
+      row(t.styleFill, this.fillOn, this.fill),
+      row(t.styleTextSize, this.fontSize),
+      h("small", { class: "quire-style-hint" }, t.styleHint),
     );
     this.el = h("div", { class: "quire-style" }, this.button, this.panel);
     this.button.addEventListener("click", () => this.toggle());

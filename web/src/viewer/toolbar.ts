@@ -10,23 +10,12 @@ import { STAMPS, type StylePatch } from "./annotations";
 import { icon, type IconName } from "./icons";
 import { StylePanel } from "./style-panel";
 import { colorFor, initials } from "./presence-colors";
+import { EN_TOOLBAR, type ToolbarStrings } from "./strings";
 
 export type Tool = "select" | "highlight" | "underline" | "strikeout" | "squiggly" | "polygon" | "polyline" | "stamp" | "ink" | "rectangle" | "ellipse" | "line" | "arrow" | "note" | "text";
 
-/** The tools that create annotations, in toolbar order, with their labels. */
-export const EDIT_TOOLS: [Tool, string][] = [
-  ["highlight", "Highlight selected text"],
-  ["underline", "Underline selected text"],
-  ["strikeout", "Strike out selected text"],
-  ["squiggly", "Squiggly underline for selected text"],
-  ["ink", "Draw freehand"],
-  ["rectangle", "Rectangle"],
-  ["ellipse", "Ellipse"],
-  ["line", "Line"],
-  ["arrow", "Arrow"],
-  ["note", "Sticky note"],
-  ["text", "Free text"],
-];
+/** The tools that create annotations, in toolbar order (their labels are in the strings table). */
+export const EDIT_TOOLS = ["highlight", "underline", "strikeout", "squiggly", "ink", "rectangle", "ellipse", "line", "arrow", "note", "text"] as const satisfies readonly Tool[];
 
 /** The zoom levels offered in the zoom menu. */
 const ZOOM_PRESETS = [0.5, 0.75, 1, 1.25, 1.5, 2, 3, 4];
@@ -46,6 +35,8 @@ export interface ToolbarActions {
   setStyle(patch: StylePatch): void;
   /** Picks the stamp tool with one of the standard stamps. */
   setStamp(stampType: string): void;
+  /** Picks the stamp tool with a picture from a file the user chose. */
+  setImageStamp(file: File): void;
   deleteSelection(): void;
   undo(): void;
   redo(): void;
@@ -58,12 +49,8 @@ export interface ToolbarActions {
   downloadAnnotated?: () => void;
 }
 
-const CONNECTION_LABELS: Record<ConnectionState, string> = {
-  connecting: "Connecting…",
-  online: "Online",
-  offline: "Offline",
-  reconnecting: "Reconnecting…",
-};
+/** Numbers the pop-up's element id (several viewers may share a page). */
+let overflowIds = 0;
 
 export class Toolbar {
   readonly el: HTMLElement;
@@ -80,12 +67,15 @@ export class Toolbar {
   private readonly redoButton: HTMLButtonElement | null = null;
   private readonly connection: HTMLSpanElement;
   private readonly peers: HTMLElement;
+  private readonly overflow: HTMLElement;
+  private readonly menuButton: HTMLButtonElement;
   private page = 0;
 
   constructor(
     pageCount: number,
     canEdit: boolean,
     private readonly actions: ToolbarActions,
+    private readonly t: ToolbarStrings = EN_TOOLBAR,
   ) {
     // Icon buttons: the label is the tooltip and the accessible name.
     const button = (action: string, glyph: IconName, title: string, onClick: () => void) => {
@@ -94,26 +84,26 @@ export class Toolbar {
       return b;
     };
 
-    this.pageInput = h("input", { class: "quire-page-input", type: "number", min: 1, max: pageCount, value: 1, "aria-label": "Page" });
+    this.pageInput = h("input", { class: "quire-page-input", type: "number", min: 1, max: pageCount, value: 1, "aria-label": t.page });
     this.pageInput.addEventListener("change", () => actions.goToPage(Number(this.pageInput.value) - 1));
     const nav = h(
       "div",
       { class: "quire-group quire-nav" },
-      button("thumbnails", "thumbnails", "Show or hide page thumbnails", () => actions.toggleSidebar("thumbnails")),
-      button("prev-page", "prev", "Previous page", () => actions.goToPage(this.page - 1)),
+      button("thumbnails", "thumbnails", t.thumbnails, () => actions.toggleSidebar("thumbnails")),
+      button("prev-page", "prev", t.previousPage, () => actions.goToPage(this.page - 1)),
       this.pageInput,
-      h("span", { class: "quire-page-count" }, `/ ${pageCount}`),
-      button("next-page", "next", "Next page", () => actions.goToPage(this.page + 1)),
+      h("span", { class: "quire-page-count" }, t.pageCount(pageCount)),
+      button("next-page", "next", t.nextPage, () => actions.goToPage(this.page + 1)),
     );
 
     // The zoom level, and presets to pick from (fit width, fit page, fixed levels).
     this.zoomCurrent = h("option", { value: "current", hidden: true }, "100%");
     this.zoomLabel = h(
       "select",
-      { class: "quire-zoom-label", "aria-label": "Zoom", title: "Zoom" },
+      { class: "quire-zoom-label", "aria-label": t.zoom, title: t.zoom },
       this.zoomCurrent,
-      h("option", { value: "fit-width" }, "Fit width"),
-      h("option", { value: "fit-page" }, "Fit page"),
+      h("option", { value: "fit-width" }, t.fitWidth),
+      h("option", { value: "fit-page" }, t.fitPage),
       ...ZOOM_PRESETS.map((z) => h("option", { value: String(z) }, `${Math.round(z * 100)}%`)),
     );
     this.zoomLabel.addEventListener("change", () => {
@@ -126,37 +116,37 @@ export class Toolbar {
     const zoom = h(
       "div",
       { class: "quire-group quire-zoom" },
-      button("zoom-out", "zoomOut", "Zoom out", () => actions.zoomOut()),
+      button("zoom-out", "zoomOut", t.zoomOut, () => actions.zoomOut()),
       this.zoomLabel,
-      button("zoom-in", "zoomIn", "Zoom in", () => actions.zoomIn()),
-      button("fit-width", "fitWidth", "Fit width", () => actions.fitWidth()),
+      button("zoom-in", "zoomIn", t.zoomIn, () => actions.zoomIn()),
+      button("fit-width", "fitWidth", t.fitWidth, () => actions.fitWidth()),
     );
 
     let edit: HTMLElement | null = null;
     if (canEdit) {
-      const tool = (t: Tool, title: string) => {
-        const b = h("button", { type: "button", class: "quire-tool", "data-tool": t, title, "aria-label": title, "aria-pressed": "false" }, icon(t));
-        b.addEventListener("click", () => actions.setTool(t));
+      const tool = (which: Tool, title: string) => {
+        const b = h("button", { type: "button", class: "quire-tool", "data-tool": which, title, "aria-label": title, "aria-pressed": "false" }, icon(which));
+        b.addEventListener("click", () => actions.setTool(which));
         // Pressing a tool must not clear a text selection made before (select, then Highlight).
         b.addEventListener("mousedown", (e) => e.preventDefault());
-        this.tools.set(t, b);
+        this.tools.set(which, b);
         return b;
       };
-      const colors = h("div", { class: "quire-colors", role: "group", "aria-label": "Colour" });
+      const colors = h("div", { class: "quire-colors", role: "group", "aria-label": t.colours });
       for (const color of COLORS) {
-        const sw = h("button", { type: "button", class: "quire-swatch", "data-color": color, title: color, "aria-label": `Colour ${color}` });
+        const sw = h("button", { type: "button", class: "quire-swatch", "data-color": color, title: color, "aria-label": t.colour(color) });
         sw.style.setProperty("--swatch", color);
         sw.addEventListener("click", () => actions.setColor(color));
         this.swatches.push(sw);
         colors.append(sw);
       }
-      this.stylePanel = new StylePanel((patch) => actions.setStyle(patch));
+      this.stylePanel = new StylePanel((patch) => actions.setStyle(patch), t);
       colors.append(this.stylePanel.el);
       // Less frequent tools in a menu, so the toolbar keeps one row on common widths.
-      const menu = h("div", { class: "quire-menu-panel", role: "menu", "aria-label": "More tools", hidden: true });
+      const menu = h("div", { class: "quire-menu-panel", role: "menu", "aria-label": t.moreTools, hidden: true });
       const moreButton = h(
         "button",
-        { type: "button", class: "quire-tool", "data-action": "more-tools", title: "More tools", "aria-label": "More tools", "aria-haspopup": "menu", "aria-expanded": "false" },
+        { type: "button", class: "quire-tool", "data-action": "more-tools", title: t.moreTools, "aria-label": t.moreTools, "aria-haspopup": "menu", "aria-expanded": "false" },
         icon("more"),
       );
       const setMenu = (open: boolean) => {
@@ -173,22 +163,31 @@ export class Toolbar {
         menu.append(b);
         return b;
       };
-      this.tools.set("polygon", entry("Polygon (double-click to finish)", "polygon", () => actions.setTool("polygon"), { "data-tool": "polygon" }));
-      this.tools.set("polyline", entry("Polyline (double-click to finish)", "polyline", () => actions.setTool("polyline"), { "data-tool": "polyline" }));
-      for (const stamp of Object.keys(STAMPS)) entry(`Stamp: ${stamp}`, "stamp", () => actions.setStamp(stamp), { "data-stamp": stamp });
+      this.tools.set("polygon", entry(t.polygon, "polygon", () => actions.setTool("polygon"), { "data-tool": "polygon" }));
+      this.tools.set("polyline", entry(t.polyline, "polyline", () => actions.setTool("polyline"), { "data-tool": "polyline" }));
+      for (const stamp of Object.keys(STAMPS)) entry(t.stamp(stamp), "stamp", () => actions.setStamp(stamp), { "data-stamp": stamp });
+      // An image stamp: the entry opens the file picker; the chosen file arms the stamp tool.
+      const picker = h("input", { type: "file", accept: "image/png,image/jpeg", hidden: true, "data-input": "image-stamp", "aria-label": t.imageStamp });
+      picker.addEventListener("change", () => {
+        const file = picker.files?.[0];
+        if (file) actions.setImageStamp(file);
+        picker.value = "";
+      });
+      entry(t.imageStamp, "image", () => picker.click(), { "data-stamp-image": "" });
+      menu.append(picker);
       menu.addEventListener("keydown", (e) => {
         if (e.key === "Escape") setMenu(false);
       });
       this.moreTools = moreButton;
       const more = h("div", { class: "quire-menu" }, moreButton, menu);
-      this.deleteButton = button("delete", "delete", "Delete the selection (Del)", () => actions.deleteSelection());
-      this.undoButton = button("undo", "undo", "Undo (Ctrl+Z)", () => actions.undo());
-      this.redoButton = button("redo", "redo", "Redo (Ctrl+Shift+Z)", () => actions.redo());
+      this.deleteButton = button("delete", "delete", t.deleteSelection, () => actions.deleteSelection());
+      this.undoButton = button("undo", "undo", t.undo, () => actions.undo());
+      this.redoButton = button("redo", "redo", t.redo, () => actions.redo());
       edit = h(
         "div",
-        { class: "quire-group quire-tools", role: "toolbar", "aria-label": "Annotation tools" },
-        tool("select", "Select, move and resize (Esc)"),
-        ...EDIT_TOOLS.map(([t, title]) => tool(t, title)),
+        { class: "quire-group quire-tools", role: "toolbar", "aria-label": t.annotationTools },
+        tool("select", t.select),
+        ...EDIT_TOOLS.map((which) => tool(which, t[which])),
         more,
         colors,
         this.deleteButton,
@@ -198,35 +197,96 @@ export class Toolbar {
     }
     this.editGroup = edit;
 
-    this.peers = h("div", { class: "quire-peers", role: "group", "aria-label": "Who else is here" });
+    this.peers = h("div", { class: "quire-peers", role: "group", "aria-label": t.peers });
     this.connection = h(
       "span",
       { class: "quire-connection", "data-connection": "connecting", role: "status" },
-      h("span", { class: "quire-connection-label" }, CONNECTION_LABELS.connecting),
+      h("span", { class: "quire-connection-label" }, t.connecting),
     );
-    this.el = h(
+    const documentActions = h(
       "div",
-      { class: "quire-toolbar" },
-      nav,
-      zoom,
-      edit,
-      h("div", { class: "quire-spacer" }),
-      this.peers,
-      this.connection,
-      h(
-        "div",
-        { class: "quire-group quire-document-actions" },
-        button("find", "search", "Find in document (Ctrl+F)", () => actions.find()),
-        button("print", "print", "Print", () => actions.print()),
-        actions.download ? button("download", "download", "Download the PDF", () => actions.download?.()) : null,
-        actions.downloadAnnotated
-          ? button("download-annotated", "downloadAnnotated", "Download the PDF with annotations", () => actions.downloadAnnotated?.())
-          : null,
-        button("comments", "comments", "Show or hide comments", () => actions.toggleSidebar("comments")),
-      ),
+      { class: "quire-group quire-document-actions" },
+      button("find", "search", t.find, () => actions.find()),
+      button("print", "print", t.print, () => actions.print()),
+      actions.download ? button("download", "download", t.download, () => actions.download?.()) : null,
+      actions.downloadAnnotated
+        ? button("download-annotated", "downloadAnnotated", t.downloadAnnotated, () => actions.downloadAnnotated?.())
+        : null,
+      button("comments", "comments", t.comments, () => actions.toggleSidebar("comments")),
     );
+    // The tools and the document actions. On wide viewers this wrapper takes no box of its own
+    // (display: contents); at 768 px and narrower it is the pop-up of the toolbar menu button,
+    // so the toolbar keeps one row on a phone.
+    this.overflow = h("div", { class: "quire-overflow", id: `quire-overflow-${++overflowIds}` }, edit, documentActions);
+    this.menuButton = h(
+      "button",
+      {
+        type: "button",
+        class: "quire-button quire-toolbar-menu",
+        "data-action": "toolbar-menu",
+        title: t.menu,
+        "aria-label": t.menu,
+        "aria-haspopup": "true",
+        "aria-expanded": "false",
+        "aria-controls": this.overflow.id,
+      },
+      icon("menu"),
+    );
+    this.menuButton.addEventListener("click", () => this.setMenu(!this.menuOpen(), false));
+    this.menuButton.addEventListener("keydown", (e) => {
+      if (e.key === "ArrowDown" || ((e.key === "Enter" || e.key === " ") && !this.menuOpen())) {
+        e.preventDefault();
+        this.setMenu(true, true);
+      }
+    });
+    this.overflow.addEventListener("keydown", (e) => {
+      if (!this.menuOpen()) return;
+      if (e.key === "Escape") {
+        // The More tools menu inside closes first, on its own Escape.
+        if (e.target instanceof Element && e.target.closest(".quire-menu-panel")) return;
+        e.stopPropagation();
+        this.setMenu(false, false);
+        this.menuButton.focus();
+      } else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        this.moveFocus(e.key === "ArrowDown" ? 1 : -1);
+      }
+    });
+    // Picking a tool or a document action closes the pop-up (colours, style, undo keep it open).
+    this.overflow.addEventListener("click", (e) => {
+      const target = e.target instanceof Element ? e.target.closest("button") : null;
+      if (!target || !this.menuOpen()) return;
+      if (target.matches('[data-tool], .quire-menu-item, .quire-document-actions button')) this.setMenu(false, false);
+    });
+    this.el = h("div", { class: "quire-toolbar" }, nav, zoom, h("div", { class: "quire-spacer" }), this.peers, this.connection, this.menuButton, this.overflow);
+    this.el.ownerDocument.addEventListener("pointerdown", (e) => {
+      if (this.menuOpen() && e.target instanceof Node && !this.overflow.contains(e.target) && !this.menuButton.contains(e.target)) this.setMenu(false, false);
+    });
     this.setSelection(false, false);
     this.setHistory(false, false);
+  }
+
+  private menuOpen(): boolean {
+    return this.menuButton.getAttribute("aria-expanded") === "true";
+  }
+
+  /** Opens or closes the narrow toolbar's pop-up; `focusFirst` when opened from the keyboard. */
+  private setMenu(open: boolean, focusFirst: boolean): void {
+    this.menuButton.setAttribute("aria-expanded", String(open));
+    this.overflow.toggleAttribute("data-open", open);
+    if (open && focusFirst) this.focusables()[0]?.focus();
+  }
+
+  /** The pop-up's controls a person can reach, in order. */
+  private focusables(): HTMLElement[] {
+    return [...this.overflow.querySelectorAll<HTMLElement>("button, input, select")].filter((el) => !(el as HTMLButtonElement).disabled && el.getClientRects().length > 0);
+  }
+
+  private moveFocus(by: number): void {
+    const items = this.focusables();
+    if (items.length === 0) return;
+    const at = items.indexOf(this.el.ownerDocument.activeElement as HTMLElement);
+    items[(at + by + items.length) % items.length]?.focus();
   }
 
   setPage(index: number): void {
@@ -268,7 +328,7 @@ export class Toolbar {
 
   setConnection(state: ConnectionState): void {
     this.connection.dataset.connection = state;
-    this.connection.replaceChildren(h("span", { class: "quire-connection-label" }, CONNECTION_LABELS[state]));
+    this.connection.replaceChildren(h("span", { class: "quire-connection-label" }, this.t[state]));
   }
 
   /** Shows the other sessions: a chip per user, with the page they are on. */
@@ -281,10 +341,10 @@ export class Toolbar {
         const page = pageOf(p);
         const chip = h(
           "span",
-          { class: "quire-peer", "data-user-id": p.user_id, "data-page-index": page, title: page === null ? name : `${name} — page ${page + 1}` },
+          { class: "quire-peer", "data-user-id": p.user_id, "data-page-index": page, title: page === null ? name : this.t.peerOnPage(name, page + 1) },
           h("span", { class: "quire-avatar" }, initials(name)),
           h("span", { class: "quire-peer-name" }, name),
-          page === null ? null : h("span", { class: "quire-peer-page" }, `p. ${page + 1}`),
+          page === null ? null : h("span", { class: "quire-peer-page" }, this.t.peerPage(page + 1)),
         );
         chip.style.setProperty("--peer-color", colorFor(p.user_id));
         return chip;

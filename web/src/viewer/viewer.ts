@@ -24,6 +24,7 @@ import { PageOverlay } from "./overlay";
 import { LinkService } from "./pdf/link-service";
 import { PageList } from "./pdf/page-list";
 import { SelectionPopup } from "./selection-popup";
+import { ImageStampError, imageStampFromFile } from "./image-stamp";
 import { EN, type Strings } from "./strings";
 import { Thumbnails } from "./thumbnails";
 import { COLORS, Toolbar, type Tool } from "./toolbar";
@@ -60,6 +61,8 @@ export class Viewer implements InteractionHost {
   private fontSize = 14;
   /** The standard stamp the stamp tool places. */
   stampType = "Approved";
+  /** The picture the stamp tool places instead, once the user picked one. */
+  imageStamp: { dataUrl: string; width: number; height: number } | null = null;
   private opacity = 1;
   private fill: string | null = null;
   private selectedId: string | null = null;
@@ -102,8 +105,10 @@ export class Viewer implements InteractionHost {
       setStyle: (patch) => this.setStyle(patch),
       setStamp: (stamp) => {
         this.stampType = stamp;
+        this.imageStamp = null;
         this.setTool("stamp");
       },
+      setImageStamp: (file) => void this.pickImageStamp(file),
       deleteSelection: () => this.deleteSelection(),
       undo: () => this.undo(),
       redo: () => this.redo(),
@@ -112,12 +117,12 @@ export class Viewer implements InteractionHost {
       print: () => void this.print(),
       download: this.rights.canDownload && this.session ? () => void this.download(false) : undefined,
       downloadAnnotated: this.rights.canDownload && this.session ? () => void this.download(true) : undefined,
-    });
+    }, strings.toolbar);
     this.findBar = new FindBar(doc, {
       goToPage: (i) => this.goToPage(i),
       ensureRendered: (i) => this.pageList.ensureRendered(i),
       pageDiv: (i) => this.pageList.pages[i]?.div,
-    });
+    }, strings.toolbar);
     this.thumbnails = new Thumbnails(doc, first, (i) => this.goToPage(i));
     this.comments = new CommentsPanel(this.rights, {
       comment: (rootId, text) => this.comment(rootId, text),
@@ -522,6 +527,16 @@ export class Viewer implements InteractionHost {
       return;
     }
     e.preventDefault();
+  }
+
+  /** Turns a picked file into the stamp tool's picture (or says why it cannot be one). */
+  private async pickImageStamp(file: File): Promise<void> {
+    try {
+      this.imageStamp = await imageStampFromFile(file);
+      this.setTool("stamp");
+    } catch (e) {
+      this.toast(this.strings.imageStampFailed(e instanceof ImageStampError ? e.reason : "decode"));
+    }
   }
 
   destroy(): void {
