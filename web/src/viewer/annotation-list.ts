@@ -7,15 +7,19 @@ import type { QuireRecord } from "../client/types";
 import { textOf, typeLabel } from "./annotations";
 import { formatTime, h } from "./dom";
 import { bboxOf } from "./geometry";
+import { EN_SIDEBAR, type SidebarStrings } from "./strings";
 
 export class AnnotationList {
   readonly el: HTMLElement;
   private readonly list: HTMLOListElement;
   private readonly empty: HTMLParagraphElement;
 
-  constructor(private readonly focus: (id: string) => void) {
+  constructor(
+    private readonly focus: (id: string) => void,
+    private readonly t: SidebarStrings = EN_SIDEBAR,
+  ) {
     this.list = h("ol", { class: "quire-annotation-list" });
-    this.empty = h("p", { class: "quire-empty" }, "No annotations yet.");
+    this.empty = h("p", { class: "quire-empty" }, this.t.noAnnotations);
     this.el = h("div", { class: "quire-annotation-panel" }, this.list, this.empty);
   }
 
@@ -31,7 +35,7 @@ export class AnnotationList {
       const p = r.content.pageIndex as number;
       if (p !== page) {
         page = p;
-        items.push(h("li", { class: "quire-annotation-page", role: "presentation" }, `Page ${p + 1}`));
+        items.push(h("li", { class: "quire-annotation-page", role: "presentation" }, this.t.pageHeading(p + 1)));
       }
       items.push(this.item(r, comments.get(r.id) ?? 0, r.id === selectedId));
     }
@@ -45,9 +49,9 @@ export class AnnotationList {
     const button = h(
       "button",
       { type: "button", class: "quire-annotation-item", "data-annotation-id": r.id, "aria-current": selected ? "true" : null },
-      h("span", { class: "quire-annotation-kind" }, typeLabel(r.content.type)),
-      commentCount > 0 ? h("span", { class: "quire-badge", title: `${commentCount} comments`, "aria-label": `${commentCount} comments` }, String(commentCount)) : null,
-      h("span", { class: "quire-annotation-meta" }, `${r.creator_name ?? r.creator} · ${formatTime(when)}`),
+      h("span", { class: "quire-annotation-kind" }, typeLabel(r.content.type, this.t)),
+      commentCount > 0 ? h("span", { class: "quire-badge", title: this.t.commentCount(commentCount), "aria-label": this.t.commentCount(commentCount) }, String(commentCount)) : null,
+      h("span", { class: "quire-annotation-meta" }, this.t.annotationMeta(r.creator_name ?? r.creator, formatTime(when))),
       text ? h("span", { class: "quire-annotation-text" }, text) : null,
     );
     button.addEventListener("click", () => this.focus(r.id));

@@ -5,6 +5,7 @@
  */
 import type { JsonObject, JsonValue, SessionUser } from "../client/types";
 import { boundsOf, rectFromCorners, round, roundPoint, roundRect, unionRects, type Point, type Rect } from "./geometry";
+import { EN_SIDEBAR, type SidebarStrings } from "./strings";
 
 export const TYPES = {
   ink: "pspdfkit/ink",
@@ -286,27 +287,9 @@ export function isResizable(type: JsonValue | undefined): boolean {
   return type !== TYPES.note && !(typeof type === "string" && type.startsWith("pspdfkit/markup/"));
 }
 
-const LABELS: Record<string, string> = {
-  [TYPES.ink]: "Drawing",
-  [TYPES.highlight]: "Highlight",
-  "pspdfkit/markup/underline": "Underline",
-  "pspdfkit/markup/strikeout": "Strikeout",
-  "pspdfkit/markup/squiggly": "Squiggly",
-  [TYPES.rectangle]: "Rectangle",
-  [TYPES.ellipse]: "Ellipse",
-  [TYPES.line]: "Line",
-  "pspdfkit/shape/polygon": "Polygon",
-  "pspdfkit/shape/polyline": "Polyline",
-  [TYPES.note]: "Note",
-  [TYPES.text]: "Text",
-  "pspdfkit/stamp": "Stamp",
-  "pspdfkit/image": "Image",
-  "pspdfkit/link": "Link",
-  "pspdfkit/redaction": "Redaction",
-};
-
-export function typeLabel(type: JsonValue | undefined): string {
-  return (typeof type === "string" && LABELS[type]) || "Annotation";
+/** The type's name in the sidebar (`strings.sidebar.types`). */
+export function typeLabel(type: JsonValue | undefined, t: SidebarStrings = EN_SIDEBAR): string {
+  return (typeof type === "string" && Object.hasOwn(t.types, type) && t.types[type]) || t.annotation;
 }
 
 /** The thread state kept in the root annotation's `customData` (see README, "Comments"). */

@@ -18,6 +18,7 @@ import { isResolved, textOf, TYPES, typeLabel } from "./annotations";
 import { formatTime, h } from "./dom";
 import { bboxOf } from "./geometry";
 import { colorFor } from "./presence-colors";
+import { EN_SIDEBAR, type SidebarStrings } from "./strings";
 
 export interface CommentActions {
   comment(rootId: string, text: string): void;
@@ -43,6 +44,7 @@ class ThreadView {
     root: QuireRecord,
     private readonly rights: Rights,
     private readonly actions: CommentActions,
+    private readonly t: SidebarStrings,
   ) {
     this.root = root;
     this.title = h("button", { type: "button", class: "quire-thread-title" });
@@ -50,7 +52,7 @@ class ThreadView {
     this.resolveButton = h("button", { type: "button", class: "quire-button", "data-action": "resolve" });
     this.resolveButton.addEventListener("click", () => actions.setResolved(this.root.id, !isResolved(this.root.content)));
     this.list = h("ol", { class: "quire-comment-list" });
-    this.form = replyForm("reply", "Reply…", "Reply", (text) => actions.comment(this.root.id, text));
+    this.form = replyForm("reply", this.t.replyPlaceholder, this.t.reply, (text) => actions.comment(this.root.id, text));
     this.noteText = h("p", { class: "quire-thread-note" });
     this.el = h(
       "li",
@@ -65,14 +67,14 @@ class ThreadView {
   update(root: QuireRecord, comments: QuireRecord[], selected: boolean): void {
     this.root = root;
     const resolved = isResolved(root.content);
-    const page = typeof root.content.pageIndex === "number" ? ` · p. ${root.content.pageIndex + 1}` : "";
-    this.title.textContent = `${typeLabel(root.content.type)}${page}`;
+    const page = typeof root.content.pageIndex === "number" ? root.content.pageIndex + 1 : null;
+    this.title.textContent = this.t.threadTitle(typeLabel(root.content.type, this.t), page);
     const isNote = root.content.type === TYPES.note;
     this.noteText.hidden = !isNote;
-    if (isNote) this.noteText.textContent = `${root.creator_name ?? root.creator}: ${textOf(root.content)}`;
+    if (isNote) this.noteText.textContent = this.t.noteText(root.creator_name ?? root.creator, textOf(root.content));
     this.el.classList.toggle("quire-selected", selected);
     this.el.toggleAttribute("data-resolved", resolved);
-    this.resolveButton.textContent = resolved ? "Reopen" : "Resolve";
+    this.resolveButton.textContent = resolved ? this.t.reopen : this.t.resolve;
     this.resolveButton.hidden = !this.rights.canEdit(root);
     this.form.hidden = !this.rights.canReply(root);
     this.list.replaceChildren(...comments.map((c) => this.renderComment(c)));
@@ -97,7 +99,7 @@ class ThreadView {
     );
     if (c.rev === 0) item.classList.add("quire-pending");
     if (this.rights.canDelete(c)) {
-      const del = h("button", { type: "button", class: "quire-link-button", "data-action": "delete-comment", title: "Delete comment" }, "Delete");
+      const del = h("button", { type: "button", class: "quire-link-button", "data-action": "delete-comment", title: this.t.deleteComment }, this.t.delete);
       del.addEventListener("click", () => this.actions.deleteComment(c.id));
       item.querySelector(".quire-comment-head")?.append(del);
     }
@@ -118,29 +120,30 @@ export class CommentsPanel {
   constructor(
     private readonly rights: Rights,
     private readonly actions: CommentActions,
+    private readonly t: SidebarStrings = EN_SIDEBAR,
   ) {
     this.list = h("ul", { class: "quire-threads" });
-    this.empty = h("p", { class: "quire-empty" }, "No comments yet. Select an annotation to start a thread.");
+    this.empty = h("p", { class: "quire-empty" }, t.noComments);
     this.newThreadLabel = h("div", { class: "quire-new-thread-label" });
-    const form = replyForm("new-comment", "Add a comment…", "Comment", (text) => {
+    const form = replyForm("new-comment", t.addComment, t.comment, (text) => {
       if (this.newThreadRoot) actions.comment(this.newThreadRoot, text);
     });
     this.newThread = h("div", { class: "quire-new-thread", hidden: true }, this.newThreadLabel, form);
-    this.annotations = new AnnotationList((id) => actions.focus(id));
+    this.annotations = new AnnotationList((id) => actions.focus(id), t);
     const commentsPanel = h("div", { class: "quire-tab-panel", id: "quire-tab-comments", role: "tabpanel" }, this.newThread, this.list, this.empty);
     const annotationsPanel = h("div", { class: "quire-tab-panel", id: "quire-tab-annotations", role: "tabpanel", hidden: true }, this.annotations.el);
     const tab = (name: string, label: string, panel: HTMLElement, selected: boolean) => {
       const b = h("button", { type: "button", role: "tab", class: "quire-tab", "data-tab": name, "aria-selected": String(selected), "aria-controls": panel.id }, label);
       b.addEventListener("click", () => {
-        for (const t of tabs.querySelectorAll("[role=tab]")) t.setAttribute("aria-selected", String(t === b));
+        for (const other of tabs.querySelectorAll("[role=tab]")) other.setAttribute("aria-selected", String(other === b));
         commentsPanel.hidden = panel !== commentsPanel;
         annotationsPanel.hidden = panel !== annotationsPanel;
       });
       return b;
     };
-    const tabs = h("div", { class: "quire-tabs", role: "tablist", "aria-label": "Sidebar" });
-    tabs.append(tab("comments", "Comments", commentsPanel, true), tab("annotations", "Annotations", annotationsPanel, false));
-    this.el = h("aside", { class: "quire-sidebar quire-comments", "aria-label": "Comments and annotations" }, tabs, commentsPanel, annotationsPanel);
+    const tabs = h("div", { class: "quire-tabs", role: "tablist", "aria-label": t.sidebar });
+    tabs.append(tab("comments", t.commentsTab, commentsPanel, true), tab("annotations", t.annotationsTab, annotationsPanel, false));
+    this.el = h("aside", { class: "quire-sidebar quire-comments", "aria-label": t.commentsAndAnnotations }, tabs, commentsPanel, annotationsPanel);
   }
 
   /** Redraws from the current records and selection. */
@@ -166,7 +169,7 @@ export class CommentsPanel {
     }
     for (const root of roots) {
       let view = this.threads.get(root.id);
-      if (!view) this.threads.set(root.id, (view = new ThreadView(root, this.rights, this.actions)));
+      if (!view) this.threads.set(root.id, (view = new ThreadView(root, this.rights, this.actions, this.t)));
       const comments = (byRoot.get(root.id) ?? []).sort((a, b) => created(a).localeCompare(created(b)));
       view.update(root, comments, root.id === selectedId);
     }
@@ -182,7 +185,7 @@ export class CommentsPanel {
       this.newThread.querySelector("textarea")!.value = "";
     }
     this.newThreadRoot = offer?.id ?? null;
-    if (offer) this.newThreadLabel.textContent = `Comment on ${typeLabel(offer.content.type).toLowerCase()}`;
+    if (offer) this.newThreadLabel.textContent = this.t.commentOn(typeLabel(offer.content.type, this.t));
   }
 
   /** Puts the cursor in the new-thread box (after creating a note, say). */

@@ -14,12 +14,17 @@
 import type { PDFDocumentProxy } from "pdfjs-dist";
 import { annotatedPdfUrl, apiError, documentUrl } from "../client/api";
 import { h } from "./dom";
+import { EN_POPUPS, type PopupStrings } from "./strings";
 
 /** CSS pixels per PDF point for printed pages (2 × 72 dpi = 144 dpi). */
 const PRINT_SCALE = 2;
 
 /** Renders every page and opens the print dialog. `progress` reports pages done. */
-export async function printDocument(doc: PDFDocumentProxy, progress: (done: number, total: number) => void): Promise<void> {
+export async function printDocument(
+  doc: PDFDocumentProxy,
+  progress: (done: number, total: number) => void,
+  t: PopupStrings = EN_POPUPS,
+): Promise<void> {
   const owner = globalThis.document;
   owner.querySelector(".quire-print")?.remove();
   const container = h("div", { class: "quire-print", "aria-hidden": "true" });
@@ -36,7 +41,7 @@ export async function printDocument(doc: PDFDocumentProxy, progress: (done: numb
     if (!blob) throw new Error(`page ${i} could not be drawn for printing`);
     const url = URL.createObjectURL(blob);
     urls.push(url);
-    container.append(h("img", { src: url, alt: `Page ${i}`, "data-page-number": i }));
+    container.append(h("img", { src: url, alt: t.printedPage(i), "data-page-number": i }));
     progress(i, doc.numPages);
   }
   owner.body.append(container);

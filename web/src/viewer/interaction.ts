@@ -37,6 +37,7 @@ import {
 } from "./geometry";
 import type { PageOverlay } from "./overlay";
 import { renderAnnotation } from "./render";
+import { EN_POPUPS, type PopupStrings } from "./strings";
 import { editText } from "./text-editor";
 import type { Tool } from "./toolbar";
 
@@ -85,6 +86,7 @@ export class Interaction {
   constructor(
     private readonly host: InteractionHost,
     private readonly surface: HTMLElement,
+    private readonly t: PopupStrings = EN_POPUPS,
   ) {
     const opts = { signal: this.abort.signal };
     surface.addEventListener("pointerdown", (e) => this.down(e), opts);
@@ -352,7 +354,7 @@ export class Interaction {
     const text = await editText(overlay.page.div, {
       at: view,
       initial: "",
-      placeholder: tool === "note" ? "Note text" : "Text",
+      placeholder: tool === "note" ? this.t.noteTextPlaceholder : this.t.textPlaceholder,
       fontSizePx: tool === "text" ? style.fontSize * (overlay.page.viewport.scale || 1) : undefined,
     });
     if (text === null || (tool === "text" && text.trim() === "")) return;
@@ -383,7 +385,7 @@ export class Interaction {
     if (record.content.type !== TYPES.note && record.content.type !== TYPES.text) return;
     const bbox = bboxOf(record.content)!;
     const view = mapRect(overlay.transform, bbox);
-    void editText(overlay.page.div, { at: [view[0], view[1]], initial: textOf(record.content), placeholder: "Text" }).then((text) => {
+    void editText(overlay.page.div, { at: [view[0], view[1]], initial: textOf(record.content), placeholder: this.t.textPlaceholder }).then((text) => {
       const current = this.host.record(record.id);
       if (text === null || !current || text === textOf(current.content)) return;
       this.host.update(record.id, withText(current.content, text));

@@ -8,12 +8,15 @@ import { textOf, TYPES } from "./annotations";
 import { formatTime, h } from "./dom";
 import { bboxOf, mapRect } from "./geometry";
 import type { PageOverlay } from "./overlay";
+import { EN_POPUPS, type PopupStrings } from "./strings";
 
 /** The pop-up's width in pixels (kept inside the page). */
 const WIDTH = 240;
 
 export class NotePopup {
   private el: HTMLElement | null = null;
+
+  constructor(private readonly t: PopupStrings = EN_POPUPS) {}
 
   /** Shows the note's pop-up on its page, or hides it when `record` is not a note. */
   show(record: QuireRecord | null, overlay: PageOverlay | undefined, canEdit: boolean, edit: (id: string) => void): void {
@@ -25,12 +28,12 @@ export class NotePopup {
     const created = typeof record.content.createdAt === "string" ? record.content.createdAt : record.created_at;
     const el = h(
       "div",
-      { class: "quire-note-popup", role: "dialog", "aria-label": "Note", "data-record-id-popup": record.id },
+      { class: "quire-note-popup", role: "dialog", "aria-label": this.t.note, "data-record-id-popup": record.id },
       h("div", { class: "quire-note-popup-head" }, h("strong", {}, record.creator_name ?? record.creator), h("time", { datetime: created }, formatTime(created))),
-      h("p", { class: "quire-note-popup-text" }, textOf(record.content) || "(empty note)"),
+      h("p", { class: "quire-note-popup-text" }, textOf(record.content) || this.t.emptyNote),
     );
     if (canEdit) {
-      const button = h("button", { type: "button", class: "quire-button", "data-action": "edit-note" }, "Edit");
+      const button = h("button", { type: "button", class: "quire-button", "data-action": "edit-note" }, this.t.editNote);
       button.addEventListener("click", () => edit(record.id));
       el.append(button);
     }

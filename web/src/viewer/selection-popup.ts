@@ -4,6 +4,7 @@
  * It goes away when the selection does, on scroll, or after an action.
  */
 import { h } from "./dom";
+import { EN_POPUPS, type PopupStrings } from "./strings";
 
 export interface SelectionActions {
   /** Whether the user may annotate (else only Copy is offered). */
@@ -23,6 +24,7 @@ export class SelectionPopup {
     private readonly surface: HTMLElement,
     actions: SelectionActions,
     isSelectTool: () => boolean,
+    t: PopupStrings = EN_POPUPS,
   ) {
     const button = (action: string, label: string, run: () => void) => {
       const b = h("button", { type: "button", class: "quire-button", "data-action": action }, label);
@@ -35,15 +37,15 @@ export class SelectionPopup {
       return b;
     };
     this.markButtons = [
-      button("selection-highlight", "Highlight", () => actions.highlight()),
-      button("selection-underline", "Underline", () => actions.underline()),
-      button("selection-comment", "Comment", () => actions.comment()),
+      button("selection-highlight", t.highlight, () => actions.highlight()),
+      button("selection-underline", t.underline, () => actions.underline()),
+      button("selection-comment", t.comment, () => actions.comment()),
     ];
     this.el = h(
       "div",
-      { class: "quire-selection-popup", role: "toolbar", "aria-label": "Selected text", hidden: true },
+      { class: "quire-selection-popup", role: "toolbar", "aria-label": t.selectedText, hidden: true },
       ...this.markButtons,
-      button("selection-copy", "Copy", () => void this.copy()),
+      button("selection-copy", t.copy, () => void this.copy()),
     );
     this.el.addEventListener("pointerdown", (e) => e.stopPropagation());
     root.append(this.el);

@@ -1,7 +1,7 @@
 /**
  * The viewer's messages in one table, so that a host application can translate them:
- * `Quire.load({ locale, strings: { sessionEnded: "…", toolbar: { print: "…" } } })` replaces any
- * of them. Messages with
+ * `Quire.load({ locale, strings: { sessionEnded: "…", toolbar: { print: "…" }, sidebar: { reply: "…" } } })`
+ * replaces any of them (sections: `toolbar`, `sidebar`, `popups`). Messages with
  * parameters are functions. English is the default; `locale` is kept for date formatting.
  */
 import type { PendingChange } from "../client/sync-state";
@@ -82,6 +82,72 @@ export const EN_TOOLBAR = {
 
 export type ToolbarStrings = typeof EN_TOOLBAR;
 
+/** The sidebar's labels: the comments and annotations tabs, and the page thumbnails. */
+export const EN_SIDEBAR = {
+  sidebar: "Sidebar",
+  commentsAndAnnotations: "Comments and annotations",
+  commentsTab: "Comments",
+  annotationsTab: "Annotations",
+  noComments: "No comments yet. Select an annotation to start a thread.",
+  addComment: "Add a comment…",
+  comment: "Comment",
+  commentOn: (type: string) => `Comment on ${type.toLowerCase()}`,
+  replyPlaceholder: "Reply…",
+  reply: "Reply",
+  resolve: "Resolve",
+  reopen: "Reopen",
+  threadTitle: (type: string, page: number | null) => (page === null ? type : `${type} · p. ${page}`),
+  noteText: (author: string, text: string) => `${author}: ${text}`,
+  deleteComment: "Delete comment",
+  delete: "Delete",
+  noAnnotations: "No annotations yet.",
+  pageHeading: (page: number) => `Page ${page}`,
+  commentCount: (count: number) => `${count} comments`,
+  annotationMeta: (author: string, time: string) => `${author} · ${time}`,
+  pages: "Pages",
+  thumbnail: (page: number) => `Page ${page}`,
+  /** An annotation of a type not in `types`. */
+  annotation: "Annotation",
+  /** Each annotation type's name (Instant JSON `type`), in the sidebar's lists. */
+  types: {
+    "pspdfkit/ink": "Drawing",
+    "pspdfkit/markup/highlight": "Highlight",
+    "pspdfkit/markup/underline": "Underline",
+    "pspdfkit/markup/strikeout": "Strikeout",
+    "pspdfkit/markup/squiggly": "Squiggly",
+    "pspdfkit/shape/rectangle": "Rectangle",
+    "pspdfkit/shape/ellipse": "Ellipse",
+    "pspdfkit/shape/line": "Line",
+    "pspdfkit/shape/polygon": "Polygon",
+    "pspdfkit/shape/polyline": "Polyline",
+    "pspdfkit/note": "Note",
+    "pspdfkit/text": "Text",
+    "pspdfkit/stamp": "Stamp",
+    "pspdfkit/image": "Image",
+    "pspdfkit/link": "Link",
+    "pspdfkit/redaction": "Redaction",
+  } as Record<string, string>,
+};
+
+export type SidebarStrings = typeof EN_SIDEBAR;
+
+/** The pop-ups over the pages: the selected-text bar, a note's pop-up, the in-place text editor, printing. */
+export const EN_POPUPS = {
+  selectedText: "Selected text",
+  highlight: "Highlight",
+  underline: "Underline",
+  comment: "Comment",
+  copy: "Copy",
+  note: "Note",
+  emptyNote: "(empty note)",
+  editNote: "Edit",
+  noteTextPlaceholder: "Note text",
+  textPlaceholder: "Text",
+  printedPage: (page: number) => `Page ${page}`,
+};
+
+export type PopupStrings = typeof EN_POPUPS;
+
 export const EN = {
   loading: "Loading…",
   couldNotOpen: (detail: string) => `Could not open the document: ${detail}`,
@@ -122,12 +188,20 @@ export const EN = {
     not_permitted: "You are not allowed to do that.",
   } as Record<string, string>,
   toolbar: EN_TOOLBAR,
+  sidebar: EN_SIDEBAR,
+  popups: EN_POPUPS,
 };
 
-export type Strings = Omit<typeof EN, "toolbar"> & { toolbar: ToolbarStrings };
+type Sections = "toolbar" | "sidebar" | "popups";
 
-/** What `Quire.load({ strings })` takes: any message, any toolbar label. */
-export type StringOverrides = Partial<Omit<Strings, "toolbar">> & { toolbar?: Partial<ToolbarStrings> };
+export type Strings = Omit<typeof EN, Sections> & { toolbar: ToolbarStrings; sidebar: SidebarStrings; popups: PopupStrings };
+
+/** What `Quire.load({ strings })` takes: any message, any toolbar, sidebar or pop-up label. */
+export type StringOverrides = Partial<Omit<Strings, Sections>> & {
+  toolbar?: Partial<ToolbarStrings>;
+  sidebar?: Partial<SidebarStrings>;
+  popups?: Partial<PopupStrings>;
+};
 
 /** `base` with those of `overrides` that have the same type (a string for a string, a function for a function). */
 function sameTypes<T extends object>(base: T, overrides: Partial<T>): T {
@@ -139,11 +213,22 @@ function sameTypes<T extends object>(base: T, overrides: Partial<T>): T {
   return out;
 }
 
+/** The entries of a host's record whose values are strings. */
+function onlyStrings(record: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(Object.entries(record).filter((e): e is [string, string] => typeof e[1] === "string"));
+}
+
 /** The table with the host's replacements applied (unknown keys are ignored). */
 export function withStrings(overrides: StringOverrides | undefined): Strings {
   if (!overrides) return EN;
-  const out: Strings = sameTypes<Strings>(EN, { ...overrides, rejected: undefined, toolbar: undefined });
-  if (overrides.rejected) out.rejected = { ...EN.rejected, ...overrides.rejected };
+  const out: Strings = sameTypes<Strings>(EN, { ...overrides, rejected: undefined, toolbar: undefined, sidebar: undefined, popups: undefined });
+  if (overrides.rejected) out.rejected = { ...EN.rejected, ...onlyStrings(overrides.rejected) };
   if (overrides.toolbar) out.toolbar = sameTypes(EN_TOOLBAR, overrides.toolbar);
+  if (overrides.sidebar) {
+    out.sidebar = sameTypes(EN_SIDEBAR, { ...overrides.sidebar, types: undefined });
+    const types = overrides.sidebar.types;
+    if (types && typeof types === "object") out.sidebar.types = { ...EN_SIDEBAR.types, ...onlyStrings(types) };
+  }
+  if (overrides.popups) out.popups = sameTypes(EN_POPUPS, overrides.popups);
   return out;
 }

@@ -9,6 +9,7 @@ import { h, s } from "./dom";
 import { pageToView } from "./geometry";
 import { renderAnnotation } from "./render";
 import { colorFor } from "./presence-colors";
+import { EN_SIDEBAR, type SidebarStrings } from "./strings";
 import { pageOf } from "./toolbar";
 
 const THUMB_WIDTH = 96;
@@ -33,8 +34,9 @@ export class Thumbnails {
     private readonly doc: PDFDocumentProxy,
     first: PDFPageProxy,
     onSelect: (index: number) => void,
+    t: SidebarStrings = EN_SIDEBAR,
   ) {
-    this.el = h("nav", { class: "quire-sidebar quire-thumbnails", "aria-label": "Pages" });
+    this.el = h("nav", { class: "quire-sidebar quire-thumbnails", "aria-label": t.pages });
     const vp = first.getViewport({ scale: 1 });
     this.standIn = vp;
     for (let i = 0; i < doc.numPages; i++) {
@@ -42,7 +44,7 @@ export class Thumbnails {
       holder.style.aspectRatio = `${vp.width} / ${vp.height}`;
       const item = h(
         "button",
-        { type: "button", class: "quire-thumb", "data-page-index": i, "aria-label": `Page ${i + 1}` },
+        { type: "button", class: "quire-thumb", "data-page-index": i, "aria-label": t.thumbnail(i + 1) },
         holder,
         h("span", { class: "quire-thumb-label" }, String(i + 1)),
         h("span", { class: "quire-thumb-peers" }),

@@ -51,7 +51,7 @@ export class Viewer implements InteractionHost {
   private readonly interaction: Interaction;
   private readonly history: History;
   private readonly toasts: HTMLElement;
-  private readonly notePopup = new NotePopup();
+  private readonly notePopup: NotePopup;
   private readonly findBar: FindBar;
   private readonly selectionPopup: SelectionPopup;
   private readonly forms: Forms;
@@ -83,6 +83,7 @@ export class Viewer implements InteractionHost {
     private readonly session: { baseUrl: string; token: string } | null = null,
   ) {
     this.editable = this.rights.canCreate("annotation");
+    this.notePopup = new NotePopup(strings.popups);
     const links = new LinkService(doc, (i) => this.goToPage(i), () => this.pageList.currentPage);
     this.forms = new Forms(doc, {
       canFill: this.rights.canFillForms,
@@ -123,14 +124,14 @@ export class Viewer implements InteractionHost {
       ensureRendered: (i) => this.pageList.ensureRendered(i),
       pageDiv: (i) => this.pageList.pages[i]?.div,
     }, strings.toolbar);
-    this.thumbnails = new Thumbnails(doc, first, (i) => this.goToPage(i));
+    this.thumbnails = new Thumbnails(doc, first, (i) => this.goToPage(i), strings.sidebar);
     this.comments = new CommentsPanel(this.rights, {
       comment: (rootId, text) => this.comment(rootId, text),
       setResolved: (rootId, resolved) => this.setResolved(rootId, resolved),
       deleteComment: (id) => this.delete(id),
       focus: (rootId) => this.focusRecord(rootId),
       users: () => this.knownUsers(),
-    });
+    }, strings.sidebar);
     this.toasts = h("div", { class: "quire-toasts", role: "status", "aria-live": "polite" });
     this.root = h(
       "div",
@@ -150,7 +151,7 @@ export class Viewer implements InteractionHost {
       update: (id, content) => client.update(id, content),
       delete: (id) => client.delete(id),
     });
-    this.interaction = new Interaction(this, this.pageList.scroller);
+    this.interaction = new Interaction(this, this.pageList.scroller, strings.popups);
     this.selectionPopup = new SelectionPopup(
       this.root,
       this.pageList.scroller,
@@ -165,6 +166,7 @@ export class Viewer implements InteractionHost {
         },
       },
       () => this.tool === "select",
+      strings.popups,
     );
     this.listen();
     this.setTool("select");
@@ -466,7 +468,7 @@ export class Viewer implements InteractionHost {
     try {
       await printDocument(this.doc, (done, total) => {
         this.root.dataset.printProgress = `${done}/${total}`;
-      });
+      }, this.strings.popups);
     } catch (error) {
       console.error("quire: printing failed", error);
       this.toast(this.strings.printFailed);
