@@ -22,13 +22,12 @@ use super::error::Error;
 use super::extract::{ApiKey, ClientSession};
 use crate::auth::access::Access;
 use crate::auth::rights::Permission;
-use crate::auth::tokens::DocumentRef;
 use crate::exchange::geometry::PageGeometry;
 use crate::exchange::instant_json::{self, Refused};
 use crate::exchange::layers::{self, Report};
 use crate::exchange::xfdf;
 use crate::state::AppState;
-use crate::{auth, documents, exchange, limits};
+use crate::{documents, exchange, limits};
 
 pub fn configure_backend(cfg: &mut web::ServiceConfig) {
     cfg.route("/documents/{id}/pages", web::get().to(pages))
@@ -305,36 +304,18 @@ struct ClientQuery {
     document_id: Option<String>,
 }
 
-/// The token's managed document, checked for `download`.
-fn client_document<'a>(
-    token: &'a crate::auth::tokens::VerifiedToken,
-    query: &ClientQuery,
-) -> Result<&'a str, Error> {
-    if query
-        .document_id
-        .as_deref()
-        .is_some_and(|d| d != token.grant.document.id())
-    {
-        return Err(auth::Error::WrongDocument.into());
-    }
-    if !token.has(Permission::Download) {
-        return Err(auth::Error::RightMissing("`download` is required".into()).into());
-    }
-    match &token.grant.document {
-        DocumentRef::Managed(id) => Ok(id),
-        _ => Err(Error::NoDocumentBytes(
-            "app-provided documents have no records on Quire".into(),
-        )),
-    }
-}
-
 #[utoipa::path(get, path = "/api/client/document.json", tag = "client", params(("document_id" = Option<String>, Query, description = "the document the client expects")), responses((status = 200, description = "the token's layer as Instant JSON", body = Object), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, description = "no such document", body = crate::http::error::ErrorBody), (status = 403, body = crate::http::error::ErrorBody)), security(("session_token" = [])))]
 async fn client_instant_json(
-    ClientSession(token): ClientSession,
+    session: ClientSession,
     state: web::Data<AppState>,
     query: web::Query<ClientQuery>,
 ) -> Result<HttpResponse, Error> {
-    let id = client_document(&token, &query)?;
+    let id = session.managed_document(
+        query.document_id.as_deref(),
+        Permission::Download,
+        "records",
+    )?;
+    let token = &session.0;
     let access = Access::from_grant(&token.grant);
     let records = layers::read(&state, id, &token.grant.layer, Some(access)).await?;
     Ok(HttpResponse::Ok().json(instant_json::export(&records)))
@@ -342,11 +323,16 @@ async fn client_instant_json(
 
 #[utoipa::path(get, path = "/api/client/document.xfdf", tag = "client", params(("document_id" = Option<String>, Query, description = "the document the client expects")), responses((status = 200, description = "the token's layer as XFDF", body = String, content_type = "application/vnd.adobe.xfdf"), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, description = "no such document", body = crate::http::error::ErrorBody), (status = 403, body = crate::http::error::ErrorBody)), security(("session_token" = [])))]
 async fn client_xfdf(
-    ClientSession(token): ClientSession,
+    session: ClientSession,
     state: web::Data<AppState>,
     query: web::Query<ClientQuery>,
 ) -> Result<HttpResponse, Error> {
-    let id = client_document(&token, &query)?;
+    let id = session.managed_document(
+        query.document_id.as_deref(),
+        Permission::Download,
+        "records",
+    )?;
+    let token = &session.0;
     let doc = documents::get(&state.db, id).await?;
     let access = Access::from_grant(&token.grant);
     let records = layers::read(&state, id, &token.grant.layer, Some(access)).await?;

@@ -82,6 +82,34 @@ impl FromRequest for ApiKey {
 /// [`require_session`].
 pub struct ClientSession(pub tokens::VerifiedToken);
 
+impl ClientSession {
+    /// The token's managed document, for a client route that needs `right`: refused when the
+    /// query names another document (`?document_id=`), when the right is missing, or when the
+    /// token is for an app-provided document (which has no `what` on Quire).
+    pub fn managed_document(
+        &self,
+        expected: Option<&str>,
+        right: crate::auth::rights::Permission,
+        what: &str,
+    ) -> Result<&str, Error> {
+        let grant = &self.0.grant;
+        if expected.is_some_and(|d| d != grant.document.id()) {
+            return Err(auth::Error::WrongDocument.into());
+        }
+        if !self.0.has(right) {
+            return Err(
+                auth::Error::RightMissing(format!("`{}` is required", right.as_str())).into(),
+            );
+        }
+        match &grant.document {
+            tokens::DocumentRef::Managed(id) => Ok(id),
+            tokens::DocumentRef::App(_) => Err(Error::NoDocumentBytes(format!(
+                "app-provided documents have no {what} on Quire"
+            ))),
+        }
+    }
+}
+
 /// Middleware for the client scope: verifies the session token before any extractor runs.
 pub async fn require_session(
     req: ServiceRequest,

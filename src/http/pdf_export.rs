@@ -15,11 +15,10 @@ use super::error::Error;
 use super::extract::{ApiKey, ClientSession};
 use crate::auth::access::Access;
 use crate::auth::rights::Permission;
-use crate::auth::tokens::DocumentRef;
+use crate::documents;
 use crate::entities::document;
 use crate::exchange::{self, instant_json, layers};
 use crate::state::AppState;
-use crate::{auth, documents};
 
 pub fn configure_backend(cfg: &mut web::ServiceConfig) {
     cfg.route("/documents/{id}/pdf", web::get().to(backend_pdf));
@@ -60,25 +59,13 @@ struct ClientPdfQuery {
 
 #[utoipa::path(get, path = "/api/client/pdf", tag = "client", params(("document_id" = Option<String>, Query, description = "the document the client expects"), ("flatten" = Option<bool>, Query, description = "burn the annotations into the pages")), responses((status = 200, description = "the PDF with the token's layer", body = String, content_type = "application/pdf"), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, description = "no such document", body = crate::http::error::ErrorBody), (status = 403, body = crate::http::error::ErrorBody)), security(("session_token" = [])))]
 async fn client_pdf(
-    ClientSession(token): ClientSession,
+    session: ClientSession,
     state: web::Data<AppState>,
     query: web::Query<ClientPdfQuery>,
 ) -> Result<HttpResponse, Error> {
-    if query
-        .document_id
-        .as_deref()
-        .is_some_and(|d| d != token.grant.document.id())
-    {
-        return Err(auth::Error::WrongDocument.into());
-    }
-    if !token.has(Permission::Download) {
-        return Err(auth::Error::RightMissing("`download` is required".into()).into());
-    }
-    let DocumentRef::Managed(id) = &token.grant.document else {
-        return Err(Error::NoDocumentBytes(
-            "app-provided documents have no bytes on Quire".into(),
-        ));
-    };
+    let id =
+        session.managed_document(query.document_id.as_deref(), Permission::Download, "bytes")?;
+    let token = &session.0;
     let doc = documents::get(&state.db, id).await?;
     let access = Access::from_grant(&token.grant);
     let records = layers::read(&state, id, &token.grant.layer, Some(access)).await?;

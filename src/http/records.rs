@@ -15,10 +15,9 @@ use crate::actors::registry::send_to_document;
 use crate::actors::state::Outcome;
 use crate::auth::access::Access;
 use crate::auth::rights::Permission;
-use crate::auth::tokens::DocumentRef;
+use crate::documents;
 use crate::protocol::ChangeRequest;
 use crate::state::AppState;
-use crate::{auth, documents};
 
 /// Most changes one REST request may carry.
 pub const MAX_REST_BATCH: usize = 100;
@@ -189,25 +188,16 @@ struct ClientRecordsQuery {
 
 #[utoipa::path(get, path = "/api/client/records", tag = "client", params(ClientRecordsQuery), responses((status = 200, body = crate::actors::views::RecordsBody), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody)), security(("session_token" = [])))]
 async fn client_records(
-    ClientSession(token): ClientSession,
+    session: ClientSession,
     state: web::Data<AppState>,
     query: web::Query<ClientRecordsQuery>,
 ) -> Result<HttpResponse, Error> {
-    if query
-        .document_id
-        .as_deref()
-        .is_some_and(|d| d != token.grant.document.id())
-    {
-        return Err(auth::Error::WrongDocument.into());
-    }
-    if !token.has(Permission::ReadDocument) {
-        return Err(auth::Error::RightMissing("`read-document` is required".into()).into());
-    }
-    let DocumentRef::Managed(id) = &token.grant.document else {
-        return Err(Error::NoDocumentBytes(
-            "app-provided documents have no records on Quire".into(),
-        ));
-    };
+    let id = session.managed_document(
+        query.document_id.as_deref(),
+        Permission::ReadDocument,
+        "records",
+    )?;
+    let token = &session.0;
     let access = Access::from_grant(&token.grant);
     let layer = token.grant.layer.clone();
     let (_, body) = send_to_document(&state.registry, id, || ReadRecords {

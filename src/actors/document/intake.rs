@@ -13,7 +13,18 @@ use super::{
 };
 use crate::actors::state::Outcome;
 use crate::actors::views::text;
-use crate::protocol::RejectCode;
+use crate::protocol::{ChangeRequest, RejectCode};
+
+/// The answer to changes that do not fit in the document's queue: `busy` for each, counted.
+fn busy(changes: &[ChangeRequest]) -> Vec<Outcome> {
+    let outcomes = reject_all(
+        changes,
+        RejectCode::Busy,
+        "the document has too many changes waiting to be committed; retry after a moment",
+    );
+    crate::metrics::get().count_outcomes(&outcomes);
+    outcomes
+}
 
 impl Handler<Submit> for DocumentActor {
     type Result = ();
@@ -30,12 +41,7 @@ impl Handler<Submit> for DocumentActor {
             group: None,
         };
         if let Err(refused) = self.enqueue(pending) {
-            let outcomes = reject_all(
-                &refused.changes,
-                RejectCode::Busy,
-                "the document has too many changes waiting to be committed; retry after a moment",
-            );
-            crate::metrics::get().count_outcomes(&outcomes);
+            let outcomes = busy(&refused.changes);
             for o in outcomes {
                 self.send(msg.session_id, Outgoing::Text(text(&o)));
             }
@@ -62,12 +68,7 @@ impl Handler<BackendSubmit> for DocumentActor {
             group: None,
         };
         if let Err(refused) = self.enqueue(pending) {
-            let outcomes = reject_all(
-                &refused.changes,
-                RejectCode::Busy,
-                "the document has too many changes waiting to be committed; retry after a moment",
-            );
-            crate::metrics::get().count_outcomes(&outcomes);
+            let outcomes = busy(&refused.changes);
             return Box::pin(async move { Ok(outcomes) });
         }
         self.start_commit(ctx);
@@ -99,17 +100,7 @@ impl Handler<BackendSubmitAll> for DocumentActor {
             });
         }
         if let Err(refused) = self.enqueue_all(pendings) {
-            let outcomes: Vec<Outcome> = refused
-                .iter()
-                .flat_map(|p| {
-                    reject_all(
-                        &p.changes,
-                        RejectCode::Busy,
-                        "the document has too many changes waiting to be committed; retry after a moment",
-                    )
-                })
-                .collect();
-            crate::metrics::get().count_outcomes(&outcomes);
+            let outcomes: Vec<Outcome> = refused.iter().flat_map(|p| busy(&p.changes)).collect();
             return Box::pin(async move { Ok(outcomes) });
         }
         self.start_commit(ctx);
