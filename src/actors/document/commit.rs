@@ -15,6 +15,7 @@ use crate::actors::views::{change_view, text};
 use crate::auth::access::Access;
 use crate::protocol::{ChangeRequest, CloseCode, CloseReason, RejectCode};
 use crate::store::{self, Batch, CommitError, LoggedChange, Missed};
+use crate::time_util::now_micros;
 
 /// How often one request is tried when other nodes keep committing first. Each try merges with
 /// whatever else queued meanwhile, so a node that loses keeps its throughput; three nodes
@@ -32,7 +33,6 @@ struct Retry {
     attempts: u8,
     group: Option<u64>,
 }
-use crate::time_util::now_micros;
 
 /// Where a batch stood when an all-or-nothing group started in it.
 struct GroupMark {
@@ -62,16 +62,26 @@ impl GroupMark {
         undo.rollback_to(self.undo, state);
         log.truncate(self.log);
         for (_, outcomes) in group.iter_mut() {
-            for o in outcomes.iter_mut() {
-                if let Outcome::Ack { client_id, .. } = o {
-                    *o = Outcome::Reject {
-                        client_id: std::mem::take(client_id),
-                        code: RejectCode::Aborted,
-                        message: "not applied: this batch is all or nothing, and another of its changes was rejected".into(),
-                        current: None,
-                    };
-                }
-            }
+            refuse_acks(
+                outcomes,
+                RejectCode::Aborted,
+                "not applied: this batch is all or nothing, and another of its changes was rejected",
+            );
+        }
+    }
+}
+
+/// Turns the acks among `outcomes` into rejects with `code` and `message`: the changes they
+/// answered were not applied after all. Rejects stay as they were.
+fn refuse_acks(outcomes: &mut [Outcome], code: RejectCode, message: &str) {
+    for o in outcomes {
+        if let Outcome::Ack { client_id, .. } = o {
+            *o = Outcome::Reject {
+                client_id: std::mem::take(client_id),
+                code,
+                message: message.to_string(),
+                current: None,
+            };
         }
     }
 }
@@ -93,20 +103,11 @@ impl DocumentActor {
         (self.pending_changes, self.pending_bytes) = (changes, bytes);
     }
 
-    /// Queues a batch for the next commit, or refuses it as `busy` when the queue is full.
+    /// Queues a batch for the next commit, or hands it back when the queue is full (it is then
+    /// refused as `busy`).
     pub(super) fn enqueue(&mut self, pending: Pending) -> Result<(), Pending> {
-        let bytes = content_bytes(&pending.changes);
-        if self.pending_changes + pending.changes.len() > self.config.max_pending_changes
-            || self.pending_bytes + bytes > self.config.max_pending_bytes
-        {
-            return Err(pending);
-        }
-        self.set_pending(
-            self.pending_changes + pending.changes.len(),
-            self.pending_bytes + bytes,
-        );
-        self.pending.push(pending);
-        Ok(())
+        self.enqueue_all(vec![pending])
+            .map_err(|mut refused| refused.remove(0))
     }
 
     /// Queues the batches of an all-or-nothing group, all of them or (when they do not fit in
@@ -130,21 +131,14 @@ impl DocumentActor {
         if self.committing || self.pending.is_empty() {
             return;
         }
+        let Phase::Ready(_) = &self.phase else {
+            self.refuse_pending("the document is not open on this server; send the change again");
+            return;
+        };
         let pending = std::mem::take(&mut self.pending);
         self.set_pending(0, 0);
+        // Ready, as checked above (taking the queue changes no phase); bound again for `&mut`.
         let Phase::Ready(state) = &mut self.phase else {
-            let answers = pending
-                .into_iter()
-                .map(|p| {
-                    let refused = reject_all(
-                        &p.changes,
-                        RejectCode::Unavailable,
-                        "the document is not open on this server; send the change again",
-                    );
-                    (p.origin, refused)
-                })
-                .collect();
-            self.deliver(answers, &[]);
             return;
         };
         let now = now_micros();
@@ -421,7 +415,7 @@ impl DocumentActor {
         &mut self,
         error: CommitError,
         undo: Undo,
-        answers: Vec<(Origin, Vec<Outcome>)>,
+        mut answers: Vec<(Origin, Vec<Outcome>)>,
     ) {
         if let Phase::Ready(state) = &mut self.phase {
             undo.rollback(state);
@@ -446,24 +440,9 @@ impl DocumentActor {
             .with_label_values(&[kind])
             .inc();
         tracing::error!(document_id = %self.id, error = %error, "commit failed; the batch is refused");
-        let answers = answers
-            .into_iter()
-            .map(|(origin, outcomes)| {
-                let outcomes = outcomes
-                    .into_iter()
-                    .map(|o| match o {
-                        Outcome::Ack { client_id, .. } => Outcome::Reject {
-                            client_id,
-                            code,
-                            message: message.to_string(),
-                            current: None,
-                        },
-                        reject => reject,
-                    })
-                    .collect();
-                (origin, outcomes)
-            })
-            .collect();
+        for (_, outcomes) in answers.iter_mut() {
+            refuse_acks(outcomes, code, message);
+        }
         self.deliver(answers, &[]);
     }
 

@@ -1,8 +1,6 @@
 //! What a document shows: the welcome of a joining session (a snapshot, or the changes after
 //! its `since`) and the REST reads, always of committed state.
 
-use std::collections::HashMap;
-
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
@@ -13,8 +11,42 @@ use crate::actors::views::{
     RecordsBody, UserView, Welcome,
 };
 use crate::auth::access::Access;
-use crate::protocol::{CloseCode, CloseReason, PROTOCOL_VERSION};
+use crate::protocol::{CloseCode, CloseReason, RecordView, PROTOCOL_VERSION};
 use crate::store::{self, LoggedChange};
+
+/// The records of `layer` that `access` may see (every one with `None`: the backend's view),
+/// oldest change first: the snapshot of a welcome and of a REST read.
+fn visible_records<'a>(
+    state: &'a DocState,
+    layer: &str,
+    access: Option<&Access>,
+) -> Vec<RecordView<'a>> {
+    let Some(records) = state.layers.get(layer) else {
+        return Vec::new();
+    };
+    let mut list: Vec<_> = records
+        .values()
+        .filter(|r| access.is_none_or(|a| a.can_view(r.kind, &r.creator, r.group.as_deref())))
+        .collect();
+    list.sort_by_key(|r| r.rev);
+    list.into_iter().map(|r| r.view()).collect()
+}
+
+/// The logged changes that `access` may see (every one with `None`), as sent to clients.
+fn visible_changes<'a>(
+    changes: &'a [LoggedChange],
+    access: Option<&Access>,
+) -> Vec<ChangeView<'a>> {
+    changes
+        .iter()
+        .filter(|c| {
+            access.is_none_or(|a| {
+                a.can_view(c.record.kind, &c.record.creator, c.record.group.as_deref())
+            })
+        })
+        .map(change_view)
+        .collect()
+}
 
 impl DocumentActor {
     /// The oldest `since` that is answered from the log: older ones get a snapshot. The log may
@@ -121,24 +153,9 @@ impl DocumentActor {
             return;
         };
         let access = &session.peer.access;
-        let empty = HashMap::new();
-        let records = state.layers.get(&session.peer.layer).unwrap_or(&empty);
-        let snapshot: Option<Vec<_>> = snapshot.map(|_| {
-            let mut list: Vec<_> = records
-                .values()
-                .filter(|r| access.can_view(r.kind, &r.creator, r.group.as_deref()))
-                .collect();
-            list.sort_by_key(|r| r.rev);
-            list.into_iter().map(|r| r.view()).collect()
-        });
-        let changes: Option<Vec<ChangeView>> = changes.map(|cs| {
-            cs.iter()
-                .filter(|c| {
-                    access.can_view(c.record.kind, &c.record.creator, c.record.group.as_deref())
-                })
-                .map(change_view)
-                .collect()
-        });
+        let snapshot =
+            snapshot.map(|_| visible_records(state, &session.peer.layer, Some(access.as_ref())));
+        let changes = changes.map(|cs| visible_changes(cs, Some(access.as_ref())));
         let presence: Vec<PresenceEntry> = self
             .sessions
             .iter()
@@ -208,25 +225,12 @@ impl DocumentActor {
                             store::read_log(&db.main, &id, &layer, s, head)
                                 .await
                                 .map(|changes| {
-                                    let views: Vec<ChangeView> = changes
-                                        .iter()
-                                        .filter(|c| {
-                                            access.as_ref().is_none_or(|a| {
-                                                a.can_view(
-                                                    c.record.kind,
-                                                    &c.record.creator,
-                                                    c.record.group.as_deref(),
-                                                )
-                                            })
-                                        })
-                                        .map(change_view)
-                                        .collect();
                                     text(&RecordsBody {
                                         document_id: &id,
                                         layer: &layer,
                                         head_seq: head,
                                         records: None,
-                                        changes: Some(views),
+                                        changes: Some(visible_changes(&changes, access.as_ref())),
                                     })
                                     .to_string()
                                 });
@@ -239,22 +243,11 @@ impl DocumentActor {
                 );
             }
             None => {
-                let empty = HashMap::new();
-                let mut list: Vec<_> = state
-                    .layers
-                    .get(layer)
-                    .unwrap_or(&empty)
-                    .values()
-                    .filter(|r| {
-                        access.is_none_or(|a| a.can_view(r.kind, &r.creator, r.group.as_deref()))
-                    })
-                    .collect();
-                list.sort_by_key(|r| r.rev);
                 let body = RecordsBody {
                     document_id: &self.id,
                     layer,
                     head_seq: head,
-                    records: Some(list.into_iter().map(|r| r.view()).collect()),
+                    records: Some(visible_records(state, layer, access)),
                     changes: None,
                 };
                 let _ = reply.send(Ok(text(&body).to_string()));
