@@ -103,6 +103,19 @@ pub enum Outcome {
     },
 }
 
+/// The same answer, a reject with `code` and `message`, for every change of a batch.
+pub fn reject_all(changes: &[ChangeRequest], code: RejectCode, message: &str) -> Vec<Outcome> {
+    changes
+        .iter()
+        .map(|c| Outcome::Reject {
+            client_id: c.client_id.clone(),
+            code,
+            message: message.to_string(),
+            current: None,
+        })
+        .collect()
+}
+
 struct Refused {
     code: RejectCode,
     message: String,

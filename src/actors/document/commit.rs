@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use super::{reject_all, DocumentActor, Origin, Outgoing, Pending, Phase, Stage};
-use crate::actors::state::{DocState, Outcome, Undo};
+use super::{DocumentActor, Origin, Outgoing, Pending, Phase, Stage};
+use crate::actors::state::{reject_all, DocState, Outcome, Undo};
 use crate::actors::views::{change_view, text};
 use crate::auth::access::Access;
 use crate::protocol::{ChangeRequest, CloseCode, CloseReason, RejectCode};

@@ -8,10 +8,10 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use super::{
-    reject_all, BackendSubmit, BackendSubmitAll, DocumentActor, DocumentError, Origin, Outgoing,
-    Pending, Phase, Submit,
+    BackendSubmit, BackendSubmitAll, DocumentActor, DocumentError, Origin, Outgoing, Pending,
+    Phase, Submit,
 };
-use crate::actors::state::Outcome;
+use crate::actors::state::{reject_all, Outcome};
 use crate::actors::views::text;
 use crate::protocol::{ChangeRequest, RejectCode};
 

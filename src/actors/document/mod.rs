@@ -38,7 +38,7 @@ use super::registry::{DocumentRegistry, Stopped};
 use super::state::{DocLimits, DocState, Outcome};
 use super::views::{self, presence, session_label, PresenceEvent};
 use crate::auth::access::Access;
-use crate::protocol::{ChangeRequest, CloseCode, CloseReason, RejectCode};
+use crate::protocol::{ChangeRequest, CloseCode, CloseReason};
 use crate::store;
 
 /// Tuning and limits of document actors.
@@ -262,19 +262,6 @@ pub struct DocumentActor {
     /// Sessions of this document on other nodes, by label.
     remote: HashMap<String, nodes::RemotePeer>,
     presence_refreshed: Instant,
-}
-
-/// The same answer for every change of a batch.
-fn reject_all(changes: &[ChangeRequest], code: RejectCode, message: &str) -> Vec<Outcome> {
-    changes
-        .iter()
-        .map(|c| Outcome::Reject {
-            client_id: c.client_id.clone(),
-            code,
-            message: message.to_string(),
-            current: None,
-        })
-        .collect()
 }
 
 impl DocumentActor {

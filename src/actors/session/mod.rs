@@ -26,6 +26,7 @@ use rules::{close_reason_for, peer_for, reverify_verdict, write_socket};
 use crate::actors::document::{DocumentActor, Join, Kick, Leave, SetPresence, Submit};
 use crate::actors::outbox::{outbox, Outbox, OutboxLimits, OutboxReceiver, Outgoing};
 use crate::actors::registry::{send_to_document, DocumentRegistry};
+use crate::actors::state::reject_all;
 use crate::auth::rights::Permission;
 use crate::auth::tokens::DocumentRef;
 use crate::auth::{self, Authenticator};
@@ -198,9 +199,10 @@ impl SessionActor {
     }
 
     fn error(&mut self, code: &str, message: &str, ctx: &mut Context<Self>) {
-        let msg =
-            serde_json::json!({"type": "error", "code": code, "message": message}).to_string();
-        self.push(Outgoing::Text(Arc::from(msg)), ctx);
+        self.push(
+            Outgoing::Text(crate::actors::views::error(code, message)),
+            ctx,
+        );
     }
 
     /// Closes the socket with `reason`: after what is already queued, or at once for
@@ -275,13 +277,14 @@ impl SessionActor {
                 }
                 if changes.len() > self.config.max_batch {
                     let limit = self.config.max_batch;
-                    for c in changes {
-                        let reject = serde_json::json!({
-                            "type": "reject", "client_id": c.client_id, "code": RejectCode::TooLarge,
-                            "message": format!("a changes message holds at most {limit} changes"),
-                        });
-                        crate::metrics::get().rejected(RejectCode::TooLarge, 1);
-                        self.push(Outgoing::Text(Arc::from(reject.to_string())), ctx);
+                    let outcomes = reject_all(
+                        &changes,
+                        RejectCode::TooLarge,
+                        &format!("a changes message holds at most {limit} changes"),
+                    );
+                    crate::metrics::get().count_outcomes(&outcomes);
+                    for o in &outcomes {
+                        self.push(Outgoing::Text(crate::actors::views::text(o)), ctx);
                     }
                     return;
                 }
