@@ -16,8 +16,10 @@ use crate::protocol::{Kind, Op};
 use crate::records::Record;
 
 mod committer;
+mod locked;
 mod log;
 pub use committer::Committer;
+pub use locked::{commit_locked, lock_head, LockedHead};
 pub use log::{read_log, read_missed, Missed};
 
 /// A document's state as loaded at actor start.

@@ -49,7 +49,7 @@ fn sqlstate(e: &DbErr) -> Option<String> {
 
 /// Whether a failed transaction is one PostgreSQL asks to be retried: a detected deadlock
 /// (40P01) or a serialization failure (40001).
-fn must_retry(e: &DbErr) -> bool {
+pub(super) fn must_retry(e: &DbErr) -> bool {
     sqlstate(e).is_some_and(|c| is_retryable_state(&c))
 }
 

@@ -84,12 +84,25 @@ pub async fn read_missed(
     after: i64,
     limit: u64,
 ) -> Result<Missed, DbErr> {
-    let head: Option<i64> = document::Entity::find_by_id(document_id.to_string())
+    read_missed_locking(db, document_id, after, limit, false).await
+}
+
+/// As [`read_missed`]; with `lock`, the document's sequence row is read `FOR UPDATE`, so that
+/// (inside a transaction) no other writer can commit to the document until it ends.
+pub(super) async fn read_missed_locking(
+    db: &impl ConnectionTrait,
+    document_id: &str,
+    after: i64,
+    limit: u64,
+    lock: bool,
+) -> Result<Missed, DbErr> {
+    let mut select = document::Entity::find_by_id(document_id.to_string())
         .select_only()
-        .column(document::Column::HeadSeq)
-        .into_tuple()
-        .one(db)
-        .await?;
+        .column(document::Column::HeadSeq);
+    if lock {
+        select = select.lock_exclusive();
+    }
+    let head: Option<i64> = select.into_tuple().one(db).await?;
     let Some(head) = head else {
         return Ok(Missed::Deleted);
     };

@@ -23,7 +23,24 @@ use crate::time_util::now_micros;
 pub(super) const MAX_ATTEMPTS: u8 = 48;
 
 /// Most changes one catch-up read applies; more are read in the next round.
-const CATCH_UP_CHUNK: u64 = 2_000;
+pub(super) const CATCH_UP_CHUNK: u64 = 2_000;
+
+/// A batch applied to memory and being committed: what answers it, what takes it back, and
+/// what asks it again after a lost race.
+pub(super) struct Applied {
+    undo: Undo,
+    answers: Vec<(Origin, Vec<Outcome>)>,
+    retries: Vec<Retry>,
+    now: i64,
+    started: Instant,
+}
+
+impl Applied {
+    /// When the batch was applied (its changes' time).
+    pub(super) fn now(&self) -> i64 {
+        self.now
+    }
+}
 
 /// A request as it was asked, to be validated and committed again after a catch-up.
 struct Retry {
@@ -126,7 +143,8 @@ impl DocumentActor {
     }
 
     /// Applies everything pending as one batch and commits it; acks and broadcasts follow the
-    /// commit. At most one commit is in flight.
+    /// commit. At most one commit is in flight. A contended document (several nodes writing
+    /// it) commits under its sequence row's lock instead (`locked.rs`).
     pub(super) fn start_commit(&mut self, ctx: &mut Context<Self>) {
         if self.committing || self.pending.is_empty() {
             return;
@@ -135,11 +153,32 @@ impl DocumentActor {
             self.refuse_pending("the document is not open on this server; send the change again");
             return;
         };
+        if self.contended() {
+            self.commit_under_lock(ctx);
+            return;
+        }
+        let Some((batch, applied)) = self.apply_pending() else {
+            return;
+        };
+        self.committing = true;
+        let committer = self.db.committer.clone();
+        let now = applied.now;
+        ctx.spawn(
+            async move { committer.commit(batch, now).await }
+                .into_actor(self)
+                .map(move |(batch, res), act, ctx| act.committed(ctx, batch, res, applied)),
+        );
+    }
+
+    /// Applies everything pending to memory as one batch, to be committed. `None` when no
+    /// change of it is left to commit (every answer, all rejects, is then already delivered).
+    pub(super) fn apply_pending(&mut self) -> Option<(Batch, Applied)> {
         let pending = std::mem::take(&mut self.pending);
         self.set_pending(0, 0);
-        // Ready, as checked above (taking the queue changes no phase); bound again for `&mut`.
         let Phase::Ready(state) = &mut self.phase else {
-            return;
+            self.pending = pending;
+            self.refuse_pending("the document is not open on this server; send the change again");
+            return None;
         };
         let now = now_micros();
         let old_head = state.head_seq;
@@ -197,7 +236,7 @@ impl DocumentActor {
         }
         if log.is_empty() {
             self.deliver(answers, &[]);
-            return;
+            return None;
         }
         let new_head = log.last().map(|c| c.seq).unwrap_or(old_head);
         let floor = new_head - self.config.log_retention;
@@ -208,35 +247,56 @@ impl DocumentActor {
             changes: log,
             prune_to,
         };
-        self.committing = true;
-        let committer = self.db.committer.clone();
-        let started = Instant::now();
-        ctx.spawn(
-            async move { committer.commit(batch, now).await }
-                .into_actor(self)
-                .map(move |(batch, res), act, ctx| match res {
-                    Ok(()) => {
-                        crate::metrics::get()
-                            .changes_committed
-                            .inc_by(batch.changes.len() as u64);
-                        tracing::debug!(document_id = %act.id, changes = batch.changes.len(),
-                                micros = started.elapsed().as_micros() as u64, "batch committed");
-                        if let Phase::Ready(state) = &mut act.phase {
-                            state.head_seq = batch.new_head();
-                            if let Some(floor) = batch.prune_to {
-                                state.log_floor = floor;
-                            }
-                        }
-                        act.deliver(answers, &batch.changes);
-                        act.settle(ctx);
+        Some((
+            batch,
+            Applied {
+                undo,
+                answers,
+                retries,
+                now,
+                started: Instant::now(),
+            },
+        ))
+    }
+
+    /// Ends a commit: on success records the new head, answers and fans out; on a lost race
+    /// catches up and tries again; on a failure puts memory back and refuses the batch.
+    pub(super) fn committed(
+        &mut self,
+        ctx: &mut Context<Self>,
+        batch: Batch,
+        res: Result<(), CommitError>,
+        applied: Applied,
+    ) {
+        let Applied {
+            undo,
+            answers,
+            retries,
+            started,
+            ..
+        } = applied;
+        match res {
+            Ok(()) => {
+                crate::metrics::get()
+                    .changes_committed
+                    .inc_by(batch.changes.len() as u64);
+                tracing::debug!(document_id = %self.id, changes = batch.changes.len(),
+                        micros = started.elapsed().as_micros() as u64, "batch committed");
+                if let Phase::Ready(state) = &mut self.phase {
+                    state.head_seq = batch.new_head();
+                    if let Some(floor) = batch.prune_to {
+                        state.log_floor = floor;
                     }
-                    Err(CommitError::Conflict(_)) => act.lost_race(ctx, undo, answers, retries),
-                    Err(e) => {
-                        act.commit_failed(e, undo, answers);
-                        act.settle(ctx);
-                    }
-                }),
-        );
+                }
+                self.deliver(answers, &batch.changes);
+                self.settle(ctx);
+            }
+            Err(CommitError::Conflict(_)) => self.lost_race(ctx, undo, answers, retries),
+            Err(e) => {
+                self.commit_failed(e, undo, answers);
+                self.settle(ctx);
+            }
+        }
     }
 
     /// Ends a commit or a catch-up: a hint of a newer head starts the next catch-up; otherwise
@@ -270,6 +330,7 @@ impl DocumentActor {
             undo.rollback(state);
             self.hinted_head = self.hinted_head.max(state.head_seq + 1);
         }
+        self.mark_contended();
         crate::metrics::get()
             .commit_failures
             .with_label_values(&["conflict"])
@@ -332,44 +393,10 @@ impl DocumentActor {
                 .into_actor(self)
                 .map(move |res, act, ctx| {
                     match res {
-                        Ok(Missed::Changes { head, changes }) => {
-                            if let Phase::Ready(state) = &mut act.phase {
-                                for change in &changes {
-                                    state.absorb(change);
-                                }
+                        Ok(missed) => {
+                            if !act.absorb_missed(ctx, missed, target) {
+                                return;
                             }
-                            if !changes.is_empty() {
-                                tracing::debug!(document_id = %act.id, changes = changes.len(), head, "caught up");
-                            }
-                            act.deliver(Vec::new(), &changes);
-                            // A hint that came in during the read may be past what was read:
-                            // it is kept for another round. Otherwise the database's head is
-                            // the goal (reached, unless the read was cut at its chunk).
-                            if act.hinted_head <= target {
-                                act.hinted_head = head;
-                            }
-                        }
-                        Ok(Missed::Deleted) => {
-                            act.refuse_pending("the document was deleted");
-                            act.close_all(CloseReason::new(
-                                CloseCode::DocumentDeleted,
-                                "the document was deleted",
-                            ));
-                            act.phase = Phase::Missing;
-                            act.committing = false;
-                            ctx.stop();
-                            return;
-                        }
-                        Ok(Missed::Gap) => {
-                            tracing::warn!(document_id = %act.id, after, "this node fell behind the retained log; the document reopens");
-                            act.refuse_pending("the document is reopening on this server; send it again");
-                            act.close_all(CloseReason::new(
-                                CloseCode::Reconnect,
-                                "the document is reopening on this server; reconnect",
-                            ));
-                            act.committing = false;
-                            ctx.stop();
-                            return;
                         }
                         Err(e) => {
                             // The database is away: what is pending is tried (and refused as
@@ -385,7 +412,63 @@ impl DocumentActor {
         );
     }
 
-    fn head(&self) -> Option<i64> {
+    /// Applies and fans out what other writers committed, as a catch-up read it (`target`: the
+    /// hinted head it set out to reach). False when the actor is stopping instead (the
+    /// document was deleted, or this node fell behind the retained log): nothing more to do.
+    pub(super) fn absorb_missed(
+        &mut self,
+        ctx: &mut Context<Self>,
+        missed: Missed,
+        target: i64,
+    ) -> bool {
+        match missed {
+            Missed::Changes { head, changes } => {
+                if let Phase::Ready(state) = &mut self.phase {
+                    for change in &changes {
+                        state.absorb(change);
+                    }
+                }
+                if !changes.is_empty() {
+                    tracing::debug!(document_id = %self.id, changes = changes.len(), head, "caught up");
+                    // Another node writes this document too.
+                    self.mark_contended();
+                }
+                self.deliver(Vec::new(), &changes);
+                // A hint that came in during the read may be past what was read: it is kept
+                // for another round. Otherwise the database's head is the goal (reached,
+                // unless the read was cut at its chunk).
+                if self.hinted_head <= target {
+                    self.hinted_head = head;
+                }
+                true
+            }
+            Missed::Deleted => {
+                self.refuse_pending("the document was deleted");
+                self.close_all(CloseReason::new(
+                    CloseCode::DocumentDeleted,
+                    "the document was deleted",
+                ));
+                self.phase = Phase::Missing;
+                self.committing = false;
+                ctx.stop();
+                false
+            }
+            Missed::Gap => {
+                let after = self.head().unwrap_or_default();
+                tracing::warn!(document_id = %self.id, after, "this node fell behind the retained log; the document reopens");
+                self.refuse_pending("the document is reopening on this server; send it again");
+                self.close_all(CloseReason::new(
+                    CloseCode::Reconnect,
+                    "the document is reopening on this server; reconnect",
+                ));
+                self.committing = false;
+                ctx.stop();
+                false
+            }
+        }
+    }
+
+    pub(super) fn head(&self) -> Option<i64> {
         match &self.phase {
             Phase::Ready(state) => Some(state.head_seq),
             _ => None,
@@ -393,7 +476,7 @@ impl DocumentActor {
     }
 
     /// Refuses everything queued as `unavailable` (the actor is going away).
-    fn refuse_pending(&mut self, message: &str) {
+    pub(super) fn refuse_pending(&mut self, message: &str) {
         let pending = std::mem::take(&mut self.pending);
         self.set_pending(0, 0);
         let answers = pending

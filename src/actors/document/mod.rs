@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 mod commit;
 mod intake;
 mod listing;
+mod locked;
 mod nodes;
 mod reads;
 
@@ -255,6 +256,9 @@ pub struct DocumentActor {
     /// The newest head another node told of (or a lost race implied): past this node's head,
     /// a catch-up reads the log.
     hinted_head: i64,
+    /// Until when commits take the document's sequence row lock first (another node writes
+    /// this document too; see `locked.rs`).
+    contended_until: Option<Instant>,
     /// Tells other nodes of this node's sessions (presence); nobody on a single node.
     bus: Arc<dyn crate::bus::Bus>,
     /// Presence changes of local sessions not yet told to the other nodes.
@@ -288,6 +292,7 @@ impl DocumentActor {
             deferred: Vec::new(),
             idle_since: Some(Instant::now()),
             hinted_head: 0,
+            contended_until: None,
             bus: Arc::new(crate::bus::NoBus),
             shared: HashMap::new(),
             remote: HashMap::new(),
