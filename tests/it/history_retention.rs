@@ -189,7 +189,7 @@ async fn the_retention_prunes_old_history_and_refuses_reads_before_it(backend: B
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
 
-    server.upload_ok(pdf::with_pages(2, "kept"), "doc").await;
+    server.upload_ok(pdf::with_pages(3, "kept"), "doc").await;
     let mut script = Script::start(&server).await;
     script.changes(10).await;
     let pruned_through = script.head();
