@@ -26,15 +26,18 @@ pub async fn record_open(
         DocumentRef::App(id) => (None, Some(id.clone())),
     };
     committer
-        .record(usage_event::ActiveModel {
-            document_id: Set(document_id),
-            app_document_id: Set(app_document_id),
-            user_id: Set(token.grant.user_id.clone()),
-            revocation_id: Set(token.root_revocation_id().to_string()),
-            day: Set(micros_to_day(now)),
-            opened_at: Set(now),
-            ..Default::default()
-        }, event)
+        .record(
+            usage_event::ActiveModel {
+                document_id: Set(document_id),
+                app_document_id: Set(app_document_id),
+                user_id: Set(token.grant.user_id.clone()),
+                revocation_id: Set(token.root_revocation_id().to_string()),
+                day: Set(micros_to_day(now)),
+                opened_at: Set(now),
+                ..Default::default()
+            },
+            event,
+        )
         .await
 }
 

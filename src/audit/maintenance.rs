@@ -2,22 +2,24 @@
 //! snapshots that are due (a layer with `--audit-snapshot-every` record changes since its newest
 //! snapshot) and, with `--audit-retention-days`, prunes what is older than the retention.
 //!
-//! Snapshots: the task follows the audit log by id (a cursor in memory, from 0 at start-up, a
-//! bounded number of rows per run) and counts new record rows per layer; those counts are only a
-//! hint: a snapshot is taken after an exact count of the rows since the layer's newest snapshot.
+//! Snapshots: the task follows the audit log by id (a cursor in memory, from 0 at start-up, in
+//! bounded steps) and counts new record rows per layer; those counts are only a hint: a snapshot
+//! is taken after an exact count of the rows since the layer's newest snapshot.
 //!
-//! Retention, per layer of a live document with rows older than the cutoff, in one transaction:
-//! a base snapshot at the newest such sequence number, then the rows up to it and the older
-//! snapshots are deleted. Reads from that number on still work; earlier ones get
-//! `history_pruned`. Rows of deleted documents (or of an earlier document under the same id),
-//! and events other than record changes, older than the cutoff are deleted outright.
+//! Retention: each layer of a live document with entries older than the cutoff is pruned
+//! through a *base* snapshot (see [`prune_layer`]); reads from the base on still work, earlier
+//! ones get `history_pruned`. Entries of deleted documents (or of an earlier document under the
+//! same id), and events other than record changes, older than the cutoff are deleted outright.
+//!
+//! Several nodes on one database each run the task: they may take the same snapshot twice
+//! (the same records, harmless) and prune in turn (each prune is one transaction).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 
 use super::snapshots;
@@ -26,10 +28,14 @@ use crate::entities::audit_event::{self, Column as A};
 use crate::entities::{audit_snapshot, document};
 use crate::time_util::now_micros;
 
-/// Audit rows one run reads past the cursor at most.
-const SCAN: u64 = 50_000;
-/// Layers one run prunes at most (the rest wait for the next run).
-const PRUNE_BATCH: u64 = 1_000;
+/// Audit ids one counting query covers.
+const SCAN: i64 = 50_000;
+/// Audit ids one run counts at most (a restart counts the whole log again, in steps of this).
+const MAX_RUN: i64 = 2_000_000;
+/// Layers whose change counts the task keeps between runs.
+const MAX_PENDING: usize = 100_000;
+/// Layers one retention query lists.
+const PRUNE_PAGE: u64 = 1_000;
 
 /// What the task does.
 #[derive(Debug, Clone)]
@@ -61,53 +67,66 @@ pub fn start(db: DatabaseConnection, config: Config) {
 pub struct Task {
     /// Audit rows up to this id have been counted.
     cursor: i64,
-    /// Record rows counted per (document, layer) since its last snapshot check.
+    /// Record rows counted per (document, layer) since its last snapshot check: a hint (an
+    /// exact count decides), at most [`MAX_PENDING`] layers.
     pending: HashMap<(String, String), u64>,
 }
 
 impl Task {
+    /// Keeps the hints within [`MAX_PENDING`] layers: the layers furthest from a snapshot stay.
+    /// A layer forgotten here only takes its snapshot later, once as many changes come again.
+    fn bound_pending(&mut self, every: u64) {
+        if self.pending.len() > MAX_PENDING {
+            self.pending.retain(|_, n| *n >= every / 2);
+        }
+        if self.pending.len() > MAX_PENDING {
+            self.pending.clear();
+        }
+    }
+
     /// One run: snapshots, then retention.
     pub async fn run(&mut self, db: &DatabaseConnection, config: &Config) -> Result<(), DbErr> {
         self.snapshots(db, config.snapshot_every).await?;
         if let Some(retention) = config.retention {
-            let cutoff = now_micros().saturating_sub(retention.as_micros() as i64);
-            prune(db, cutoff).await?;
+            let retention = retention.as_micros() as i64;
+            let cutoff = now_micros().saturating_sub(retention);
+            prune(db, cutoff, retention / 10).await?;
         }
         Ok(())
     }
 
     async fn snapshots(&mut self, db: &DatabaseConnection, every: u64) -> Result<(), DbErr> {
-        let ids: Vec<i64> = audit_event::Entity::find()
+        let newest: Option<i64> = audit_event::Entity::find()
             .select_only()
-            .column(A::Id)
-            .filter(A::Id.gt(self.cursor))
-            .order_by_asc(A::Id)
-            .limit(SCAN)
-            .into_tuple()
-            .all(db)
-            .await?;
-        let Some(&upper) = ids.last() else {
-            return Ok(());
-        };
-        let counts: Vec<(Option<String>, Option<String>, i64)> = audit_event::Entity::find()
-            .select_only()
-            .column(A::DocumentId)
-            .column(A::Layer)
-            .column_as(A::Id.count(), "count")
-            .filter(A::Id.gt(self.cursor))
-            .filter(A::Id.lte(upper))
-            .filter(A::Seq.is_not_null())
-            .group_by(A::DocumentId)
-            .group_by(A::Layer)
-            .into_tuple()
-            .all(db)
-            .await?;
-        self.cursor = upper;
-        for (doc, layer, count) in counts {
-            let (Some(doc), Some(layer)) = (doc, layer) else {
-                continue;
-            };
-            *self.pending.entry((doc, layer)).or_default() += count.max(0) as u64;
+            .column_as(A::Id.max(), "max")
+            .into_tuple::<Option<i64>>()
+            .one(db)
+            .await?
+            .flatten();
+        let end = newest.unwrap_or(0).min(self.cursor.saturating_add(MAX_RUN));
+        while self.cursor < end {
+            let upper = end.min(self.cursor.saturating_add(SCAN));
+            let counts: Vec<(Option<String>, Option<String>, i64)> = audit_event::Entity::find()
+                .select_only()
+                .column(A::DocumentId)
+                .column(A::Layer)
+                .column_as(A::Id.count(), "count")
+                .filter(A::Id.gt(self.cursor))
+                .filter(A::Id.lte(upper))
+                .filter(A::Seq.is_not_null())
+                .group_by(A::DocumentId)
+                .group_by(A::Layer)
+                .into_tuple()
+                .all(db)
+                .await?;
+            self.cursor = upper;
+            for (doc, layer, count) in counts {
+                let (Some(doc), Some(layer)) = (doc, layer) else {
+                    continue;
+                };
+                *self.pending.entry((doc, layer)).or_default() += count.max(0) as u64;
+            }
+            self.bound_pending(every);
         }
         let due: Vec<(String, String)> = self
             .pending
@@ -163,64 +182,102 @@ async fn snapshot_or_log(
 }
 
 /// Deletes what is older than `cutoff` (µs), keeping every live layer readable from the newest
-/// pruned sequence number on.
-pub async fn prune(db: &DatabaseConnection, cutoff: i64) -> Result<(), DbErr> {
+/// pruned sequence number on (see [`prune_layer`] for `slack`).
+pub async fn prune(db: &DatabaseConnection, cutoff: i64, slack: i64) -> Result<(), DbErr> {
     // Events other than record changes carry no state a read needs.
     audit_event::Entity::delete_many()
         .filter(A::At.lt(cutoff))
         .filter(A::Seq.is_null())
         .exec(db)
         .await?;
-    let layers: Vec<(Option<String>, Option<String>)> = audit_event::Entity::find()
-        .select_only()
-        .column(A::DocumentId)
-        .column(A::Layer)
-        .filter(A::At.lt(cutoff))
-        .filter(A::Seq.is_not_null())
-        .group_by(A::DocumentId)
-        .group_by(A::Layer)
-        .limit(PRUNE_BATCH)
-        .into_tuple()
-        .all(db)
-        .await?;
-    for (doc, layer) in layers {
-        let (Some(doc), Some(layer)) = (doc, layer) else {
-            continue;
-        };
-        let since = created_at(db, &doc).await?;
-        // Rows of a deleted document, or of an earlier one under the same id: no read reaches
-        // them any more.
-        let stale_before = since.map_or(cutoff, |s| s.min(cutoff));
-        audit_event::Entity::delete_many()
-            .filter(A::DocumentId.eq(doc.as_str()))
-            .filter(A::Layer.eq(layer.as_str()))
-            .filter(A::At.lt(stale_before))
-            .exec(db)
+    // Every layer with old entries, a page at a time in (document, layer) order: a layer whose
+    // entries wait (see `prune_layer`) never holds the others back.
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let mut query = audit_event::Entity::find()
+            .select_only()
+            .column(A::DocumentId)
+            .column(A::Layer)
+            .filter(A::At.lt(cutoff))
+            .filter(A::Seq.is_not_null())
+            .filter(A::DocumentId.is_not_null())
+            .filter(A::Layer.is_not_null());
+        if let Some((doc, layer)) = &after {
+            query = query.filter(
+                Condition::any().add(A::DocumentId.gt(doc.as_str())).add(
+                    Condition::all()
+                        .add(A::DocumentId.eq(doc.as_str()))
+                        .add(A::Layer.gt(layer.as_str())),
+                ),
+            );
+        }
+        let layers: Vec<(String, String)> = query
+            .group_by(A::DocumentId)
+            .group_by(A::Layer)
+            .order_by_asc(A::DocumentId)
+            .order_by_asc(A::Layer)
+            .limit(PRUNE_PAGE)
+            .into_tuple()
+            .all(db)
             .await?;
-        audit_snapshot::Entity::delete_many()
-            .filter(audit_snapshot::Column::DocumentId.eq(doc.as_str()))
-            .filter(audit_snapshot::Column::DocumentCreatedAt.ne(since.unwrap_or(-1)))
-            .exec(db)
-            .await?;
-        let Some(since) = since.filter(|&s| s < cutoff) else {
-            continue;
-        };
-        prune_layer(db, &doc, since, &layer, cutoff).await?;
+        let full = layers.len() as u64 == PRUNE_PAGE;
+        for (doc, layer) in layers {
+            prune_one(db, &doc, &layer, cutoff, slack).await?;
+            after = Some((doc, layer));
+        }
+        if !full {
+            return Ok(());
+        }
     }
-    Ok(())
 }
 
-/// Prunes one layer of a live document: a base snapshot at the newest sequence number older
-/// than `cutoff`, then the rows up to it and the snapshots before it go, in one transaction.
+/// Prunes one layer with entries older than `cutoff`.
+async fn prune_one(
+    db: &DatabaseConnection,
+    doc: &str,
+    layer: &str,
+    cutoff: i64,
+    slack: i64,
+) -> Result<(), DbErr> {
+    let since = created_at(db, doc).await?;
+    // Rows of a deleted document, or of an earlier one under the same id: no read reaches them
+    // any more.
+    let stale_before = since.map_or(cutoff, |s| s.min(cutoff));
+    audit_event::Entity::delete_many()
+        .filter(A::DocumentId.eq(doc))
+        .filter(A::Layer.eq(layer))
+        .filter(A::At.lt(stale_before))
+        .exec(db)
+        .await?;
+    audit_snapshot::Entity::delete_many()
+        .filter(audit_snapshot::Column::DocumentId.eq(doc))
+        .filter(audit_snapshot::Column::DocumentCreatedAt.ne(since.unwrap_or(-1)))
+        .exec(db)
+        .await?;
+    match since.filter(|&s| s < cutoff) {
+        Some(since) => prune_layer(db, doc, since, layer, cutoff, slack).await,
+        None => Ok(()),
+    }
+}
+
+/// Prunes one layer of a live document whose entries up to sequence number T are older than
+/// `cutoff`, in one transaction. The prune goes through the newest snapshot at or below T when
+/// it is newer than the layer's base: the regular snapshots of a busy layer are reused, at no
+/// cost. Without one, a new base snapshot is taken at T, but only once the oldest entry it would
+/// remove is `slack` older than the cutoff: an entry outlives the retention by at most `slack`
+/// (a tenth of it), and a layer changing slowly but steadily is not snapshotted on every run.
+/// The entries up to the new base and the snapshots before it are deleted.
 async fn prune_layer(
     db: &DatabaseConnection,
     doc: &str,
     since: i64,
     layer: &str,
     cutoff: i64,
+    slack: i64,
 ) -> Result<(), DbErr> {
+    use audit_snapshot::Column as S;
     let txn = db.begin().await?;
-    let through: Option<i64> = audit_event::Entity::find()
+    let aged: Option<i64> = audit_event::Entity::find()
         .select_only()
         .column_as(A::Seq.max(), "max")
         .filter(A::DocumentId.eq(doc))
@@ -231,13 +288,54 @@ async fn prune_layer(
         .one(&txn)
         .await?
         .flatten();
-    let Some(through) = through else {
+    let Some(aged) = aged else {
         return txn.commit().await;
     };
-    let existing = snapshots::base(&txn, doc, since, layer).await?;
-    if existing.is_none_or(|b| b.seq < through) {
-        snapshot_or_log(&txn, doc, since, layer, through, true).await?;
-    }
+    let base = snapshots::base(&txn, doc, since, layer)
+        .await?
+        .map_or(0, |b| b.seq);
+    let reusable: Option<(i64, i64)> = audit_snapshot::Entity::find()
+        .select_only()
+        .column(S::Id)
+        .column(S::Seq)
+        .filter(S::DocumentId.eq(doc))
+        .filter(S::DocumentCreatedAt.eq(since))
+        .filter(S::Layer.eq(layer))
+        .filter(S::Seq.gt(base))
+        .filter(S::Seq.lte(aged))
+        .order_by_desc(S::Seq)
+        .limit(1)
+        .into_tuple()
+        .one(&txn)
+        .await?;
+    let through = match reusable {
+        Some((id, seq)) => {
+            audit_snapshot::Entity::update_many()
+                .col_expr(S::Base, sea_orm::sea_query::Expr::value(true))
+                .filter(S::Id.eq(id))
+                .exec(&txn)
+                .await?;
+            seq
+        }
+        None => {
+            let oldest: Option<i64> = audit_event::Entity::find()
+                .select_only()
+                .column_as(A::At.min(), "min")
+                .filter(A::DocumentId.eq(doc))
+                .filter(A::Layer.eq(layer))
+                .filter(A::At.gte(since))
+                .filter(A::Seq.gt(base))
+                .into_tuple::<Option<i64>>()
+                .one(&txn)
+                .await?
+                .flatten();
+            if oldest.is_none_or(|at| at >= cutoff.saturating_sub(slack)) {
+                return txn.commit().await;
+            }
+            snapshot_or_log(&txn, doc, since, layer, aged, true).await?;
+            aged
+        }
+    };
     let rows = audit_event::Entity::delete_many()
         .filter(A::DocumentId.eq(doc))
         .filter(A::Layer.eq(layer))
@@ -247,13 +345,19 @@ async fn prune_layer(
         .await?
         .rows_affected;
     audit_snapshot::Entity::delete_many()
-        .filter(audit_snapshot::Column::DocumentId.eq(doc))
-        .filter(audit_snapshot::Column::DocumentCreatedAt.eq(since))
-        .filter(audit_snapshot::Column::Layer.eq(layer))
-        .filter(audit_snapshot::Column::Seq.lt(through))
+        .filter(S::DocumentId.eq(doc))
+        .filter(S::DocumentCreatedAt.eq(since))
+        .filter(S::Layer.eq(layer))
+        .filter(S::Seq.lt(through))
         .exec(&txn)
         .await?;
     txn.commit().await?;
-    tracing::info!(document_id = doc, layer, through, rows, "audit history pruned");
+    tracing::info!(
+        document_id = doc,
+        layer,
+        through,
+        rows,
+        "audit history pruned"
+    );
     Ok(())
 }

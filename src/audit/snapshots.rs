@@ -183,7 +183,14 @@ pub async fn take(
     })
     .exec(db)
     .await?;
-    tracing::info!(document_id, layer, seq, base, records = records.len(), "audit snapshot taken");
+    tracing::info!(
+        document_id,
+        layer,
+        seq,
+        base,
+        records = records.len(),
+        "audit snapshot taken"
+    );
     Ok(())
 }
 

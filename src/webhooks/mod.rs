@@ -100,8 +100,8 @@ pub async fn enqueue(
 ) -> Result<(), DbErr> {
     webhook_event::Entity::insert(row(kind, document_id, data))
         .exec(db)
-    .await
-    .map(|_| ())
+        .await
+        .map(|_| ())
 }
 
 /// Checks an endpoint URL: `http` or `https`, with a host, at most [`MAX_URL_LEN`] bytes.

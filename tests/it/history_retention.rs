@@ -16,7 +16,8 @@ use crate::common::{expect_error, expect_json, pdf, Server, TIMEOUT};
 
 on_both_backends!(
     at_seq_reads_from_snapshots_match_a_replay,
-    the_retention_prunes_old_history_and_refuses_reads_before_it
+    the_retention_prunes_old_history_and_refuses_reads_before_it,
+    the_retention_prunes_a_busy_layer_through_its_regular_snapshots
 );
 
 /// A layer's records: id → (rev, content).
@@ -94,15 +95,52 @@ async fn records_at(server: &Server, at_seq: i64) -> State {
         .collect()
 }
 
-/// The values of `field` in the server's JSON log lines whose message is `message`.
-fn logged(server: &Server, message: &str, field: &str) -> Vec<i64> {
+/// The server's JSON log lines whose message is `message`.
+fn log_lines(server: &Server, message: &str) -> Vec<Value> {
     server
         .log_text()
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v["message"] == message)
+        .collect()
+}
+
+/// The values of `field` in the server's JSON log lines whose message is `message`.
+fn logged(server: &Server, message: &str, field: &str) -> Vec<i64> {
+    log_lines(server, message)
+        .iter()
         .filter_map(|v| v[field].as_i64())
         .collect()
+}
+
+/// Reads before `oldest` are refused with 410 `history_pruned` naming it; reads from it on
+/// match the script.
+async fn reads_from(server: &Server, script: &Script, oldest: i64) {
+    for seq in 0..oldest {
+        let res = server
+            .backend(
+                Method::GET,
+                &format!("/api/documents/doc/records?at_seq={seq}"),
+            )
+            .send()
+            .await
+            .unwrap();
+        let body = expect_error(res, StatusCode::GONE, "history_pruned").await;
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("oldest readable `at_seq` is {oldest}")),
+            "{body}"
+        );
+    }
+    for seq in oldest..=script.head() {
+        assert_eq!(
+            &records_at(server, seq).await,
+            &script.after[seq as usize],
+            "at_seq={seq}"
+        );
+    }
 }
 
 async fn at_seq_reads_from_snapshots_match_a_replay(backend: Backend) {
@@ -129,7 +167,10 @@ async fn at_seq_reads_from_snapshots_match_a_replay(backend: Backend) {
     // Never closer than the interval: a snapshot is due after five changes since the last one.
     assert!(snapshots.len() >= 4, "{snapshots:?}");
     assert!(snapshots[0] >= 5, "{snapshots:?}");
-    assert!(snapshots.windows(2).all(|w| w[1] - w[0] >= 5), "{snapshots:?}");
+    assert!(
+        snapshots.windows(2).all(|w| w[1] - w[0] >= 5),
+        "{snapshots:?}"
+    );
 
     for (seq, expected) in script.after.iter().enumerate() {
         assert_eq!(
@@ -204,34 +245,13 @@ async fn the_retention_prunes_old_history_and_refuses_reads_before_it(backend: B
     .expect("the history is pruned once older than the retention");
 
     script.changes(5).await;
-    for seq in 0..pruned_through {
-        let res = server
-            .backend(
-                Method::GET,
-                &format!("/api/documents/doc/records?at_seq={seq}"),
-            )
-            .send()
-            .await
-            .unwrap();
-        let body = expect_error(res, StatusCode::GONE, "history_pruned").await;
-        assert!(
-            body["message"]
-                .as_str()
-                .unwrap()
-                .contains(&format!("oldest readable `at_seq` is {pruned_through}")),
-            "{body}"
-        );
-    }
-    for seq in pruned_through..=script.head() {
-        assert_eq!(
-            &records_at(&server, seq).await,
-            &script.after[seq as usize],
-            "at_seq={seq}"
-        );
-    }
+    reads_from(&server, &script, pruned_through).await;
     // The live document agrees with the replay of its head.
     let live = server.records("doc").await;
-    assert_eq!(live["records"].as_array().unwrap().len(), script.model.len());
+    assert_eq!(
+        live["records"].as_array().unwrap().len(),
+        script.model.len()
+    );
 
     // History keeps what is younger than the retention: the last five changes.
     let history = server
@@ -243,8 +263,47 @@ async fn the_retention_prunes_old_history_and_refuses_reads_before_it(backend: B
         .iter()
         .map(|e| e["seq"].as_i64().unwrap())
         .collect();
-    assert_eq!(seqs, (pruned_through + 1..=script.head()).collect::<Vec<_>>());
+    assert_eq!(
+        seqs,
+        (pruned_through + 1..=script.head()).collect::<Vec<_>>()
+    );
     // The deleted document's history, its upload, change and deletion, is gone.
     let gone = server.get_json("/api/documents/gone/history").await;
     assert_eq!(gone["events"], json!([]), "{gone}");
+}
+
+async fn the_retention_prunes_a_busy_layer_through_its_regular_snapshots(backend: Backend) {
+    let days = format!("{}", 3.0 / 86_400.0);
+    let mut options = backend.options();
+    options.extra_args.extend([
+        "--audit-retention-days".into(),
+        days,
+        "--audit-snapshot-every".into(),
+        "5".into(),
+        "--audit-maintenance-interval".into(),
+        "0.05".into(),
+    ]);
+    let server = Server::start_with(options).await;
+    server.upload_ok(pdf::with_pages(3, "busy"), "doc").await;
+    let mut script = Script::start(&server).await;
+    // Rounds of exactly five changes: each snapshot lands on the round's last change.
+    for round in 1..=2 {
+        script.changes(5).await;
+        server.log_shows("audit snapshot taken", round).await;
+    }
+    let regular = logged(&server, "audit snapshot taken", "seq");
+    assert_eq!(regular, [5, 10]);
+
+    // Every prune goes through a snapshot the task had taken anyway: none is taken for it.
+    tokio::time::timeout(TIMEOUT, async {
+        while !logged(&server, "audit history pruned", "through").contains(&10) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the history is pruned once older than the retention");
+    let pruned = logged(&server, "audit history pruned", "through");
+    assert!(pruned.iter().all(|t| regular.contains(t)), "{pruned:?}");
+    assert_eq!(logged(&server, "audit snapshot taken", "seq"), [5, 10]);
+    reads_from(&server, &script, 10).await;
 }
