@@ -25,8 +25,9 @@ enum Job {
     },
     Usage {
         row: usage_event::ActiveModel,
-        /// A webhook event written with the usage row (`session.opened`).
-        event: Option<webhook_event::ActiveModel>,
+        /// A webhook event written with the usage row (`session.opened`); boxed, as it is
+        /// rare beside the batches.
+        event: Option<Box<webhook_event::ActiveModel>>,
         reply: tokio::sync::oneshot::Sender<Result<(), DbErr>>,
     },
 }
@@ -131,7 +132,11 @@ impl Committer {
     ) -> Result<(), DbErr> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.jobs
-            .send(Job::Usage { row, event, reply })
+            .send(Job::Usage {
+                row,
+                event: event.map(Box::new),
+                reply,
+            })
             .map_err(|_| DbErr::Custom("the committer has stopped".into()))?;
         rx.await
             .map_err(|_| DbErr::Custom("the committer stopped mid-commit".into()))?
@@ -152,7 +157,7 @@ async fn run_group(db: &DatabaseConnection, group: Vec<Job>) {
             }
             Job::Usage { row, event, .. } => {
                 usage.push(row.clone());
-                events.extend(event.clone());
+                events.extend(event.as_deref().cloned());
             }
         }
     }

@@ -50,7 +50,7 @@ impl Script {
             let id = format!("ink-{}", i % 5);
             let change = match self.model.get(&id) {
                 None => create(&format!("c{i}"), &id, i % 3),
-                Some((rev, _)) if i % 4 == 0 => {
+                Some((rev, _)) if i.is_multiple_of(4) => {
                     json!({"client_id": format!("c{i}"), "op": "delete", "id": id, "base_rev": rev})
                 }
                 Some((rev, _)) => {
