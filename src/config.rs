@@ -159,8 +159,8 @@ pub struct Config {
     pub change_log_retention: i64,
 
     /// Days of audit history kept (fractions allowed: 0.5 is twelve hours). Older entries are
-    /// pruned by a periodic task, after a snapshot of each layer at the newest pruned sequence
-    /// number, so `at_seq` reads from that number on still work. Default: keep forever.
+    /// pruned by the audit maintenance task through a snapshot of each layer, so `at_seq` reads
+    /// from the snapshot's sequence number on still work (docs/audit.md). Default: keep forever.
     #[arg(long, env = "QUIRE_AUDIT_RETENTION_DAYS", value_parser = parse_retention_days)]
     pub audit_retention_days: Option<f64>,
 
@@ -278,5 +278,23 @@ fn parse_interval(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(d) if (0.05..=86_400.0).contains(&d) => Ok(d),
         _ => Err("a number of seconds from 0.05 to 86400".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_retention_and_interval_are_bounded() {
+        assert_eq!(parse_retention_days("30"), Ok(30.0));
+        assert_eq!(parse_retention_days("0.5"), Ok(0.5));
+        for bad in ["0", "-1", "NaN", "inf", "36501", "thirty"] {
+            assert!(parse_retention_days(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_interval("60"), Ok(60.0));
+        for bad in ["0", "0.01", "NaN", "86401", "x"] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
     }
 }
