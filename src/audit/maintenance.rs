@@ -143,7 +143,9 @@ impl Task {
             let (count, max) = snapshots::rows_since_newest(db, doc, since, layer).await?;
             match max {
                 Some(seq) if count >= every => {
-                    snapshot_or_log(db, doc, since, layer, seq, false).await?;
+                    if let Some(built) = build_snapshot(db, doc, since, layer, seq).await? {
+                        built.store(db, false).await?;
+                    }
                     self.pending.remove(&key);
                 }
                 _ => {
@@ -165,19 +167,19 @@ async fn created_at(db: &impl sea_orm::ConnectionTrait, id: &str) -> Result<Opti
         .await
 }
 
-async fn snapshot_or_log(
+/// Builds the snapshot of the layer at `seq`; `None` when the layer was pruned past `seq`
+/// meanwhile (another node ran the retention).
+async fn build_snapshot(
     db: &impl sea_orm::ConnectionTrait,
     doc: &str,
     since: i64,
     layer: &str,
     seq: i64,
-    base: bool,
-) -> Result<(), DbErr> {
-    match snapshots::take(db, doc, since, layer, seq, base).await {
-        Ok(()) => Ok(()),
+) -> Result<Option<snapshots::Built>, DbErr> {
+    match snapshots::build(db, doc, since, layer, seq).await {
+        Ok(built) => Ok(Some(built)),
         Err(ReplayError::Database(e)) => Err(e),
-        // Already pruned past `seq` (another node ran the retention meanwhile): nothing to do.
-        Err(ReplayError::Pruned { .. }) => Ok(()),
+        Err(ReplayError::Pruned { .. }) => Ok(None),
     }
 }
 
@@ -261,12 +263,16 @@ async fn prune_one(
 }
 
 /// Prunes one layer of a live document whose entries up to sequence number T are older than
-/// `cutoff`, in one transaction. The prune goes through the newest snapshot at or below T when
-/// it is newer than the layer's base: the regular snapshots of a busy layer are reused, at no
-/// cost. Without one, a new base snapshot is taken at T, but only once the oldest entry it would
-/// remove is `slack` older than the cutoff: an entry outlives the retention by at most `slack`
-/// (a tenth of it), and a layer changing slowly but steadily is not snapshotted on every run.
-/// The entries up to the new base and the snapshots before it are deleted.
+/// `cutoff`. The prune goes through the newest snapshot at or below T when it is newer than the
+/// layer's base: the regular snapshots of a busy layer are reused, at no cost. Without one, a
+/// new base snapshot is taken at T, but only once the oldest entry it would remove is `slack`
+/// older than the cutoff: an entry outlives the retention by at most `slack` (a tenth of it),
+/// and a layer changing slowly but steadily is not snapshotted on every run.
+///
+/// Everything is read first; then one transaction that only writes marks or stores the base and
+/// deletes the entries up to it and the snapshots before it (on SQLite a transaction that reads
+/// before it writes can be refused when another writer commits in between). Another node
+/// pruning meanwhile leaves the newer of the two bases in force.
 async fn prune_layer(
     db: &DatabaseConnection,
     doc: &str,
@@ -276,7 +282,6 @@ async fn prune_layer(
     slack: i64,
 ) -> Result<(), DbErr> {
     use audit_snapshot::Column as S;
-    let txn = db.begin().await?;
     let aged: Option<i64> = audit_event::Entity::find()
         .select_only()
         .column_as(A::Seq.max(), "max")
@@ -285,13 +290,13 @@ async fn prune_layer(
         .filter(A::At.gte(since))
         .filter(A::At.lt(cutoff))
         .into_tuple::<Option<i64>>()
-        .one(&txn)
+        .one(db)
         .await?
         .flatten();
     let Some(aged) = aged else {
-        return txn.commit().await;
+        return Ok(());
     };
-    let base = snapshots::base(&txn, doc, since, layer)
+    let base = snapshots::base(db, doc, since, layer)
         .await?
         .map_or(0, |b| b.seq);
     let reusable: Option<(i64, i64)> = audit_snapshot::Entity::find()
@@ -306,17 +311,10 @@ async fn prune_layer(
         .order_by_desc(S::Seq)
         .limit(1)
         .into_tuple()
-        .one(&txn)
+        .one(db)
         .await?;
-    let through = match reusable {
-        Some((id, seq)) => {
-            audit_snapshot::Entity::update_many()
-                .col_expr(S::Base, sea_orm::sea_query::Expr::value(true))
-                .filter(S::Id.eq(id))
-                .exec(&txn)
-                .await?;
-            seq
-        }
+    let new_base = match reusable {
+        Some(_) => None,
         None => {
             let oldest: Option<i64> = audit_event::Entity::find()
                 .select_only()
@@ -326,15 +324,33 @@ async fn prune_layer(
                 .filter(A::At.gte(since))
                 .filter(A::Seq.gt(base))
                 .into_tuple::<Option<i64>>()
-                .one(&txn)
+                .one(db)
                 .await?
                 .flatten();
             if oldest.is_none_or(|at| at >= cutoff.saturating_sub(slack)) {
-                return txn.commit().await;
+                return Ok(());
             }
-            snapshot_or_log(&txn, doc, since, layer, aged, true).await?;
+            match build_snapshot(db, doc, since, layer, aged).await? {
+                Some(built) => Some(built),
+                None => return Ok(()),
+            }
+        }
+    };
+    let txn = db.begin().await?;
+    let through = match (reusable, new_base) {
+        (Some((id, seq)), _) => {
+            audit_snapshot::Entity::update_many()
+                .col_expr(S::Base, sea_orm::sea_query::Expr::value(true))
+                .filter(S::Id.eq(id))
+                .exec(&txn)
+                .await?;
+            seq
+        }
+        (None, Some(built)) => {
+            built.store(&txn, true).await?;
             aged
         }
+        (None, None) => return txn.commit().await,
     };
     let rows = audit_event::Entity::delete_many()
         .filter(A::DocumentId.eq(doc))

@@ -160,38 +160,61 @@ pub async fn newest_seq(
         .unwrap_or(0))
 }
 
-/// Takes a snapshot of the layer at `seq` (replayed from the newest earlier snapshot) and
-/// stores it; `base` marks it as the retention's starting point.
-pub async fn take(
+/// A snapshot built and not yet stored (see [`build`], [`Built::store`]).
+pub struct Built {
+    document_id: String,
+    since: i64,
+    layer: String,
+    seq: i64,
+    records: String,
+    count: usize,
+}
+
+/// Builds a snapshot of the layer at `seq`, replayed from the newest earlier snapshot: reads
+/// only, so the write that stores it can open its own transaction.
+pub async fn build(
     db: &impl ConnectionTrait,
     document_id: &str,
     since: i64,
     layer: &str,
     seq: i64,
-    base: bool,
-) -> Result<(), super::ReplayError> {
+) -> Result<Built, super::ReplayError> {
     let records = super::replay(db, document_id, since, layer, seq).await?;
-    Entity::insert(audit_snapshot::ActiveModel {
-        id: NotSet,
-        document_id: Set(document_id.to_string()),
-        document_created_at: Set(since),
-        layer: Set(layer.to_string()),
-        seq: Set(seq),
-        base: Set(base),
-        records: Set(encode(&records)),
-        taken_at: Set(now_micros()),
-    })
-    .exec(db)
-    .await?;
-    tracing::info!(
-        document_id,
-        layer,
+    Ok(Built {
+        document_id: document_id.to_string(),
+        since,
+        layer: layer.to_string(),
         seq,
-        base,
-        records = records.len(),
-        "audit snapshot taken"
-    );
-    Ok(())
+        records: encode(&records),
+        count: records.len(),
+    })
+}
+
+impl Built {
+    /// Stores the snapshot; `base` marks it as the retention's starting point.
+    pub async fn store(self, db: &impl ConnectionTrait, base: bool) -> Result<(), DbErr> {
+        Entity::insert(audit_snapshot::ActiveModel {
+            id: NotSet,
+            document_id: Set(self.document_id.clone()),
+            document_created_at: Set(self.since),
+            layer: Set(self.layer.clone()),
+            seq: Set(self.seq),
+            base: Set(base),
+            records: Set(self.records),
+            taken_at: Set(now_micros()),
+        })
+        .exec(db)
+        .await?;
+        tracing::info!(
+            document_id = self.document_id,
+            layer = self.layer,
+            seq = self.seq,
+            base,
+            records = self.count,
+            "audit snapshot taken"
+        );
+        Ok(())
+    }
 }
 
 /// Record-change rows of the layer after its newest snapshot: (how many, the highest seq).
