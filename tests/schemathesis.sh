@@ -45,6 +45,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
+: >"$tmp/server.log"
 key="schemathesis-$("$python" -c 'import secrets; print(secrets.token_hex(16))')"
 QUIRE_API_KEY="$key" RUST_LOG=warn,quire=info "$bin" --log-format json serve \
   --listen 127.0.0.1:0 --data-dir "$tmp/data" 2>"$tmp/server.log" >/dev/null &
@@ -113,12 +114,21 @@ bearer = "\${QUIRE_ST_SESSION_TOKEN}"
 
 # Reads of a document use the uploaded one (deleting it would leave only 404s).
 [[operations]]
-include-path-regex = "^/api/documents/\\\\{id\\\\}"
-include-method-regex = "^(GET|HEAD|POST)$"
+include-name-regex = "^(GET|HEAD|POST) /api/documents/\\\\{id\\\\}"
+parameters = { "path.id" = "sample" }
+
+# Tokens are minted for the uploaded document.
+[[operations]]
+include-name = "POST /api/sessions"
+parameters = { "body.document_id" = "sample" }
+
+# Run last, on its own (below): deletes the uploaded document once, then meets 404s.
+[[operations]]
+include-name = "DELETE /api/documents/{id}"
 parameters = { "path.id" = "sample" }
 
 [[operations]]
-include-path = "/api/webhooks/{id}/attempts"
+include-name = "GET /api/webhooks/{id}/attempts"
 parameters = { "path.id" = "$hook" }
 EOF
 
