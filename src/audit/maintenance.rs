@@ -32,6 +32,8 @@ use crate::time_util::now_micros;
 const SCAN: i64 = 50_000;
 /// Audit ids one run counts at most (a restart counts the whole log again, in steps of this).
 const MAX_RUN: i64 = 2_000_000;
+/// Snapshots one run takes of one layer at most (a backlog is caught up over the next runs).
+const MAX_SNAPSHOTS_PER_LAYER: u32 = 100;
 /// Layers whose change counts the task keeps between runs.
 const MAX_PENDING: usize = 100_000;
 /// Layers one retention query lists.
@@ -140,18 +142,23 @@ impl Task {
                 self.pending.remove(&key);
                 continue;
             };
-            let (count, max) = snapshots::rows_since_newest(db, doc, since, layer).await?;
-            match max {
-                Some(seq) if count >= every => {
-                    if let Some(built) = build_snapshot(db, doc, since, layer, seq).await? {
-                        built.store(db, false).await?;
-                    }
-                    self.pending.remove(&key);
+            // One snapshot per `every` changes, however many came since the last run: a read
+            // between two of them replays fewer than `every` entries.
+            let mut taken = 0;
+            while taken < MAX_SNAPSHOTS_PER_LAYER {
+                let Some(seq) =
+                    snapshots::nth_seq_since_newest(db, doc, since, layer, every).await?
+                else {
+                    break;
+                };
+                match build_snapshot(db, doc, since, layer, seq).await? {
+                    Some(built) => built.store(db, false).await?,
+                    None => break,
                 }
-                _ => {
-                    self.pending.insert(key, count);
-                }
+                taken += 1;
             }
+            let (count, _) = snapshots::rows_since_newest(db, doc, since, layer).await?;
+            self.pending.insert(key, count);
         }
         Ok(())
     }

@@ -217,6 +217,33 @@ impl Built {
     }
 }
 
+/// The sequence number of the `n`-th record change of the layer after its newest snapshot, if
+/// there are that many.
+pub async fn nth_seq_since_newest(
+    db: &impl ConnectionTrait,
+    document_id: &str,
+    since: i64,
+    layer: &str,
+    n: u64,
+) -> Result<Option<i64>, DbErr> {
+    use audit_event::Column as A;
+    let from = newest_seq(db, document_id, since, layer).await?;
+    audit_event::Entity::find()
+        .select_only()
+        .column(A::Seq)
+        .filter(A::DocumentId.eq(document_id))
+        .filter(A::Layer.eq(layer))
+        .filter(A::At.gte(since))
+        .filter(A::Seq.gt(from))
+        .order_by_asc(A::Seq)
+        .offset(n.saturating_sub(1))
+        .limit(1)
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await
+        .map(Option::flatten)
+}
+
 /// Record-change rows of the layer after its newest snapshot: (how many, the highest seq).
 pub async fn rows_since_newest(
     db: &impl ConnectionTrait,
