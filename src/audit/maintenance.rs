@@ -157,7 +157,7 @@ impl Task {
                 }
                 taken += 1;
             }
-            let (count, _) = snapshots::rows_since_newest(db, doc, since, layer).await?;
+            let count = snapshots::rows_since_newest(db, doc, since, layer).await?;
             self.pending.insert(key, count);
         }
         Ok(())

@@ -8,7 +8,8 @@
 
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -244,28 +245,23 @@ pub async fn nth_seq_since_newest(
         .map(Option::flatten)
 }
 
-/// Record-change rows of the layer after its newest snapshot: (how many, the highest seq).
+/// How many record changes the layer has after its newest snapshot.
 pub async fn rows_since_newest(
     db: &impl ConnectionTrait,
     document_id: &str,
     since: i64,
     layer: &str,
-) -> Result<(u64, Option<i64>), DbErr> {
+) -> Result<u64, DbErr> {
     use audit_event::Column as A;
     let from = newest_seq(db, document_id, since, layer).await?;
-    let (count, max): (i64, Option<i64>) = audit_event::Entity::find()
-        .select_only()
-        .column_as(A::Id.count(), "count")
-        .column_as(A::Seq.max(), "max")
+    let count = audit_event::Entity::find()
         .filter(A::DocumentId.eq(document_id))
         .filter(A::Layer.eq(layer))
         .filter(A::At.gte(since))
         .filter(A::Seq.gt(from))
-        .into_tuple()
-        .one(db)
-        .await?
-        .unwrap_or((0, None));
-    Ok((count.max(0) as u64, max))
+        .count(db)
+        .await?;
+    Ok(count)
 }
 
 #[cfg(test)]
