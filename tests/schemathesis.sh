@@ -106,6 +106,10 @@ EOF
 )
 
 cat >"$tmp/schemathesis.toml" <<EOF
+# No state kept between runs (nor written into the checkout): every run is the same.
+[cache]
+enabled = false
+
 [auth.openapi.api_key]
 bearer = "\${QUIRE_ST_API_KEY}"
 
