@@ -15,6 +15,7 @@
 # tests/prerequisites.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$PWD
 
 bin="${QUIRE_BIN:-${CARGO_TARGET_DIR:-target}/debug/quire}"
 st="${QUIRE_TEST_SCHEMATHESIS:-schemathesis}"
@@ -139,13 +140,14 @@ EOF
 # Deleting the uploaded document would leave the other operations only 404s (Schemathesis
 # reuses ids it saw in responses): that operation runs last, on its own.
 echo "schemathesis: $base, $examples examples per operation"
+# From the temporary directory: Hypothesis keeps its example database in the working directory.
 run() {
-  QUIRE_ST_API_KEY="$key" QUIRE_ST_SESSION_TOKEN="$token" PYTHONPATH="$PWD/tests" \
+  (cd "$tmp" && QUIRE_ST_API_KEY="$key" QUIRE_ST_SESSION_TOKEN="$token" PYTHONPATH="$repo/tests" \
     SCHEMATHESIS_HOOKS=schemathesis_hooks \
     "$st" --config-file "$tmp/schemathesis.toml" run "$base/api/openapi.json" \
     --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
     --max-examples "$examples" --phases examples,coverage,fuzzing \
-    --seed 1 --workers 1 --request-timeout 10 --no-color "$@"
+    --seed 1 --workers 1 --request-timeout 10 --no-color "$@")
 }
 status=0
 run --exclude-name "DELETE /api/documents/{id}" || status=$?
