@@ -1,7 +1,8 @@
 # The one test command: `make test`. It prepares what the tests need that cargo cannot (a Python
-# venv with biscuit-python for the cross-implementation token test and moto's S3 server for the
-# S3 test, the web project's packages),
-# then runs every test: the Rust suite, the web client's unit tests and the browser end-to-end
+# venv with biscuit-python for the cross-implementation token test, moto's S3 server for the
+# S3 test and schemathesis for the API fuzzing, the web project's packages),
+# then runs every test: the Rust suite, Schemathesis against the debug server's OpenAPI
+# document (tests/schemathesis.sh), the web client's unit tests and the browser end-to-end
 # test against the real server.
 #
 # Tests that need something from outside (PostgreSQL, moto, biscuit-python, the real-world PDF
@@ -21,6 +22,8 @@ test-rust: venv
 	cargo test --workspace
 	QUIRE_TEST_PYTHON=$(abspath $(VENV))/bin/python QUIRE_TEST_MOTO=$(abspath $(VENV))/bin/moto_server \
 		tests/prerequisites.sh
+	QUIRE_BIN=$(QUIRE_BIN) QUIRE_TEST_PYTHON=$(abspath $(VENV))/bin/python \
+		QUIRE_TEST_SCHEMATHESIS=$(abspath $(VENV))/bin/schemathesis tests/schemathesis.sh
 
 # The end-to-end test drives Debian's Chromium (/usr/bin/chromium) against the server binary
 # built by test-rust.

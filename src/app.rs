@@ -152,6 +152,16 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             retry_base: Duration::from_millis(config.webhook_retry_base_ms.max(1)),
         },
     );
+    crate::audit::maintenance::start(
+        state.db.clone(),
+        crate::audit::maintenance::Config {
+            retention: config
+                .audit_retention_days
+                .map(|d| Duration::from_secs_f64(d * 86_400.0)),
+            snapshot_every: config.audit_snapshot_every,
+            interval: Duration::from_secs_f64(config.audit_maintenance_interval),
+        },
+    );
     let registry = state.registry.clone();
     let listener = state.listener.clone();
     let cors_origins = config.cors_origins.clone();

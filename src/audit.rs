@@ -1,9 +1,10 @@
 //! The audit log: who did what, append-only. Record changes are appended in the transaction
 //! that commits them ([`append_batch`], called from the committer), so the log and the records
 //! can never disagree; other events (uploads, deletions, token mints and revocations, API keys)
-//! are appended once they took effect ([`record`]). Nothing here deletes: the change log's
-//! `since` retention does not reach this table, so [`replay`] can rebuild a layer as of any
-//! sequence number the document ever had.
+//! are appended once they took effect ([`record`]). The change log's `since` retention does not
+//! reach this table, so [`replay`] can rebuild a layer as of any sequence number the document
+//! ever had, starting from the newest [`snapshots`] entry at or below it; only the configurable
+//! audit retention ([`maintenance`]) deletes, and never the rows a retained snapshot needs.
 
 use std::collections::HashMap;
 
@@ -19,6 +20,9 @@ use crate::protocol::{Kind, Op};
 use crate::records::Record;
 use crate::store::Batch;
 use crate::time_util::{micros_to_rfc3339, now_micros};
+
+pub mod maintenance;
+pub mod snapshots;
 
 /// How many rows one multi-row insert carries.
 const CHUNK: usize = 200;
@@ -187,32 +191,61 @@ pub async fn history(
     Ok((rows.into_iter().map(EntryView::from).collect(), next))
 }
 
+/// Why an `at_seq` read has no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The audit retention pruned the rows before `oldest`, the oldest readable sequence
+    /// number of the layer.
+    #[error("the audit history before sequence number {oldest} was pruned")]
+    Pruned { oldest: i64 },
+    #[error(transparent)]
+    Database(#[from] DbErr),
+}
+
 /// The records of `layer` as they were just after sequence number `at_seq`, rebuilt from the
-/// audit log. Only entries from `since` (µs: the document's creation) count: a document deleted
-/// and uploaded again under the same id starts its sequence numbers again.
+/// newest audit snapshot at or below `at_seq` and the audit rows after it (see
+/// [`snapshots`]). Only entries from `since` (µs: the document's creation) count: a document
+/// deleted and uploaded again under the same id starts its sequence numbers again.
 pub async fn replay(
     db: &impl ConnectionTrait,
     document_id: &str,
     since: i64,
     layer: &str,
     at_seq: i64,
-) -> Result<Vec<Record>, DbErr> {
+) -> Result<Vec<Record>, ReplayError> {
+    let start = match snapshots::newest_at_or_below(db, document_id, since, layer, at_seq).await? {
+        Some(snapshot) => snapshot,
+        None => match snapshots::base(db, document_id, since, layer).await? {
+            Some(base) => return Err(ReplayError::Pruned { oldest: base.seq }),
+            None => snapshots::Start::empty(),
+        },
+    };
     let rows = Entity::find()
         .filter(Column::DocumentId.eq(document_id))
         .filter(Column::At.gte(since))
         .filter(Column::Layer.eq(layer))
+        .filter(Column::Seq.gt(start.seq))
         .filter(Column::Seq.lte(at_seq))
         .order_by_asc(Column::Seq)
         .all(db)
         .await?;
-    Ok(replay_rows(rows))
+    Ok(replay_rows_onto(start.records, rows))
 }
 
 /// Applies record-change entries in order: creates and updates set the record, deletes remove
 /// it. Entries that are not record changes, or whose stored values do not parse, are skipped
 /// (the log is written by this server only). The result is ordered by revision.
 pub fn replay_rows(rows: impl IntoIterator<Item = audit_event::Model>) -> Vec<Record> {
-    let mut records: HashMap<String, Record> = HashMap::new();
+    replay_rows_onto(Vec::new(), rows)
+}
+
+/// [`replay_rows`] starting from `records` (a snapshot) instead of an empty layer.
+pub fn replay_rows_onto(
+    start: Vec<Record>,
+    rows: impl IntoIterator<Item = audit_event::Model>,
+) -> Vec<Record> {
+    let mut records: HashMap<String, Record> =
+        start.into_iter().map(|r| (r.id.clone(), r)).collect();
     for row in rows {
         let (Some(seq), Some(id)) = (row.seq, row.record_id) else {
             continue;

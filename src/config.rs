@@ -158,6 +158,21 @@ pub struct Config {
     #[arg(long, env = "QUIRE_CHANGE_LOG_RETENTION", default_value_t = 10_000)]
     pub change_log_retention: i64,
 
+    /// Days of audit history kept (fractions allowed: 0.5 is twelve hours). Older entries are
+    /// pruned by the audit maintenance task through a snapshot of each layer, so `at_seq` reads
+    /// from the snapshot's sequence number on still work (docs/audit.md). Default: keep forever.
+    #[arg(long, env = "QUIRE_AUDIT_RETENTION_DAYS", value_parser = parse_retention_days)]
+    pub audit_retention_days: Option<f64>,
+
+    /// Record changes of one layer between two audit snapshots: an `at_seq` read replays at
+    /// most about this many audit rows after the newest snapshot at or below it.
+    #[arg(long, env = "QUIRE_AUDIT_SNAPSHOT_EVERY", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub audit_snapshot_every: u64,
+
+    /// Seconds between two runs of the audit maintenance task (snapshots and retention).
+    #[arg(long, env = "QUIRE_AUDIT_MAINTENANCE_INTERVAL", default_value_t = 60.0, value_parser = parse_interval)]
+    pub audit_maintenance_interval: f64,
+
     /// Seconds a document actor without sessions stays in memory.
     #[arg(long, env = "QUIRE_DOCUMENT_IDLE_TIMEOUT", default_value_t = 30)]
     pub document_idle_timeout: u64,
@@ -247,5 +262,39 @@ impl Config {
         }
         let dir = std::path::absolute(self.storage.data_dir.join("blobs"))?;
         Ok(format!("file://{}", dir.display()))
+    }
+}
+
+/// `--audit-retention-days`: a finite number of days, more than 0 and at most a hundred years.
+fn parse_retention_days(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(d) if d > 0.0 && d <= 36_500.0 => Ok(d),
+        _ => Err("a number of days, more than 0 and at most 36500".into()),
+    }
+}
+
+/// `--audit-maintenance-interval`: seconds, from 0.05 to a day.
+fn parse_interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(d) if (0.05..=86_400.0).contains(&d) => Ok(d),
+        _ => Err("a number of seconds from 0.05 to 86400".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_retention_and_interval_are_bounded() {
+        assert_eq!(parse_retention_days("30"), Ok(30.0));
+        assert_eq!(parse_retention_days("0.5"), Ok(0.5));
+        for bad in ["0", "-1", "NaN", "inf", "36501", "thirty"] {
+            assert!(parse_retention_days(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_interval("60"), Ok(60.0));
+        for bad in ["0", "0.01", "NaN", "86401", "x"] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -13,23 +13,31 @@ use crate::store::Committer;
 use crate::time_util::{micros_to_day, now_micros};
 
 /// Records that `token`'s holder opened its document now. Goes through the committer, so
-/// thousands of opens a second share transactions instead of contending for the database.
-pub async fn record_open(committer: &Committer, token: &VerifiedToken) -> Result<(), DbErr> {
+/// thousands of opens a second share transactions instead of contending for the database;
+/// `event` (a live session's `session.opened` webhook row) is written in the same savepoint.
+pub async fn record_open(
+    committer: &Committer,
+    token: &VerifiedToken,
+    event: Option<crate::entities::webhook_event::ActiveModel>,
+) -> Result<(), DbErr> {
     let now = now_micros();
     let (document_id, app_document_id) = match &token.grant.document {
         DocumentRef::Managed(id) => (Some(id.clone()), None),
         DocumentRef::App(id) => (None, Some(id.clone())),
     };
     committer
-        .record(usage_event::ActiveModel {
-            document_id: Set(document_id),
-            app_document_id: Set(app_document_id),
-            user_id: Set(token.grant.user_id.clone()),
-            revocation_id: Set(token.root_revocation_id().to_string()),
-            day: Set(micros_to_day(now)),
-            opened_at: Set(now),
-            ..Default::default()
-        })
+        .record(
+            usage_event::ActiveModel {
+                document_id: Set(document_id),
+                app_document_id: Set(app_document_id),
+                user_id: Set(token.grant.user_id.clone()),
+                revocation_id: Set(token.root_revocation_id().to_string()),
+                day: Set(micros_to_day(now)),
+                opened_at: Set(now),
+                ..Default::default()
+            },
+            event,
+        )
         .await
 }
 

@@ -11,6 +11,7 @@ mod m20261125_000002_live;
 mod m20261126_000003_page_geometry;
 mod m20261126_000011_audit;
 mod m20261126_000012_webhooks;
+mod m20261126_000013_audit_snapshots;
 
 /// The ordered list of Quire's migrations.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_page_geometry::Migration),
             Box::new(m20261126_000011_audit::Migration),
             Box::new(m20261126_000012_webhooks::Migration),
+            Box::new(m20261126_000013_audit_snapshots::Migration),
         ]
     }
 }

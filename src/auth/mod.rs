@@ -148,9 +148,14 @@ impl Authenticator {
         self.inner.cache.forget_revoked(ids);
     }
 
-    /// Meters one successful session open.
-    pub async fn record_open(&self, token: &tokens::VerifiedToken) -> Result<(), sea_orm::DbErr> {
-        crate::usage::record_open(&self.inner.committer, token).await
+    /// Meters one successful session open, with the open's webhook event if given (see
+    /// [`crate::usage::record_open`]).
+    pub async fn record_open(
+        &self,
+        token: &tokens::VerifiedToken,
+        event: Option<crate::entities::webhook_event::ActiveModel>,
+    ) -> Result<(), sea_orm::DbErr> {
+        crate::usage::record_open(&self.inner.committer, token, event).await
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod api_key;
 pub mod audit_event;
+pub mod audit_snapshot;
 pub mod change;
 pub mod document;
 pub mod page_geometry;

@@ -58,7 +58,7 @@ struct SessionResponse {
 
 /// `GET /api/client/session`: who the token is for and what it grants. This is the call that
 /// opens a session, so it is what usage metering counts.
-#[utoipa::path(get, path = "/api/client/session", tag = "client", params(ClientQuery), responses((status = 200, body = SessionResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 403, body = crate::http::error::ErrorBody)), security(("session_token" = [])))]
+#[utoipa::path(get, path = "/api/client/session", tag = "client", params(ClientQuery), responses((status = 200, body = SessionResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 403, body = crate::http::error::ErrorBody), (status = 404, description = "the token's document was deleted", body = crate::http::error::ErrorBody)), security(("session_token" = [])))]
 async fn session(
     ClientSession(token): ClientSession,
     state: web::Data<AppState>,
@@ -69,7 +69,7 @@ async fn session(
         DocumentRef::Managed(id) => Some(documents::get(&state.db, id).await?.page_count),
         DocumentRef::App(_) => None,
     };
-    usage::record_open(&state.committer, &token).await?;
+    usage::record_open(&state.committer, &token, None).await?;
     Ok(HttpResponse::Ok().json(SessionResponse {
         grant: GrantView::from(&token.grant),
         // The effective expiry: an attenuation may have shortened the authority block's.

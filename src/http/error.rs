@@ -39,6 +39,17 @@ pub enum Error {
     Document(#[from] crate::actors::document::DocumentError),
     #[error(transparent)]
     Exchange(#[from] crate::exchange::Error),
+    #[error("the audit history of this layer before sequence number {oldest} was pruned by the audit retention; the oldest readable `at_seq` is {oldest}")]
+    HistoryPruned { oldest: i64 },
+}
+
+impl From<crate::audit::ReplayError> for Error {
+    fn from(e: crate::audit::ReplayError) -> Error {
+        match e {
+            crate::audit::ReplayError::Pruned { oldest } => Error::HistoryPruned { oldest },
+            crate::audit::ReplayError::Database(e) => Error::Database(e),
+        }
+    }
 }
 
 /// The error body of every route (also the OpenAPI schema `ErrorBody`).
@@ -174,6 +185,7 @@ impl Error {
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "invalid_request"),
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "internal"),
             Error::OriginNotAllowed => (StatusCode::FORBIDDEN, "origin_not_allowed", "auth"),
+            Error::HistoryPruned { .. } => (StatusCode::GONE, "history_pruned", "invalid_request"),
             Error::Document(crate::actors::document::DocumentError::NotFound(_)) => (
                 StatusCode::NOT_FOUND,
                 "document_not_found",

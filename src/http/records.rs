@@ -52,7 +52,7 @@ fn json(body: String) -> HttpResponse {
         .body(body)
 }
 
-#[utoipa::path(get, path = "/api/documents/{id}/records", tag = "records", params(("id" = String, Path), RecordsQuery), responses((status = 200, body = crate::actors::views::RecordsBody), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody), (status = 503, body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/documents/{id}/records", tag = "records", params(("id" = String, Path), RecordsQuery), responses((status = 200, body = crate::actors::views::RecordsBody), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody), (status = 410, description = "`at_seq` is before what the audit retention kept (`history_pruned`)", body = crate::http::error::ErrorBody), (status = 503, body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn backend_records(
     _key: ApiKey,
     state: web::Data<AppState>,

@@ -4,7 +4,7 @@
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, TransactionTrait};
 
 use super::{write_batch, Batch, CommitError};
-use crate::entities::usage_event;
+use crate::entities::{usage_event, webhook_event};
 
 use super::CHUNK;
 
@@ -25,6 +25,9 @@ enum Job {
     },
     Usage {
         row: usage_event::ActiveModel,
+        /// A webhook event written with the usage row (`session.opened`); boxed, as it is
+        /// rare beside the batches.
+        event: Option<Box<webhook_event::ActiveModel>>,
         reply: tokio::sync::oneshot::Sender<Result<(), DbErr>>,
     },
 }
@@ -120,11 +123,20 @@ impl Committer {
         }
     }
 
-    /// Stores a usage event with the next group; resolves once it is committed.
-    pub async fn record(&self, row: usage_event::ActiveModel) -> Result<(), DbErr> {
+    /// Stores a usage event (and `event`, a webhook outbox row, if given) with the next group;
+    /// resolves once it is committed.
+    pub async fn record(
+        &self,
+        row: usage_event::ActiveModel,
+        event: Option<webhook_event::ActiveModel>,
+    ) -> Result<(), DbErr> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.jobs
-            .send(Job::Usage { row, reply })
+            .send(Job::Usage {
+                row,
+                event: event.map(Box::new),
+                reply,
+            })
             .map_err(|_| DbErr::Custom("the committer has stopped".into()))?;
         rx.await
             .map_err(|_| DbErr::Custom("the committer stopped mid-commit".into()))?
@@ -136,19 +148,23 @@ async fn run_group(db: &DatabaseConnection, group: Vec<Job>) {
     let mut now = 0;
     let mut batches = Vec::new();
     let mut usage = Vec::new();
+    let mut events = Vec::new();
     for job in &group {
         match job {
             Job::Batch { batch, now: t, .. } => {
                 now = now.max(*t);
                 batches.push(batch);
             }
-            Job::Usage { row, .. } => usage.push(row.clone()),
+            Job::Usage { row, event, .. } => {
+                usage.push(row.clone());
+                events.extend(event.as_deref().cloned());
+            }
         }
     }
     let started = std::time::Instant::now();
     let mut attempt = 1;
     let result = loop {
-        let result = commit_group(db, &batches, usage.clone(), now).await;
+        let result = commit_group(db, &batches, usage.clone(), events.clone(), now).await;
         match result {
             Err(e) if attempt < GROUP_ATTEMPTS && must_retry(&e) => {
                 tracing::warn!(error = %e, attempt, "group commit hit a deadlock or serialization failure; retrying");
@@ -213,6 +229,7 @@ async fn commit_group(
     db: &DatabaseConnection,
     batches: &[&Batch],
     usage: Vec<usage_event::ActiveModel>,
+    events: Vec<webhook_event::ActiveModel>,
     now: i64,
 ) -> Result<(Vec<BatchOutcome>, Result<(), DbErr>), DbErr> {
     let txn = db.begin().await?;
@@ -247,7 +264,7 @@ async fn commit_group(
         Ok(())
     } else {
         let savepoint = txn.begin().await?;
-        match write_usage(&savepoint, usage).await {
+        match write_usage(&savepoint, usage, events).await {
             Ok(()) => {
                 savepoint.commit().await?;
                 Ok(())
@@ -266,11 +283,16 @@ async fn commit_group(
 async fn write_usage(
     txn: &DatabaseTransaction,
     usage: Vec<usage_event::ActiveModel>,
+    events: Vec<webhook_event::ActiveModel>,
 ) -> Result<(), DbErr> {
     let mut usage = usage.into_iter().peekable();
     while usage.peek().is_some() {
         let chunk: Vec<_> = usage.by_ref().take(CHUNK).collect();
         usage_event::Entity::insert_many(chunk).exec(txn).await?;
+    }
+    // One by one, in queue order: outbox ids are delivery order.
+    for event in events {
+        webhook_event::Entity::insert(event).exec(txn).await?;
     }
     Ok(())
 }

@@ -49,6 +49,48 @@ pub async fn enqueue_batch(txn: &impl ConnectionTrait, batch: &Batch) -> Result<
     enqueue(txn, "records.changed", Some(&batch.document_id), data).await
 }
 
+/// Who opened a live session: the `data` of a `session.opened` event (never the token).
+pub struct SessionOpened {
+    pub document_id: String,
+    /// As clients and `GET /api/documents/{id}/sessions` show it.
+    pub session_id: String,
+    pub user_id: String,
+    pub user_name: Option<String>,
+    pub layer: String,
+}
+
+/// The outbox row of a `session.opened` event. It is written with the usage row of the open,
+/// in the committer's next group transaction (see `crate::usage::record_open`): no transaction
+/// of its own, never per change, and before the session's first change can commit, so a
+/// receiver sees it before that session's `records.changed`.
+pub fn session_opened(event: SessionOpened) -> webhook_event::ActiveModel {
+    let data = json!({
+        "document_id": event.document_id,
+        "session_id": event.session_id,
+        "user_id": event.user_id,
+        "user_name": event.user_name,
+        "layer": event.layer,
+    });
+    row("session.opened", Some(&event.document_id), data)
+}
+
+/// An outbox row for an event of `kind` with `data`, stamped now.
+fn row(
+    kind: &'static str,
+    document_id: Option<&str>,
+    data: serde_json::Value,
+) -> webhook_event::ActiveModel {
+    let now = now_micros();
+    let payload = json!({"type": kind, "timestamp": micros_to_rfc3339(now), "data": data});
+    webhook_event::ActiveModel {
+        id: NotSet,
+        kind: Set(kind.to_string()),
+        document_id: Set(document_id.map(str::to_string)),
+        payload: Set(payload.to_string()),
+        created_at: Set(now),
+    }
+}
+
 /// Appends an event of `kind` with `data` to the outbox.
 pub async fn enqueue(
     db: &impl ConnectionTrait,
@@ -56,18 +98,10 @@ pub async fn enqueue(
     document_id: Option<&str>,
     data: serde_json::Value,
 ) -> Result<(), DbErr> {
-    let now = now_micros();
-    let payload = json!({"type": kind, "timestamp": micros_to_rfc3339(now), "data": data});
-    webhook_event::Entity::insert(webhook_event::ActiveModel {
-        id: NotSet,
-        kind: Set(kind.to_string()),
-        document_id: Set(document_id.map(str::to_string)),
-        payload: Set(payload.to_string()),
-        created_at: Set(now),
-    })
-    .exec(db)
-    .await
-    .map(|_| ())
+    webhook_event::Entity::insert(row(kind, document_id, data))
+        .exec(db)
+        .await
+        .map(|_| ())
 }
 
 /// Checks an endpoint URL: `http` or `https`, with a host, at most [`MAX_URL_LEN`] bytes.

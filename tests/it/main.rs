@@ -14,6 +14,7 @@ mod documents;
 mod exchange;
 mod health;
 mod history;
+mod history_retention;
 mod live;
 mod live_rights;
 mod live_robustness;

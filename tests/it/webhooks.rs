@@ -150,7 +150,7 @@ async fn signed_deliveries_verify_and_arrive_in_order_per_document(backend: Back
 
     let mut seen: HashMap<String, Vec<Value>> = HashMap::new();
     let mut ids = HashSet::new();
-    for _ in 0..7 {
+    for _ in 0..9 {
         let d = receiver.next().await;
         verify(secret, &d);
         assert!(
@@ -161,10 +161,23 @@ async fn signed_deliveries_verify_and_arrive_in_order_per_document(backend: Back
         let doc = v["data"]["document_id"].as_str().unwrap().to_string();
         seen.entry(doc).or_default().push(v);
     }
-    for (doc, changes) in [("a", 3), ("b", 2)] {
+    for (doc, user, changes) in [("a", "alice", 3), ("b", "bob", 2)] {
         let events = &seen[doc];
         assert_eq!(events[0]["type"], "document.created");
-        let seqs: Vec<(i64, i64)> = events[1..]
+        // The session's open, before any change it made; who, never the token.
+        let opened = &events[1];
+        assert_eq!(opened["type"], "session.opened", "{opened}");
+        assert_eq!(opened["data"]["user_id"], user);
+        assert_eq!(opened["data"]["layer"], "");
+        assert!(opened["data"]["session_id"]
+            .as_str()
+            .is_some_and(|s| s.starts_with('s')));
+        assert_eq!(
+            opened["data"].as_object().unwrap().len(),
+            5,
+            "document_id, session_id, user_id, user_name, layer: {opened}"
+        );
+        let seqs: Vec<(i64, i64)> = events[2..]
             .iter()
             .map(|e| {
                 assert_eq!(e["type"], "records.changed");
@@ -185,7 +198,7 @@ async fn signed_deliveries_verify_and_arrive_in_order_per_document(backend: Back
             let v = server
                 .get_json(&format!("/api/webhooks/{id}/attempts"))
                 .await;
-            if v["attempts"].as_array().is_some_and(|a| a.len() >= 7) {
+            if v["attempts"].as_array().is_some_and(|a| a.len() >= 9) {
                 break v;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -194,7 +207,7 @@ async fn signed_deliveries_verify_and_arrive_in_order_per_document(backend: Back
     .await
     .expect("every attempt is recorded");
     let attempts = attempts["attempts"].as_array().unwrap();
-    assert_eq!(attempts.len(), 7);
+    assert_eq!(attempts.len(), 9);
     assert!(attempts
         .iter()
         .all(|a| a["delivered"] == true && a["status"] == 200));

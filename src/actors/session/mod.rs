@@ -345,7 +345,15 @@ impl SessionActor {
                     ));
                 };
                 // Metered before the welcome goes out, so usage never lags what clients saw.
-                if let Err(e) = auth.record_open(&verified).await {
+                // With it, the `session.opened` webhook event, in the same group transaction.
+                let opened = crate::webhooks::session_opened(crate::webhooks::SessionOpened {
+                    document_id: document_id.clone(),
+                    session_id: crate::actors::views::session_label(id),
+                    user_id: verified.grant.user_id.clone(),
+                    user_name: verified.grant.user_name.clone(),
+                    layer: verified.grant.layer.clone(),
+                });
+                if let Err(e) = auth.record_open(&verified, Some(opened)).await {
                     tracing::warn!(error = %e, "could not meter a session open");
                 }
                 let peer = peer_for(id, &verified, outbox, control);
