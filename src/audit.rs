@@ -15,10 +15,10 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::entities::audit_event::{self, Column, Entity};
-use crate::protocol::{Kind, Op};
 use crate::records::Record;
 use crate::store::Batch;
 use crate::time_util::{micros_to_rfc3339, now_micros};
+use crate::wire::common::{Kind, Op};
 
 /// How many rows one multi-row insert carries.
 const CHUNK: usize = 200;

@@ -14,8 +14,9 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::layers::{Batch, StoredRecord};
-use crate::protocol::{ChangeRequest, Kind, Op};
 use crate::records;
+use crate::wire::client::ChangeRequest;
+use crate::wire::common::{Kind, Op};
 
 /// The `format` Quire writes and accepts.
 pub const FORMAT: &str = "https://pspdfkit.com/instant-json/v1";

@@ -14,11 +14,12 @@ use serde_json::value::RawValue;
 use super::Error;
 use crate::actors::document::{BackendSubmit, BackendSubmitAll, ReadRecords};
 use crate::actors::registry::send_to_document;
-use crate::actors::state::Outcome;
 use crate::auth::access::Access;
 use crate::entities::record;
-use crate::protocol::{ChangeRequest, Kind, Op};
 use crate::state::AppState;
+use crate::wire::client::ChangeRequest;
+use crate::wire::common::{Kind, Op};
+use crate::wire::server::Outcome;
 
 /// Changes sent to the document actor in one message: well under its pending-change bound
 /// (`DocumentConfig::max_pending_changes`), so a large copy never meets `busy` from itself.

@@ -13,7 +13,8 @@ use super::{
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/openapi.json", web::get().to(spec));
+    cfg.route("/api/openapi.json", web::get().to(spec))
+        .route("/api/protocol.schema.json", web::get().to(protocol_schema));
 }
 
 /// The API description.
@@ -29,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         health::readyz,
         metrics::metrics,
         spec,
+        protocol_schema,
         documents::upload,
         documents::list,
         documents::get,
@@ -92,4 +94,13 @@ impl Modify for Credentials {
 #[utoipa::path(get, path = "/api/openapi.json", tag = "health", responses((status = 200, description = "this description", body = Object)))]
 async fn spec() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+/// `GET /api/protocol.schema.json`: the JSON Schema (2020-12) of the live protocol's messages
+/// (`crate::wire::schema`), also committed as docs/protocol.schema.json.
+#[utoipa::path(get, path = "/api/protocol.schema.json", tag = "health", responses((status = 200, description = "the JSON Schema of the WebSocket messages (docs/protocol.md)", body = Object)))]
+async fn protocol_schema() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/schema+json")
+        .body(crate::wire::schema::protocol_schema_text())
 }

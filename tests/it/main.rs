@@ -32,4 +32,5 @@ mod tokens;
 mod uploads;
 mod usage;
 mod webhooks;
+mod wire_schema;
 mod ws_limits;

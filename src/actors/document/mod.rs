@@ -26,7 +26,7 @@ mod listing;
 mod nodes;
 mod reads;
 
-pub use listing::{ListSessions, LiveSession};
+pub use listing::ListSessions;
 pub use nodes::RemotePresence;
 
 use crate::db::Databases;
@@ -35,11 +35,13 @@ use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 
 use super::registry::{DocumentRegistry, Stopped};
-use super::state::{DocLimits, DocState, Outcome};
-use super::views::{self, presence, session_label, PresenceEvent};
+use super::state::{DocLimits, DocState};
 use crate::auth::access::Access;
-use crate::protocol::{ChangeRequest, CloseCode, CloseReason};
 use crate::store;
+use crate::wire::client::ChangeRequest;
+use crate::wire::common::{CloseCode, CloseReason};
+use crate::wire::server::Outcome;
+use crate::wire::server::{self, presence, session_label, PresenceEvent};
 
 /// Tuning and limits of document actors.
 #[derive(Debug, Clone)]
@@ -506,7 +508,7 @@ impl Handler<SetPresence> for DocumentActor {
         // Relayed byte for byte, but only if it is JSON every client can read: a number out
         // of range (`1e999`) or similar is refused here, for this session alone.
         if let Err(e) = serde_json::from_str::<serde_json::Value>(msg.state.get()) {
-            let error = views::error("invalid", &format!("presence state: {e}"));
+            let error = server::error("invalid", &format!("presence state: {e}"));
             self.send(msg.session_id, Outgoing::Text(error));
             return;
         }

@@ -1,0 +1,238 @@
+//! The request and response bodies of the REST API (docs/api.md), beside the live protocol's
+//! messages so that every type on the wire is in one place. The handlers in `crate::http` build
+//! and read these; their `ToSchema` derives are the OpenAPI description's components
+//! (`/api/openapi.json`, `docs/openapi.json`), from which the web client's REST types are
+//! generated.
+
+use serde::{Deserialize, Serialize};
+
+use super::client::ChangeRequest;
+use super::server::Outcome;
+use crate::audit::EntryView;
+use crate::auth::rights::{CollabPermission, Permission};
+use crate::usage::DailyUsage;
+
+// Errors.
+
+/// The error body of every route (also the OpenAPI schema `ErrorBody`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    /// What went wrong, for people.
+    pub message: String,
+    /// Stable machine-readable code (docs/api.md, Errors).
+    pub code: &'a str,
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    /// Where to read about the code.
+    pub link: String,
+}
+
+// Documents (backend).
+
+/// A document's metadata as the API returns it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DocumentInfo {
+    pub id: String,
+    pub title: Option<String>,
+    pub byte_size: i64,
+    pub sha256: String,
+    pub page_count: i32,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DocumentList {
+    pub documents: Vec<DocumentInfo>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+// Records (backend writes).
+
+/// `POST /api/documents/{id}/changes` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesBody {
+    #[serde(default)]
+    pub layer: String,
+    /// Recorded as the author (and creator of new records); default `backend`.
+    pub user_id: Option<String>,
+    pub user_name: Option<String>,
+    /// Changes as in docs/protocol.md (`client_id`, `op`, `kind`, `id`, `base_rev`, `content`).
+    pub changes: Vec<ChangeRequest>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ChangesResponse {
+    /// One `ack` or `reject` per change, as in docs/protocol.md.
+    pub results: Vec<Outcome>,
+}
+
+// Audit history.
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HistoryResponse<'a> {
+    pub document_id: &'a str,
+    pub events: Vec<EntryView>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<i64>,
+}
+
+// Live sessions.
+
+/// One live session of a document.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LiveSession {
+    /// The session id its peers see in presence messages.
+    pub session_id: String,
+    pub user_id: String,
+    pub user_name: Option<String>,
+    /// The session's layer; `null` for sessions on other nodes (they announce no layer).
+    pub layer: Option<String>,
+    /// `this` for this node, `other` for a session another node announced.
+    pub node: &'static str,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SessionsResponse {
+    pub document_id: String,
+    pub sessions: Vec<LiveSession>,
+}
+
+// Session tokens.
+
+/// `POST /api/sessions` body, in Nutrient Document Engine's vocabulary.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MintRequest {
+    pub document_id: Option<String>,
+    pub app_document_id: Option<String>,
+    pub user_id: String,
+    pub user_name: Option<String>,
+    pub layer: Option<String>,
+    pub permissions: Vec<String>,
+    pub collaboration_permissions: Option<Vec<String>>,
+    pub default_group: Option<String>,
+    /// Seconds until the token expires; defaults to the server's default lifetime.
+    pub expires_in: Option<u64>,
+}
+
+/// `POST /api/sessions` response.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MintResponse {
+    pub token: String,
+    pub expires_at: String,
+    /// Revoke this id to revoke the token and every token attenuated from it.
+    pub revocation_id: String,
+    #[serde(flatten)]
+    pub grant: GrantView,
+}
+
+/// A grant as the API shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct GrantView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_document_id: Option<String>,
+    pub user_id: String,
+    pub user_name: Option<String>,
+    pub layer: String,
+    pub default_group: Option<String>,
+    /// Permission names (docs/api.md, Rights).
+    #[schema(value_type = Vec<String>)]
+    pub permissions: Vec<Permission>,
+    #[schema(value_type = Vec<String>)]
+    pub collaboration_permissions: Vec<CollabPermission>,
+}
+
+/// `POST /api/tokens/revoke` body: the token itself or a revocation id.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    pub token: Option<String>,
+    pub revocation_id: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RevokeResponse {
+    pub revoked: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PublicKeyResponse {
+    pub algorithm: &'static str,
+    /// `ed25519/<hex>`: the form biscuit libraries and the biscuit CLI accept.
+    pub public_key: String,
+    /// The raw key bytes, hex-encoded.
+    pub public_key_hex: String,
+}
+
+// Client session.
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SessionResponse {
+    #[serde(flatten)]
+    pub grant: GrantView,
+    pub expires_at: String,
+    pub page_count: Option<i32>,
+}
+
+// Usage.
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UsageResponse {
+    pub usage: Vec<DailyUsage>,
+    pub total_opens: i64,
+}
+
+// Webhooks.
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub url: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EndpointView {
+    pub id: String,
+    pub url: String,
+    /// Present only in the registration's answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    pub created_by: String,
+    pub created_at: String,
+    /// The id of the last event delivered.
+    pub delivered_through: i64,
+    /// Failed attempts at the next event.
+    pub failures: i32,
+    pub next_attempt_at: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct WebhookList {
+    pub webhooks: Vec<EndpointView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AttemptView {
+    pub id: i64,
+    /// The `webhook-id` sent.
+    pub webhook_id: String,
+    pub at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub delivered: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AttemptsResponse {
+    pub attempts: Vec<AttemptView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<i64>,
+}
