@@ -32,7 +32,7 @@ struct LayersResponse {
     layers: Vec<LayerSummary>,
 }
 
-#[utoipa::path(get, path = "/api/documents/{id}/layers", tag = "layers", params(("id" = String, Path, description = "document id")), responses((status = 200, description = "the document's layers with their record counts", body = Object), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, description = "no such document", body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/documents/{id}/layers", operation_id = "list_layers", tag = "layers", params(("id" = String, Path, description = "document id")), responses((status = 200, description = "the document's layers with their record counts", body = Object), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, description = "no such document", body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn list(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -91,7 +91,7 @@ struct LayerQuery {
     layer: String,
 }
 
-#[utoipa::path(delete, path = "/api/documents/{id}/layers", tag = "layers", params(("id" = String, Path, description = "document id"), ("layer" = String, Query, description = "the layer to delete")), responses((status = 200, description = "what was deleted", body = Object), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, description = "no such document", body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(delete, path = "/api/documents/{id}/layers", operation_id = "delete_layer", tag = "layers", params(("id" = String, Path, description = "document id"), ("layer" = String, Query, description = "the layer to delete")), responses((status = 200, description = "what was deleted", body = Object), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, description = "no such document", body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn delete(
     _key: ApiKey,
     state: web::Data<AppState>,

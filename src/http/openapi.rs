@@ -66,7 +66,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         layers::copy,
         layers::delete,
     ),
-    modifiers(&Credentials)
+    modifiers(&Credentials, &HeadOperationIds)
 )]
 pub struct ApiDoc;
 
@@ -86,6 +86,21 @@ impl Modify for Credentials {
                         .build(),
                 ),
             );
+        }
+    }
+}
+
+/// A route answering GET and HEAD has one handler, hence one `operationId` for both methods;
+/// OpenAPI wants them unique (code generators name functions and types after them), so the HEAD
+/// operation's gets `_head` appended.
+struct HeadOperationIds;
+
+impl Modify for HeadOperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            if let Some(id) = item.head.as_mut().and_then(|op| op.operation_id.as_mut()) {
+                id.push_str("_head");
+            }
         }
     }
 }

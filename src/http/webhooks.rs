@@ -63,7 +63,7 @@ async fn register(
 }
 
 /// `GET /api/webhooks`: every endpoint and where its deliveries stand (no secrets).
-#[utoipa::path(get, path = "/api/webhooks", tag = "webhooks", responses((status = 200, body = WebhookList), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/webhooks", operation_id = "list_webhooks", tag = "webhooks", responses((status = 200, body = WebhookList), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn list(_key: ApiKey, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     let all = webhook_endpoint::Entity::find()
         .order_by_asc(webhook_endpoint::Column::CreatedAt)

@@ -33,6 +33,7 @@ pub struct ErrorBody<'a> {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct DocumentInfo {
     pub id: String,
+    #[schema(required = true)]
     pub title: Option<String>,
     pub byte_size: i64,
     pub sha256: String,
@@ -45,6 +46,7 @@ pub struct DocumentInfo {
 pub struct DocumentList {
     pub documents: Vec<DocumentInfo>,
     /// Pass as `cursor` to get the next page; absent on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -77,10 +79,19 @@ pub struct HistoryResponse<'a> {
     pub events: Vec<EntryView>,
     /// Pass as `after` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub next: Option<i64>,
 }
 
 // Live sessions.
+
+/// The schema of [`LiveSession::node`]: one of two strings.
+fn node_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["this", "other"]))
+        .build()
+}
 
 /// One live session of a document.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -88,10 +99,13 @@ pub struct LiveSession {
     /// The session id its peers see in presence messages.
     pub session_id: String,
     pub user_id: String,
+    #[schema(required = true)]
     pub user_name: Option<String>,
     /// The session's layer; `null` for sessions on other nodes (they announce no layer).
+    #[schema(required = true)]
     pub layer: Option<String>,
     /// `this` for this node, `other` for a session another node announced.
+    #[schema(schema_with = node_schema)]
     pub node: &'static str,
 }
 
@@ -134,12 +148,16 @@ pub struct MintResponse {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct GrantView {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub document_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub app_document_id: Option<String>,
     pub user_id: String,
+    #[schema(required = true)]
     pub user_name: Option<String>,
     pub layer: String,
+    #[schema(required = true)]
     pub default_group: Option<String>,
     /// Permission names (docs/api.md, Rights).
     #[schema(value_type = Vec<String>)]
@@ -177,6 +195,7 @@ pub struct SessionResponse {
     #[serde(flatten)]
     pub grant: GrantView,
     pub expires_at: String,
+    #[schema(required = true)]
     pub page_count: Option<i32>,
 }
 
@@ -202,6 +221,7 @@ pub struct EndpointView {
     pub url: String,
     /// Present only in the registration's answer.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub secret: Option<String>,
     pub created_by: String,
     pub created_at: String,
@@ -224,8 +244,10 @@ pub struct AttemptView {
     pub webhook_id: String,
     pub at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub status: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub error: Option<String>,
     pub delivered: bool,
 }
@@ -234,5 +256,6 @@ pub struct AttemptView {
 pub struct AttemptsResponse {
     pub attempts: Vec<AttemptView>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub next: Option<i64>,
 }

@@ -134,9 +134,11 @@ pub struct RecordsBody<'a> {
     pub head_seq: i64,
     /// The records (a snapshot), as in docs/protocol.md.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub records: Option<Vec<RecordView<'a>>>,
     /// The changes after `since`, as in docs/protocol.md.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub changes: Option<Vec<ChangeView<'a>>>,
 }
 
@@ -225,7 +227,7 @@ pub enum Outcome {
         message: String,
         /// The record as it is now, when the sender may see it (stale base, already exists).
         #[serde(skip_serializing_if = "Option::is_none")]
-        #[schema(value_type = Option<RecordView>)]
+        #[schema(value_type = RecordView)]
         current: Option<Box<RawValue>>,
     },
 }
