@@ -133,6 +133,7 @@ mod tests {
     //! input may make it panic, and what a well-behaved client sends must come back intact.
 
     use super::*;
+    use crate::wire::common::PROTOCOL_VERSION;
     use proptest::prelude::*;
     use serde_json::{json, Value};
 
@@ -326,6 +327,42 @@ mod tests {
                 }
                 other => prop_assert!(false, "{text} parsed as {other:?}"),
             }
+        }
+    }
+
+    /// What `Serialize` writes (the shape the schema describes, and what tools built on these
+    /// types send) is what `parse` reads back.
+    #[test]
+    fn serialised_messages_parse_back_the_same() {
+        let raw = |s: &str| RawValue::from_string(s.to_string()).unwrap();
+        let messages = [
+            ClientMessage::Hello {
+                token: "t".into(),
+                since: Some(4),
+                protocol: Some(PROTOCOL_VERSION),
+            },
+            ClientMessage::Hello {
+                token: "t".into(),
+                since: None,
+                protocol: None,
+            },
+            ClientMessage::Changes {
+                changes: vec![ChangeRequest {
+                    client_id: "c1".into(),
+                    op: Op::Update,
+                    id: "r1".into(),
+                    kind: Some(Kind::Comment),
+                    content: Some(raw(r#"{"text": "hi",  "n": 1e999}"#)),
+                    base_rev: Some(3),
+                }],
+            },
+            ClientMessage::Presence { state: raw("null") },
+            ClientMessage::Ping,
+        ];
+        for message in messages {
+            let text = serde_json::to_string(&message).unwrap();
+            let back = ClientMessage::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(format!("{back:?}"), format!("{message:?}"), "{text}");
         }
     }
 
