@@ -42,10 +42,11 @@ pub struct DocumentInfo {
     pub updated_at: String,
 }
 
+/// `GET /api/documents`: one page of documents, newest first.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct DocumentList {
     pub documents: Vec<DocumentInfo>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
+    /// Pass as `cursor` to get the next page; `null` on the last page.
     #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
@@ -65,6 +66,7 @@ pub struct ChangesBody {
     pub changes: Vec<ChangeRequest>,
 }
 
+/// `POST /api/documents/{id}/changes` answer.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ChangesResponse {
     /// One `ack` or `reject` per change, as in docs/protocol.md.
@@ -73,6 +75,7 @@ pub struct ChangesResponse {
 
 // Audit history.
 
+/// `GET /api/documents/{id}/history`: one page of the audit log, oldest first.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct HistoryResponse<'a> {
     pub document_id: &'a str,
@@ -109,6 +112,7 @@ pub struct LiveSession {
     pub node: &'static str,
 }
 
+/// `GET /api/documents/{id}/sessions`: who is on the document now.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionsResponse {
     pub document_id: String,
@@ -174,11 +178,13 @@ pub struct RevokeRequest {
     pub revocation_id: Option<String>,
 }
 
+/// `POST /api/tokens/revoke` answer: the revocation id now revoked.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct RevokeResponse {
     pub revoked: String,
 }
 
+/// `GET /api/keys/public`: the key session tokens are signed with, for offline checks.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PublicKeyResponse {
     pub algorithm: &'static str,
@@ -190,6 +196,7 @@ pub struct PublicKeyResponse {
 
 // Client session.
 
+/// `GET /api/client/session`: who the token is for and what it grants now.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionResponse {
     #[serde(flatten)]
@@ -201,6 +208,7 @@ pub struct SessionResponse {
 
 // Usage.
 
+/// `GET /api/usage`: session opens per document and UTC day.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct UsageResponse {
     pub usage: Vec<DailyUsage>,
@@ -209,12 +217,14 @@ pub struct UsageResponse {
 
 // Webhooks.
 
+/// `POST /api/webhooks` body.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     pub url: String,
 }
 
+/// A registered webhook endpoint and how far its deliveries have come.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct EndpointView {
     pub id: String,
@@ -232,11 +242,13 @@ pub struct EndpointView {
     pub next_attempt_at: String,
 }
 
+/// `GET /api/webhooks`: every registered endpoint.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct WebhookList {
     pub webhooks: Vec<EndpointView>,
 }
 
+/// One delivery attempt of a webhook event.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AttemptView {
     pub id: i64,
@@ -252,6 +264,7 @@ pub struct AttemptView {
     pub delivered: bool,
 }
 
+/// `GET /api/webhooks/{id}/attempts`: one page of delivery attempts, oldest first.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AttemptsResponse {
     pub attempts: Vec<AttemptView>,

@@ -580,11 +580,13 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description `GET /api/webhooks/{id}/attempts`: one page of delivery attempts, oldest first. */
         AttemptsResponse: {
             attempts: components["schemas"]["AttemptView"][];
             /** Format: int64 */
             next?: number;
         };
+        /** @description One delivery attempt of a webhook event. */
         AttemptView: {
             at: string;
             delivered: boolean;
@@ -626,6 +628,7 @@ export interface components {
             user_id?: string | null;
             user_name?: string | null;
         };
+        /** @description `POST /api/documents/{id}/changes` answer. */
         ChangesResponse: {
             /** @description One `ack` or `reject` per change, as in docs/protocol.md. */
             results: components["schemas"]["Outcome"][];
@@ -664,11 +667,13 @@ export interface components {
             title: string | null;
             updated_at: string;
         };
+        /** @description `GET /api/documents`: one page of documents, newest first. */
         DocumentList: {
             documents: components["schemas"]["DocumentInfo"][];
-            /** @description Pass as `cursor` to get the next page; absent on the last page. */
+            /** @description Pass as `cursor` to get the next page; `null` on the last page. */
             next_cursor: string | null;
         };
+        /** @description A registered webhook endpoint and how far its deliveries have come. */
         EndpointView: {
             created_at: string;
             created_by: string;
@@ -728,6 +733,7 @@ export interface components {
             user_id: string;
             user_name: string | null;
         };
+        /** @description `GET /api/documents/{id}/history`: one page of the audit log, oldest first. */
         HistoryResponse: {
             document_id: string;
             events: components["schemas"]["EntryView"][];
@@ -802,6 +808,7 @@ export interface components {
             /** @enum {string} */
             type: "reject";
         };
+        /** @description `GET /api/keys/public`: the key session tokens are signed with, for offline checks. */
         PublicKeyResponse: {
             algorithm: string;
             /** @description `ed25519/<hex>`: the form biscuit libraries and the biscuit CLI accept. */
@@ -839,6 +846,7 @@ export interface components {
             rev: number;
             updated_at: string;
         };
+        /** @description `POST /api/webhooks` body. */
         RegisterRequest: {
             url: string;
         };
@@ -852,23 +860,28 @@ export interface components {
             revocation_id?: string | null;
             token?: string | null;
         };
+        /** @description `POST /api/tokens/revoke` answer: the revocation id now revoked. */
         RevokeResponse: {
             revoked: string;
         };
+        /** @description `GET /api/client/session`: who the token is for and what it grants now. */
         SessionResponse: components["schemas"]["GrantView"] & {
             expires_at: string;
             /** Format: int32 */
             page_count: number | null;
         };
+        /** @description `GET /api/documents/{id}/sessions`: who is on the document now. */
         SessionsResponse: {
             document_id: string;
             sessions: components["schemas"]["LiveSession"][];
         };
+        /** @description `GET /api/usage`: session opens per document and UTC day. */
         UsageResponse: {
             /** Format: int64 */
             total_opens: number;
             usage: components["schemas"]["DailyUsage"][];
         };
+        /** @description `GET /api/webhooks`: every registered endpoint. */
         WebhookList: {
             webhooks: components["schemas"]["EndpointView"][];
         };
