@@ -79,12 +79,13 @@ fn item_of(r: &StoredRecord) -> Value {
 }
 
 /// One item an import refused.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Rejected {
     /// `annotations`, `comments`, `formFieldValues` or `bookmarks`.
     pub section: String,
     /// Position in its section, from 0.
     pub index: usize,
+    #[schema(required = true)]
     pub id: Option<String>,
     pub message: String,
 }

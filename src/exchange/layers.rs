@@ -47,7 +47,7 @@ struct Snapshot {
 }
 
 /// One layer and how many records of each kind it holds.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct LayerSummary {
     pub layer: String,
     pub records: i64,
@@ -172,8 +172,8 @@ pub async fn submit_all(
     Ok(results?)
 }
 
-/// What a copy or delete did.
-#[derive(Debug, Serialize)]
+/// What a copy, delete or import did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Report {
     /// Changes committed.
     pub applied: usize,

@@ -3,7 +3,7 @@
 use actix_multipart::Multipart;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::body;
 use super::error::Error;
@@ -16,6 +16,7 @@ use crate::entities::document;
 use crate::state::AppState;
 use crate::time_util::micros_to_rfc3339;
 use crate::wire::common::{CloseCode, CloseReason};
+use crate::wire::rest::UploadedWithAnnotations;
 use crate::wire::rest::{DocumentInfo, DocumentList};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -61,14 +62,6 @@ struct UploadQuery {
     import_annotations: bool,
     #[serde(default)]
     layer: String,
-}
-
-/// The upload's answer when it imported the PDF's annotations too.
-#[derive(Serialize)]
-struct UploadedWithAnnotations {
-    #[serde(flatten)]
-    document: DocumentInfo,
-    annotations_import: serde_json::Value,
 }
 
 /// `POST /api/documents`: a raw `application/pdf` body (title and id in the query string) or a

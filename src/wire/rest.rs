@@ -10,6 +10,9 @@ use super::client::ChangeRequest;
 use super::server::Outcome;
 use crate::audit::EntryView;
 use crate::auth::rights::{CollabPermission, Permission};
+use crate::exchange::geometry::PageGeometry;
+use crate::exchange::instant_json;
+use crate::exchange::layers::LayerSummary;
 use crate::usage::DailyUsage;
 
 // Errors.
@@ -49,6 +52,16 @@ pub struct DocumentList {
     /// Pass as `cursor` to get the next page; `null` on the last page.
     #[schema(required = true)]
     pub next_cursor: Option<String>,
+}
+
+/// The upload's answer when it imported the PDF's annotations too.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UploadedWithAnnotations {
+    #[serde(flatten)]
+    pub document: DocumentInfo,
+    /// The import's report (docs/exchange.md), or why it was refused.
+    #[schema(value_type = Object)]
+    pub annotations_import: serde_json::Value,
 }
 
 // Records (backend writes).
@@ -271,4 +284,42 @@ pub struct AttemptsResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub next: Option<i64>,
+}
+
+// Exchange (docs/exchange.md).
+
+/// `GET /api/documents/{id}/pages`: every page's boxes and rotation.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PagesResponse {
+    pub document_id: String,
+    pub pages: Vec<PageGeometry>,
+}
+
+/// The answer to an import refused item by item (422 `import_rejected`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RejectedImport {
+    pub message: String,
+    pub code: &'static str,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub link: &'static str,
+    pub rejected: Vec<instant_json::Rejected>,
+}
+
+// Layers.
+
+/// `GET /api/documents/{id}/layers`: the document's layers with their record counts.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LayersResponse {
+    pub document_id: String,
+    pub layers: Vec<LayerSummary>,
+}
+
+/// `POST …/layers/copy` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CopyBody {
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
 }

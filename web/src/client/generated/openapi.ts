@@ -645,6 +645,11 @@ export interface components {
             /** @enum {string} */
             type: "change";
         };
+        /** @description `POST …/layers/copy` body. */
+        CopyBody: {
+            from: string;
+            to?: string;
+        };
         /** @description Opens of one document on one UTC day. */
         DailyUsage: {
             app_document_id?: string | null;
@@ -748,6 +753,25 @@ export interface components {
          * @enum {string}
          */
         Kind: "annotation" | "comment" | "form_field" | "bookmark";
+        /** @description `GET /api/documents/{id}/layers`: the document's layers with their record counts. */
+        LayersResponse: {
+            document_id: string;
+            layers: components["schemas"]["LayerSummary"][];
+        };
+        /** @description One layer and how many records of each kind it holds. */
+        LayerSummary: {
+            /** Format: int64 */
+            annotations: number;
+            /** Format: int64 */
+            bookmarks: number;
+            /** Format: int64 */
+            comments: number;
+            /** Format: int64 */
+            form_fields: number;
+            layer: string;
+            /** Format: int64 */
+            records: number;
+        };
         /** @description One live session of a document. */
         LiveSession: {
             /** @description The session's layer; `null` for sessions on other nodes (they announce no layer). */
@@ -808,6 +832,23 @@ export interface components {
             /** @enum {string} */
             type: "reject";
         };
+        /** @description What Quire records about one page: its boxes and its rotation. */
+        PageGeometry: {
+            /** @description The CropBox, normalised and clipped to the MediaBox (the MediaBox when absent). */
+            crop_box: number[];
+            /** @description The MediaBox, normalised (`llx <= urx`, `lly <= ury`). */
+            media_box: number[];
+            /**
+             * Format: int32
+             * @description `/Rotate`, normalised to 0, 90, 180 or 270.
+             */
+            rotate: number;
+        };
+        /** @description `GET /api/documents/{id}/pages`: every page's boxes and rotation. */
+        PagesResponse: {
+            document_id: string;
+            pages: components["schemas"]["PageGeometry"][];
+        };
         /** @description `GET /api/keys/public`: the key session tokens are signed with, for offline checks. */
         PublicKeyResponse: {
             algorithm: string;
@@ -855,6 +896,35 @@ export interface components {
          * @enum {string}
          */
         RejectCode: "stale_base" | "not_permitted" | "invalid" | "too_large" | "already_exists" | "not_found" | "unavailable" | "busy" | "limit_exceeded" | "aborted";
+        /** @description One item an import refused. */
+        Rejected: {
+            id: string | null;
+            /** @description Position in its section, from 0. */
+            index: number;
+            message: string;
+            /** @description `annotations`, `comments`, `formFieldValues` or `bookmarks`. */
+            section: string;
+        };
+        /** @description The answer to an import refused item by item (422 `import_rejected`). */
+        RejectedImport: {
+            code: string;
+            link: string;
+            message: string;
+            rejected: components["schemas"]["Rejected"][];
+            type: string;
+        };
+        /** @description What a copy, delete or import did. */
+        Report: {
+            /** @description Changes committed. */
+            applied: number;
+            /** @description Changes refused, with the record id as `client_id`, the code and the reason. */
+            rejected: components["schemas"]["Outcome"][];
+            /**
+             * @description Items of the source that have no counterpart in Quire and were left out (an import from
+             *     a PDF: annotation types Quire does not support); absent when none.
+             */
+            skipped?: number;
+        };
         /** @description `POST /api/tokens/revoke` body: the token itself or a revocation id. */
         RevokeRequest: {
             revocation_id?: string | null;
@@ -1721,7 +1791,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": components["schemas"]["Report"];
                 };
             };
             /** @description invalid request */
@@ -1757,7 +1827,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": components["schemas"]["RejectedImport"];
                 };
             };
         };
@@ -1844,7 +1914,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": components["schemas"]["Report"];
                 };
             };
             /** @description invalid request */
@@ -1880,7 +1950,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": components["schemas"]["RejectedImport"];
                 };
             };
         };
@@ -2090,7 +2160,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": components["schemas"]["Report"];
                 };
             };
             /** @description invalid request */
@@ -2126,7 +2196,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": components["schemas"]["RejectedImport"];
                 };
             };
         };
@@ -2149,7 +2219,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": components["schemas"]["LayersResponse"];
                 };
             };
             /** @description invalid request */
@@ -2202,7 +2272,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": components["schemas"]["Report"];
                 };
             };
             /** @description invalid request */
@@ -2244,10 +2314,9 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description `{"from": layer, "to": layer}` */
         requestBody: {
             content: {
-                "application/json": Record<string, unknown>;
+                "application/json": components["schemas"]["CopyBody"];
             };
         };
         responses: {
@@ -2257,7 +2326,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": components["schemas"]["Report"];
                 };
             };
             /** @description invalid request */
@@ -2307,7 +2376,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": components["schemas"]["PagesResponse"];
                 };
             };
             /** @description invalid request */
