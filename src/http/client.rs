@@ -10,8 +10,7 @@ use crate::auth;
 use crate::auth::rights::Permission;
 use crate::auth::tokens::{self, DocumentRef, VerifiedToken};
 use crate::state::AppState;
-use crate::wire::rest::GrantView;
-use crate::wire::rest::SessionResponse;
+use crate::wire::rest::{GrantView, SessionResponse};
 use crate::{documents, usage};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -16,8 +16,7 @@ use crate::entities::document;
 use crate::state::AppState;
 use crate::time_util::micros_to_rfc3339;
 use crate::wire::common::{CloseCode, CloseReason};
-use crate::wire::rest::UploadedWithAnnotations;
-use crate::wire::rest::{DocumentInfo, DocumentList};
+use crate::wire::rest::{DocumentInfo, DocumentList, UploadedWithAnnotations};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(

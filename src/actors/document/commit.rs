@@ -16,8 +16,7 @@ use crate::store::{self, Batch, CommitError, LoggedChange, Missed};
 use crate::time_util::now_micros;
 use crate::wire::client::ChangeRequest;
 use crate::wire::common::{CloseCode, CloseReason, RejectCode};
-use crate::wire::server::Outcome;
-use crate::wire::server::{change_view, text};
+use crate::wire::server::{change_view, text, Outcome};
 
 /// How often one request is tried when other nodes keep committing first. Each try merges with
 /// whatever else queued meanwhile, so a node that loses keeps its throughput; three nodes

@@ -14,8 +14,7 @@ use super::{
 use crate::actors::state::reject_all;
 use crate::wire::client::ChangeRequest;
 use crate::wire::common::RejectCode;
-use crate::wire::server::text;
-use crate::wire::server::Outcome;
+use crate::wire::server::{text, Outcome};
 
 /// The answer to changes that do not fit in the document's queue: `busy` for each, counted.
 fn busy(changes: &[ChangeRequest]) -> Vec<Outcome> {

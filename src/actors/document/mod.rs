@@ -40,8 +40,7 @@ use crate::auth::access::Access;
 use crate::store;
 use crate::wire::client::ChangeRequest;
 use crate::wire::common::{CloseCode, CloseReason};
-use crate::wire::server::Outcome;
-use crate::wire::server::{self, presence, session_label, PresenceEvent};
+use crate::wire::server::{self, presence, session_label, Outcome, PresenceEvent};
 
 /// Tuning and limits of document actors.
 #[derive(Debug, Clone)]
