@@ -1,7 +1,10 @@
 //! `GET /api/openapi.json`: the OpenAPI 3.1 description of the REST API, generated (utoipa)
 //! from the `#[utoipa::path]` annotations on the handlers and the `ToSchema` derives on their
-//! request and response types, so it cannot drift from the code. docs/api.md is checked
-//! against it by a test (`tests/it/openapi.rs`).
+//! request and response types (`crate::wire::rest`), so it cannot drift from the code.
+//! docs/api.md is checked against it by a test (`tests/it/openapi.rs`), and its committed copy,
+//! docs/openapi.json, from which the web client's REST types are generated, by another
+//! (`tests/it/wire_schema.rs`). `GET /api/protocol.schema.json` serves the WebSocket messages'
+//! JSON Schema (`crate::wire::schema`).
 
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};

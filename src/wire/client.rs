@@ -8,10 +8,10 @@ use serde_json::value::RawValue;
 use super::common::{Kind, Op};
 
 /// A message from the client.
-///
-/// Read by [`ClientMessage::parse`], not by serde (a tagged enum cannot hold raw JSON). The
-/// `Serialize` and `ToSchema` derives give the same shape: what tests and tools send, and the
-/// `ClientMessage` definition of the protocol schema.
+// (Not a `///` comment: those become the schema's descriptions, which are for client authors.)
+// Read by `ClientMessage::parse`, not by serde (a tagged enum cannot hold raw JSON). The
+// `Serialize` and `ToSchema` derives give the same shape: what tests and tools send, and the
+// `ClientMessage` definition of the protocol schema.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {

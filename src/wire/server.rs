@@ -240,9 +240,9 @@ pub struct Pong {
     pub kind: &'static str,
 }
 
-/// Every message the server sends on the socket: the `ServerMessage` definition of the protocol
-/// schema. Messages are built and serialised as their own types; this union only describes
-/// them.
+/// Every message the server sends on the socket.
+// The `ServerMessage` definition of the protocol schema: messages are built and serialised as
+// their own types; this union only describes them.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum ServerMessage<'a> {
