@@ -16,8 +16,8 @@ use crate::auth::api_keys;
 use crate::auth::tokens::RootKey;
 use crate::blobs::BlobStore;
 use crate::config::Config;
-use crate::protocol::{CloseCode, CloseReason};
 use crate::state::{AppState, Limits};
+use crate::wire::common::{CloseCode, CloseReason};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]

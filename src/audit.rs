@@ -16,10 +16,10 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::entities::audit_event::{self, Column, Entity};
-use crate::protocol::{Kind, Op};
 use crate::records::Record;
 use crate::store::Batch;
 use crate::time_util::{micros_to_rfc3339, now_micros};
+use crate::wire::common::{Kind, Op};
 
 pub mod maintenance;
 pub mod snapshots;

@@ -15,8 +15,8 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-use crate::actors::state::Outcome;
-use crate::protocol::{CloseCode, RejectCode};
+use crate::wire::common::{CloseCode, RejectCode};
+use crate::wire::server::Outcome;
 
 /// Every metric Quire exports.
 pub struct Metrics {

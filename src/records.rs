@@ -5,8 +5,8 @@
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::protocol::{Kind, RecordView, RejectCode};
 use crate::time_util::micros_to_rfc3339;
+use crate::wire::common::{Kind, RecordView, RejectCode};
 
 /// Largest serialised content of one record.
 pub const MAX_RECORD_BYTES: usize = 64 * 1024;

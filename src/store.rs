@@ -12,8 +12,8 @@ use sea_orm::{
 use serde_json::value::RawValue;
 
 use crate::entities::{change, document, record};
-use crate::protocol::{Kind, Op};
 use crate::records::Record;
+use crate::wire::common::{Kind, Op};
 
 mod committer;
 mod locked;

@@ -6,4 +6,3 @@ pub mod outbox;
 pub mod registry;
 pub mod session;
 pub mod state;
-pub mod views;

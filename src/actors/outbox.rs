@@ -21,7 +21,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::watch;
 
-use crate::protocol::{CloseCode, CloseReason};
+use crate::wire::common::{CloseCode, CloseReason};
 
 /// A frame queued for a session's socket.
 #[derive(Debug, Clone)]

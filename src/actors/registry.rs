@@ -8,7 +8,7 @@ use crate::db::Databases;
 use actix::prelude::*;
 
 use super::document::{CatchUp, CloseAll, DocumentActor, DocumentConfig, RemotePresence, Revoked};
-use crate::protocol::CloseReason;
+use crate::wire::common::CloseReason;
 
 /// Asks for the actor of a document, starting it if needed. The actor may turn out to be
 /// stopping: a caller whose message then fails with a mailbox error asks again.

@@ -5,14 +5,15 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::auth::access::{content_of, Access};
 use crate::auth::rights::{Action, ContentType};
-use crate::protocol::{ChangeRequest, Kind, Op, RejectCode};
 use crate::records::{self, Record};
 use crate::store::LoggedChange;
+use crate::wire::client::ChangeRequest;
+use crate::wire::common::{Kind, Op, RejectCode};
+use crate::wire::server::Outcome;
 
 /// How much one document may hold. Checked on every create and update, before the database.
 #[derive(Debug, Clone, Copy)]
@@ -82,25 +83,6 @@ impl Undo {
             }
         }
     }
-}
-
-/// The answer to one change request.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Outcome {
-    Ack {
-        client_id: String,
-        seq: i64,
-        rev: i64,
-    },
-    Reject {
-        client_id: String,
-        code: RejectCode,
-        message: String,
-        /// The record as it is now, when the sender may see it (stale base, already exists).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        current: Option<Box<RawValue>>,
-    },
 }
 
 /// The same answer, a reject with `code` and `message`, for every change of a batch.

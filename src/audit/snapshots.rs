@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 
 use crate::entities::audit_event;
 use crate::entities::audit_snapshot::{self, Column, Entity};
-use crate::protocol::Kind;
+use crate::wire::common::Kind;
 use crate::records::Record;
 use crate::time_util::now_micros;
 

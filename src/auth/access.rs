@@ -5,7 +5,7 @@
 
 use super::rights::{Action, CollabPermission, ContentType, Permission, Scope};
 use super::tokens::Grant;
-use crate::protocol::Kind;
+use crate::wire::common::Kind;
 
 const ACTIONS: usize = 5;
 const CONTENTS: usize = 3;

@@ -12,7 +12,7 @@ use crate::actors::registry::{
     BroadcastRevoked, CloseDocument, DocumentRegistry, HeadMoved, PresenceFrom,
 };
 use crate::auth::Authenticator;
-use crate::protocol::{CloseCode, CloseReason};
+use crate::wire::common::{CloseCode, CloseReason};
 
 pub struct NodeReceiver {
     pub registry: Addr<DocumentRegistry>,

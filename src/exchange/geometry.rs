@@ -16,11 +16,13 @@ use serde::{Deserialize, Serialize};
 pub type PdfRect = [f64; 4];
 
 /// What Quire records about one page: its boxes and its rotation.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PageGeometry {
     /// The MediaBox, normalised (`llx <= urx`, `lly <= ury`).
+    #[schema(value_type = Vec<f64>)]
     pub media_box: PdfRect,
     /// The CropBox, normalised and clipped to the MediaBox (the MediaBox when absent).
+    #[schema(value_type = Vec<f64>)]
     pub crop_box: PdfRect,
     /// `/Rotate`, normalised to 0, 90, 180 or 270.
     pub rotate: u16,

@@ -14,8 +14,9 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::layers::{Batch, StoredRecord};
-use crate::protocol::{ChangeRequest, Kind, Op};
 use crate::records;
+use crate::wire::client::ChangeRequest;
+use crate::wire::common::{Kind, Op};
 
 /// The `format` Quire writes and accepts.
 pub const FORMAT: &str = "https://pspdfkit.com/instant-json/v1";
@@ -78,12 +79,13 @@ fn item_of(r: &StoredRecord) -> Value {
 }
 
 /// One item an import refused.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Rejected {
     /// `annotations`, `comments`, `formFieldValues` or `bookmarks`.
     pub section: String,
     /// Position in its section, from 0.
     pub index: usize,
+    #[schema(required = true)]
     pub id: Option<String>,
     pub message: String,
 }

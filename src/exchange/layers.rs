@@ -14,11 +14,12 @@ use serde_json::value::RawValue;
 use super::Error;
 use crate::actors::document::{BackendSubmit, BackendSubmitAll, ReadRecords};
 use crate::actors::registry::send_to_document;
-use crate::actors::state::Outcome;
 use crate::auth::access::Access;
 use crate::entities::record;
-use crate::protocol::{ChangeRequest, Kind, Op};
 use crate::state::AppState;
+use crate::wire::client::ChangeRequest;
+use crate::wire::common::{Kind, Op};
+use crate::wire::server::Outcome;
 
 /// Changes sent to the document actor in one message: well under its pending-change bound
 /// (`DocumentConfig::max_pending_changes`), so a large copy never meets `busy` from itself.
@@ -46,7 +47,7 @@ struct Snapshot {
 }
 
 /// One layer and how many records of each kind it holds.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct LayerSummary {
     pub layer: String,
     pub records: i64,
@@ -171,8 +172,8 @@ pub async fn submit_all(
     Ok(results?)
 }
 
-/// What a copy or delete did.
-#[derive(Debug, Serialize)]
+/// What a copy, delete or import did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Report {
     /// Changes committed.
     pub applied: usize,

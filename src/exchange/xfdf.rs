@@ -25,7 +25,7 @@ use time::{OffsetDateTime, UtcOffset};
 use super::geometry::PageGeometry;
 use super::instant_json::{Refused, Rejected, FORMAT};
 use super::xml::{self, Element};
-use crate::protocol::Kind;
+use crate::wire::common::Kind;
 
 /// XFDF element name ↔ Instant JSON type.
 const TYPES: &[(&str, &str)] = &[

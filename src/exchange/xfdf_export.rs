@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::{color_field, has_text, iso_to_pdf_date, round, width_field, TYPES};
 use crate::exchange::geometry::PageGeometry;
 use crate::exchange::layers::StoredRecord;
-use crate::protocol::Kind;
+use crate::wire::common::Kind;
 
 fn num(f: f64) -> String {
     let r = round(f);

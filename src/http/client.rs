@@ -1,16 +1,16 @@
 //! Client routes (session token): who am I, and the document's bytes.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::error::Error;
 use super::extract::ClientSession;
 use super::file::{self, Disposition};
-use super::sessions::GrantView;
 use crate::auth;
 use crate::auth::rights::Permission;
 use crate::auth::tokens::{self, DocumentRef, VerifiedToken};
 use crate::state::AppState;
+use crate::wire::rest::{GrantView, SessionResponse};
 use crate::{documents, usage};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -48,17 +48,9 @@ fn require(
     Ok(())
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-struct SessionResponse {
-    #[serde(flatten)]
-    grant: GrantView,
-    expires_at: String,
-    page_count: Option<i32>,
-}
-
 /// `GET /api/client/session`: who the token is for and what it grants. This is the call that
 /// opens a session, so it is what usage metering counts.
-#[utoipa::path(get, path = "/api/client/session", tag = "client", params(ClientQuery), responses((status = 200, body = SessionResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 403, body = crate::http::error::ErrorBody), (status = 404, description = "the token's document was deleted", body = crate::http::error::ErrorBody)), security(("session_token" = [])))]
+#[utoipa::path(get, path = "/api/client/session", tag = "client", params(ClientQuery), responses((status = 200, body = SessionResponse), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 403, body = crate::wire::rest::ErrorBody), (status = 404, description = "the token's document was deleted", body = crate::wire::rest::ErrorBody)), security(("session_token" = [])))]
 async fn session(
     ClientSession(token): ClientSession,
     state: web::Data<AppState>,
@@ -79,7 +71,7 @@ async fn session(
 }
 
 /// `GET /api/client/document`: the PDF, with `Range`, `ETag` and `Content-Length`.
-#[utoipa::path(method(get, head), path = "/api/client/document", tag = "client", params(ClientQuery), responses((status = 200, description = "the PDF", body = String, content_type = "application/pdf"), (status = 206, description = "a range of it", body = String, content_type = "application/pdf"), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody), (status = 416, body = crate::http::error::ErrorBody)), security(("session_token" = [])))]
+#[utoipa::path(method(get, head), path = "/api/client/document", tag = "client", params(ClientQuery), responses((status = 200, description = "the PDF", body = String, content_type = "application/pdf"), (status = 206, description = "a range of it", body = String, content_type = "application/pdf"), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 403, body = crate::wire::rest::ErrorBody), (status = 404, body = crate::wire::rest::ErrorBody), (status = 416, body = crate::wire::rest::ErrorBody)), security(("session_token" = [])))]
 async fn document(
     ClientSession(token): ClientSession,
     state: web::Data<AppState>,

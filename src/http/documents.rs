@@ -3,7 +3,7 @@
 use actix_multipart::Multipart;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::body;
 use super::error::Error;
@@ -13,9 +13,10 @@ use crate::actors::registry::CloseDocument;
 use crate::audit;
 use crate::documents::{self, Cursor, NewDocument};
 use crate::entities::document;
-use crate::protocol::{CloseCode, CloseReason};
 use crate::state::AppState;
 use crate::time_util::micros_to_rfc3339;
+use crate::wire::common::{CloseCode, CloseReason};
+use crate::wire::rest::{DocumentInfo, DocumentList, UploadedWithAnnotations};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -33,18 +34,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(download))
             .route(web::head().to(download)),
     );
-}
-
-/// A document's metadata as the API returns it.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct DocumentInfo {
-    pub id: String,
-    pub title: Option<String>,
-    pub byte_size: i64,
-    pub sha256: String,
-    pub page_count: i32,
-    pub created_at: String,
-    pub updated_at: String,
 }
 
 impl From<document::Model> for DocumentInfo {
@@ -74,17 +63,9 @@ struct UploadQuery {
     layer: String,
 }
 
-/// The upload's answer when it imported the PDF's annotations too.
-#[derive(Serialize)]
-struct UploadedWithAnnotations {
-    #[serde(flatten)]
-    document: DocumentInfo,
-    annotations_import: serde_json::Value,
-}
-
 /// `POST /api/documents`: a raw `application/pdf` body (title and id in the query string) or a
 /// `multipart/form-data` body with `file`, `title` and `id` parts.
-#[utoipa::path(post, path = "/api/documents", tag = "documents", params(UploadQuery), request_body(content = String, content_type = "application/pdf", description = "the PDF bytes; or multipart/form-data with `file`, `title` and `id` parts"), responses((status = 201, body = DocumentInfo), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 409, description = "the id is taken", body = crate::http::error::ErrorBody), (status = 413, description = "too large", body = crate::http::error::ErrorBody), (status = 415, description = "unsupported media type", body = crate::http::error::ErrorBody), (status = 422, description = "not a PDF Quire accepts", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/api/documents", tag = "documents", params(UploadQuery), request_body(content = String, content_type = "application/pdf", description = "the PDF bytes; or multipart/form-data with `file`, `title` and `id` parts"), responses((status = 201, body = DocumentInfo), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 409, description = "the id is taken", body = crate::wire::rest::ErrorBody), (status = 413, description = "too large", body = crate::wire::rest::ErrorBody), (status = 415, description = "unsupported media type", body = crate::wire::rest::ErrorBody), (status = 422, description = "not a PDF Quire accepts", body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn upload(
     key: ApiKey,
     state: web::Data<AppState>,
@@ -207,15 +188,8 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-struct ListResponse {
-    documents: Vec<DocumentInfo>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
-    next_cursor: Option<String>,
-}
-
 /// `GET /api/documents?limit=&cursor=`: newest first.
-#[utoipa::path(get, path = "/api/documents", tag = "documents", params(ListQuery), responses((status = 200, body = ListResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/documents", tag = "documents", params(ListQuery), responses((status = 200, body = DocumentList), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn list(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -229,14 +203,14 @@ async fn list(
     };
     let limit = documents::check_page_size(query.limit.unwrap_or(documents::DEFAULT_PAGE_SIZE))?;
     let (docs, next) = documents::list(&state.db, limit, after).await?;
-    Ok(HttpResponse::Ok().json(ListResponse {
+    Ok(HttpResponse::Ok().json(DocumentList {
         documents: docs.into_iter().map(DocumentInfo::from).collect(),
         next_cursor: next.map(|c| c.encode()),
     }))
 }
 
 /// `GET /api/documents/{id}`.
-#[utoipa::path(get, path = "/api/documents/{id}", tag = "documents", params(("id" = String, Path)), responses((status = 200, body = DocumentInfo), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/documents/{id}", tag = "documents", params(("id" = String, Path)), responses((status = 200, body = DocumentInfo), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn get(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -247,7 +221,7 @@ async fn get(
 }
 
 /// `GET /api/documents/{id}/file`: the original PDF, with range support.
-#[utoipa::path(method(get, head), path = "/api/documents/{id}/file", tag = "documents", params(("id" = String, Path)), responses((status = 200, description = "the PDF", body = String, content_type = "application/pdf"), (status = 206, description = "a range of it", body = String, content_type = "application/pdf"), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody), (status = 416, body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(method(get, head), path = "/api/documents/{id}/file", tag = "documents", params(("id" = String, Path)), responses((status = 200, description = "the PDF", body = String, content_type = "application/pdf"), (status = 206, description = "a range of it", body = String, content_type = "application/pdf"), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, body = crate::wire::rest::ErrorBody), (status = 416, body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn download(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -260,7 +234,7 @@ async fn download(
 
 /// `DELETE /api/documents/{id}`: removes the document and its records; the blob goes when no
 /// other document references it.
-#[utoipa::path(delete, path = "/api/documents/{id}", tag = "documents", params(("id" = String, Path)), responses((status = 204, description = "deleted"), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(delete, path = "/api/documents/{id}", tag = "documents", params(("id" = String, Path)), responses((status = 204, description = "deleted"), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn delete(
     key: ApiKey,
     state: web::Data<AppState>,

@@ -4,8 +4,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
 
+use crate::wire::rest::ErrorBody;
 use crate::{auth, blobs, documents, pdf};
 
 /// Everything an HTTP handler can fail with.
@@ -51,23 +51,6 @@ impl From<crate::audit::ReplayError> for Error {
         }
     }
 }
-
-/// The error body of every route (also the OpenAPI schema `ErrorBody`).
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = ErrorBody)]
-pub struct Body<'a> {
-    /// What went wrong, for people.
-    message: String,
-    /// Stable machine-readable code (docs/api.md, Errors).
-    code: &'a str,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    /// Where to read about the code.
-    link: String,
-}
-
-/// The name the OpenAPI annotations use for [`Body`].
-pub type ErrorBody = Body<'static>;
 
 impl Error {
     /// Status, stable code and category for this error.
@@ -245,7 +228,7 @@ impl ResponseError for Error {
         if status == StatusCode::UNAUTHORIZED {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        response.json(Body {
+        response.json(ErrorBody {
             message,
             code,
             kind,

@@ -16,17 +16,17 @@
 //! `GET /api/client/document.xfdf`, the token's layer as its holder may see it.
 
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::error::Error;
 use super::extract::{ApiKey, ClientSession};
 use crate::auth::access::Access;
 use crate::auth::rights::Permission;
-use crate::exchange::geometry::PageGeometry;
 use crate::exchange::instant_json::{self, Refused};
 use crate::exchange::layers::{self, Report};
 use crate::exchange::xfdf;
 use crate::state::AppState;
+use crate::wire::rest::{PagesResponse, RejectedImport};
 use crate::{documents, exchange, limits};
 
 pub fn configure_backend(cfg: &mut web::ServiceConfig) {
@@ -54,13 +54,7 @@ pub fn configure_client(cfg: &mut web::ServiceConfig) {
         .route("/document.xfdf", web::get().to(client_xfdf));
 }
 
-#[derive(Serialize)]
-struct PagesResponse {
-    document_id: String,
-    pages: Vec<PageGeometry>,
-}
-
-#[utoipa::path(get, path = "/api/documents/{id}/pages", tag = "exchange", params(("id" = String, Path, description = "document id")), responses((status = 200, description = "page geometry (docs/exchange.md)", body = Object), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, description = "no such document", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/documents/{id}/pages", tag = "exchange", params(("id" = String, Path, description = "document id")), responses((status = 200, description = "page geometry (docs/exchange.md)", body = PagesResponse), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, description = "no such document", body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn pages(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -81,7 +75,7 @@ struct LayerQuery {
     layer: String,
 }
 
-#[utoipa::path(get, path = "/api/documents/{id}/document.json", tag = "exchange", params(("id" = String, Path, description = "document id"), ("layer" = Option<String>, Query, description = "layer (default \"\")")), responses((status = 200, description = "the layer as Instant JSON (docs/exchange.md)", body = Object), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, description = "no such document", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/documents/{id}/document.json", tag = "exchange", params(("id" = String, Path, description = "document id"), ("layer" = Option<String>, Query, description = "layer (default \"\")")), responses((status = 200, description = "the layer as Instant JSON (docs/exchange.md)", body = Object), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, description = "no such document", body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn export_instant_json(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -103,17 +97,6 @@ pub(super) struct ImportQuery {
     pub user_name: Option<String>,
 }
 
-/// The answer to an import refused item by item (422 `import_rejected`).
-#[derive(Serialize)]
-struct RejectedImport {
-    message: String,
-    code: &'static str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    link: &'static str,
-    rejected: Vec<instant_json::Rejected>,
-}
-
 /// What an import is made of.
 pub(super) enum Format {
     InstantJson,
@@ -122,7 +105,7 @@ pub(super) enum Format {
     StoredPdf,
 }
 
-#[utoipa::path(post, path = "/api/documents/{id}/document.json", tag = "exchange", params(("id" = String, Path, description = "document id"), ("layer" = Option<String>, Query, description = "layer (default \"\")"), ("user_id" = Option<String>, Query, description = "creator of new records; default import"), ("user_name" = Option<String>, Query)), request_body(content = Object, description = "Instant JSON"), responses((status = 200, description = "import report (docs/exchange.md)", body = Object), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, description = "no such document", body = crate::http::error::ErrorBody), (status = 422, description = "import_rejected: the items refused", body = Object)), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/api/documents/{id}/document.json", tag = "exchange", params(("id" = String, Path, description = "document id"), ("layer" = Option<String>, Query, description = "layer (default \"\")"), ("user_id" = Option<String>, Query, description = "creator of new records; default import"), ("user_name" = Option<String>, Query)), request_body(content = Object, description = "Instant JSON"), responses((status = 200, description = "import report (docs/exchange.md)", body = Report), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, description = "no such document", body = crate::wire::rest::ErrorBody), (status = 422, description = "import_rejected: the items refused", body = RejectedImport)), security(("api_key" = [])))]
 async fn import_instant_json(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -133,7 +116,7 @@ async fn import_instant_json(
     import(&state, &id, query.into_inner(), &body, Format::InstantJson).await
 }
 
-#[utoipa::path(post, path = "/api/documents/{id}/document.xfdf", tag = "exchange", params(("id" = String, Path, description = "document id"), ("layer" = Option<String>, Query, description = "layer (default \"\")"), ("user_id" = Option<String>, Query, description = "creator of new records; default import"), ("user_name" = Option<String>, Query)), request_body(content = String, content_type = "application/vnd.adobe.xfdf", description = "XFDF"), responses((status = 200, description = "import report (docs/exchange.md)", body = Object), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, description = "no such document", body = crate::http::error::ErrorBody), (status = 422, description = "import_rejected: the items refused", body = Object)), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/api/documents/{id}/document.xfdf", tag = "exchange", params(("id" = String, Path, description = "document id"), ("layer" = Option<String>, Query, description = "layer (default \"\")"), ("user_id" = Option<String>, Query, description = "creator of new records; default import"), ("user_name" = Option<String>, Query)), request_body(content = String, content_type = "application/vnd.adobe.xfdf", description = "XFDF"), responses((status = 200, description = "import report (docs/exchange.md)", body = Report), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, description = "no such document", body = crate::wire::rest::ErrorBody), (status = 422, description = "import_rejected: the items refused", body = RejectedImport)), security(("api_key" = [])))]
 async fn import_xfdf(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -239,7 +222,7 @@ async fn read_pdf_annotations(
         .map_err(|e| Error::Exchange(exchange::Error::Corrupt(e.to_string())))
 }
 
-#[utoipa::path(post, path = "/api/documents/{id}/import-pdf-annotations", tag = "exchange", params(("id" = String, Path, description = "document id"), ("layer" = Option<String>, Query, description = "layer (default \"\")"), ("user_id" = Option<String>, Query, description = "creator of new records; default import"), ("user_name" = Option<String>, Query)), responses((status = 200, description = "import report (docs/exchange.md)", body = Object), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, description = "no such document", body = crate::http::error::ErrorBody), (status = 422, description = "import_rejected: the items refused", body = Object)), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/api/documents/{id}/import-pdf-annotations", tag = "exchange", params(("id" = String, Path, description = "document id"), ("layer" = Option<String>, Query, description = "layer (default \"\")"), ("user_id" = Option<String>, Query, description = "creator of new records; default import"), ("user_name" = Option<String>, Query)), responses((status = 200, description = "import report (docs/exchange.md)", body = Report), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, description = "no such document", body = crate::wire::rest::ErrorBody), (status = 422, description = "import_rejected: the items refused", body = RejectedImport)), security(("api_key" = [])))]
 async fn import_pdf_annotations(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -266,7 +249,7 @@ pub(super) fn refused(e: Refused) -> Result<HttpResponse, Error> {
     }
 }
 
-#[utoipa::path(get, path = "/api/documents/{id}/document.xfdf", tag = "exchange", params(("id" = String, Path, description = "document id"), ("layer" = Option<String>, Query, description = "layer (default \"\")")), responses((status = 200, description = "the layer as XFDF", body = String, content_type = "application/vnd.adobe.xfdf"), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, description = "no such document", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/documents/{id}/document.xfdf", tag = "exchange", params(("id" = String, Path, description = "document id"), ("layer" = Option<String>, Query, description = "layer (default \"\")")), responses((status = 200, description = "the layer as XFDF", body = String, content_type = "application/vnd.adobe.xfdf"), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, description = "no such document", body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn export_xfdf(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -304,7 +287,7 @@ struct ClientQuery {
     document_id: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/client/document.json", tag = "client", params(("document_id" = Option<String>, Query, description = "the document the client expects")), responses((status = 200, description = "the token's layer as Instant JSON", body = Object), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, description = "no such document", body = crate::http::error::ErrorBody), (status = 403, body = crate::http::error::ErrorBody)), security(("session_token" = [])))]
+#[utoipa::path(get, path = "/api/client/document.json", tag = "client", params(("document_id" = Option<String>, Query, description = "the document the client expects")), responses((status = 200, description = "the token's layer as Instant JSON", body = Object), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, description = "no such document", body = crate::wire::rest::ErrorBody), (status = 403, body = crate::wire::rest::ErrorBody)), security(("session_token" = [])))]
 async fn client_instant_json(
     session: ClientSession,
     state: web::Data<AppState>,
@@ -321,7 +304,7 @@ async fn client_instant_json(
     Ok(HttpResponse::Ok().json(instant_json::export(&records)))
 }
 
-#[utoipa::path(get, path = "/api/client/document.xfdf", tag = "client", params(("document_id" = Option<String>, Query, description = "the document the client expects")), responses((status = 200, description = "the token's layer as XFDF", body = String, content_type = "application/vnd.adobe.xfdf"), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, description = "no such document", body = crate::http::error::ErrorBody), (status = 403, body = crate::http::error::ErrorBody)), security(("session_token" = [])))]
+#[utoipa::path(get, path = "/api/client/document.xfdf", tag = "client", params(("document_id" = Option<String>, Query, description = "the document the client expects")), responses((status = 200, description = "the token's layer as XFDF", body = String, content_type = "application/vnd.adobe.xfdf"), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, description = "no such document", body = crate::wire::rest::ErrorBody), (status = 403, body = crate::wire::rest::ErrorBody)), security(("session_token" = [])))]
 async fn client_xfdf(
     session: ClientSession,
     state: web::Data<AppState>,

@@ -21,7 +21,7 @@ async fn healthz() -> HttpResponse {
 /// nodes on PostgreSQL) this node listens for the others' hints. What
 /// failed is logged with its cause; the body names only the component, never internal error
 /// text.
-#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "database, committer and blob store answer", body = Object), (status = 503, description = "a component does not answer", body = crate::http::error::ErrorBody)))]
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "database, committer and blob store answer", body = Object), (status = 503, description = "a component does not answer", body = crate::wire::rest::ErrorBody)))]
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     if let Err(e) = state.db.ping().await {
         tracing::warn!(error = %e, "readiness: the database does not answer");

@@ -3,13 +3,14 @@
 //! history outlives them). See docs/audit.md.
 
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::error::Error;
 use super::extract::ApiKey;
-use crate::audit::{self, EntryView, Filter};
+use crate::audit::{self, Filter};
 use crate::state::AppState;
 use crate::time_util::parse_to_micros;
+use crate::wire::rest::HistoryResponse;
 
 /// Entries per page unless `limit` says otherwise.
 const DEFAULT_PAGE: u64 = 100;
@@ -33,15 +34,6 @@ struct HistoryQuery {
     /// The `next` of the previous page.
     after: Option<i64>,
     limit: Option<u64>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct HistoryResponse<'a> {
-    document_id: &'a str,
-    events: Vec<EntryView>,
-    /// Pass as `after` for the next page; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next: Option<i64>,
 }
 
 fn time(name: &str, value: Option<String>) -> Result<Option<i64>, Error> {
@@ -92,7 +84,7 @@ fn filter(q: HistoryQuery) -> Result<Filter, Error> {
     })
 }
 
-#[utoipa::path(get, path = "/api/documents/{id}/history", tag = "audit", params(("id" = String, Path), HistoryQuery), responses((status = 200, body = HistoryResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/documents/{id}/history", tag = "audit", params(("id" = String, Path), HistoryQuery), responses((status = 200, body = HistoryResponse), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn history(
     _key: ApiKey,
     state: web::Data<AppState>,

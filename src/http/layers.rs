@@ -8,14 +8,15 @@
 //! Layers are named in the query or body, not the path, because the default layer is `""`.
 
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::error::Error;
 use super::extract::ApiKey;
 use crate::documents;
-use crate::exchange::layers::{self, LayerSummary, Report};
+use crate::exchange::layers::{self, Report};
 use crate::limits;
 use crate::state::AppState;
+use crate::wire::rest::{CopyBody, LayersResponse};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -26,13 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/documents/{id}/layers/copy", web::post().to(copy));
 }
 
-#[derive(Serialize)]
-struct LayersResponse {
-    document_id: String,
-    layers: Vec<LayerSummary>,
-}
-
-#[utoipa::path(get, path = "/api/documents/{id}/layers", tag = "layers", params(("id" = String, Path, description = "document id")), responses((status = 200, description = "the document's layers with their record counts", body = Object), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, description = "no such document", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/documents/{id}/layers", operation_id = "list_layers", tag = "layers", params(("id" = String, Path, description = "document id")), responses((status = 200, description = "the document's layers with their record counts", body = LayersResponse), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, description = "no such document", body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn list(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -51,16 +46,7 @@ fn check_layer(layer: &str) -> Result<(), Error> {
         .map_err(|v| Error::BadRequest(v.to_string()))
 }
 
-/// `POST …/layers/copy` body.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CopyBody {
-    from: String,
-    #[serde(default)]
-    to: String,
-}
-
-#[utoipa::path(post, path = "/api/documents/{id}/layers/copy", tag = "layers", params(("id" = String, Path, description = "document id")), request_body(content = Object, description = "`{\"from\": layer, \"to\": layer}`"), responses((status = 200, description = "the copy's result", body = Object), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, description = "no such document", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/api/documents/{id}/layers/copy", tag = "layers", params(("id" = String, Path, description = "document id")), request_body = CopyBody, responses((status = 200, description = "the copy's result", body = Report), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, description = "no such document", body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn copy(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -91,7 +77,7 @@ struct LayerQuery {
     layer: String,
 }
 
-#[utoipa::path(delete, path = "/api/documents/{id}/layers", tag = "layers", params(("id" = String, Path, description = "document id"), ("layer" = String, Query, description = "the layer to delete")), responses((status = 200, description = "what was deleted", body = Object), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, description = "no such document", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(delete, path = "/api/documents/{id}/layers", operation_id = "delete_layer", tag = "layers", params(("id" = String, Path, description = "document id"), ("layer" = String, Query, description = "the layer to delete")), responses((status = 200, description = "what was deleted", body = Report), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, description = "no such document", body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn delete(
     _key: ApiKey,
     state: web::Data<AppState>,

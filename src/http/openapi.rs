@@ -1,7 +1,10 @@
 //! `GET /api/openapi.json`: the OpenAPI 3.1 description of the REST API, generated (utoipa)
 //! from the `#[utoipa::path]` annotations on the handlers and the `ToSchema` derives on their
-//! request and response types, so it cannot drift from the code. docs/api.md is checked
-//! against it by a test (`tests/it/openapi.rs`).
+//! request and response types (`crate::wire::rest`), so it cannot drift from the code.
+//! docs/api.md is checked against it by a test (`tests/it/openapi.rs`), and its committed copy,
+//! docs/openapi.json, from which the web client's REST types are generated, by another
+//! (`tests/it/wire_schema.rs`). `GET /api/protocol.schema.json` serves the WebSocket messages'
+//! JSON Schema (`crate::wire::schema`).
 
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -13,7 +16,8 @@ use super::{
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/openapi.json", web::get().to(spec));
+    cfg.route("/api/openapi.json", web::get().to(spec))
+        .route("/api/protocol.schema.json", web::get().to(protocol_schema));
 }
 
 /// The API description.
@@ -29,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         health::readyz,
         metrics::metrics,
         spec,
+        protocol_schema,
         documents::upload,
         documents::list,
         documents::get,
@@ -64,7 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         layers::copy,
         layers::delete,
     ),
-    modifiers(&Credentials)
+    modifiers(&Credentials, &HeadOperationIds)
 )]
 pub struct ApiDoc;
 
@@ -88,8 +93,32 @@ impl Modify for Credentials {
     }
 }
 
+/// A route answering GET and HEAD has one handler, hence one `operationId` for both methods;
+/// OpenAPI wants them unique (code generators name functions and types after them), so the HEAD
+/// operation's gets `_head` appended.
+struct HeadOperationIds;
+
+impl Modify for HeadOperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            if let Some(id) = item.head.as_mut().and_then(|op| op.operation_id.as_mut()) {
+                id.push_str("_head");
+            }
+        }
+    }
+}
+
 /// `GET /api/openapi.json`.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "health", responses((status = 200, description = "this description", body = Object)))]
 async fn spec() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+/// `GET /api/protocol.schema.json`: the JSON Schema (2020-12) of the live protocol's messages
+/// (`crate::wire::schema`), also committed as docs/protocol.schema.json.
+#[utoipa::path(get, path = "/api/protocol.schema.json", tag = "health", responses((status = 200, description = "the JSON Schema of the WebSocket messages (docs/protocol.md)", body = Object)))]
+async fn protocol_schema() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/schema+json")
+        .body(crate::wire::schema::protocol_schema_text())
 }

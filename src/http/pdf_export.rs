@@ -37,7 +37,7 @@ struct PdfQuery {
     flatten: bool,
 }
 
-#[utoipa::path(get, path = "/api/documents/{id}/pdf", tag = "exchange", params(("id" = String, Path, description = "document id"), ("layer" = Option<String>, Query, description = "layer (default \"\")"), ("flatten" = Option<bool>, Query, description = "burn the annotations into the pages")), responses((status = 200, description = "the PDF with the layer's annotations", body = String, content_type = "application/pdf"), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, description = "no such document", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/documents/{id}/pdf", tag = "exchange", params(("id" = String, Path, description = "document id"), ("layer" = Option<String>, Query, description = "layer (default \"\")"), ("flatten" = Option<bool>, Query, description = "burn the annotations into the pages")), responses((status = 200, description = "the PDF with the layer's annotations", body = String, content_type = "application/pdf"), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, description = "no such document", body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn backend_pdf(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -57,7 +57,7 @@ struct ClientPdfQuery {
     flatten: bool,
 }
 
-#[utoipa::path(get, path = "/api/client/pdf", tag = "client", params(("document_id" = Option<String>, Query, description = "the document the client expects"), ("flatten" = Option<bool>, Query, description = "burn the annotations into the pages")), responses((status = 200, description = "the PDF with the token's layer", body = String, content_type = "application/pdf"), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, description = "no such document", body = crate::http::error::ErrorBody), (status = 403, body = crate::http::error::ErrorBody)), security(("session_token" = [])))]
+#[utoipa::path(get, path = "/api/client/pdf", tag = "client", params(("document_id" = Option<String>, Query, description = "the document the client expects"), ("flatten" = Option<bool>, Query, description = "burn the annotations into the pages")), responses((status = 200, description = "the PDF with the token's layer", body = String, content_type = "application/pdf"), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, description = "no such document", body = crate::wire::rest::ErrorBody), (status = 403, body = crate::wire::rest::ErrorBody)), security(("session_token" = [])))]
 async fn client_pdf(
     session: ClientSession,
     state: web::Data<AppState>,

@@ -3,23 +3,17 @@
 //! sessions and those other nodes announced); a document nobody has open has none.
 
 use actix_web::{web, HttpResponse};
-use serde::Serialize;
 
 use super::error::Error;
 use super::extract::ApiKey;
-use crate::actors::document::{ListSessions, LiveSession};
+use crate::actors::document::ListSessions;
 use crate::actors::registry::FindOpen;
 use crate::documents;
 use crate::state::AppState;
+use crate::wire::rest::SessionsResponse;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/documents/{id}/sessions", web::get().to(live_sessions));
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct SessionsResponse {
-    document_id: String,
-    sessions: Vec<LiveSession>,
 }
 
 /// The document's live sessions.
@@ -27,9 +21,9 @@ struct SessionsResponse {
     params(("id" = String, Path, description = "document id")),
     responses(
         (status = 200, description = "the live sessions", body = SessionsResponse),
-        (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody),
-        (status = 404, description = "no such document", body = crate::http::error::ErrorBody),
-        (status = 503, description = "the document is reopening; retry", body = crate::http::error::ErrorBody)),
+        (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody),
+        (status = 404, description = "no such document", body = crate::wire::rest::ErrorBody),
+        (status = 503, description = "the document is reopening; retry", body = crate::wire::rest::ErrorBody)),
     security(("api_key" = [])))]
 pub(super) async fn live_sessions(
     _key: ApiKey,

@@ -6,18 +6,18 @@
 //! - `GET /api/client/records?since=` (session token): what the token's holder may see.
 
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::error::Error;
 use super::extract::{ApiKey, ClientSession};
 use crate::actors::document::{BackendSubmit, ReadRecords};
 use crate::actors::registry::send_to_document;
-use crate::actors::state::Outcome;
 use crate::auth::access::Access;
 use crate::auth::rights::Permission;
 use crate::documents;
-use crate::protocol::ChangeRequest;
 use crate::state::AppState;
+use crate::wire::rest::{ChangesBody, ChangesResponse};
+use crate::wire::server::Outcome;
 
 /// Most changes one REST request may carry.
 pub const MAX_REST_BATCH: usize = 100;
@@ -52,7 +52,7 @@ fn json(body: String) -> HttpResponse {
         .body(body)
 }
 
-#[utoipa::path(get, path = "/api/documents/{id}/records", tag = "records", params(("id" = String, Path), RecordsQuery), responses((status = 200, body = crate::actors::views::RecordsBody), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody), (status = 410, description = "`at_seq` is before what the audit retention kept (`history_pruned`)", body = crate::http::error::ErrorBody), (status = 503, body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/documents/{id}/records", tag = "records", params(("id" = String, Path), RecordsQuery), responses((status = 200, body = crate::wire::server::RecordsBody), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, body = crate::wire::rest::ErrorBody), (status = 410, description = "`at_seq` is before what the audit retention kept (`history_pruned`)", body = crate::wire::rest::ErrorBody), (status = 503, body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn backend_records(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -95,7 +95,7 @@ async fn records_at(
         )));
     }
     let records = crate::audit::replay(&state.db, &doc.id, doc.created_at, layer, at_seq).await?;
-    let body = crate::actors::views::RecordsBody {
+    let body = crate::wire::server::RecordsBody {
         document_id: &doc.id,
         layer,
         head_seq: at_seq,
@@ -105,28 +105,7 @@ async fn records_at(
     Ok(HttpResponse::Ok().json(body))
 }
 
-/// `POST /api/documents/{id}/changes` body.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct ChangesBody {
-    #[serde(default)]
-    layer: String,
-    /// Recorded as the author (and creator of new records); default `backend`.
-    user_id: Option<String>,
-    user_name: Option<String>,
-    /// Changes as in docs/protocol.md (`client_id`, `op`, `kind`, `id`, `base_rev`, `content`).
-    #[schema(value_type = Vec<Object>)]
-    changes: Vec<ChangeRequest>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct ChangesResponse {
-    /// One `ack` or `reject` per change, as in docs/protocol.md.
-    #[schema(value_type = Vec<Object>)]
-    results: Vec<Outcome>,
-}
-
-#[utoipa::path(post, path = "/api/documents/{id}/changes", tag = "records", params(("id" = String, Path)), request_body = ChangesBody, responses((status = 200, body = ChangesResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody), (status = 503, body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/api/documents/{id}/changes", tag = "records", params(("id" = String, Path)), request_body = ChangesBody, responses((status = 200, body = ChangesResponse), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, body = crate::wire::rest::ErrorBody), (status = 503, body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn backend_changes(
     key: ApiKey,
     state: web::Data<AppState>,
@@ -186,7 +165,7 @@ struct ClientRecordsQuery {
     document_id: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/client/records", tag = "client", params(ClientRecordsQuery), responses((status = 200, body = crate::actors::views::RecordsBody), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 403, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody)), security(("session_token" = [])))]
+#[utoipa::path(get, path = "/api/client/records", tag = "client", params(ClientRecordsQuery), responses((status = 200, body = crate::wire::server::RecordsBody), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 403, body = crate::wire::rest::ErrorBody), (status = 404, body = crate::wire::rest::ErrorBody)), security(("session_token" = [])))]
 async fn client_records(
     session: ClientSession,
     state: web::Data<AppState>,

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
 
 use super::error::Error;
 use super::extract::ApiKey;
@@ -15,56 +14,14 @@ use crate::auth::rights::{CollabPermission, Permission};
 use crate::auth::tokens::{self, DocumentRef, Grant};
 use crate::documents;
 use crate::state::AppState;
+use crate::wire::rest::{
+    GrantView, MintRequest, MintResponse, PublicKeyResponse, RevokeRequest, RevokeResponse,
+};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/sessions", web::post().to(mint))
         .route("/tokens/revoke", web::post().to(revoke))
         .route("/keys/public", web::get().to(public_key));
-}
-
-/// `POST /api/sessions` body, in Nutrient Document Engine's vocabulary.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MintRequest {
-    pub document_id: Option<String>,
-    pub app_document_id: Option<String>,
-    pub user_id: String,
-    pub user_name: Option<String>,
-    pub layer: Option<String>,
-    pub permissions: Vec<String>,
-    pub collaboration_permissions: Option<Vec<String>>,
-    pub default_group: Option<String>,
-    /// Seconds until the token expires; defaults to the server's default lifetime.
-    pub expires_in: Option<u64>,
-}
-
-/// `POST /api/sessions` response.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct MintResponse {
-    pub token: String,
-    pub expires_at: String,
-    /// Revoke this id to revoke the token and every token attenuated from it.
-    pub revocation_id: String,
-    #[serde(flatten)]
-    pub grant: GrantView,
-}
-
-/// A grant as the API shows it.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct GrantView {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub document_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub app_document_id: Option<String>,
-    pub user_id: String,
-    pub user_name: Option<String>,
-    pub layer: String,
-    pub default_group: Option<String>,
-    /// Permission names (docs/api.md, Rights).
-    #[schema(value_type = Vec<String>)]
-    pub permissions: Vec<Permission>,
-    #[schema(value_type = Vec<String>)]
-    pub collaboration_permissions: Vec<CollabPermission>,
 }
 
 impl From<&Grant> for GrantView {
@@ -87,7 +44,7 @@ impl From<&Grant> for GrantView {
 }
 
 /// `POST /api/sessions`: mints a session token for one user and one document.
-#[utoipa::path(post, path = "/api/sessions", tag = "sessions", request_body = MintRequest, responses((status = 201, body = MintResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/api/sessions", tag = "sessions", request_body = MintRequest, responses((status = 201, body = MintResponse), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn mint(
     key: ApiKey,
     state: web::Data<AppState>,
@@ -181,22 +138,9 @@ async fn mint(
     }))
 }
 
-/// `POST /api/tokens/revoke` body: the token itself or a revocation id.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct RevokeRequest {
-    token: Option<String>,
-    revocation_id: Option<String>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct RevokeResponse {
-    revoked: String,
-}
-
 /// `POST /api/tokens/revoke`. Revoking a token revokes its last block: that token and every token
 /// attenuated from it. Revoking a minted token's `revocation_id` revokes all of its descendants.
-#[utoipa::path(post, path = "/api/tokens/revoke", tag = "sessions", request_body = RevokeRequest, responses((status = 200, body = RevokeResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/api/tokens/revoke", tag = "sessions", request_body = RevokeRequest, responses((status = 200, body = RevokeResponse), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn revoke(
     key: ApiKey,
     state: web::Data<AppState>,
@@ -256,17 +200,8 @@ async fn revoke(
     Ok(HttpResponse::Ok().json(RevokeResponse { revoked: id }))
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-struct PublicKeyResponse {
-    algorithm: &'static str,
-    /// `ed25519/<hex>`: the form biscuit libraries and the biscuit CLI accept.
-    public_key: String,
-    /// The raw key bytes, hex-encoded.
-    public_key_hex: String,
-}
-
 /// `GET /api/keys/public`: the root public key, to verify and attenuate tokens offline.
-#[utoipa::path(get, path = "/api/keys/public", tag = "sessions", responses((status = 200, body = PublicKeyResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/keys/public", tag = "sessions", responses((status = 200, body = PublicKeyResponse), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn public_key(_key: ApiKey, state: web::Data<AppState>) -> HttpResponse {
     let key = state.root_key.public();
     HttpResponse::Ok().json(PublicKeyResponse {

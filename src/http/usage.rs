@@ -1,13 +1,14 @@
 //! `GET /api/usage` (API key): session opens per document and per day.
 
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::error::Error;
 use super::extract::ApiKey;
 use crate::state::AppState;
 use crate::time_util::parse_to_micros;
-use crate::usage::{self, DailyUsage, Filter};
+use crate::usage::{self, Filter};
+use crate::wire::rest::UsageResponse;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/usage", web::get().to(get_usage));
@@ -24,12 +25,6 @@ struct UsageQuery {
     document_id: Option<String>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-struct UsageResponse {
-    usage: Vec<DailyUsage>,
-    total_opens: i64,
-}
-
 fn parse_time(name: &str, value: &Option<String>) -> Result<Option<i64>, Error> {
     value
         .as_deref()
@@ -43,7 +38,7 @@ fn parse_time(name: &str, value: &Option<String>) -> Result<Option<i64>, Error> 
         .transpose()
 }
 
-#[utoipa::path(get, path = "/api/usage", tag = "usage", params(UsageQuery), responses((status = 200, body = UsageResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/usage", tag = "usage", params(UsageQuery), responses((status = 200, body = UsageResponse), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn get_usage(
     _key: ApiKey,
     state: web::Data<AppState>,

@@ -3,7 +3,7 @@
 
 use actix_web::{web, HttpResponse};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::error::Error;
 use super::extract::ApiKey;
@@ -11,6 +11,9 @@ use crate::entities::{webhook_attempt, webhook_endpoint};
 use crate::state::AppState;
 use crate::time_util::micros_to_rfc3339;
 use crate::webhooks;
+use crate::wire::rest::{
+    AttemptView, AttemptsResponse, EndpointView, RegisterRequest, WebhookList,
+};
 
 /// Most attempts one page shows.
 const MAX_ATTEMPTS_PAGE: u64 = 500;
@@ -23,28 +26,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route("/webhooks/{id}", web::delete().to(remove))
     .route("/webhooks/{id}/attempts", web::get().to(attempts));
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct RegisterRequest {
-    url: String,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct EndpointView {
-    id: String,
-    url: String,
-    /// Present only in the registration's answer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    secret: Option<String>,
-    created_by: String,
-    created_at: String,
-    /// The id of the last event delivered.
-    delivered_through: i64,
-    /// Failed attempts at the next event.
-    failures: i32,
-    next_attempt_at: String,
 }
 
 impl EndpointView {
@@ -63,7 +44,7 @@ impl EndpointView {
 }
 
 /// `POST /api/webhooks` `{"url": …}`: 201 with the endpoint and its secret, shown once.
-#[utoipa::path(post, path = "/api/webhooks", tag = "webhooks", request_body = RegisterRequest, responses((status = 201, body = EndpointView), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/api/webhooks", tag = "webhooks", request_body = RegisterRequest, responses((status = 201, body = EndpointView), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn register(
     key: ApiKey,
     state: web::Data<AppState>,
@@ -81,20 +62,14 @@ async fn register(
     Ok(HttpResponse::Created().json(EndpointView::new(endpoint, true)))
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = WebhookList)]
-struct ListResponse {
-    webhooks: Vec<EndpointView>,
-}
-
 /// `GET /api/webhooks`: every endpoint and where its deliveries stand (no secrets).
-#[utoipa::path(get, path = "/api/webhooks", tag = "webhooks", responses((status = 200, body = ListResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/webhooks", operation_id = "list_webhooks", tag = "webhooks", responses((status = 200, body = WebhookList), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn list(_key: ApiKey, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     let all = webhook_endpoint::Entity::find()
         .order_by_asc(webhook_endpoint::Column::CreatedAt)
         .all(&state.db)
         .await?;
-    Ok(HttpResponse::Ok().json(ListResponse {
+    Ok(HttpResponse::Ok().json(WebhookList {
         webhooks: all
             .into_iter()
             .map(|m| EndpointView::new(m, false))
@@ -103,7 +78,7 @@ async fn list(_key: ApiKey, state: web::Data<AppState>) -> Result<HttpResponse, 
 }
 
 /// `DELETE /api/webhooks/{id}`: 204; deliveries to it stop.
-#[utoipa::path(delete, path = "/api/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)), responses((status = 204, description = "removed"), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(delete, path = "/api/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)), responses((status = 204, description = "removed"), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn remove(
     _key: ApiKey,
     state: web::Data<AppState>,
@@ -127,28 +102,8 @@ struct AttemptsQuery {
     limit: Option<u64>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-struct AttemptView {
-    id: i64,
-    /// The `webhook-id` sent.
-    webhook_id: String,
-    at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-    delivered: bool,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct AttemptsResponse {
-    attempts: Vec<AttemptView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next: Option<i64>,
-}
-
 /// `GET /api/webhooks/{id}/attempts?after=&limit=`: the endpoint's attempts, oldest first.
-#[utoipa::path(get, path = "/api/webhooks/{id}/attempts", tag = "webhooks", params(("id" = String, Path), AttemptsQuery), responses((status = 200, body = AttemptsResponse), (status = 400, description = "invalid request", body = crate::http::error::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/api/webhooks/{id}/attempts", tag = "webhooks", params(("id" = String, Path), AttemptsQuery), responses((status = 200, body = AttemptsResponse), (status = 400, description = "invalid request", body = crate::wire::rest::ErrorBody), (status = 401, description = "missing or invalid credentials", body = crate::wire::rest::ErrorBody), (status = 404, body = crate::wire::rest::ErrorBody)), security(("api_key" = [])))]
 async fn attempts(
     _key: ApiKey,
     state: web::Data<AppState>,

@@ -57,7 +57,7 @@ struct WsQuery {
     document_id: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/client/ws", tag = "client", responses((status = 101, description = "WebSocket upgrade; the first message is `hello` with the session token (docs/protocol.md)"), (status = 400, body = crate::http::error::ErrorBody), (status = 403, description = "origin not allowed", body = crate::http::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/client/ws", tag = "client", responses((status = 101, description = "WebSocket upgrade; the first message is `hello` with the session token (docs/protocol.md)"), (status = 400, body = crate::wire::rest::ErrorBody), (status = 403, description = "origin not allowed", body = crate::wire::rest::ErrorBody)))]
 async fn upgrade(
     req: HttpRequest,
     body: web::Payload,

@@ -7,8 +7,8 @@ use sea_orm::{
 
 use super::{raw, root_of, LoggedChange};
 use crate::entities::{change, document};
-use crate::protocol::{Kind, Op};
 use crate::records::Record;
+use crate::wire::common::{Kind, Op};
 
 /// The logged changes of one layer with `after < seq <= upto`, in order.
 pub async fn read_log(

@@ -33,4 +33,5 @@ mod tokens;
 mod uploads;
 mod usage;
 mod webhooks;
+mod wire_schema;
 mod ws_limits;

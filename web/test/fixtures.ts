@@ -57,8 +57,11 @@ export function ack(clientId: string, seq: number): AckMessage {
   return { type: "ack", client_id: clientId, seq, rev: seq };
 }
 
-export function reject(clientId: string, code: RejectMessage["code"], current: QuireRecord | null = null): RejectMessage {
-  return { type: "reject", client_id: clientId, code, message: code, current };
+/** A reject as the server sends it: `current` only when it shows the record. */
+export function reject(clientId: string, code: RejectMessage["code"], current?: QuireRecord): RejectMessage {
+  const msg: RejectMessage = { type: "reject", client_id: clientId, code, message: code };
+  if (current) msg.current = current;
+  return msg;
 }
 
 /** A minimal ink annotation on page `page`. */

@@ -116,7 +116,7 @@ async fn a_session_whose_outbox_closed_leaves_the_presence_list_of_the_others() 
     assert_eq!(left["event"], "left", "{left}");
     assert_eq!(
         left["session_id"],
-        crate::actors::views::session_label(2).as_str()
+        crate::wire::server::session_label(2).as_str()
     );
 }
 

@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 
 use super::{DocumentActor, Origin, Outgoing, Pending, Phase, Stage};
-use crate::actors::state::{reject_all, DocState, Outcome, Undo};
-use crate::actors::views::{change_view, text};
+use crate::actors::state::{reject_all, DocState, Undo};
 use crate::auth::access::Access;
-use crate::protocol::{ChangeRequest, CloseCode, CloseReason, RejectCode};
 use crate::store::{self, Batch, CommitError, LoggedChange, Missed};
 use crate::time_util::now_micros;
+use crate::wire::client::ChangeRequest;
+use crate::wire::common::{CloseCode, CloseReason, RejectCode};
+use crate::wire::server::{change_view, text, Outcome};
 
 /// How often one request is tried when other nodes keep committing first. Each try merges with
 /// whatever else queued meanwhile, so a node that loses keeps its throughput; three nodes

@@ -11,9 +11,10 @@ use super::{
     BackendSubmit, BackendSubmitAll, DocumentActor, DocumentError, Origin, Outgoing, Pending,
     Phase, Submit,
 };
-use crate::actors::state::{reject_all, Outcome};
-use crate::actors::views::text;
-use crate::protocol::{ChangeRequest, RejectCode};
+use crate::actors::state::reject_all;
+use crate::wire::client::ChangeRequest;
+use crate::wire::common::RejectCode;
+use crate::wire::server::{text, Outcome};
 
 /// The answer to changes that do not fit in the document's queue: `busy` for each, counted.
 fn busy(changes: &[ChangeRequest]) -> Vec<Outcome> {

@@ -2,28 +2,15 @@
 //! dashboard and for operators (`GET /api/documents/{id}/sessions`).
 
 use actix::prelude::*;
-use serde::Serialize;
 
 use super::{DocumentActor, Stage};
-use crate::actors::views::session_label;
+use crate::wire::rest::LiveSession;
+use crate::wire::server::session_label;
 
 /// Lists the document's live sessions. Answered from memory, at once.
 #[derive(Message)]
 #[rtype(result = "Vec<LiveSession>")]
 pub struct ListSessions;
-
-/// One live session of a document.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct LiveSession {
-    /// The session id its peers see in presence messages.
-    pub session_id: String,
-    pub user_id: String,
-    pub user_name: Option<String>,
-    /// The session's layer; `null` for sessions on other nodes (they announce no layer).
-    pub layer: Option<String>,
-    /// `this` for this node, `other` for a session another node announced.
-    pub node: &'static str,
-}
 
 impl Handler<ListSessions> for DocumentActor {
     type Result = MessageResult<ListSessions>;

@@ -27,7 +27,7 @@ mod locked;
 mod nodes;
 mod reads;
 
-pub use listing::{ListSessions, LiveSession};
+pub use listing::ListSessions;
 pub use nodes::RemotePresence;
 
 use crate::db::Databases;
@@ -36,11 +36,12 @@ use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 
 use super::registry::{DocumentRegistry, Stopped};
-use super::state::{DocLimits, DocState, Outcome};
-use super::views::{self, presence, session_label, PresenceEvent};
+use super::state::{DocLimits, DocState};
 use crate::auth::access::Access;
-use crate::protocol::{ChangeRequest, CloseCode, CloseReason};
 use crate::store;
+use crate::wire::client::ChangeRequest;
+use crate::wire::common::{CloseCode, CloseReason};
+use crate::wire::server::{self, presence, session_label, Outcome, PresenceEvent};
 
 /// Tuning and limits of document actors.
 #[derive(Debug, Clone)]
@@ -511,7 +512,7 @@ impl Handler<SetPresence> for DocumentActor {
         // Relayed byte for byte, but only if it is JSON every client can read: a number out
         // of range (`1e999`) or similar is refused here, for this session alone.
         if let Err(e) = serde_json::from_str::<serde_json::Value>(msg.state.get()) {
-            let error = views::error("invalid", &format!("presence state: {e}"));
+            let error = server::error("invalid", &format!("presence state: {e}"));
             self.send(msg.session_id, Outgoing::Text(error));
             return;
         }

@@ -11,8 +11,8 @@ use actix::prelude::*;
 use serde_json::value::RawValue;
 
 use super::{DocumentActor, Stage};
-use crate::actors::views::{presence, session_label, PresenceEntry, PresenceEvent};
 use crate::bus::{Hint, PresenceKind};
+use crate::wire::server::{presence, session_label, PresenceEntry, PresenceEvent};
 
 /// How often the presence changes of this node's sessions go out.
 const FLUSH_EVERY: Duration = Duration::from_millis(50);

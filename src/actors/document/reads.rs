@@ -6,13 +6,13 @@ use tokio::sync::oneshot;
 
 use super::{DocumentActor, DocumentError, Kick, Outgoing, Phase, Stage};
 use crate::actors::state::DocState;
-use crate::actors::views::{
+use crate::auth::access::Access;
+use crate::store::{self, LoggedChange};
+use crate::wire::common::{CloseCode, CloseReason, RecordView, PROTOCOL_VERSION};
+use crate::wire::server::{
     change_view, presence, session_label, text, ChangeView, PresenceEntry, PresenceEvent,
     RecordsBody, UserView, Welcome,
 };
-use crate::auth::access::Access;
-use crate::protocol::{CloseCode, CloseReason, RecordView, PROTOCOL_VERSION};
-use crate::store::{self, LoggedChange};
 
 /// The records of `layer` that `access` may see (every one with `None`: the backend's view),
 /// oldest change first: the snapshot of a welcome and of a REST read.

@@ -32,7 +32,8 @@ use crate::auth::tokens::DocumentRef;
 use crate::auth::{self, Authenticator};
 use crate::http::ws::describe_frame_error;
 
-use crate::protocol::{ClientMessage, CloseCode, CloseReason, RejectCode, PROTOCOL_VERSION};
+use crate::wire::client::ClientMessage;
+use crate::wire::common::{CloseCode, CloseReason, RejectCode, PROTOCOL_VERSION};
 
 /// Limits and timings of WebSocket sessions.
 #[derive(Debug, Clone)]
@@ -200,7 +201,7 @@ impl SessionActor {
 
     fn error(&mut self, code: &str, message: &str, ctx: &mut Context<Self>) {
         self.push(
-            Outgoing::Text(crate::actors::views::error(code, message)),
+            Outgoing::Text(crate::wire::server::error(code, message)),
             ctx,
         );
     }
@@ -284,7 +285,7 @@ impl SessionActor {
                     );
                     crate::metrics::get().count_outcomes(&outcomes);
                     for o in &outcomes {
-                        self.push(Outgoing::Text(crate::actors::views::text(o)), ctx);
+                        self.push(Outgoing::Text(crate::wire::server::text(o)), ctx);
                     }
                     return;
                 }
@@ -348,7 +349,7 @@ impl SessionActor {
                 // With it, the `session.opened` webhook event, in the same group transaction.
                 let opened = crate::webhooks::session_opened(crate::webhooks::SessionOpened {
                     document_id: document_id.clone(),
-                    session_id: crate::actors::views::session_label(id),
+                    session_id: crate::wire::server::session_label(id),
                     user_id: verified.grant.user_id.clone(),
                     user_name: verified.grant.user_name.clone(),
                     layer: verified.grant.layer.clone(),

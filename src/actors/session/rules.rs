@@ -12,7 +12,7 @@ use crate::actors::outbox::{Outbox, OutboxReceiver, Outgoing};
 use crate::auth;
 use crate::auth::access::Access;
 use crate::auth::tokens::VerifiedToken;
-use crate::protocol::{CloseCode, CloseReason};
+use crate::wire::common::{CloseCode, CloseReason};
 
 pub(super) fn reverify_verdict(
     session_id: u64,

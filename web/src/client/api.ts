@@ -2,18 +2,16 @@
  * The client REST routes (docs/api.md, "Client API"). The session token always travels in the
  * `Authorization` header, never in a URL: URLs end up in logs, history and Referer headers.
  */
-import type { QuireRecord, SessionRights } from "./types";
+import type { components } from "./generated/openapi";
+
+/** REST bodies, generated from the server's OpenAPI description (`./generated/openapi.ts`). */
+type Schemas = components["schemas"];
 
 /** `GET /api/client/session`: who the token is for and what it grants now. */
-export interface ClientSession extends SessionRights {
-  document_id: string | null;
-  user_id: string;
-  user_name: string | null;
-  layer: string;
-  default_group: string | null;
-  expires_at: string;
-  page_count: number | null;
-}
+export type ClientSession = Schemas["SessionResponse"];
+
+/** `GET /api/client/records`: a snapshot (or the changes after `since`) of the session's layer. */
+export type RecordsBody = Schemas["RecordsBody"];
 
 /** A failed call, with the server's stable error code. */
 export class QuireApiError extends Error {
@@ -37,7 +35,7 @@ export async function fetchSession(baseUrl: string, token: string): Promise<Clie
 }
 
 /** `GET /api/client/records`: the records the session may see, for clients without a socket. */
-export async function fetchRecords(baseUrl: string, token: string): Promise<{ head_seq: number; records: QuireRecord[] }> {
+export async function fetchRecords(baseUrl: string, token: string): Promise<RecordsBody> {
   return getJson(new URL("/api/client/records", baseUrl), token);
 }
 
@@ -71,7 +69,10 @@ export async function exportPdf(baseUrl: string, token: string, options: { flatt
   return res.blob();
 }
 
-/** An Instant JSON document (docs/exchange.md). */
+/**
+ * An Instant JSON document (docs/exchange.md): PSPDFKit's exchange format, which the server
+ * describes as a plain object, so its outline is kept here.
+ */
 export interface InstantJsonDocument {
   format: string;
   annotations: Record<string, unknown>[];

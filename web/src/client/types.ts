@@ -1,161 +1,52 @@
 /**
- * Wire types of the Quire live protocol, version 1 (docs/protocol.md in the server repository).
- * They mirror the server's `src/protocol.rs`; keep the three in step.
+ * Wire types of the Quire live protocol, version 1 (docs/protocol.md in the server repository),
+ * under the names the client and viewer use. Every type here is generated
+ * (`./generated/protocol.ts`, from docs/protocol.schema.json, which the server generates from its
+ * Rust types in src/wire): nothing is kept by hand. Regenerate with `npm run gen:types`.
  */
 
-/** Any JSON value, as records carry it. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;
+import type * as wire from "./generated/protocol";
 
-/** A JSON object: the shape of every record's `content`. */
-export interface JsonObject {
-  [key: string]: JsonValue;
-}
+export type { JsonObject, JsonValue, RejectCode, Author, ChangeRequest, ErrorMessage } from "./generated/protocol";
 
 /** The kinds of record a document holds. */
-export type RecordKind = "annotation" | "comment" | "form_field" | "bookmark";
+export type RecordKind = wire.Kind;
 
 /** What a change does to its record. */
-export type ChangeOp = "create" | "update" | "delete";
+export type ChangeOp = wire.Op;
 
 /** A record as the server stores and sends it. `rev` is the seq of its last change. */
-export interface QuireRecord {
-  id: string;
-  kind: RecordKind;
-  content: JsonObject;
-  creator: string;
-  creator_name: string | null;
-  group: string | null;
-  rev: number;
-  created_at: string;
-  updated_at: string;
-}
+export type QuireRecord = wire.RecordView;
 
 /** The user a session token is for, as the welcome states it. */
-export interface SessionUser {
-  user_id: string;
-  user_name: string | null;
-  group: string | null;
-}
+export type SessionUser = wire.UserView;
 
 /** What the session may do, after every attenuation of its token. */
-export interface SessionRights {
-  permissions: string[];
-  collaboration_permissions: string[];
-}
+export type SessionRights = wire.SessionRights;
 
 /** Another session on the same document. `state` is whatever that client last sent. */
-export interface PresenceSession {
-  session_id: string;
-  user_id: string;
-  user_name: string | null;
-  state: JsonValue;
-}
-
-/** One change as a client submits it. */
-export interface ChangeRequest {
-  client_id: string;
-  op: ChangeOp;
-  id: string;
-  kind?: RecordKind;
-  content?: JsonObject;
-  base_rev?: number;
-}
-
-/** Who made a change. */
-export interface Author {
-  user_id: string;
-  user_name: string | null;
-}
+export type PresenceSession = wire.PresenceEntry;
 
 /** A committed change by another session (or, in a welcome's catch-up, by anyone). */
-export interface ChangeMessage {
-  type: "change";
-  seq: number;
-  op: ChangeOp;
-  id: string;
-  record_kind: RecordKind;
-  /** The record after the change; null for deletes. */
-  record: QuireRecord | null;
-  author: Author;
-}
+export type ChangeMessage = wire.ChangeView;
 
 /** The first server message of a session. Exactly one of `records` and `changes` is non-null. */
-export interface WelcomeMessage {
-  type: "welcome";
-  protocol: number;
-  session_id: string;
-  document_id: string;
-  page_count: number;
-  user: SessionUser;
-  rights: SessionRights;
-  layer: string;
-  head_seq: number;
-  records: QuireRecord[] | null;
-  changes: ChangeMessage[] | null;
-  presence: PresenceSession[];
-}
+export type WelcomeMessage = wire.Welcome;
 
 /** Our change was committed as `seq`; the record is now at revision `rev`. */
-export interface AckMessage {
-  type: "ack";
-  client_id: string;
-  seq: number;
-  rev: number;
-}
-
-/** Why the server refused a change. */
-export type RejectCode =
-  | "stale_base"
-  | "not_permitted"
-  | "invalid"
-  | "too_large"
-  | "already_exists"
-  | "not_found"
-  /** Retryable: the server could not commit it (its database did not answer); nothing applied. */
-  | "unavailable"
-  /** Retryable: too many changes are waiting for the document's next commit. */
-  | "busy"
-  | "limit_exceeded"
-  /** Part of an all-or-nothing batch in which another change was rejected. */
-  | "aborted";
+export type AckMessage = Extract<wire.Outcome, { type: "ack" }>;
 
 /** Our change was refused; nothing was committed. */
-export interface RejectMessage {
-  type: "reject";
-  client_id: string;
-  code: RejectCode;
-  message: string;
-  /** The record as it stands, for `stale_base` (and `already_exists` when visible). */
-  current?: QuireRecord | null;
-}
+export type RejectMessage = Extract<wire.Outcome, { type: "reject" }>;
 
-export type PresenceMessage =
-  | { type: "presence"; event: "joined"; session: PresenceSession }
-  | { type: "presence"; event: "state"; session_id: string; user_id: string; state: JsonValue }
-  | { type: "presence"; event: "left"; session_id: string; user_id: string };
-
-export interface ErrorMessage {
-  type: "error";
-  code: string;
-  message: string;
-}
+/** A session joined, left, or set its presence state. */
+export type PresenceMessage = wire.Presence;
 
 /** Every message the server sends. */
-export type ServerMessage =
-  | WelcomeMessage
-  | ChangeMessage
-  | AckMessage
-  | RejectMessage
-  | PresenceMessage
-  | ErrorMessage
-  | { type: "pong" };
+export type ServerMessage = wire.ServerMessage;
 
 /** Every message a client sends. */
-export type ClientMessage =
-  | { type: "hello"; token: string; since?: number; protocol: 1 }
-  | { type: "changes"; changes: ChangeRequest[] }
-  | { type: "presence"; state: JsonValue }
-  | { type: "ping" };
+export type ClientMessage = wire.ClientMessage;
 
 /** The protocol's limit on changes per `changes` message. */
 export const MAX_CHANGES_PER_MESSAGE = 100;

@@ -2,46 +2,21 @@
  * The backend API calls the dashboard makes with the operator's API key. The key stays in
  * sessionStorage (gone when the tab closes) and only ever travels in `Authorization`.
  */
-export interface DocumentInfo {
-  id: string;
-  title: string | null;
-  byte_size: number;
-  page_count: number;
-  created_at: string;
-}
+import type { components } from "../client/generated/openapi";
 
-export interface SessionGrant {
-  document_id: string;
-  user_id: string;
-  user_name?: string;
-  layer?: string;
-  default_group?: string;
-  permissions: string[];
-  collaboration_permissions?: string[];
-  expires_in?: number;
-}
+/** REST bodies, generated from the server's OpenAPI description (client/generated/openapi.ts). */
+type Schemas = components["schemas"];
+
+export type DocumentInfo = Schemas["DocumentInfo"];
+
+/** `POST /api/sessions`: what a minted token grants. */
+export type SessionGrant = Schemas["MintRequest"];
 
 /** One live session of a document (`GET /api/documents/{id}/sessions`). */
-export interface LiveSession {
-  session_id: string;
-  user_id: string;
-  user_name: string | null;
-  layer: string | null;
-  node: "this" | "other";
-}
+export type LiveSession = Schemas["LiveSession"];
 
 /** One audit event (docs/audit.md). */
-export interface HistoryEvent {
-  id: number;
-  at: string;
-  kind: string;
-  actor: string;
-  actor_name?: string | null;
-  seq?: number | null;
-  layer?: string | null;
-  record_id?: string | null;
-  record_kind?: string | null;
-}
+export type HistoryEvent = Schemas["EntryView"];
 
 export class ApiError extends Error {
   constructor(
@@ -67,7 +42,7 @@ export function saveKey(key: string | null): void {
 export class BackendApi {
   constructor(private readonly key: string) {}
 
-  async listDocuments(cursor?: string): Promise<{ documents: DocumentInfo[]; next_cursor?: string | null }> {
+  async listDocuments(cursor?: string): Promise<Schemas["DocumentList"]> {
     const query = new URLSearchParams({ limit: "50" });
     if (cursor) query.set("cursor", cursor);
     return this.call(`/api/documents?${query.toString()}`);
@@ -86,12 +61,12 @@ export class BackendApi {
   }
 
   /** `GET /api/documents/{id}/sessions`: who is on the document now. */
-  async liveSessions(id: string): Promise<{ sessions: LiveSession[] }> {
+  async liveSessions(id: string): Promise<Schemas["SessionsResponse"]> {
     return this.call(`/api/documents/${encodeURIComponent(id)}/sessions`);
   }
 
   /** `GET /api/documents/{id}/history`: the audit log, oldest first, one page. */
-  async history(id: string, after?: number): Promise<{ events: HistoryEvent[]; next?: number }> {
+  async history(id: string, after?: number): Promise<Schemas["HistoryResponse"]> {
     const query = new URLSearchParams({ limit: "50" });
     if (after !== undefined) query.set("after", String(after));
     return this.call(`/api/documents/${encodeURIComponent(id)}/history?${query.toString()}`);
@@ -106,7 +81,7 @@ export class BackendApi {
     });
   }
 
-  async mintSession(grant: SessionGrant): Promise<{ token: string; expires_at: string; revocation_id: string }> {
+  async mintSession(grant: SessionGrant): Promise<Schemas["MintResponse"]> {
     return this.call("/api/sessions", {
       method: "POST",
       headers: { "Content-Type": "application/json" },

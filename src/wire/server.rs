@@ -1,5 +1,6 @@
-//! The messages a document actor sends to its sessions and the bodies of its REST reads, as
-//! typed structs serialised once per message.
+//! What the server sends on the live socket (and the body of the REST records read, which
+//! carries the same records and changes), as typed structs serialised once per message and
+//! shared by every session it goes to.
 //!
 //! Record content and presence states are raw JSON and go out byte for byte as they were sent
 //! (a `serde_json::Value` would reorder keys and could fail on values it cannot represent), so
@@ -9,15 +10,45 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 
-use crate::protocol::{Author, Kind, Op, RecordView};
 use crate::store::LoggedChange;
+use crate::wire::common::{Author, Kind, Op, RecordView, RejectCode, SessionRights};
 
 /// Serialises a message once, to be shared by every session it goes to.
 pub fn text<T: Serialize>(value: &T) -> Arc<str> {
     // Every type here is plain data (strings, numbers, raw JSON that was already validated):
     // serialisation cannot fail.
     Arc::from(serde_json::to_string(value).expect("protocol messages serialise"))
+}
+
+/// The schema of a message's `type` field (or a presence event's `event`): the one string it
+/// always is. The Rust field is a `&'static str` set where the message is built.
+fn tag(name: &str) -> utoipa::openapi::Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some([name]))
+        .build()
+}
+
+fn welcome_tag() -> utoipa::openapi::Object {
+    tag("welcome")
+}
+
+fn change_tag() -> utoipa::openapi::Object {
+    tag("change")
+}
+
+fn presence_tag() -> utoipa::openapi::Object {
+    tag("presence")
+}
+
+fn error_tag() -> utoipa::openapi::Object {
+    tag("error")
+}
+
+fn pong_tag() -> utoipa::openapi::Object {
+    tag("pong")
 }
 
 /// A session id as clients see it.
@@ -27,14 +58,17 @@ pub fn session_label(id: u64) -> String {
 }
 
 /// A committed change, as fanned out and as listed in a catch-up.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ChangeView<'a> {
     #[serde(rename = "type")]
+    #[schema(schema_with = change_tag)]
     pub kind: &'static str,
     pub seq: i64,
     pub op: Op,
     pub id: &'a str,
     pub record_kind: Kind,
+    /// The record after the change; `null` for deletes.
+    #[schema(required = true)]
     pub record: Option<RecordView<'a>>,
     pub author: Author,
 }
@@ -55,28 +89,40 @@ pub fn change_view(c: &LoggedChange) -> ChangeView<'_> {
 }
 
 /// Who a session's holder is, in the welcome.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct UserView<'a> {
     pub user_id: &'a str,
+    #[schema(required = true)]
     pub user_name: Option<&'a str>,
+    #[schema(required = true)]
     pub group: Option<&'a str>,
 }
 
 /// The first message a session receives: a snapshot, or the changes after its `since`.
-#[derive(Serialize)]
+/// Exactly one of `records` and `changes` is non-null.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Welcome<'a> {
     #[serde(rename = "type")]
+    #[schema(schema_with = welcome_tag)]
     pub kind: &'static str,
     pub protocol: u32,
     pub session_id: String,
     pub document_id: &'a str,
+    #[schema(required = true)]
     pub page_count: Option<u32>,
     pub user: UserView<'a>,
+    /// The session's rights after every attenuation of its token.
+    #[schema(value_type = SessionRights)]
     pub rights: &'a RawValue,
     pub layer: &'a str,
     pub head_seq: i64,
+    /// The snapshot: every record the session may see.
+    #[schema(required = true)]
     pub records: Option<Vec<RecordView<'a>>>,
+    /// The changes after the hello's `since`.
+    #[schema(required = true)]
     pub changes: Option<Vec<ChangeView<'a>>>,
+    /// The other sessions on the document.
     pub presence: Vec<PresenceEntry<'a>>,
 }
 
@@ -88,25 +134,28 @@ pub struct RecordsBody<'a> {
     pub head_seq: i64,
     /// The records (a snapshot), as in docs/protocol.md.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(nullable = false)]
     pub records: Option<Vec<RecordView<'a>>>,
     /// The changes after `since`, as in docs/protocol.md.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(nullable = false)]
     pub changes: Option<Vec<ChangeView<'a>>>,
 }
 
 /// One other session on the document, in the welcome and in `joined` events.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PresenceEntry<'a> {
     pub session_id: String,
     pub user_id: &'a str,
+    #[schema(required = true)]
     pub user_name: Option<&'a str>,
+    /// Whatever that client last sent as its presence state (`null`: nothing yet).
+    #[schema(value_type = Value, required = true)]
     pub state: Option<&'a RawValue>,
 }
 
 /// A presence event: a session joined, left, or set its state.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum PresenceEvent<'a> {
     Joined {
@@ -119,14 +168,17 @@ pub enum PresenceEvent<'a> {
     State {
         session_id: String,
         user_id: &'a str,
+        /// Any JSON value, as that client sent it.
+        #[schema(value_type = Value)]
         state: &'a RawValue,
     },
 }
 
 /// The envelope of a presence event: `{"type": "presence", "event": ..., ...}`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Presence<'a> {
     #[serde(rename = "type")]
+    #[schema(schema_with = presence_tag)]
     pub kind: &'static str,
     #[serde(flatten)]
     pub event: PresenceEvent<'a>,
@@ -140,9 +192,10 @@ pub fn presence(event: PresenceEvent<'_>) -> Arc<str> {
 }
 
 /// An error that does not close the session: `{"type": "error", "code": ..., "message": ...}`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorMessage<'a> {
     #[serde(rename = "type")]
+    #[schema(schema_with = error_tag)]
     pub kind: &'static str,
     pub code: &'a str,
     pub message: &'a str,
@@ -156,9 +209,59 @@ pub fn error(code: &str, message: &str) -> Arc<str> {
     })
 }
 
+/// The answer to one change request: sent to its session, and listed in the REST write's
+/// `results`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Outcome {
+    /// The change was committed as `seq`; the record is now at revision `rev`.
+    Ack {
+        client_id: String,
+        seq: i64,
+        rev: i64,
+    },
+    /// The change was refused; nothing was committed.
+    Reject {
+        client_id: String,
+        code: RejectCode,
+        message: String,
+        /// The record as it is now, when the sender may see it (stale base, already exists).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = RecordView)]
+        current: Option<Box<RawValue>>,
+    },
+}
+
+/// The answer to a `ping`: `{"type": "pong"}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Pong {
+    #[serde(rename = "type")]
+    #[schema(schema_with = pong_tag)]
+    pub kind: &'static str,
+}
+
+/// Every message the server sends on the socket.
+// The `ServerMessage` definition of the protocol schema: messages are built and serialised as
+// their own types; this union only describes them.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ServerMessage<'a> {
+    Welcome(Welcome<'a>),
+    Change(ChangeView<'a>),
+    Outcome(Outcome),
+    Presence(Presence<'a>),
+    Error(ErrorMessage<'a>),
+    Pong(Pong),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pong_is_the_text_the_session_sends() {
+        assert_eq!(&*text(&Pong { kind: "pong" }), r#"{"type":"pong"}"#);
+    }
 
     #[test]
     fn presence_states_go_out_byte_for_byte_even_when_a_value_could_not_be_parsed() {

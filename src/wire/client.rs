@@ -1,27 +1,39 @@
-//! Wire messages of the live protocol (version 1), shared by the session actor, the document
-//! actor and the tests. `docs/protocol.md` is the reference for client authors; keep the two in
-//! step.
+//! What a client sends on the live socket (protocol version 1), and the one parser that reads
+//! it. `docs/protocol.md` is the reference for client authors; `docs/protocol.schema.json` is
+//! generated from these types (see [`super::schema`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-/// The protocol version this server speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+use super::common::{Kind, Op};
 
 /// A message from the client.
-#[derive(Debug)]
+// (Not a `///` comment: those become the schema's descriptions, which are for client authors.)
+// Read by `ClientMessage::parse`, not by serde (a tagged enum cannot hold raw JSON). The
+// `Serialize` and `ToSchema` derives give the same shape: what tests and tools send, and the
+// `ClientMessage` definition of the protocol schema.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
     /// First message: authenticate and join. `since` asks for the changes after that sequence
     /// number instead of a snapshot.
     Hello {
+        /// The session token (a biscuit, base64url).
         token: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
         since: Option<i64>,
+        /// The protocol version the client speaks (1).
+        #[serde(skip_serializing_if = "Option::is_none")]
         protocol: Option<u32>,
     },
     /// A batch of changes, each answered by an `ack` or a `reject`.
     Changes { changes: Vec<ChangeRequest> },
     /// This session's ephemeral state (current page, selection…), relayed to others, never stored.
-    Presence { state: Box<RawValue> },
+    Presence {
+        /// Any JSON value (`null` clears it).
+        #[schema(value_type = Value)]
+        state: Box<RawValue>,
+    },
     /// Application-level keep-alive; answered with `pong`.
     Ping,
 }
@@ -95,7 +107,7 @@ impl ClientMessage {
 }
 
 /// One change a client asks for.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRequest {
     /// The client's id for this change, echoed in its ack or reject.
@@ -104,209 +116,15 @@ pub struct ChangeRequest {
     /// The record's id (client-chosen on create).
     pub id: String,
     /// Required on create; on update and delete it must match the record's kind if given.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<Kind>,
-    /// The record's content (create and update).
-    #[serde(default)]
+    /// The record's content (create and update): a JSON object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub content: Option<Box<RawValue>>,
     /// The revision the change was made on; a stale one is rejected with the current record.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_rev: Option<i64>,
-}
-
-/// What a change does to its record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Op {
-    Create,
-    Update,
-    Delete,
-}
-
-impl Op {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Op::Create => "create",
-            Op::Update => "update",
-            Op::Delete => "delete",
-        }
-    }
-}
-
-/// What kind of record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    Annotation,
-    Comment,
-    FormField,
-    Bookmark,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Annotation => "annotation",
-            Kind::Comment => "comment",
-            Kind::FormField => "form_field",
-            Kind::Bookmark => "bookmark",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Kind> {
-        [
-            Kind::Annotation,
-            Kind::Comment,
-            Kind::FormField,
-            Kind::Bookmark,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-    }
-}
-
-/// A record as clients see it.
-#[derive(Debug, Clone, Serialize)]
-pub struct RecordView<'a> {
-    pub id: &'a str,
-    pub kind: Kind,
-    pub content: &'a RawValue,
-    pub creator: &'a str,
-    pub creator_name: Option<&'a str>,
-    pub group: Option<&'a str>,
-    /// The sequence number of the record's last change.
-    pub rev: i64,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-/// Who made a change.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Author {
-    pub user_id: String,
-    pub user_name: Option<String>,
-}
-
-/// Why a change was rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RejectCode {
-    /// `base_rev` is not the record's current revision; `current` holds the record.
-    StaleBase,
-    /// The session's rights do not allow this change.
-    NotPermitted,
-    /// The change or its content is invalid; the message says why.
-    Invalid,
-    /// The record or change exceeds a size limit.
-    TooLarge,
-    /// Create of an id that exists.
-    AlreadyExists,
-    /// Update or delete of a record that does not exist.
-    NotFound,
-    /// The server could not commit the change (the database is unreachable or failed); nothing
-    /// was applied. Retryable: send the change again, after a short backoff.
-    Unavailable,
-    /// The document has too many changes waiting to be committed. Retryable after a backoff.
-    Busy,
-    /// The document holds as many records, or as many bytes of record content, as the server
-    /// allows (`--max-records-per-document`, `--max-record-bytes-per-document`).
-    LimitExceeded,
-    /// Not applied: the change was part of an all-or-nothing batch (an import) in which another
-    /// change was rejected.
-    Aborted,
-}
-
-impl RejectCode {
-    /// Whether sending the same change again later may succeed.
-    pub fn is_retryable(self) -> bool {
-        matches!(self, RejectCode::Unavailable | RejectCode::Busy)
-    }
-}
-
-/// Close codes, in the application range 4000–4999 (plus 1001 for shutdown). The close reason
-/// is `<name>: <human message>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseCode {
-    /// The client closed; the server answers in kind.
-    Normal,
-    ProtocolError,
-    Unauthorized,
-    TokenExpired,
-    TokenRevoked,
-    DocumentDeleted,
-    TooSlow,
-    RateLimited,
-    HelloTimeout,
-    Reconnect,
-    HeartbeatTimeout,
-    ShuttingDown,
-}
-
-impl CloseCode {
-    /// The numeric code sent in the close frame.
-    pub fn code(self) -> u16 {
-        match self {
-            CloseCode::Normal => 1000,
-            CloseCode::ShuttingDown => 1001,
-            CloseCode::ProtocolError => 4000,
-            CloseCode::Unauthorized => 4001,
-            CloseCode::TokenExpired => 4002,
-            CloseCode::TokenRevoked => 4003,
-            CloseCode::DocumentDeleted => 4004,
-            CloseCode::TooSlow => 4005,
-            CloseCode::RateLimited => 4006,
-            CloseCode::HelloTimeout => 4007,
-            CloseCode::Reconnect => 4008,
-            CloseCode::HeartbeatTimeout => 4009,
-        }
-    }
-
-    /// The stable name that starts the close reason.
-    pub fn name(self) -> &'static str {
-        match self {
-            CloseCode::Normal => "normal",
-            CloseCode::ShuttingDown => "shutting_down",
-            CloseCode::ProtocolError => "protocol_error",
-            CloseCode::Unauthorized => "unauthorized",
-            CloseCode::TokenExpired => "token_expired",
-            CloseCode::TokenRevoked => "token_revoked",
-            CloseCode::DocumentDeleted => "document_deleted",
-            CloseCode::TooSlow => "too_slow",
-            CloseCode::RateLimited => "rate_limited",
-            CloseCode::HelloTimeout => "hello_timeout",
-            CloseCode::Reconnect => "reconnect",
-            CloseCode::HeartbeatTimeout => "heartbeat_timeout",
-        }
-    }
-}
-
-/// A reason to close a session: code plus human message.
-#[derive(Debug, Clone)]
-pub struct CloseReason {
-    pub code: CloseCode,
-    pub message: String,
-}
-
-impl CloseReason {
-    pub fn new(code: CloseCode, message: impl Into<String>) -> CloseReason {
-        CloseReason {
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// The close frame's reason text, `<name>: <message>`, cut to the 123 bytes a frame allows.
-    pub fn text(&self) -> String {
-        let mut text = format!("{}: {}", self.code.name(), self.message);
-        if text.len() > 123 {
-            let mut end = 123;
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            text.truncate(end);
-        }
-        text
-    }
 }
 
 #[cfg(test)]
@@ -315,6 +133,7 @@ mod tests {
     //! input may make it panic, and what a well-behaved client sends must come back intact.
 
     use super::*;
+    use crate::wire::common::PROTOCOL_VERSION;
     use proptest::prelude::*;
     use serde_json::{json, Value};
 
@@ -508,6 +327,42 @@ mod tests {
                 }
                 other => prop_assert!(false, "{text} parsed as {other:?}"),
             }
+        }
+    }
+
+    /// What `Serialize` writes (the shape the schema describes, and what tools built on these
+    /// types send) is what `parse` reads back.
+    #[test]
+    fn serialised_messages_parse_back_the_same() {
+        let raw = |s: &str| RawValue::from_string(s.to_string()).unwrap();
+        let messages = [
+            ClientMessage::Hello {
+                token: "t".into(),
+                since: Some(4),
+                protocol: Some(PROTOCOL_VERSION),
+            },
+            ClientMessage::Hello {
+                token: "t".into(),
+                since: None,
+                protocol: None,
+            },
+            ClientMessage::Changes {
+                changes: vec![ChangeRequest {
+                    client_id: "c1".into(),
+                    op: Op::Update,
+                    id: "r1".into(),
+                    kind: Some(Kind::Comment),
+                    content: Some(raw(r#"{"text": "hi",  "n": 1e999}"#)),
+                    base_rev: Some(3),
+                }],
+            },
+            ClientMessage::Presence { state: raw("null") },
+            ClientMessage::Ping,
+        ];
+        for message in messages {
+            let text = serde_json::to_string(&message).unwrap();
+            let back = ClientMessage::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(format!("{back:?}"), format!("{message:?}"), "{text}");
         }
     }
 
