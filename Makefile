@@ -42,8 +42,10 @@ check: web-deps
 	cargo clippy --all-targets -- -D warnings
 	cd web && npm run typecheck && npm run lint
 
+# npm ci again whenever package-lock.json changed since the last install (npm writes
+# node_modules/.package-lock.json on every install), so a pull never leaves stale packages.
 web-deps:
-	cd web && ([ -d node_modules ] || npm ci --no-audit --no-fund)
+	cd web && ([ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund)
 
 venv: $(VENV)/.ready
 
