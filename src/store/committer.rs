@@ -1,9 +1,9 @@
 //! The committer: one queue of batches from every document actor (and usage events), committed
-//! in groups, each group one transaction with a savepoint per batch. See [`Committer`].
+//! in groups, each group one transaction. See [`Committer`] and [`commit_group`].
 
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, TransactionTrait};
 
-use super::{write_batch, Batch, CommitError};
+use super::{advance, write_batch, write_rows, Batch, CommitError};
 use crate::entities::usage_event;
 
 use super::CHUNK;
@@ -205,21 +205,106 @@ enum BatchOutcome {
     Failed(CommitError),
 }
 
-/// One transaction: every batch in its own savepoint, written in document-id order (so two
-/// nodes grouping the same documents lock their rows in the same order and cannot deadlock),
-/// then the usage rows in a savepoint of their own. A batch the database refuses costs only its
-/// own changes. Returns one outcome per batch, in the order given.
+/// What [`commit_group`] returns: one outcome per batch, in the order given, and the usage
+/// rows' outcome.
+type GroupOutcome = (Vec<BatchOutcome>, Result<(), DbErr>);
+
+/// Commits a group in one transaction. First as a whole, without savepoints: every batch's
+/// sequence row advanced, then the rows of all of them in a few multi-row statements (a handful
+/// of statements per group rather than several per batch). Should the database refuse
+/// anything, that transaction is rolled back (nothing of it was committed) and the group is
+/// written again batch by batch, each in a savepoint ([`commit_group_by_batch`]), so a batch
+/// the database refuses still costs only its own changes.
 async fn commit_group(
     db: &DatabaseConnection,
     batches: &[&Batch],
     usage: Vec<usage_event::ActiveModel>,
     now: i64,
-) -> Result<(Vec<BatchOutcome>, Result<(), DbErr>), DbErr> {
-    let txn = db.begin().await?;
+) -> Result<GroupOutcome, DbErr> {
+    let mut documents: Vec<&str> = batches.iter().map(|b| b.document_id.as_str()).collect();
+    documents.sort_unstable();
+    documents.dedup();
+    // Two batches of one document (never sent by one node's actor, which commits one batch at
+    // a time) go the careful way.
+    if documents.len() == batches.len() {
+        match commit_group_whole(db, batches, &usage, now).await {
+            Ok(outcomes) => return Ok((outcomes, Ok(()))),
+            Err(e) if must_retry(&e) => return Err(e),
+            Err(e) => {
+                tracing::debug!(error = %e, "a group failed as a whole; writing it batch by batch");
+            }
+        }
+    }
+    commit_group_by_batch(db, batches, usage, now).await
+}
+
+/// The batches in document-id order: two nodes grouping the same documents lock their rows in
+/// the same order and cannot deadlock.
+fn document_order(batches: &[&Batch]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..batches.len()).collect();
     order.sort_by(|&a, &b| batches[a].document_id.cmp(&batches[b].document_id));
+    order
+}
+
+/// The group in one transaction without savepoints; any error fails (and rolls back) all of it.
+async fn commit_group_whole(
+    db: &DatabaseConnection,
+    batches: &[&Batch],
+    usage: &[usage_event::ActiveModel],
+    now: i64,
+) -> Result<Vec<BatchOutcome>, DbErr> {
+    let txn = db.begin().await?;
+    let written = async {
+        let mut written = vec![false; batches.len()];
+        for i in document_order(batches) {
+            written[i] = advance(&txn, batches[i], now).await?;
+        }
+        let advanced: Vec<&Batch> = document_order(batches)
+            .into_iter()
+            .filter(|&i| written[i])
+            .map(|i| batches[i])
+            .collect();
+        write_rows(&txn, &advanced).await?;
+        if !usage.is_empty() {
+            write_usage(&txn, usage.to_vec()).await?;
+        }
+        Ok::<_, DbErr>(written)
+    }
+    .await;
+    let written = match written {
+        Ok(written) => written,
+        Err(e) => {
+            // Rolled back now rather than when dropped, so the connection is free for the
+            // retry at once.
+            let _ = txn.rollback().await;
+            return Err(e);
+        }
+    };
+    txn.commit().await?;
+    Ok(written
+        .into_iter()
+        .map(|w| {
+            if w {
+                BatchOutcome::Written
+            } else {
+                BatchOutcome::Moved
+            }
+        })
+        .collect())
+}
+
+/// One transaction: every batch in its own savepoint, written in document-id order, then the
+/// usage rows in a savepoint of their own. A batch the database refuses costs only its own
+/// changes. Returns one outcome per batch, in the order given.
+async fn commit_group_by_batch(
+    db: &DatabaseConnection,
+    batches: &[&Batch],
+    usage: Vec<usage_event::ActiveModel>,
+    now: i64,
+) -> Result<GroupOutcome, DbErr> {
+    let txn = db.begin().await?;
     let mut outcomes: Vec<Option<BatchOutcome>> = (0..batches.len()).map(|_| None).collect();
-    for i in order {
+    for i in document_order(batches) {
         let savepoint = txn.begin().await?;
         let outcome = match write_batch(&savepoint, batches[i], now).await {
             Ok(true) => {

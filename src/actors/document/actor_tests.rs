@@ -106,12 +106,53 @@ async fn a_session_whose_outbox_closed_leaves_the_presence_list_of_the_others() 
     assert_eq!(next(&mut alive_rx).await["type"], "welcome");
 
     // A session whose writer is already gone (its socket failed) joins: its welcome cannot be
-    // delivered, so it is dropped, and the others are told it left.
+    // delivered, so it is dropped. Joined and left within one presence tick, it is never
+    // mentioned to the others; a session joining next does not find it in its welcome.
     let (dead, dead_rx) = peer(2);
     drop(dead_rx);
     join(&doc, dead).await;
+    let (third, mut third_rx) = peer(3);
+    join(&doc, third).await;
+    let welcome = next(&mut third_rx).await;
+    assert_eq!(
+        welcome["presence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["session_id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        [crate::actors::views::session_label(1).as_str()],
+        "{welcome}"
+    );
     let joined = next(&mut alive_rx).await;
     assert_eq!(joined["event"], "joined", "{joined}");
+    assert_eq!(
+        joined["session"]["session_id"],
+        crate::actors::views::session_label(3).as_str(),
+        "{joined}"
+    );
+}
+
+/// A session the others were told of, whose writer then goes away, is announced as left.
+#[actix::test]
+async fn a_session_whose_outbox_closed_after_it_was_announced_is_announced_as_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = open(dir.path(), Duration::from_secs(30)).await;
+    let (alive, mut alive_rx) = peer(1);
+    join(&doc, alive).await;
+    assert_eq!(next(&mut alive_rx).await["type"], "welcome");
+    let (other, mut other_rx) = peer(2);
+    join(&doc, other).await;
+    assert_eq!(next(&mut other_rx).await["type"], "welcome");
+    assert_eq!(next(&mut alive_rx).await["event"], "joined");
+    drop(other_rx);
+    // The next message to session 2 finds its outbox closed.
+    doc.send(SetPresence {
+        session_id: 1,
+        state: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
+    })
+    .await
+    .unwrap();
     let left = next(&mut alive_rx).await;
     assert_eq!(left["event"], "left", "{left}");
     assert_eq!(

@@ -24,6 +24,7 @@ mod commit;
 mod intake;
 mod listing;
 mod nodes;
+mod presence;
 mod reads;
 
 pub use listing::{ListSessions, LiveSession};
@@ -36,7 +37,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::registry::{DocumentRegistry, Stopped};
 use super::state::{DocLimits, DocState, Outcome};
-use super::views::{self, presence, session_label, PresenceEvent};
+use super::views::{self, session_label};
 use crate::auth::access::Access;
 use crate::protocol::{ChangeRequest, CloseCode, CloseReason};
 use crate::store;
@@ -206,6 +207,9 @@ struct Session {
     backlog: Vec<Outgoing>,
     /// Its `since` was past this node's head and the actor caught up once for it.
     waited_for_head: bool,
+    /// The first presence event it hears (its welcome shows the ones before); `u64::MAX`
+    /// until then.
+    presence_from: u64,
 }
 
 enum Origin {
@@ -262,6 +266,10 @@ pub struct DocumentActor {
     /// Sessions of this document on other nodes, by label.
     remote: HashMap<String, nodes::RemotePeer>,
     presence_refreshed: Instant,
+    /// Presence events for this node's sessions, waiting for the next tick.
+    presence_queue: presence::PresenceQueue,
+    /// This actor's own address, to schedule the next presence tick from anywhere.
+    myself: Option<actix::WeakAddr<DocumentActor>>,
 }
 
 impl DocumentActor {
@@ -292,6 +300,8 @@ impl DocumentActor {
             shared: HashMap::new(),
             remote: HashMap::new(),
             presence_refreshed: Instant::now(),
+            presence_queue: presence::PresenceQueue::default(),
+            myself: None,
         }
     }
 
@@ -333,21 +343,6 @@ impl DocumentActor {
         }
     }
 
-    /// The sessions others' changes and presence reach: every one past `Registered`.
-    fn audience(&self, except: Option<u64>) -> Vec<u64> {
-        self.sessions
-            .iter()
-            .filter(|(id, s)| Some(**id) != except && s.stage != Stage::Registered)
-            .map(|(id, _)| *id)
-            .collect()
-    }
-
-    fn broadcast(&mut self, msg: Arc<str>, except: Option<u64>) {
-        for id in self.audience(except) {
-            self.send(id, Outgoing::Text(msg.clone()));
-        }
-    }
-
     fn drop_session(&mut self, session_id: u64, reason: CloseReason) {
         if let Some(session) = self.sessions.remove(&session_id) {
             tracing::info!(document_id = %self.id, session_id, reason = reason.code.name(), "session dropped");
@@ -364,11 +359,13 @@ impl DocumentActor {
                 crate::bus::PresenceKind::Left,
                 &session.peer.access.user_id,
             );
-            let msg = presence(PresenceEvent::Left {
-                session_id: session_label(session_id),
-                user_id: &session.peer.access.user_id,
-            });
-            self.broadcast(msg, None);
+            self.announce(
+                Some(session_id),
+                session_label(session_id),
+                presence::Event::Left {
+                    user_id: session.peer.access.user_id.clone(),
+                },
+            );
         }
         self.note_idle();
     }
@@ -419,6 +416,7 @@ impl Actor for DocumentActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         crate::metrics::get().open_documents.inc();
+        self.myself = Some(ctx.address().downgrade());
         // Block every message until the document is loaded.
         let db = self.db.clone();
         let id = self.id.clone();
@@ -482,6 +480,7 @@ impl Handler<Join> for DocumentActor {
                 stage: Stage::Registered,
                 backlog: Vec::new(),
                 waited_for_head: false,
+                presence_from: u64::MAX,
             },
         );
         self.when_settled(ctx, Box::new(move |act, ctx| act.accept(session_id, ctx)));
@@ -511,16 +510,18 @@ impl Handler<SetPresence> for DocumentActor {
             return;
         }
         let user_id = session.peer.access.user_id.clone();
-        let event = presence(PresenceEvent::State {
-            session_id: session_label(msg.session_id),
-            user_id: &user_id,
-            state: &msg.state,
-        });
         let registered = session.stage == Stage::Registered;
-        session.presence = Some(msg.state);
+        session.presence = Some(msg.state.clone());
         if !registered {
-            self.broadcast(event, Some(msg.session_id));
             self.share_presence(msg.session_id, crate::bus::PresenceKind::State, &user_id);
+            self.announce(
+                Some(msg.session_id),
+                session_label(msg.session_id),
+                presence::Event::State {
+                    user_id,
+                    state: msg.state,
+                },
+            );
         }
     }
 }

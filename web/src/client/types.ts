@@ -129,10 +129,16 @@ export interface RejectMessage {
   current?: QuireRecord | null;
 }
 
+/** One presence event: a session joined, set its state, or left. */
+export type PresenceEvent =
+  | { event: "joined"; session: PresenceSession }
+  | { event: "state"; session_id: string; user_id: string; state: JsonValue }
+  | { event: "left"; session_id: string; user_id: string };
+
+/** A presence event, or several gathered over one server tick (`batch`, applied in order). */
 export type PresenceMessage =
-  | { type: "presence"; event: "joined"; session: PresenceSession }
-  | { type: "presence"; event: "state"; session_id: string; user_id: string; state: JsonValue }
-  | { type: "presence"; event: "left"; session_id: string; user_id: string };
+  | ({ type: "presence" } & PresenceEvent)
+  | { type: "presence"; event: "batch"; events: PresenceEvent[] };
 
 export interface ErrorMessage {
   type: "error";
