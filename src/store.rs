@@ -291,6 +291,54 @@ async fn advance(txn: &DatabaseTransaction, batch: &Batch, now: i64) -> Result<b
     Ok(true)
 }
 
+/// Batches whose conditional head update goes into one statement.
+const ADVANCE_CHUNK: usize = 100;
+
+/// [`advance`] for many batches of distinct documents. On SQLite (one writer: no lock order to
+/// keep) one `UPDATE … RETURNING` moves every head that is where its batch expects it; on
+/// PostgreSQL each document is updated on its own, in the order given (document-id order, so
+/// nodes lock rows in one order). One flag per batch, in the order given.
+async fn advance_all(
+    txn: &DatabaseTransaction,
+    batches: &[&Batch],
+    now: i64,
+) -> Result<Vec<bool>, DbErr> {
+    use sea_orm::sea_query::{CaseStatement, Cond, Query};
+    let backend = txn.get_database_backend();
+    if backend != sea_orm::DbBackend::Sqlite {
+        let mut advanced = Vec::with_capacity(batches.len());
+        for batch in batches {
+            advanced.push(advance(txn, batch, now).await?);
+        }
+        return Ok(advanced);
+    }
+    let mut moved: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for chunk in batches.chunks(ADVANCE_CHUNK) {
+        let mut heads = CaseStatement::new();
+        let mut expected = Cond::any();
+        for batch in chunk {
+            let id = Expr::col(document::Column::Id).eq(batch.document_id.as_str());
+            heads = heads.case(id.clone(), Expr::val(batch.new_head()));
+            expected = expected.add(id.and(Expr::col(document::Column::HeadSeq).eq(batch.old_head)));
+        }
+        let heads = heads.finally(Expr::col(document::Column::HeadSeq));
+        let update = Query::update()
+            .table(document::Entity)
+            .value(document::Column::HeadSeq, heads)
+            .value(document::Column::UpdatedAt, now)
+            .cond_where(expected)
+            .returning_col(document::Column::Id)
+            .to_owned();
+        for row in txn.query_all(backend.build(&update)).await? {
+            moved.insert(row.try_get_by_index(0)?);
+        }
+    }
+    Ok(batches
+        .iter()
+        .map(|b| moved.contains(&b.document_id))
+        .collect())
+}
+
 /// Writes the rows of `batches` (each already [`advance`]d, at most one per document): the
 /// records, the log, the audit entries and the webhook events, each kind in multi-row
 /// statements over all the batches together.

@@ -3,7 +3,7 @@
 
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, TransactionTrait};
 
-use super::{advance, write_batch, write_rows, Batch, CommitError};
+use super::{advance_all, write_batch, write_rows, Batch, CommitError};
 use crate::entities::usage_event;
 
 use super::CHUNK;
@@ -255,14 +255,17 @@ async fn commit_group_whole(
 ) -> Result<Vec<BatchOutcome>, DbErr> {
     let txn = db.begin().await?;
     let written = async {
+        let order = document_order(batches);
+        let ordered: Vec<&Batch> = order.iter().map(|&i| batches[i]).collect();
+        let flags = advance_all(&txn, &ordered, now).await?;
         let mut written = vec![false; batches.len()];
-        for i in document_order(batches) {
-            written[i] = advance(&txn, batches[i], now).await?;
+        for (&i, flag) in order.iter().zip(flags) {
+            written[i] = flag;
         }
-        let advanced: Vec<&Batch> = document_order(batches)
-            .into_iter()
-            .filter(|&i| written[i])
-            .map(|i| batches[i])
+        let advanced: Vec<&Batch> = order
+            .iter()
+            .filter(|&&i| written[i])
+            .map(|&i| batches[i])
             .collect();
         write_rows(&txn, &advanced).await?;
         if !usage.is_empty() {
