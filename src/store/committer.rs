@@ -3,7 +3,7 @@
 
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, TransactionTrait};
 
-use super::{advance_all, write_batch, write_rows, Batch, CommitError};
+use super::{advance_all, refused_by_database, write_batch, write_rows, Batch, CommitError};
 use crate::entities::usage_event;
 
 use super::CHUNK;
@@ -212,7 +212,7 @@ type GroupOutcome = (Vec<BatchOutcome>, Result<(), DbErr>);
 /// Commits a group in one transaction. First as a whole, without savepoints: every batch's
 /// sequence row advanced, then the rows of all of them in a few multi-row statements (a handful
 /// of statements per group rather than several per batch). Should the database refuse
-/// anything, that transaction is rolled back (nothing of it was committed) and the group is
+/// a value, that transaction is rolled back (nothing of it was committed) and the group is
 /// written again batch by batch, each in a savepoint ([`commit_group_by_batch`]), so a batch
 /// the database refuses still costs only its own changes.
 async fn commit_group(
@@ -229,9 +229,12 @@ async fn commit_group(
     if documents.len() == batches.len() {
         match commit_group_whole(db, batches, &usage, now).await {
             Ok(outcomes) => return Ok((outcomes, Ok(()))),
-            Err(e) if must_retry(&e) => return Err(e),
+            // Only a value the database refused is worth writing again batch by batch: the
+            // batches it does not touch go through. Anything else (the connection died, a
+            // deadlock) fails the group as it would have failed any batch.
+            Err(e) if !refused_by_database(&e) => return Err(e),
             Err(e) => {
-                tracing::debug!(error = %e, "a group failed as a whole; writing it batch by batch");
+                tracing::debug!(error = %e, "the database refused a group; writing it batch by batch");
             }
         }
     }
