@@ -319,7 +319,8 @@ async fn advance_all(
         for batch in chunk {
             let id = Expr::col(document::Column::Id).eq(batch.document_id.as_str());
             heads = heads.case(id.clone(), Expr::val(batch.new_head()));
-            expected = expected.add(id.and(Expr::col(document::Column::HeadSeq).eq(batch.old_head)));
+            expected =
+                expected.add(id.and(Expr::col(document::Column::HeadSeq).eq(batch.old_head)));
         }
         let heads = heads.finally(Expr::col(document::Column::HeadSeq));
         let update = Query::update()

@@ -298,7 +298,10 @@ mod tests {
             (Some(2), "s2", left()),
         ]);
         let msg = message(&events, None).unwrap();
-        assert!(!msg.contains("s2") && msg.contains(r#""event":"joined""#), "{msg}");
+        assert!(
+            !msg.contains("s2") && msg.contains(r#""event":"joined""#),
+            "{msg}"
+        );
         // One that heard of the join before (its welcome listed s2) hears that it left.
         let msg = message(&events[1..], None).unwrap();
         assert!(msg.contains(r#""event":"left","session_id":"s2""#), "{msg}");

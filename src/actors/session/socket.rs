@@ -59,7 +59,9 @@ impl SocketBody {
 /// Appends `msg`'s frame to `buf`; `true` for the close frame (nothing follows it).
 fn frame(buf: &mut BytesMut, msg: Outgoing) -> bool {
     match msg {
-        Outgoing::Text(text) => Parser::write_message(buf, text.as_bytes(), OpCode::Text, true, false),
+        Outgoing::Text(text) => {
+            Parser::write_message(buf, text.as_bytes(), OpCode::Text, true, false)
+        }
         Outgoing::Ping => Parser::write_message(buf, b"", OpCode::Ping, true, false),
         Outgoing::Pong(bytes) => {
             let payload = &bytes[..bytes.len().min(MAX_CONTROL_PAYLOAD)];
@@ -187,7 +189,11 @@ mod tests {
         let reason = CloseReason::new(CloseCode::TooSlow, "é".repeat(200));
         let ws = ws_close_reason(&reason);
         let text = ws.description.unwrap();
-        assert!(text.len() <= MAX_CLOSE_REASON && text.len() > 100, "{}", text.len());
+        assert!(
+            text.len() <= MAX_CLOSE_REASON && text.len() > 100,
+            "{}",
+            text.len()
+        );
     }
 
     #[tokio::test]

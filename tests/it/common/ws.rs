@@ -143,7 +143,10 @@ impl Ws {
                 .recv_until(deadline)
                 .await
                 .unwrap_or_else(|e| panic!("waiting for presence {event}: {e:?}"));
-            if let Some(found) = presence_events(&v).into_iter().find(|e| e["event"] == event) {
+            if let Some(found) = presence_events(&v)
+                .into_iter()
+                .find(|e| e["event"] == event)
+            {
                 return found;
             }
         }
