@@ -176,3 +176,41 @@ async fn a_document_whose_only_session_lost_its_outbox_still_stops_when_idle() {
     .await
     .expect("the idle document stopped");
 }
+
+/// A join storm: 300 sessions joining one after the other reach the first session as a few
+/// presence batches, not one message per join (with one message each, its 64-message outbox
+/// would overflow and it would be dropped as too slow).
+#[actix::test]
+async fn a_join_storm_reaches_the_others_as_a_few_presence_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = open(dir.path(), Duration::from_secs(30)).await;
+    let (first, mut first_rx) = peer(1);
+    join(&doc, first).await;
+    assert_eq!(next(&mut first_rx).await["type"], "welcome");
+    let mut others = Vec::new();
+    for id in 2..=301 {
+        let (p, rx) = peer(id);
+        join(&doc, p).await;
+        others.push(rx);
+    }
+    let mut heard = std::collections::HashSet::new();
+    let mut messages = 0;
+    while heard.len() < 300 {
+        let msg = next(&mut first_rx).await;
+        assert_eq!(msg["type"], "presence", "{msg}");
+        messages += 1;
+        let events = match msg["events"].as_array() {
+            Some(events) => events.clone(),
+            None => vec![msg.clone()],
+        };
+        for e in events {
+            assert_eq!(e["event"], "joined", "{e}");
+            heard.insert(e["session"]["session_id"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(messages <= 50, "{messages} presence messages for 300 joins");
+    // The last to join lists everyone else in its welcome.
+    let mut last = others.pop().unwrap();
+    let welcome = next(&mut last).await;
+    assert_eq!(welcome["presence"].as_array().unwrap().len(), 300);
+}
