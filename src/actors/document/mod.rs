@@ -270,6 +270,9 @@ pub struct DocumentActor {
     presence_queue: presence::PresenceQueue,
     /// This actor's own address, to schedule the next presence tick from anywhere.
     myself: Option<actix::WeakAddr<DocumentActor>>,
+    /// While set, `send` stages messages in `staged` for `flush_staged` (one fan-out).
+    staging: bool,
+    staged: Vec<(u64, Outgoing)>,
 }
 
 impl DocumentActor {
@@ -302,6 +305,8 @@ impl DocumentActor {
             presence_refreshed: Instant::now(),
             presence_queue: presence::PresenceQueue::default(),
             myself: None,
+            staging: false,
+            staged: Vec::new(),
         }
     }
 
@@ -315,6 +320,10 @@ impl DocumentActor {
     /// outbox. A full outbox or backlog means the client is too slow: it is dropped. A closed
     /// outbox means the session is gone: it leaves like any other.
     fn send(&mut self, session_id: u64, msg: Outgoing) {
+        if self.staging {
+            self.staged.push((session_id, msg));
+            return;
+        }
         let Some(session) = self.sessions.get_mut(&session_id) else {
             return;
         };
@@ -341,6 +350,22 @@ impl DocumentActor {
                 }
             }
         }
+    }
+
+    /// Sends what was staged since `staging` was set, session by session (each session's
+    /// messages in the order they were staged): a session's messages of one fan-out then reach
+    /// its outbox back to back, so its socket's writer finds them all at one wake-up and writes
+    /// them with one system call, rather than waking (and writing) between them.
+    fn flush_staged(&mut self) {
+        self.staging = false;
+        let mut staged = std::mem::take(&mut self.staged);
+        // Stable: each session's messages keep their order.
+        staged.sort_by_key(|(id, _)| *id);
+        for (id, msg) in staged.drain(..) {
+            self.send(id, msg);
+        }
+        // The buffer is kept for the next fan-out (emptied, its capacity reused).
+        self.staged = staged;
     }
 
     fn drop_session(&mut self, session_id: u64, reason: CloseReason) {
