@@ -1,5 +1,5 @@
 //! The audit log: who did what, append-only. Record changes are appended in the transaction
-//! that commits them ([`append_batch`], called from the committer), so the log and the records
+//! that commits them ([`append_batches`], called from the committer), so the log and the records
 //! can never disagree; other events (uploads, deletions, token mints and revocations, API keys)
 //! are appended once they took effect ([`record`]). The change log's `since` retention does not
 //! reach this table, so [`replay`] can rebuild a layer as of any sequence number the document
@@ -29,10 +29,11 @@ const CHUNK: usize = 200;
 /// Most entries one history page returns.
 pub const MAX_PAGE: u64 = 500;
 
-/// Appends one entry per change of `batch`, inside the batch's transaction.
-pub async fn append_batch(txn: &impl ConnectionTrait, batch: &Batch) -> Result<(), DbErr> {
-    for chunk in batch.changes.chunks(CHUNK) {
-        let rows = chunk.iter().map(|c| audit_event::ActiveModel {
+/// Appends one entry per change of every batch in `batches`, inside their transaction, in
+/// multi-row statements over the whole group (not one per batch).
+pub async fn append_batches(txn: &impl ConnectionTrait, batches: &[&Batch]) -> Result<(), DbErr> {
+    let mut rows = batches.iter().flat_map(|batch| {
+        batch.changes.iter().map(|c| audit_event::ActiveModel {
             id: NotSet,
             document_id: Set(Some(batch.document_id.clone())),
             at: Set(c.record.updated_at),
@@ -49,10 +50,15 @@ pub async fn append_batch(txn: &impl ConnectionTrait, batch: &Batch) -> Result<(
             creator_group: Set(c.record.group.clone()),
             created_at: Set(Some(c.record.created_at)),
             detail: Set(None),
-        });
-        Entity::insert_many(rows).exec(txn).await?;
+        })
+    });
+    loop {
+        let chunk: Vec<_> = rows.by_ref().take(CHUNK).collect();
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        Entity::insert_many(chunk).exec(txn).await?;
     }
-    Ok(())
 }
 
 /// An event other than a record change.

@@ -262,6 +262,16 @@ const CHUNK: usize = 200;
 
 /// Writes one batch inside `txn`; false (and nothing written) when the sequence row has moved.
 async fn write_batch(txn: &DatabaseTransaction, batch: &Batch, now: i64) -> Result<bool, DbErr> {
+    if !advance(txn, batch, now).await? {
+        return Ok(false);
+    }
+    write_rows(txn, &[batch]).await?;
+    Ok(true)
+}
+
+/// Moves `batch`'s document from its old head to its new one (the conditional update that
+/// makes a batch lose against another writer); false when the sequence row had moved.
+async fn advance(txn: &DatabaseTransaction, batch: &Batch, now: i64) -> Result<bool, DbErr> {
     let advanced = document::Entity::update_many()
         .col_expr(document::Column::HeadSeq, Expr::value(batch.new_head()))
         .col_expr(document::Column::UpdatedAt, Expr::value(now))
@@ -280,42 +290,99 @@ async fn write_batch(txn: &DatabaseTransaction, batch: &Batch, now: i64) -> Resu
         )
         .await?;
     }
+    Ok(true)
+}
 
-    // The final state of each touched record: later changes in the batch win.
-    let mut finals: HashMap<(&str, &str), &LoggedChange> = HashMap::new();
-    for c in &batch.changes {
-        finals.insert((c.layer.as_str(), c.record.id.as_str()), c);
+/// Batches whose conditional head update goes into one statement.
+const ADVANCE_CHUNK: usize = 100;
+
+/// [`advance`] for many batches of distinct documents. On SQLite (one writer: no lock order to
+/// keep) one `UPDATE … RETURNING` moves every head that is where its batch expects it; on
+/// PostgreSQL each document is updated on its own, in the order given (document-id order, so
+/// nodes lock rows in one order). One flag per batch, in the order given.
+async fn advance_all(
+    txn: &DatabaseTransaction,
+    batches: &[&Batch],
+    now: i64,
+) -> Result<Vec<bool>, DbErr> {
+    use sea_orm::sea_query::{CaseStatement, Cond, Query};
+    let backend = txn.get_database_backend();
+    if backend != sea_orm::DbBackend::Sqlite {
+        let mut advanced = Vec::with_capacity(batches.len());
+        for batch in batches {
+            advanced.push(advance(txn, batch, now).await?);
+        }
+        return Ok(advanced);
     }
-    let mut upserts = Vec::new();
-    let mut deletes: HashMap<&str, Vec<&str>> = HashMap::new();
-    for ((layer, id), c) in finals {
-        if c.op == Op::Delete {
-            deletes.entry(layer).or_default().push(id);
-        } else {
-            let r = &c.record;
-            upserts.push(record::ActiveModel {
-                document_id: Set(batch.document_id.clone()),
-                layer: Set(layer.to_string()),
-                id: Set(r.id.clone()),
-                kind: Set(r.kind.as_str().to_string()),
-                content: Set(r.content.get().to_string()),
-                creator: Set(r.creator.clone()),
-                creator_group: Set(r.group.clone()),
-                creator_name: Set(r.creator_name.clone()),
-                seq: Set(r.rev),
-                created_at: Set(r.created_at),
-                updated_at: Set(r.updated_at),
-            });
+    let mut moved: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for chunk in batches.chunks(ADVANCE_CHUNK) {
+        let mut heads = CaseStatement::new();
+        let mut expected = Cond::any();
+        for batch in chunk {
+            let id = Expr::col(document::Column::Id).eq(batch.document_id.as_str());
+            heads = heads.case(id.clone(), Expr::val(batch.new_head()));
+            expected =
+                expected.add(id.and(Expr::col(document::Column::HeadSeq).eq(batch.old_head)));
+        }
+        let heads = heads.finally(Expr::col(document::Column::HeadSeq));
+        let update = Query::update()
+            .table(document::Entity)
+            .value(document::Column::HeadSeq, heads)
+            .value(document::Column::UpdatedAt, now)
+            .cond_where(expected)
+            .returning_col(document::Column::Id)
+            .to_owned();
+        for row in txn.query_all(backend.build(&update)).await? {
+            moved.insert(row.try_get_by_index(0)?);
         }
     }
-    for (layer, ids) in deletes {
-        for chunk in ids.chunks(CHUNK) {
-            record::Entity::delete_many()
-                .filter(record::Column::DocumentId.eq(batch.document_id.as_str()))
-                .filter(record::Column::Layer.eq(layer))
-                .filter(record::Column::Id.is_in(chunk.iter().copied()))
-                .exec(txn)
-                .await?;
+    Ok(batches
+        .iter()
+        .map(|b| moved.contains(&b.document_id))
+        .collect())
+}
+
+/// Writes the rows of `batches` (each already [`advance`]d, at most one per document): the
+/// records, the log, the audit entries and the webhook events, each kind in multi-row
+/// statements over all the batches together.
+async fn write_rows(txn: &DatabaseTransaction, batches: &[&Batch]) -> Result<(), DbErr> {
+    let mut upserts = Vec::new();
+    for batch in batches {
+        // The final state of each touched record: later changes in the batch win.
+        let mut finals: HashMap<(&str, &str), &LoggedChange> = HashMap::new();
+        for c in &batch.changes {
+            finals.insert((c.layer.as_str(), c.record.id.as_str()), c);
+        }
+        let mut deletes: HashMap<&str, Vec<&str>> = HashMap::new();
+        for ((layer, id), c) in finals {
+            if c.op == Op::Delete {
+                deletes.entry(layer).or_default().push(id);
+            } else {
+                let r = &c.record;
+                upserts.push(record::ActiveModel {
+                    document_id: Set(batch.document_id.clone()),
+                    layer: Set(layer.to_string()),
+                    id: Set(r.id.clone()),
+                    kind: Set(r.kind.as_str().to_string()),
+                    content: Set(r.content.get().to_string()),
+                    creator: Set(r.creator.clone()),
+                    creator_group: Set(r.group.clone()),
+                    creator_name: Set(r.creator_name.clone()),
+                    seq: Set(r.rev),
+                    created_at: Set(r.created_at),
+                    updated_at: Set(r.updated_at),
+                });
+            }
+        }
+        for (layer, ids) in deletes {
+            for chunk in ids.chunks(CHUNK) {
+                record::Entity::delete_many()
+                    .filter(record::Column::DocumentId.eq(batch.document_id.as_str()))
+                    .filter(record::Column::Layer.eq(layer))
+                    .filter(record::Column::Id.is_in(chunk.iter().copied()))
+                    .exec(txn)
+                    .await?;
+            }
         }
     }
     let mut upserts = upserts.into_iter().peekable();
@@ -342,8 +409,8 @@ async fn write_batch(txn: &DatabaseTransaction, batch: &Batch, now: i64) -> Resu
             .exec(txn)
             .await?;
     }
-    for chunk in batch.changes.chunks(CHUNK) {
-        let rows = chunk.iter().map(|c| change::ActiveModel {
+    let mut log = batches.iter().flat_map(|batch| {
+        batch.changes.iter().map(|c| change::ActiveModel {
             document_id: Set(batch.document_id.clone()),
             seq: Set(c.seq),
             layer: Set(c.layer.clone()),
@@ -360,17 +427,25 @@ async fn write_batch(txn: &DatabaseTransaction, batch: &Batch, now: i64) -> Resu
             // The change's own time, which is the record's `updated_at`: both read paths (the
             // records and the log) then show the same instant.
             at: Set(c.record.updated_at),
-        });
-        change::Entity::insert_many(rows).exec(txn).await?;
+        })
+    });
+    loop {
+        let chunk: Vec<_> = log.by_ref().take(CHUNK).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        change::Entity::insert_many(chunk).exec(txn).await?;
     }
-    crate::audit::append_batch(txn, batch).await?;
-    crate::webhooks::enqueue_batch(txn, batch).await?;
-    if let Some(floor) = batch.prune_to {
-        change::Entity::delete_many()
-            .filter(change::Column::DocumentId.eq(batch.document_id.as_str()))
-            .filter(change::Column::Seq.lte(floor))
-            .exec(txn)
-            .await?;
+    crate::audit::append_batches(txn, batches).await?;
+    crate::webhooks::enqueue_batches(txn, batches).await?;
+    for batch in batches {
+        if let Some(floor) = batch.prune_to {
+            change::Entity::delete_many()
+                .filter(change::Column::DocumentId.eq(batch.document_id.as_str()))
+                .filter(change::Column::Seq.lte(floor))
+                .exec(txn)
+                .await?;
+        }
     }
-    Ok(true)
+    Ok(())
 }

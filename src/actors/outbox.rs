@@ -2,9 +2,10 @@
 //! full.
 //!
 //! The document actor and the session actor put frames into the [`Outbox`] without waiting
-//! (`try_send`); the session's writer task drains the [`OutboxReceiver`] into the socket. A
-//! client that stops reading fills the queue, and the sender that finds it full closes the
-//! session as `too_slow`. Two promises hold that a plain bounded channel cannot keep:
+//! (`try_send`); the socket's response body (`session::socket`) drains the [`OutboxReceiver`]
+//! into the socket, every frame queued at a wake-up into one write. A client that stops reading
+//! fills the queue, and the sender that finds it full closes the session as `too_slow`. Two
+//! promises hold that a plain bounded channel cannot keep:
 //!
 //! - **Bytes are bounded, not only messages.** A queue of 1024 messages of 64 KiB each is 64 MiB
 //!   per slow client; the byte budget caps it. One message larger than the whole budget (a big
@@ -12,14 +13,19 @@
 //! - **A close always gets through.** `Outgoing::Close` does not take a queue slot: it goes into
 //!   a separate slot the writer looks at before the queue. A normal close is written after the
 //!   frames queued before it (and none queued after it); a `too_slow` close skips the queue, since
-//!   the client is not reading it. The session's writer then has `SessionConfig::close_grace`
-//!   to deliver the close frame before it drops the socket.
+//!   the client is not reading it. The writer then has `SessionConfig::close_grace` (counted from
+//!   the request) to deliver the close frame before it drops the socket.
+//!
+//! The receiver is polled (`poll_recv`), not awaited by a task of its own: the response body
+//! polls it when the connection can take more bytes.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
 
+use futures_util::task::AtomicWaker;
 use tokio::sync::mpsc::{self, error::TrySendError};
-use tokio::sync::watch;
 
 use crate::wire::common::{CloseCode, CloseReason};
 
@@ -61,13 +67,20 @@ struct PendingClose {
     /// Frames queued before the close was asked for (counted from the start): the writer sends
     /// those first. `None`: skip the queue.
     after: Option<u64>,
+    /// When it was asked for (the writer's grace period runs from here).
+    at: Instant,
 }
 
 struct Shared {
     bytes: AtomicUsize,
     /// Frames accepted so far.
     sent: AtomicU64,
-    close: watch::Sender<Option<PendingClose>>,
+    /// Set once a close is in `close` (read without the lock on every poll).
+    closing: AtomicBool,
+    close: Mutex<Option<PendingClose>>,
+    /// Wakes the receiver when a close is asked for (the queue's own wake-up cannot: it may be
+    /// full).
+    close_waker: AtomicWaker,
 }
 
 /// The sending half, cloned into the document actor's `Peer` and kept by the session actor.
@@ -82,7 +95,6 @@ pub struct Outbox {
 pub struct OutboxReceiver {
     rx: mpsc::Receiver<Outgoing>,
     shared: Arc<Shared>,
-    close: watch::Receiver<Option<PendingClose>>,
     received: u64,
     close_taken: bool,
 }
@@ -90,11 +102,12 @@ pub struct OutboxReceiver {
 /// A new outbox and its receiver.
 pub fn outbox(limits: OutboxLimits) -> (Outbox, OutboxReceiver) {
     let (tx, rx) = mpsc::channel(limits.messages.max(1));
-    let (close, close_rx) = watch::channel(None);
     let shared = Arc::new(Shared {
         bytes: AtomicUsize::new(0),
         sent: AtomicU64::new(0),
-        close,
+        closing: AtomicBool::new(false),
+        close: Mutex::new(None),
+        close_waker: AtomicWaker::new(),
     });
     (
         Outbox {
@@ -105,7 +118,6 @@ pub fn outbox(limits: OutboxLimits) -> (Outbox, OutboxReceiver) {
         OutboxReceiver {
             rx,
             shared,
-            close: close_rx,
             received: 0,
             close_taken: false,
         },
@@ -151,14 +163,20 @@ impl Outbox {
     pub fn close(&self, reason: CloseReason) {
         let after =
             (reason.code != CloseCode::TooSlow).then(|| self.shared.sent.load(Ordering::Acquire));
-        self.shared.close.send_if_modified(|slot| {
+        {
+            let mut slot = self.shared.close.lock().unwrap_or_else(|e| e.into_inner());
             if slot.is_some() {
-                return false;
+                return;
             }
             crate::metrics::get().disconnected(reason.code);
-            *slot = Some(PendingClose { reason, after });
-            true
-        });
+            *slot = Some(PendingClose {
+                reason,
+                after,
+                at: Instant::now(),
+            });
+            self.shared.closing.store(true, Ordering::Release);
+        }
+        self.shared.close_waker.wake();
     }
 
     /// Bytes queued now (for tests and metrics).
@@ -170,39 +188,45 @@ impl Outbox {
 impl OutboxReceiver {
     /// The next frame to write: a pending close comes before the frames queued after it was
     /// asked for. `None` once the close was handed out, or when every sender is gone.
-    pub async fn recv(&mut self) -> Option<Outgoing> {
-        loop {
-            if self.close_taken {
-                return None;
-            }
-            let pending = self.close.borrow_and_update().clone();
-            if let Some(PendingClose { reason, after }) = pending {
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outgoing>> {
+        if self.close_taken {
+            return Poll::Ready(None);
+        }
+        // Registered before the slot is read: a close asked for after the read wakes us.
+        self.shared.close_waker.register(cx.waker());
+        if self.shared.closing.load(Ordering::Acquire) {
+            let pending = self
+                .shared
+                .close
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            if let Some(PendingClose { reason, after, .. }) = pending {
                 if after.is_some_and(|n| self.received < n) {
                     // Frames queued before the close: they are in the channel already.
                     if let Ok(msg) = self.rx.try_recv() {
-                        return Some(self.took(msg));
+                        return Poll::Ready(Some(self.took(msg)));
                     }
                 }
                 self.close_taken = true;
-                return Some(Outgoing::Close(reason));
-            }
-            // The watch sender lives in `shared`, which this receiver holds: `changed` cannot
-            // fail, and `rx.recv` ends once every `Outbox` is gone.
-            tokio::select! {
-                biased;
-                _ = self.close.changed() => {}
-                msg = self.rx.recv() => return msg.map(|m| self.took(m)),
+                return Poll::Ready(Some(Outgoing::Close(reason)));
             }
         }
+        self.rx.poll_recv(cx).map(|m| m.map(|m| self.took(m)))
     }
 
-    /// A future that resolves once a close has been asked for (at once if it already was);
-    /// it borrows nothing, so the writer can race it against its own work.
-    pub fn close_requested(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let mut close = self.close.clone();
-        async move {
-            let _ = close.wait_for(Option::is_some).await;
+    /// [`poll_recv`](Self::poll_recv) as a future.
+    pub async fn recv(&mut self) -> Option<Outgoing> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// When a close was asked for, if it was.
+    pub fn close_requested_at(&self) -> Option<Instant> {
+        if !self.shared.closing.load(Ordering::Acquire) {
+            return None;
         }
+        let slot = self.shared.close.lock().unwrap_or_else(|e| e.into_inner());
+        slot.as_ref().map(|p| p.at)
     }
 
     fn took(&mut self, msg: Outgoing) -> Outgoing {

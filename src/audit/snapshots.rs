@@ -16,9 +16,9 @@ use serde_json::value::RawValue;
 
 use crate::entities::audit_event;
 use crate::entities::audit_snapshot::{self, Column, Entity};
-use crate::wire::common::Kind;
 use crate::records::Record;
 use crate::time_util::now_micros;
+use crate::wire::common::Kind;
 
 /// One record as a snapshot stores it.
 #[derive(Serialize, Deserialize)]

@@ -20,7 +20,7 @@ use futures_util::Stream;
 use serde::Deserialize;
 
 use super::error::Error;
-use crate::actors::session::SessionActor;
+use crate::actors::session::{self, SessionActor};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -73,13 +73,16 @@ async fn upgrade(
     let body = web::Payload::from_request(&req, &mut dev::Payload::from(guarded))
         .await
         .map_err(|_| Error::BadRequest("unreadable request body".into()))?;
-    let (response, session, stream) = actix_ws::handle(&req, body)
+    // `actix-ws` does the handshake and reads the client's frames; the session's own body
+    // writes to the client (`session::socket`), so its `Session` handle is not used.
+    let (response, _, stream) = actix_ws::handle(&req, body)
         .map_err(|e| Error::BadRequest(format!("not a WebSocket upgrade: {e}")))?;
+    let (outbox, response) = session::socket(&state.sessions, response);
     SessionActor::new(
         state.authenticator(),
         state.registry.clone(),
         state.sessions.clone(),
-        session,
+        outbox,
         stream,
     )
     .expect_document(query.into_inner().document_id)

@@ -1,9 +1,9 @@
 //! The committer: one queue of batches from every document actor (and usage events), committed
-//! in groups, each group one transaction with a savepoint per batch. See [`Committer`].
+//! in groups, each group one transaction. See [`Committer`] and [`commit_group`].
 
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, TransactionTrait};
 
-use super::{write_batch, Batch, CommitError};
+use super::{advance_all, refused_by_database, write_batch, write_rows, Batch, CommitError};
 use crate::entities::{usage_event, webhook_event};
 
 use super::CHUNK;
@@ -221,22 +221,115 @@ enum BatchOutcome {
     Failed(CommitError),
 }
 
-/// One transaction: every batch in its own savepoint, written in document-id order (so two
-/// nodes grouping the same documents lock their rows in the same order and cannot deadlock),
-/// then the usage rows in a savepoint of their own. A batch the database refuses costs only its
-/// own changes. Returns one outcome per batch, in the order given.
+/// What [`commit_group`] returns: one outcome per batch, in the order given, and the usage
+/// rows' outcome.
+type GroupOutcome = (Vec<BatchOutcome>, Result<(), DbErr>);
+
+/// Commits a group in one transaction. First as a whole, without savepoints: every batch's
+/// sequence row advanced, then the rows of all of them in a few multi-row statements (a handful
+/// of statements per group rather than several per batch). Should the database refuse
+/// a value, that transaction is rolled back (nothing of it was committed) and the group is
+/// written again batch by batch, each in a savepoint ([`commit_group_by_batch`]), so a batch
+/// the database refuses still costs only its own changes.
 async fn commit_group(
     db: &DatabaseConnection,
     batches: &[&Batch],
     usage: Vec<usage_event::ActiveModel>,
     events: Vec<webhook_event::ActiveModel>,
     now: i64,
-) -> Result<(Vec<BatchOutcome>, Result<(), DbErr>), DbErr> {
-    let txn = db.begin().await?;
+) -> Result<GroupOutcome, DbErr> {
+    let mut documents: Vec<&str> = batches.iter().map(|b| b.document_id.as_str()).collect();
+    documents.sort_unstable();
+    documents.dedup();
+    // Two batches of one document (never sent by one node's actor, which commits one batch at
+    // a time) go the careful way.
+    if documents.len() == batches.len() {
+        match commit_group_whole(db, batches, &usage, &events, now).await {
+            Ok(outcomes) => return Ok((outcomes, Ok(()))),
+            // Only a value the database refused is worth writing again batch by batch: the
+            // batches it does not touch go through. Anything else (the connection died, a
+            // deadlock) fails the group as it would have failed any batch.
+            Err(e) if !refused_by_database(&e) => return Err(e),
+            Err(e) => {
+                tracing::debug!(error = %e, "the database refused a group; writing it batch by batch");
+            }
+        }
+    }
+    commit_group_by_batch(db, batches, usage, events, now).await
+}
+
+/// The batches in document-id order: two nodes grouping the same documents lock their rows in
+/// the same order and cannot deadlock.
+fn document_order(batches: &[&Batch]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..batches.len()).collect();
     order.sort_by(|&a, &b| batches[a].document_id.cmp(&batches[b].document_id));
+    order
+}
+
+/// The group in one transaction without savepoints; any error fails (and rolls back) all of it.
+async fn commit_group_whole(
+    db: &DatabaseConnection,
+    batches: &[&Batch],
+    usage: &[usage_event::ActiveModel],
+    events: &[webhook_event::ActiveModel],
+    now: i64,
+) -> Result<Vec<BatchOutcome>, DbErr> {
+    let txn = db.begin().await?;
+    let written = async {
+        let order = document_order(batches);
+        let ordered: Vec<&Batch> = order.iter().map(|&i| batches[i]).collect();
+        let flags = advance_all(&txn, &ordered, now).await?;
+        let mut written = vec![false; batches.len()];
+        for (&i, flag) in order.iter().zip(flags) {
+            written[i] = flag;
+        }
+        let advanced: Vec<&Batch> = order
+            .iter()
+            .filter(|&&i| written[i])
+            .map(|&i| batches[i])
+            .collect();
+        write_rows(&txn, &advanced).await?;
+        if !usage.is_empty() {
+            write_usage(&txn, usage.to_vec(), events.to_vec()).await?;
+        }
+        Ok::<_, DbErr>(written)
+    }
+    .await;
+    let written = match written {
+        Ok(written) => written,
+        Err(e) => {
+            // Rolled back now rather than when dropped, so the connection is free for the
+            // retry at once.
+            let _ = txn.rollback().await;
+            return Err(e);
+        }
+    };
+    txn.commit().await?;
+    Ok(written
+        .into_iter()
+        .map(|w| {
+            if w {
+                BatchOutcome::Written
+            } else {
+                BatchOutcome::Moved
+            }
+        })
+        .collect())
+}
+
+/// One transaction: every batch in its own savepoint, written in document-id order, then the
+/// usage rows in a savepoint of their own. A batch the database refuses costs only its own
+/// changes. Returns one outcome per batch, in the order given.
+async fn commit_group_by_batch(
+    db: &DatabaseConnection,
+    batches: &[&Batch],
+    usage: Vec<usage_event::ActiveModel>,
+    events: Vec<webhook_event::ActiveModel>,
+    now: i64,
+) -> Result<GroupOutcome, DbErr> {
+    let txn = db.begin().await?;
     let mut outcomes: Vec<Option<BatchOutcome>> = (0..batches.len()).map(|_| None).collect();
-    for i in order {
+    for i in document_order(batches) {
         let savepoint = txn.begin().await?;
         let outcome = match write_batch(&savepoint, batches[i], now).await {
             Ok(true) => {

@@ -1,5 +1,5 @@
 //! Webhooks: backends register endpoints (API key); events go to an outbox table in the same
-//! transaction as the change they describe ([`enqueue_batch`], from the committer) or right
+//! transaction as the change they describe ([`enqueue_batches`], from the committer) or right
 //! after the action ([`enqueue`]: uploads, deletions, revocations); the [`dispatcher`] delivers
 //! them to each endpoint in outbox order (so in order per document), signed the way Standard
 //! Webhooks specifies, retrying with exponential backoff and recording every attempt. All of
@@ -30,23 +30,43 @@ pub const MAX_ENDPOINTS: u64 = 100;
 /// Longest wait between two attempts at one event.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(600);
 
-/// Appends a `records.changed` event for `batch`, inside the batch's transaction: the event
-/// exists exactly when the changes were committed.
-pub async fn enqueue_batch(txn: &impl ConnectionTrait, batch: &Batch) -> Result<(), DbErr> {
-    let (Some(first), Some(last)) = (batch.changes.first(), batch.changes.last()) else {
-        return Ok(());
-    };
-    let mut layers: Vec<&str> = batch.changes.iter().map(|c| c.layer.as_str()).collect();
-    layers.sort_unstable();
-    layers.dedup();
-    let data = json!({
-        "document_id": batch.document_id,
-        "from_seq": first.seq,
-        "to_seq": last.seq,
-        "changes": batch.changes.len(),
-        "layers": layers,
+/// Appends a `records.changed` event for each batch in `batches` (one multi-row statement for
+/// the group), inside their transaction: an event exists exactly when its changes were
+/// committed.
+pub async fn enqueue_batches(txn: &impl ConnectionTrait, batches: &[&Batch]) -> Result<(), DbErr> {
+    let now = now_micros();
+    let timestamp = micros_to_rfc3339(now);
+    let mut rows = batches.iter().filter_map(|batch| {
+        let (first, last) = (batch.changes.first()?, batch.changes.last()?);
+        let mut layers: Vec<&str> = batch.changes.iter().map(|c| c.layer.as_str()).collect();
+        layers.sort_unstable();
+        layers.dedup();
+        let payload = json!({
+            "type": "records.changed",
+            "timestamp": timestamp,
+            "data": {
+                "document_id": batch.document_id,
+                "from_seq": first.seq,
+                "to_seq": last.seq,
+                "changes": batch.changes.len(),
+                "layers": layers,
+            },
+        });
+        Some(webhook_event::ActiveModel {
+            id: NotSet,
+            kind: Set("records.changed".to_string()),
+            document_id: Set(Some(batch.document_id.clone())),
+            payload: Set(payload.to_string()),
+            created_at: Set(now),
+        })
     });
-    enqueue(txn, "records.changed", Some(&batch.document_id), data).await
+    loop {
+        let chunk: Vec<_> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        webhook_event::Entity::insert_many(chunk).exec(txn).await?;
+    }
 }
 
 /// Who opened a live session: the `data` of a `session.opened` event (never the token).
@@ -90,6 +110,9 @@ fn row(
         created_at: Set(now),
     }
 }
+
+/// Outbox rows per multi-row insert (5 parameters each).
+const ROWS_PER_STATEMENT: usize = 500;
 
 /// Appends an event of `kind` with `data` to the outbox.
 pub async fn enqueue(

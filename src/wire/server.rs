@@ -43,6 +43,10 @@ fn presence_tag() -> utoipa::openapi::Object {
     tag("presence")
 }
 
+fn batch_tag() -> utoipa::openapi::Object {
+    tag("batch")
+}
+
 fn error_tag() -> utoipa::openapi::Object {
     tag("error")
 }
@@ -191,6 +195,27 @@ pub fn presence(event: PresenceEvent<'_>) -> Arc<str> {
     })
 }
 
+/// Several presence events gathered over one server tick, to be applied in order:
+/// `{"type": "presence", "event": "batch", "events": [...]}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PresenceBatch<'a> {
+    #[serde(rename = "type")]
+    #[schema(schema_with = presence_tag)]
+    pub kind: &'static str,
+    #[schema(schema_with = batch_tag)]
+    pub event: &'static str,
+    pub events: Vec<PresenceEvent<'a>>,
+}
+
+/// Serialises several presence events as one message.
+pub fn presence_batch(events: Vec<PresenceEvent<'_>>) -> Arc<str> {
+    text(&PresenceBatch {
+        kind: "presence",
+        event: "batch",
+        events,
+    })
+}
+
 /// An error that does not close the session: `{"type": "error", "code": ..., "message": ...}`.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorMessage<'a> {
@@ -250,6 +275,7 @@ pub enum ServerMessage<'a> {
     Change(ChangeView<'a>),
     Outcome(Outcome),
     Presence(Presence<'a>),
+    PresenceBatch(PresenceBatch<'a>),
     Error(ErrorMessage<'a>),
     Pong(Pong),
 }

@@ -218,8 +218,7 @@ async fn presence_a_client_cannot_represent_is_refused_for_that_session_alone(ba
     assert_eq!(seen["id"], "r1");
     r.send(json!({"type": "presence", "state": {"page": 2}}))
         .await;
-    let state = w.recv_type("presence").await;
-    assert_eq!(state["event"], "state");
+    let state = w.recv_presence("state").await;
     assert_eq!(state["state"], json!({"page": 2}));
 }
 

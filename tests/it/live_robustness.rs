@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::common::backend::{on_both_backends, Backend};
-use crate::common::ws::{create, ink, Model, Ws};
+use crate::common::ws::{create, ink, presence_events, Model, Ws};
 use crate::common::{Options, Server};
 use crate::live::server_with_doc;
 
@@ -410,9 +410,9 @@ async fn a_slow_reader_is_disconnected_while_others_keep_receiving(backend: Back
                 let v = ws.recv().await;
                 if v["type"] == "change" {
                     changes += 1;
-                } else if v["type"] == "presence"
-                    && v["event"] == "left"
-                    && v["session_id"] == slow_id.as_str()
+                } else if presence_events(&v)
+                    .iter()
+                    .any(|e| e["event"] == "left" && e["session_id"] == slow_id.as_str())
                 {
                     saw_slow_leave = true;
                 }

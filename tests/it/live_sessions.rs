@@ -34,8 +34,8 @@ async fn the_live_sessions_of_a_document_are_listed_and_leave_the_list_when_they
 
     // Alice leaves: Bob hears it, and the list follows.
     drop(a);
-    let left = b.recv_type("presence").await;
-    assert_eq!(left["event"], "left", "{left}");
+    let left = b.recv_presence("left").await;
+    assert_eq!(left["user_id"], "alice", "{left}");
     let listed = server.get_json("/api/documents/doc/sessions").await;
     let users: Vec<&str> = listed["sessions"]
         .as_array()

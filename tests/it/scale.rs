@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::common::pdf::one_page;
 use crate::common::pg::TempDatabase;
-use crate::common::ws::{create, ink, Model, Ws};
+use crate::common::ws::{create, ink, presence_events, Model, Ws};
 use crate::common::{Options, Server};
 
 /// Nodes sharing a database, a blob store and a root key.
@@ -809,28 +809,32 @@ async fn postgres_presence_crosses_nodes() {
         .any(|p| p["session_id"] == a_id.as_str() && p["state"]["page"] == 1);
     if !in_welcome {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        loop {
+        'heard: loop {
             let v = b.recv_until(deadline).await.expect("Ann's presence");
-            let entry = &v["session"];
-            if v["event"] == "joined" && entry["session_id"] == a_id.as_str() {
-                if entry["state"]["page"] == 1 {
-                    break;
+            for v in presence_events(&v) {
+                let entry = &v["session"];
+                if v["event"] == "joined" && entry["session_id"] == a_id.as_str() {
+                    if entry["state"]["page"] == 1 {
+                        break 'heard;
+                    }
+                } else if v["event"] == "state"
+                    && v["session_id"] == a_id.as_str()
+                    && v["state"]["page"] == 1
+                {
+                    break 'heard;
                 }
-            } else if v["event"] == "state"
-                && v["session_id"] == a_id.as_str()
-                && v["state"]["page"] == 1
-            {
-                break;
             }
         }
     }
     // Ann hears of Bob.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
+    'heard: loop {
         let v = a.recv_until(deadline).await.expect("Bob's presence");
-        if v["event"] == "joined" && v["session"]["session_id"] == b_id.as_str() {
-            assert_eq!(v["session"]["user_id"], "bob");
-            break;
+        for v in presence_events(&v) {
+            if v["event"] == "joined" && v["session"]["session_id"] == b_id.as_str() {
+                assert_eq!(v["session"]["user_id"], "bob");
+                break 'heard;
+            }
         }
     }
 
@@ -840,7 +844,9 @@ async fn postgres_presence_crosses_nodes() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         let v = b.recv_until(deadline).await.expect("Ann's new state");
-        if v["event"] == "state" && v["session_id"] == a_id.as_str() && v["state"]["page"] == 2 {
+        if presence_events(&v).iter().any(|v| {
+            v["event"] == "state" && v["session_id"] == a_id.as_str() && v["state"]["page"] == 2
+        }) {
             break;
         }
     }
@@ -850,7 +856,10 @@ async fn postgres_presence_crosses_nodes() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         let v = b.recv_until(deadline).await.expect("Ann leaving");
-        if v["event"] == "left" && v["session_id"] == a_id.as_str() {
+        if presence_events(&v)
+            .iter()
+            .any(|v| v["event"] == "left" && v["session_id"] == a_id.as_str())
+        {
             break;
         }
     }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::ws::{create, Ws};
+use crate::common::ws::{create, presence_events, Ws};
 use crate::common::{rss_growth_during, Options, Server, TIMEOUT};
 use crate::live::server_with_doc;
 
@@ -269,7 +269,10 @@ async fn slow_reader_gets_a_too_slow_close(options: Options, pad: usize) {
         assert_eq!(res.status(), reqwest::StatusCode::OK);
         // Drain what the watcher got so far, looking for the slow session's departure.
         while let Ok(v) = watcher.try_recv(Duration::from_millis(50)).await {
-            if v["type"] == "presence" && v["event"] == "left" && v["session_id"] == *slow_id {
+            if presence_events(&v)
+                .iter()
+                .any(|e| e["event"] == "left" && e["session_id"] == *slow_id)
+            {
                 dropped = true;
                 break 'writing;
             }

@@ -245,4 +245,29 @@ describe("QuireClient", () => {
     expect(client.presence).toEqual([{ session_id: "s2", user_id: "bo", user_name: "Bo", state: { page: 3 } }]);
     client.close();
   });
+
+  it("applies a presence batch in order, with one presence event for the whole batch", async () => {
+    const client = makeClient(new MemoryQueueStore());
+    const w = welcome([], 0);
+    w.presence = [{ session_id: "s2", user_id: "bo", user_name: "Bo", state: null }];
+    const socket = await join(client, w);
+    const seen: number[] = [];
+    client.on("presence", ({ peers }) => seen.push(peers.length));
+    socket.push({
+      type: "presence",
+      event: "batch",
+      events: [
+        { event: "joined", session: { session_id: "s3", user_id: "cy", user_name: "Cy", state: null } },
+        { event: "state", session_id: "s3", user_id: "cy", state: { page: 1 } },
+        { event: "left", session_id: "s2", user_id: "bo" },
+        { event: "joined", session: { session_id: "s4", user_id: "di", user_name: null, state: null } },
+      ],
+    });
+    expect(seen).toEqual([2]);
+    expect(client.presence).toEqual([
+      { session_id: "s3", user_id: "cy", user_name: "Cy", state: { page: 1 } },
+      { session_id: "s4", user_id: "di", user_name: null, state: null },
+    ]);
+    client.close();
+  });
 });

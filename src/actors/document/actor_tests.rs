@@ -106,12 +106,53 @@ async fn a_session_whose_outbox_closed_leaves_the_presence_list_of_the_others() 
     assert_eq!(next(&mut alive_rx).await["type"], "welcome");
 
     // A session whose writer is already gone (its socket failed) joins: its welcome cannot be
-    // delivered, so it is dropped, and the others are told it left.
+    // delivered, so it is dropped. Joined and left within one presence tick, it is never
+    // mentioned to the others; a session joining next does not find it in its welcome.
     let (dead, dead_rx) = peer(2);
     drop(dead_rx);
     join(&doc, dead).await;
+    let (third, mut third_rx) = peer(3);
+    join(&doc, third).await;
+    let welcome = next(&mut third_rx).await;
+    assert_eq!(
+        welcome["presence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["session_id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        [crate::wire::server::session_label(1).as_str()],
+        "{welcome}"
+    );
     let joined = next(&mut alive_rx).await;
     assert_eq!(joined["event"], "joined", "{joined}");
+    assert_eq!(
+        joined["session"]["session_id"],
+        crate::wire::server::session_label(3).as_str(),
+        "{joined}"
+    );
+}
+
+/// A session the others were told of, whose writer then goes away, is announced as left.
+#[actix::test]
+async fn a_session_whose_outbox_closed_after_it_was_announced_is_announced_as_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = open(dir.path(), Duration::from_secs(30)).await;
+    let (alive, mut alive_rx) = peer(1);
+    join(&doc, alive).await;
+    assert_eq!(next(&mut alive_rx).await["type"], "welcome");
+    let (other, mut other_rx) = peer(2);
+    join(&doc, other).await;
+    assert_eq!(next(&mut other_rx).await["type"], "welcome");
+    assert_eq!(next(&mut alive_rx).await["event"], "joined");
+    drop(other_rx);
+    // The next message to session 2 finds its outbox closed.
+    doc.send(SetPresence {
+        session_id: 1,
+        state: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
+    })
+    .await
+    .unwrap();
     let left = next(&mut alive_rx).await;
     assert_eq!(left["event"], "left", "{left}");
     assert_eq!(
@@ -134,4 +175,42 @@ async fn a_document_whose_only_session_lost_its_outbox_still_stops_when_idle() {
     })
     .await
     .expect("the idle document stopped");
+}
+
+/// A join storm: 300 sessions joining one after the other reach the first session as a few
+/// presence batches, not one message per join (with one message each, its 64-message outbox
+/// would overflow and it would be dropped as too slow).
+#[actix::test]
+async fn a_join_storm_reaches_the_others_as_a_few_presence_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = open(dir.path(), Duration::from_secs(30)).await;
+    let (first, mut first_rx) = peer(1);
+    join(&doc, first).await;
+    assert_eq!(next(&mut first_rx).await["type"], "welcome");
+    let mut others = Vec::new();
+    for id in 2..=301 {
+        let (p, rx) = peer(id);
+        join(&doc, p).await;
+        others.push(rx);
+    }
+    let mut heard = std::collections::HashSet::new();
+    let mut messages = 0;
+    while heard.len() < 300 {
+        let msg = next(&mut first_rx).await;
+        assert_eq!(msg["type"], "presence", "{msg}");
+        messages += 1;
+        let events = match msg["events"].as_array() {
+            Some(events) => events.clone(),
+            None => vec![msg.clone()],
+        };
+        for e in events {
+            assert_eq!(e["event"], "joined", "{e}");
+            heard.insert(e["session"]["session_id"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(messages <= 50, "{messages} presence messages for 300 joins");
+    // The last to join lists everyone else in its welcome.
+    let mut last = others.pop().unwrap();
+    let welcome = next(&mut last).await;
+    assert_eq!(welcome["presence"].as_array().unwrap().len(), 300);
 }

@@ -542,6 +542,7 @@ impl DocumentActor {
 
     /// After a commit: answers every sender, then fans the committed changes out.
     pub(super) fn deliver(&mut self, answers: Vec<(Origin, Vec<Outcome>)>, log: &[LoggedChange]) {
+        self.staging = true;
         // Answers go out in request order, each ack at its change's place in sequence order:
         // every session sees its own answers and others' changes in the order the server
         // committed them. A reject follows the ack of the change requested before it.
@@ -600,5 +601,6 @@ impl DocumentActor {
                 self.send(id, Outgoing::Text(msg.clone()));
             }
         }
+        self.flush_staged();
     }
 }

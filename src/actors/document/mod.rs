@@ -25,6 +25,7 @@ mod intake;
 mod listing;
 mod locked;
 mod nodes;
+mod presence;
 mod reads;
 
 pub use listing::ListSessions;
@@ -41,7 +42,7 @@ use crate::auth::access::Access;
 use crate::store;
 use crate::wire::client::ChangeRequest;
 use crate::wire::common::{CloseCode, CloseReason};
-use crate::wire::server::{self, presence, session_label, Outcome, PresenceEvent};
+use crate::wire::server::{self, session_label, Outcome};
 
 /// Tuning and limits of document actors.
 #[derive(Debug, Clone)]
@@ -208,6 +209,9 @@ struct Session {
     backlog: Vec<Outgoing>,
     /// Its `since` was past this node's head and the actor caught up once for it.
     waited_for_head: bool,
+    /// The first presence event it hears (its welcome shows the ones before); `u64::MAX`
+    /// until then.
+    presence_from: u64,
 }
 
 enum Origin {
@@ -267,6 +271,13 @@ pub struct DocumentActor {
     /// Sessions of this document on other nodes, by label.
     remote: HashMap<String, nodes::RemotePeer>,
     presence_refreshed: Instant,
+    /// Presence events for this node's sessions, waiting for the next tick.
+    presence_queue: presence::PresenceQueue,
+    /// This actor's own address, to schedule the next presence tick from anywhere.
+    myself: Option<actix::WeakAddr<DocumentActor>>,
+    /// While set, `send` stages messages in `staged` for `flush_staged` (one fan-out).
+    staging: bool,
+    staged: Vec<(u64, Outgoing)>,
 }
 
 impl DocumentActor {
@@ -298,6 +309,10 @@ impl DocumentActor {
             shared: HashMap::new(),
             remote: HashMap::new(),
             presence_refreshed: Instant::now(),
+            presence_queue: presence::PresenceQueue::default(),
+            myself: None,
+            staging: false,
+            staged: Vec::new(),
         }
     }
 
@@ -311,6 +326,10 @@ impl DocumentActor {
     /// outbox. A full outbox or backlog means the client is too slow: it is dropped. A closed
     /// outbox means the session is gone: it leaves like any other.
     fn send(&mut self, session_id: u64, msg: Outgoing) {
+        if self.staging {
+            self.staged.push((session_id, msg));
+            return;
+        }
         let Some(session) = self.sessions.get_mut(&session_id) else {
             return;
         };
@@ -339,19 +358,20 @@ impl DocumentActor {
         }
     }
 
-    /// The sessions others' changes and presence reach: every one past `Registered`.
-    fn audience(&self, except: Option<u64>) -> Vec<u64> {
-        self.sessions
-            .iter()
-            .filter(|(id, s)| Some(**id) != except && s.stage != Stage::Registered)
-            .map(|(id, _)| *id)
-            .collect()
-    }
-
-    fn broadcast(&mut self, msg: Arc<str>, except: Option<u64>) {
-        for id in self.audience(except) {
-            self.send(id, Outgoing::Text(msg.clone()));
+    /// Sends what was staged since `staging` was set, session by session (each session's
+    /// messages in the order they were staged): a session's messages of one fan-out then reach
+    /// its outbox back to back, so its socket's writer finds them all at one wake-up and writes
+    /// them with one system call, rather than waking (and writing) between them.
+    fn flush_staged(&mut self) {
+        self.staging = false;
+        let mut staged = std::mem::take(&mut self.staged);
+        // Stable: each session's messages keep their order.
+        staged.sort_by_key(|(id, _)| *id);
+        for (id, msg) in staged.drain(..) {
+            self.send(id, msg);
         }
+        // The buffer is kept for the next fan-out (emptied, its capacity reused).
+        self.staged = staged;
     }
 
     fn drop_session(&mut self, session_id: u64, reason: CloseReason) {
@@ -370,11 +390,13 @@ impl DocumentActor {
                 crate::bus::PresenceKind::Left,
                 &session.peer.access.user_id,
             );
-            let msg = presence(PresenceEvent::Left {
-                session_id: session_label(session_id),
-                user_id: &session.peer.access.user_id,
-            });
-            self.broadcast(msg, None);
+            self.announce(
+                Some(session_id),
+                session_label(session_id),
+                presence::Event::Left {
+                    user_id: session.peer.access.user_id.clone(),
+                },
+            );
         }
         self.note_idle();
     }
@@ -425,6 +447,7 @@ impl Actor for DocumentActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         crate::metrics::get().open_documents.inc();
+        self.myself = Some(ctx.address().downgrade());
         // Block every message until the document is loaded.
         let db = self.db.clone();
         let id = self.id.clone();
@@ -488,6 +511,7 @@ impl Handler<Join> for DocumentActor {
                 stage: Stage::Registered,
                 backlog: Vec::new(),
                 waited_for_head: false,
+                presence_from: u64::MAX,
             },
         );
         self.when_settled(ctx, Box::new(move |act, ctx| act.accept(session_id, ctx)));
@@ -517,16 +541,18 @@ impl Handler<SetPresence> for DocumentActor {
             return;
         }
         let user_id = session.peer.access.user_id.clone();
-        let event = presence(PresenceEvent::State {
-            session_id: session_label(msg.session_id),
-            user_id: &user_id,
-            state: &msg.state,
-        });
         let registered = session.stage == Stage::Registered;
-        session.presence = Some(msg.state);
+        session.presence = Some(msg.state.clone());
         if !registered {
-            self.broadcast(event, Some(msg.session_id));
             self.share_presence(msg.session_id, crate::bus::PresenceKind::State, &user_id);
+            self.announce(
+                Some(msg.session_id),
+                session_label(msg.session_id),
+                presence::Event::State {
+                    user_id,
+                    state: msg.state,
+                },
+            );
         }
     }
 }

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use serde_json::value::RawValue;
 
+use super::presence::Event;
 use super::{DocumentActor, Stage};
 use crate::bus::{Hint, PresenceKind};
-use crate::wire::server::{presence, session_label, PresenceEntry, PresenceEvent};
+use crate::wire::server::{session_label, PresenceEntry};
 
 /// How often the presence changes of this node's sessions go out.
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
@@ -112,11 +113,13 @@ impl DocumentActor {
             .collect();
         for label in gone {
             if let Some(peer) = self.remote.remove(&label) {
-                let msg = presence(PresenceEvent::Left {
-                    session_id: label,
-                    user_id: &peer.user_id,
-                });
-                self.broadcast(msg, None);
+                self.announce(
+                    None,
+                    label,
+                    Event::Left {
+                        user_id: peer.user_id,
+                    },
+                );
             }
         }
         for (id, (kind, user_id)) in std::mem::take(&mut self.shared) {
@@ -171,11 +174,13 @@ impl Handler<RemotePresence> for DocumentActor {
             PresenceKind::Sync => self.announce_all_local(),
             PresenceKind::Left => {
                 if let Some(peer) = self.remote.remove(&label) {
-                    let msg = presence(PresenceEvent::Left {
-                        session_id: label,
-                        user_id: &peer.user_id,
-                    });
-                    self.broadcast(msg, None);
+                    self.announce(
+                        None,
+                        label,
+                        Event::Left {
+                            user_id: peer.user_id,
+                        },
+                    );
                 }
             }
             PresenceKind::Joined | PresenceKind::State => {
@@ -187,28 +192,24 @@ impl Handler<RemotePresence> for DocumentActor {
                     heard: Instant::now(),
                 };
                 let event = match &before {
-                    None => Some(presence(PresenceEvent::Joined {
-                        session: PresenceEntry {
-                            session_id: label.clone(),
-                            user_id: &peer.user_id,
-                            user_name: peer.user_name.as_deref(),
-                            state: peer.state.as_deref(),
-                        },
-                    })),
+                    None => Some(Event::Joined {
+                        user_id: peer.user_id.clone(),
+                        user_name: peer.user_name.clone(),
+                        state: peer.state.clone(),
+                    }),
                     Some(old) => match &peer.state {
                         Some(state) if old.state.as_ref().map(|s| s.get()) != Some(state.get()) => {
-                            Some(presence(PresenceEvent::State {
-                                session_id: label.clone(),
-                                user_id: &peer.user_id,
-                                state,
-                            }))
+                            Some(Event::State {
+                                user_id: peer.user_id.clone(),
+                                state: state.clone(),
+                            })
                         }
                         _ => None,
                     },
                 };
-                self.remote.insert(label, peer);
+                self.remote.insert(label.clone(), peer);
                 if let Some(event) = event {
-                    self.broadcast(event, None);
+                    self.announce(None, label, event);
                 }
             }
         }

@@ -10,8 +10,7 @@ use crate::auth::access::Access;
 use crate::store::{self, LoggedChange};
 use crate::wire::common::{CloseCode, CloseReason, RecordView, PROTOCOL_VERSION};
 use crate::wire::server::{
-    change_view, presence, session_label, text, ChangeView, PresenceEntry, PresenceEvent,
-    RecordsBody, UserView, Welcome,
+    change_view, session_label, text, ChangeView, PresenceEntry, RecordsBody, UserView, Welcome,
 };
 
 /// The records of `layer` that `access` may see (every one with `None`: the backend's view),
@@ -96,15 +95,15 @@ impl DocumentActor {
 
         // Tell the others first, so the newcomer's presence list and their view agree.
         let access = session.peer.access.clone();
-        let joined = presence(PresenceEvent::Joined {
-            session: PresenceEntry {
-                session_id: session_label(session_id),
-                user_id: &access.user_id,
-                user_name: access.user_name.as_deref(),
+        self.announce(
+            Some(session_id),
+            session_label(session_id),
+            super::presence::Event::Joined {
+                user_id: access.user_id.clone(),
+                user_name: access.user_name.clone(),
                 state: None,
             },
-        });
-        self.broadcast(joined, Some(session_id));
+        );
         self.share_presence(
             session_id,
             crate::bus::PresenceKind::Joined,
@@ -190,6 +189,7 @@ impl DocumentActor {
             return;
         };
         session.stage = Stage::Ready;
+        session.presence_from = self.presence_queue.mark();
         let backlog = std::mem::take(&mut session.backlog);
         self.send(session_id, Outgoing::Text(msg));
         for m in backlog {

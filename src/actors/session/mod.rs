@@ -4,9 +4,10 @@
 //! limits, runs the heartbeat, and owns the bounded outgoing queue its writer task drains into the
 //! socket. The session is an actix actor over `actix-ws` rather than an `actix-web-actors`
 //! `WebsocketContext`: the latter buffers outgoing frames without bound and cannot tell how far
-//! behind a client is, while `actix-ws` writes through a bounded channel, so a client that stops
-//! reading fills its outbox (bounded in messages and bytes, see `outbox`) and is disconnected
-//! with `too_slow` instead of growing the server's memory.
+//! behind a client is. Outgoing frames go through the session's outbox (bounded in messages and
+//! bytes, see `outbox`), which the response body ([`SocketBody`]) drains into the connection
+//! only as fast as the client reads, so a client that stops reading fills its outbox and is
+//! disconnected with `too_slow` instead of growing the server's memory.
 //!
 //! Every close goes through the outbox's close slot, which is never full, so the client always
 //! gets a close frame with its code (when it reads again within `close_grace`).
@@ -20,11 +21,13 @@ use actix_ws::AggregatedMessage;
 use tokio::sync::mpsc::error::TrySendError;
 
 mod rules;
+mod socket;
 
-use rules::{close_reason_for, peer_for, reverify_verdict, write_socket};
+use rules::{close_reason_for, peer_for, reverify_verdict};
+pub use socket::SocketBody;
 
 use crate::actors::document::{DocumentActor, Join, Kick, Leave, SetPresence, Submit};
-use crate::actors::outbox::{outbox, Outbox, OutboxLimits, OutboxReceiver, Outgoing};
+use crate::actors::outbox::{outbox, Outbox, OutboxLimits, Outgoing};
 use crate::actors::registry::{send_to_document, DocumentRegistry};
 use crate::actors::state::reject_all;
 use crate::auth::rights::Permission;
@@ -125,9 +128,7 @@ pub struct SessionActor {
     auth: Authenticator,
     registry: Addr<DocumentRegistry>,
     config: Arc<SessionConfig>,
-    ws: Option<actix_ws::Session>,
     outbox: Outbox,
-    outbox_rx: Option<OutboxReceiver>,
     stream: Option<actix_ws::AggregatedMessageStream>,
     phase: Phase,
     last_seen: Instant,
@@ -137,18 +138,32 @@ pub struct SessionActor {
     expected_document: Option<String>,
 }
 
+/// The socket's outbox, and the upgrade response (from `actix_ws::handle`) with its body
+/// replaced by a [`SocketBody`] that drains that outbox into the connection.
+pub fn socket(
+    config: &SessionConfig,
+    response: actix_web::HttpResponse,
+) -> (Outbox, actix_web::HttpResponse) {
+    let (outbox, rx) = outbox(OutboxLimits {
+        messages: config.outbox_capacity,
+        bytes: config.outbox_bytes,
+    });
+    let grace = config.close_grace;
+    let response = response.map_body(|_, incoming_guard| {
+        actix_web::body::BoxBody::new(SocketBody::new(rx, grace, incoming_guard))
+    });
+    (outbox, response)
+}
+
 impl SessionActor {
+    /// A session writing into `outbox` (see [`socket`]) and reading `stream`.
     pub fn new(
         auth: Authenticator,
         registry: Addr<DocumentRegistry>,
         config: Arc<SessionConfig>,
-        ws: actix_ws::Session,
+        outbox: Outbox,
         stream: actix_ws::MessageStream,
     ) -> SessionActor {
-        let (outbox, rx) = outbox(OutboxLimits {
-            messages: config.outbox_capacity,
-            bytes: config.outbox_bytes,
-        });
         let stream = stream
             .max_frame_size(config.max_frame_bytes)
             .aggregate_continuations()
@@ -164,9 +179,7 @@ impl SessionActor {
                 at: Instant::now(),
             },
             config,
-            ws: Some(ws),
             outbox,
-            outbox_rx: Some(rx),
             stream: Some(stream),
             phase: Phase::AwaitingHello,
             last_seen: Instant::now(),
@@ -216,7 +229,6 @@ impl SessionActor {
         self.leave();
         self.phase = Phase::Closing;
         self.outbox.close(reason);
-        self.ws = None;
         ctx.stop();
     }
 
@@ -439,9 +451,6 @@ impl Actor for SessionActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         crate::metrics::get().live_sessions.inc();
-        let rx = self.outbox_rx.take().expect("started once");
-        let ws = self.ws.clone().expect("socket present at start");
-        actix_web::rt::spawn(write_socket(rx, ws, self.config.close_grace));
         if let Some(stream) = self.stream.take() {
             ctx.add_stream(stream);
         }

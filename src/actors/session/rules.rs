@@ -1,14 +1,12 @@
 //! What a session's outcomes mean, as pure rules (a refused token's close reason, a failed
-//! re-verification's verdict, the peer a verified token makes), and the task that writes its
-//! outbox to the socket.
+//! re-verification's verdict, the peer a verified token makes).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
 
 use crate::actors::document::{Kick, Peer};
-use crate::actors::outbox::{Outbox, OutboxReceiver, Outgoing};
+use crate::actors::outbox::Outbox;
 use crate::auth;
 use crate::auth::access::Access;
 use crate::auth::tokens::VerifiedToken;
@@ -74,45 +72,6 @@ pub(super) fn close_reason_for(e: auth::Error) -> CloseReason {
         _ => CloseCode::Unauthorized,
     };
     CloseReason::new(code, e.to_string())
-}
-
-pub(super) fn ws_close_reason(reason: &CloseReason) -> actix_ws::CloseReason {
-    actix_ws::CloseReason {
-        code: reason.code.code().into(),
-        description: Some(reason.text()),
-    }
-}
-
-/// The writer task: drains the outbox into the socket until the close frame is written, the
-/// socket fails, or every sender is gone. Once a close is asked for it has `grace` to finish (a
-/// client that stopped reading may never take the frames ahead of the close); then the socket
-/// is dropped.
-pub(super) async fn write_socket(
-    mut rx: OutboxReceiver,
-    mut ws: actix_ws::Session,
-    grace: Duration,
-) {
-    let deadline = rx.close_requested();
-    let write = async move {
-        while let Some(msg) = rx.recv().await {
-            let sent = match msg {
-                Outgoing::Text(text) => ws.text(&*text).await,
-                Outgoing::Ping => ws.ping(b"").await,
-                Outgoing::Pong(bytes) => ws.pong(&bytes).await,
-                Outgoing::Close(reason) => {
-                    let _ = ws.close(Some(ws_close_reason(&reason))).await;
-                    return;
-                }
-            };
-            if sent.is_err() {
-                return;
-            }
-        }
-    };
-    tokio::select! {
-        () = write => {}
-        () = async { deadline.await; tokio::time::sleep(grace).await } => {}
-    }
 }
 
 #[cfg(test)]

@@ -134,6 +134,24 @@ impl Ws {
         }
     }
 
+    /// Skips messages until a presence event `event` arrives (alone, or in a `batch` of
+    /// several gathered over one server tick) and returns it.
+    pub async fn recv_presence(&mut self, event: &str) -> Value {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let v = self
+                .recv_until(deadline)
+                .await
+                .unwrap_or_else(|e| panic!("waiting for presence {event}: {e:?}"));
+            if let Some(found) = presence_events(&v)
+                .into_iter()
+                .find(|e| e["event"] == event)
+            {
+                return found;
+            }
+        }
+    }
+
     /// Skips messages until the socket closes; returns the close code and reason. Fails when it
     /// is not closed within [`TIMEOUT`], whatever arrives meanwhile.
     pub async fn closed(&mut self) -> Closed {
@@ -171,6 +189,18 @@ impl Ws {
 }
 
 /// An Instant JSON ink annotation on `page`.
+/// The presence events `msg` carries: itself if it is a single one, the events of a `batch`,
+/// none if it is not a presence message.
+pub fn presence_events(msg: &Value) -> Vec<Value> {
+    if msg["type"] != "presence" {
+        return Vec::new();
+    }
+    match msg["events"].as_array() {
+        Some(events) if msg["event"] == "batch" => events.clone(),
+        _ => vec![msg.clone()],
+    }
+}
+
 pub fn ink(page: u32, marker: &str) -> Value {
     json!({
         "v": 2, "type": "pspdfkit/ink", "pageIndex": page, "bbox": [10, 20, 100, 50],

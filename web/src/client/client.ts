@@ -23,6 +23,7 @@ import {
   type ClientMessage,
   type JsonObject,
   type JsonValue,
+  type PresenceEvent,
   type PresenceSession,
   type QuireRecord,
   type RecordKind,
@@ -485,6 +486,15 @@ export class QuireClient {
   }
 
   private presenceMessage(msg: Extract<ServerMessage, { type: "presence" }>): void {
+    if (msg.event === "batch") {
+      for (const event of msg.events) this.presenceEvent(event);
+    } else {
+      this.presenceEvent(msg);
+    }
+    this.events.emit("presence", { peers: this.presence });
+  }
+
+  private presenceEvent(msg: PresenceEvent): void {
     switch (msg.event) {
       case "joined":
         this.peers.set(msg.session.session_id, msg.session);
@@ -503,7 +513,6 @@ export class QuireClient {
         this.peers.delete(msg.session_id);
         break;
     }
-    this.events.emit("presence", { peers: this.presence });
   }
 
   // ---- local changes -------------------------------------------------------------------

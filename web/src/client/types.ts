@@ -39,8 +39,11 @@ export type AckMessage = Extract<wire.Outcome, { type: "ack" }>;
 /** Our change was refused; nothing was committed. */
 export type RejectMessage = Extract<wire.Outcome, { type: "reject" }>;
 
-/** A session joined, left, or set its presence state. */
-export type PresenceMessage = wire.Presence;
+/** One presence event: a session joined, set its state, or left. */
+export type PresenceEvent = wire.PresenceEvent;
+
+/** A presence event, or several gathered over one server tick (`batch`, applied in order). */
+export type PresenceMessage = wire.Presence | wire.PresenceBatch;
 
 /** Every message the server sends. */
 export type ServerMessage = wire.ServerMessage;

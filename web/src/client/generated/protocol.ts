@@ -58,7 +58,7 @@ export type Op = "create" | "update" | "delete";
 /**
  * Every message the server sends on the socket.
  */
-export type ServerMessage = Welcome | ChangeView | Outcome | Presence | ErrorMessage | Pong;
+export type ServerMessage = Welcome | ChangeView | Outcome | Presence | PresenceBatch | ErrorMessage | Pong;
 /**
  * The answer to one change request: sent to its session, and listed in the REST write's
  * `results`.
@@ -243,6 +243,15 @@ export interface UserView {
   group: string | null;
   user_id: string;
   user_name: string | null;
+}
+/**
+ * Several presence events gathered over one server tick, to be applied in order:
+ * `{"type": "presence", "event": "batch", "events": [...]}`.
+ */
+export interface PresenceBatch {
+  event: "batch";
+  events: PresenceEvent[];
+  type: "presence";
 }
 /**
  * An error that does not close the session: `{"type": "error", "code": ..., "message": ...}`.
