@@ -35,8 +35,8 @@ run:
 	cargo run --release -- serve
 
 check: web-deps
-	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
 	cd web && npm run typecheck && npm run lint
 
 web-deps:

@@ -228,7 +228,8 @@ const ysweet = {
   },
 }
 const sweetOpen = ysweet.open
-ysweet.open = (c, urls) => sweetOpen(c, urls[c.d])
+// The URL is y-websocket's: the provider appends the document id.
+ysweet.open = (c, urls) => sweetOpen(c, `${urls[c.d]}/${c.doc}`)
 
 const protocol = { quire, hocuspocus, 'y-sweet': ysweet }[opt.target]
 

@@ -106,7 +106,11 @@ impl Report {
             row("cross-node fan-out", lat(l));
         }
         if let (Some(e), Some(r)) = (self.deliveries_expected, self.deliveries_received) {
-            let pct = if e == 0 { 100.0 } else { r as f64 * 100.0 / e as f64 };
+            let pct = if e == 0 {
+                100.0
+            } else {
+                r as f64 * 100.0 / e as f64
+            };
             row("deliveries complete", format!("{r} of {e} ({pct:.2}%)"));
         }
         if let Some(v) = self.cold_welcome_ms {

@@ -99,7 +99,13 @@ pub async fn writing(target: &Target, name: &str, load: Load) -> Result<Report, 
         .into_iter()
         .enumerate()
         .map(|(i, (sink, stream, _, _))| {
-            tokio::spawn(drive(i, i / load.clients_per_doc, sink, stream, run.clone()))
+            tokio::spawn(drive(
+                i,
+                i / load.clients_per_doc,
+                sink,
+                stream,
+                run.clone(),
+            ))
         })
         .collect();
     let mut results = Vec::with_capacity(tasks.len());
