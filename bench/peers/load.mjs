@@ -141,7 +141,7 @@ const quire = {
         const t = v.record?.content?.customData?.t
         if (t !== undefined) c.delivered(t, Number(/^c(\d+)-/.exec(v.id)?.[1]))
       } else if (v.type === 'presence') c.presence++
-      else if (v.type === 'reject' || v.type === 'error') c.errors++
+      else if (v.type === 'reject' || v.type === 'error') { if (!c.errors++ && process.env.PEERS_DEBUG) console.error(String(data).slice(0, 300)) }
     })
   },
   change (c, n, t) {
@@ -394,10 +394,12 @@ for (const [k, v] of Object.entries(report)) console.log(`  ${k.padEnd(28)} ${ty
 if (opt.json) writeFileSync(opt.json, JSON.stringify(report, null, 2))
 process.exit(0)
 
-/** A small valid PDF for Quire's upload (pages and a marker that makes each document distinct). */
+/** A small valid PDF for Quire's upload: 4 pages (the changes use pages 0 to 3) and a marker
+ *  that makes each document distinct. */
 function samplePdf (marker) {
-  const objects = ['<< /Type /Catalog /Pages 2 0 R >>', '<< /Type /Pages /Kids [4 0 R] /Count 1 >>',
-    `<< /Marker (${marker}) >>`, '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>']
+  const page = '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>'
+  const objects = ['<< /Type /Catalog /Pages 2 0 R >>', '<< /Type /Pages /Kids [4 0 R 5 0 R 6 0 R 7 0 R] /Count 4 >>',
+    `<< /Marker (${marker}) >>`, page, page, page, page]
   let out = '%PDF-1.5\n'
   const offsets = []
   objects.forEach((body, i) => { offsets.push(out.length); out += `${i + 1} 0 obj\n${body}\nendobj\n` })
