@@ -40,7 +40,7 @@ struct Joined {
 
 pub async fn hot_doc(target: &Target, p: HotDoc) -> Result<Report, String> {
     let backend = Backend::new(target);
-    let doc = "bench-hot-doc";
+    let doc = &format!("bench-hot-doc-{}", crate::scenarios::run_id());
     backend.upload(doc).await?;
     let tokens = crate::scenarios::bounded(p.clients, 32, |i| {
         let b = backend.clone();
@@ -89,6 +89,7 @@ pub async fn hot_doc(target: &Target, p: HotDoc) -> Result<Report, String> {
                     took,
                     at: storm.elapsed(),
                 }));
+                drop(joined_tx);
                 // Keep reading (the others' arrivals and presence) until the writing starts:
                 // a client that stopped reading would be cut off as a slow reader.
                 let run = loop {
@@ -118,6 +119,7 @@ pub async fn hot_doc(target: &Target, p: HotDoc) -> Result<Report, String> {
     };
     let mut join_hist = histogram();
     let (mut ok, mut last) = (0u64, Duration::ZERO);
+    // Every client reports once (joined or failed), then lets go of its sender.
     while let Some(j) = joined_rx.recv().await {
         match j {
             Ok(j) => {

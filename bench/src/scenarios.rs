@@ -26,6 +26,18 @@ pub struct Load {
     pub warmup: Duration,
 }
 
+/// Names this run's documents apart from earlier runs' on the same server (whose records would
+/// make this run's creates fail).
+pub(crate) fn run_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        format!("{:x}{:x}", t.as_secs(), std::process::id())
+    })
+}
+
 /// Opens `n` things at most `parallel` at a time.
 pub(crate) async fn bounded<T, F, Fut>(n: usize, parallel: usize, f: F) -> Vec<T>
 where
@@ -48,7 +60,7 @@ where
 pub async fn writing(target: &Target, name: &str, load: Load) -> Result<Report, String> {
     let backend = Backend::new(target);
     let doc_ids: Vec<String> = (0..load.docs)
-        .map(|d| format!("bench-{name}-{d}"))
+        .map(|d| format!("bench-{name}-{}-{d}", run_id()))
         .collect();
     bounded(doc_ids.len(), 16, |d| {
         let (b, id) = (backend.clone(), doc_ids[d].clone());
@@ -241,7 +253,7 @@ pub async fn idle(
     let docs = docs.clamp(1, sessions);
     let mut tokens = Vec::new();
     for d in 0..docs {
-        let id = format!("bench-idle-{d}");
+        let id = format!("bench-idle-{}-{d}", run_id());
         backend.upload(&id).await?;
         tokens.push(backend.token(&id, "idle-user").await?);
     }
@@ -348,10 +360,11 @@ pub async fn cold_open(
     warm_joins: usize,
 ) -> Result<Report, String> {
     let backend = Backend::new(target);
-    backend.upload("bench-cold").await?;
+    let doc = format!("bench-cold-{}", run_id());
+    backend.upload(&doc).await?;
     eprintln!("seeding {annotations} annotations");
-    backend.seed("bench-cold", annotations).await?;
-    let token = backend.token("bench-cold", "reader").await?;
+    backend.seed(&doc, annotations).await?;
+    let token = backend.token(&doc, "reader").await?;
     let mut report = Report {
         scenario: "cold-open".into(),
         ..Default::default()
