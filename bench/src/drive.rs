@@ -71,9 +71,9 @@ pub struct Run {
     pub clients: usize,
     /// Acks received so far (progress output).
     pub acks: AtomicU64,
-    /// Per document: changes sent during the window and acknowledged (each is owed to every
-    /// other client of the document).
-    pub acked_sent_in_window: Vec<AtomicU64>,
+    /// Per document: changes sent during the window and not rejected (each is owed to every
+    /// other client of the document, whether or not its ack arrived in time).
+    pub owed_in_window: Vec<AtomicU64>,
 }
 
 impl Run {
@@ -81,11 +81,11 @@ impl Run {
         at >= self.window_start && at < self.window_end
     }
 
-    /// Deliveries the run owes: every acknowledged change sent in the window, to every other
-    /// client of its document.
+    /// Deliveries the run owes: every change sent in the window and not rejected, to every
+    /// other client of its document.
     pub fn deliveries_expected(&self) -> u64 {
         let others = self.clients_per_doc.saturating_sub(1) as u64;
-        self.acked_sent_in_window
+        self.owed_in_window
             .iter()
             .map(|c| c.load(Ordering::Relaxed) * others)
             .sum()
@@ -153,6 +153,9 @@ pub async fn drive(
                     r#"{{"type":"changes","changes":[{{"client_id":"{n}","op":"{op}","kind":"annotation","id":"{id}","content":{}}}]}}"#,
                     annotation_text((n % 4) as usize, t)
                 );
+                if run.in_window(at) {
+                    run.owed_in_window[doc].fetch_add(1, Ordering::Relaxed);
+                }
                 sent_at.insert(n, (Instant::now(), run.in_window(at)));
                 n += 1;
                 if sink.send(Message::Text(frame.into())).await.is_err() {
@@ -174,13 +177,10 @@ pub async fn drive(
                 match v.ty {
                     "ack" => {
                         let cid: u64 = v.client_id.and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
-                        if let Some((at, sent_in_window)) = sent_at.remove(&cid) {
+                        if let Some((at, _)) = sent_at.remove(&cid) {
                             if run.in_window(now) {
                                 let _ = r.ack.record(at.elapsed().as_micros().max(1) as u64);
                                 r.acks_in_window += 1;
-                            }
-                            if sent_in_window {
-                                run.acked_sent_in_window[doc].fetch_add(1, Ordering::Relaxed);
                             }
                         }
                         run.acks.fetch_add(1, Ordering::Relaxed);
@@ -201,7 +201,14 @@ pub async fn drive(
                             r.deliveries_in_window += 1;
                         }
                     }
-                    "reject" | "error" => r.errors += 1,
+                    "reject" => {
+                        r.errors += 1;
+                        let cid: u64 = v.client_id.and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
+                        if let Some((_, true)) = sent_at.remove(&cid) {
+                            run.owed_in_window[doc].fetch_sub(1, Ordering::Relaxed);
+                        }
+                    }
+                    "error" => r.errors += 1,
                     _ => {}
                 }
             }

@@ -165,7 +165,7 @@ pub async fn hot_doc(target: &Target, p: HotDoc) -> Result<Report, String> {
         rate_per_client: p.total_rate / ok as f64,
         clients: ok as usize,
         acks: AtomicU64::new(0),
-        acked_sent_in_window: vec![AtomicU64::new(0)],
+        owed_in_window: vec![AtomicU64::new(0)],
     });
     let probe = Probe::start(target, &run);
     run_tx

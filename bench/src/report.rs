@@ -49,8 +49,8 @@ pub struct Report {
     pub server_cpu_per_change_us: Option<f64>,
     /// Server CPU in the window divided by the changes delivered to other clients in it.
     pub server_cpu_per_delivery_us: Option<f64>,
-    /// Deliveries owed for the window's acknowledged changes (each to every other client of its
-    /// document) and how many arrived.
+    /// Deliveries owed for the changes sent in the window and not rejected (each to every other
+    /// client of its document) and how many arrived.
     pub deliveries_expected: Option<u64>,
     pub deliveries_received: Option<u64>,
     /// `hot-doc`: clients that got their welcome in the join storm, and when the last one did.

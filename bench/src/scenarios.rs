@@ -104,7 +104,7 @@ pub async fn writing(target: &Target, name: &str, load: Load) -> Result<Report, 
         rate_per_client: load.rate_per_client,
         clients: total_clients,
         acks: AtomicU64::new(0),
-        acked_sent_in_window: (0..load.docs).map(|_| AtomicU64::new(0)).collect(),
+        owed_in_window: (0..load.docs).map(|_| AtomicU64::new(0)).collect(),
     });
     let probe = Probe::start(target, &run);
     let tasks: Vec<_> = sockets
@@ -142,7 +142,7 @@ pub async fn writing(target: &Target, name: &str, load: Load) -> Result<Report, 
 /// Progress output and the server's CPU time over the measured window.
 pub(crate) struct Probe {
     progress: tokio::task::JoinHandle<()>,
-    cpu: tokio::task::JoinHandle<(Option<f64>, Option<f64>)>,
+    cpu: std::thread::JoinHandle<(Option<f64>, Option<f64>)>,
 }
 
 impl Probe {
@@ -165,13 +165,14 @@ impl Probe {
                 }
             })
         };
+        // On a thread of its own: the runtime's workers may be too busy with the clients to
+        // read the counters on time.
         let pids = target.pids();
-        let epoch = tokio::time::Instant::from_std(run.epoch);
-        let (from, to) = (epoch + run.window_start, epoch + run.window_end);
-        let cpu = tokio::spawn(async move {
-            tokio::time::sleep_until(from).await;
+        let (from, to) = (run.epoch + run.window_start, run.epoch + run.window_end);
+        let cpu = std::thread::spawn(move || {
+            std::thread::sleep(from.saturating_duration_since(Instant::now()));
             let start = cpu_seconds(&pids);
-            tokio::time::sleep_until(to).await;
+            std::thread::sleep(to.saturating_duration_since(Instant::now()));
             (start, cpu_seconds(&pids))
         });
         Probe { progress, cpu }
@@ -180,7 +181,11 @@ impl Probe {
     /// Stops the progress output; records the server's CPU and memory in `report`.
     pub(crate) async fn finish(self, target: &Target, report: &mut Report) -> Result<(), String> {
         self.progress.abort();
-        let (c0, c1) = self.cpu.await.map_err(|e| e.to_string())?;
+        let cpu = self.cpu;
+        let (c0, c1) = tokio::task::spawn_blocking(move || cpu.join())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|_| "the CPU probe failed".to_string())?;
         if let (Some(a), Some(b)) = (c0, c1) {
             report.server_cpu_seconds = Some(b - a);
         }
