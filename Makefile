@@ -38,8 +38,8 @@ run:
 	cargo run --release -- serve
 
 check: web-deps
-	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
 	cd web && npm run typecheck && npm run lint
 
 # npm ci again whenever package-lock.json changed since the last install (npm writes

@@ -755,7 +755,7 @@ async fn postgres_bench_spreads_clients_over_nodes_and_reports_cross_node_fan_ou
     let c = cluster(3).await;
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_quire-bench"));
+    let mut cmd = std::process::Command::new(crate::bench::exe());
     cmd.args(["fanout", "--clients", "6", "--total-rate", "60"])
         .args(["--duration", "1", "--warmup", "0.5", "--api-key"])
         .arg(crate::common::API_KEY)

@@ -45,6 +45,22 @@ pub struct Report {
     pub server_rss_mib: Option<f64>,
     pub rss_per_session_kib: Option<f64>,
     pub server_cpu_seconds: Option<f64>,
+    /// Server CPU in the window divided by the changes committed (acknowledged) in it.
+    pub server_cpu_per_change_us: Option<f64>,
+    /// Server CPU in the window divided by the changes delivered to other clients in it.
+    pub server_cpu_per_delivery_us: Option<f64>,
+    /// Deliveries owed for the changes sent in the window and not rejected (each to every other
+    /// client of its document) and how many arrived.
+    pub deliveries_expected: Option<u64>,
+    pub deliveries_received: Option<u64>,
+    /// `hot-doc`: clients that got their welcome in the join storm, and when the last one did.
+    pub joined: Option<u64>,
+    pub all_joined_seconds: Option<f64>,
+    /// `hot-doc`: connect → welcome per client during the join storm.
+    pub join_latency: Option<Latency>,
+    /// `hot-doc`: server CPU spent on the join storm (joins and presence), from its start until
+    /// every client has its welcome.
+    pub join_cpu_seconds: Option<f64>,
     pub errors: u64,
     pub disconnects: u64,
     pub notes: Vec<String>,
@@ -71,6 +87,15 @@ impl Report {
                 l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms, l.count
             )
         };
+        if let (Some(n), Some(s)) = (self.joined, self.all_joined_seconds) {
+            row("joined", format!("{n} within {s:.2} s"));
+        }
+        if let Some(l) = &self.join_latency {
+            row("join (connect→welcome)", lat(l));
+        }
+        if let Some(v) = self.join_cpu_seconds {
+            row("server CPU for the joins", format!("{v:.2} s"));
+        }
         if let Some(l) = &self.ack_latency {
             row("ack latency", lat(l));
         }
@@ -79,6 +104,14 @@ impl Report {
         }
         if let Some(l) = &self.cross_node_fanout_latency {
             row("cross-node fan-out", lat(l));
+        }
+        if let (Some(e), Some(r)) = (self.deliveries_expected, self.deliveries_received) {
+            let pct = if e == 0 {
+                100.0
+            } else {
+                r as f64 * 100.0 / e as f64
+            };
+            row("deliveries complete", format!("{r} of {e} ({pct:.2}%)"));
         }
         if let Some(v) = self.cold_welcome_ms {
             row("cold welcome (hello→welcome)", format!("{v:.2} ms"));
@@ -97,6 +130,12 @@ impl Report {
         }
         if let Some(v) = self.server_cpu_seconds {
             row("server CPU", format!("{v:.2} s"));
+        }
+        if let Some(v) = self.server_cpu_per_change_us {
+            row("server CPU per change", format!("{v:.1} µs"));
+        }
+        if let Some(v) = self.server_cpu_per_delivery_us {
+            row("server CPU per delivery", format!("{v:.2} µs"));
         }
         row("errors", self.errors.to_string());
         row("disconnects", self.disconnects.to_string());

@@ -60,11 +60,13 @@ impl Backend {
             .http
             .post(format!("{}/api/sessions", self.base))
             .bearer_auth(&self.key)
-            .json(&json!({"document_id": doc, "user_id": user, "user_name": user, "permissions": ["all"], "expires_in": 86400}))
+            .header("content-type", "application/json")
+            .body(json!({"document_id": doc, "user_id": user, "user_name": user, "permissions": ["all"], "expires_in": 86400}).to_string())
             .send()
             .await
             .map_err(|e| e.to_string())?;
-        let v: Value = res.json().await.map_err(|e| e.to_string())?;
+        let body = res.bytes().await.map_err(|e| e.to_string())?;
+        let v: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
         v["token"]
             .as_str()
             .map(str::to_string)
@@ -84,7 +86,8 @@ impl Backend {
                 .http
                 .post(format!("{}/api/documents/{doc}/changes", self.base))
                 .bearer_auth(&self.key)
-                .json(&json!({"changes": changes}))
+                .header("content-type", "application/json")
+                .body(json!({"changes": changes}).to_string())
                 .send()
                 .await
                 .map_err(|e| e.to_string())?;

@@ -6,6 +6,8 @@
 //! histograms on this process's clock. See docs/performance.md.
 
 mod client;
+mod drive;
+mod hot_doc;
 mod report;
 mod scenarios;
 mod server;
@@ -34,6 +36,10 @@ struct Common {
     /// API key of the running server.
     #[arg(long)]
     api_key: Option<String>,
+    /// Process id of the running server (repeat for several processes or nodes), so a run with
+    /// `--url` still reports the server's CPU and memory; without it they are not measured.
+    #[arg(long = "server-pid", requires = "url")]
+    server_pids: Vec<u32>,
     /// Database for the server this benchmark starts (default: SQLite in a temp dir).
     #[arg(long)]
     database_url: Option<String>,
@@ -72,6 +78,16 @@ enum Command {
         /// Changes per second per client.
         #[arg(long, default_value_t = 20.0)]
         rate: f64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// One document, very many clients: a join storm with presence, then fan-out to all.
+    HotDoc {
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        /// Changes per second across all clients.
+        #[arg(long, default_value_t = 100.0)]
+        total_rate: f64,
         #[command(flatten)]
         common: Common,
     },
@@ -135,7 +151,11 @@ fn target(common: &Common) -> Result<server::Target, String> {
                     );
                 }
             }
-            Ok(server::Target::external(&common.url, key))
+            Ok(server::Target::external(
+                &common.url,
+                key,
+                &common.server_pids,
+            ))
         }
         _ => {
             let mut args = common.server_args.clone();
@@ -189,6 +209,7 @@ async fn run(command: Command, fd_limit: u64) -> Result<(), String> {
             common,
         } => {
             check(&common, clients)?;
+            check_rate(total_rate)?;
             let t = target(&common)?;
             let load = scenarios::Load {
                 docs: 1,
@@ -205,7 +226,8 @@ async fn run(command: Command, fd_limit: u64) -> Result<(), String> {
             rate,
             common,
         } => {
-            check(&common, docs * clients)?;
+            check(&common, docs.saturating_mul(clients))?;
+            check_rate(rate)?;
             let t = target(&common)?;
             let load = scenarios::Load {
                 docs,
@@ -219,16 +241,30 @@ async fn run(command: Command, fd_limit: u64) -> Result<(), String> {
                 common.json,
             )
         }
+        Command::HotDoc {
+            clients,
+            total_rate,
+            common,
+        } => {
+            check(&common, clients)?;
+            check_rate(total_rate)?;
+            warn_fd_limit(fd_limit, clients);
+            let t = target(&common)?;
+            let p = hot_doc::HotDoc {
+                clients,
+                total_rate,
+                duration: Duration::from_secs_f64(common.duration),
+                warmup: Duration::from_secs_f64(common.warmup),
+            };
+            (hot_doc::hot_doc(&t, p).await?, common.json)
+        }
         Command::Idle {
             sessions,
             docs,
             common,
         } => {
             check(&common, sessions)?;
-            // Each session costs a descriptor here and one in the server (its child).
-            if (fd_limit as usize) < sessions + 1000 {
-                eprintln!("warning: the open-file limit {fd_limit} is below {sessions} sessions + 1000; connections will fail");
-            }
+            warn_fd_limit(fd_limit, sessions);
             let t = target(&common)?;
             let mut r =
                 scenarios::idle(&t, sessions, docs, Duration::from_secs_f64(common.duration))
@@ -262,6 +298,23 @@ async fn run(command: Command, fd_limit: u64) -> Result<(), String> {
         eprintln!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// Each session costs a descriptor here and one in the server (a child of this process, so it
+/// inherits the raised limit; a server started by hand needs `ulimit -n` raised likewise).
+fn warn_fd_limit(fd_limit: u64, sessions: usize) {
+    if (fd_limit as usize) < sessions + 1000 {
+        eprintln!("warning: the open-file limit {fd_limit} is below {sessions} sessions + 1000; connections will fail");
+    }
+}
+
+/// Changes per second (per client or in total) must be a positive, finite, bounded figure.
+fn check_rate(rate: f64) -> Result<(), String> {
+    if rate > 0.0 && rate <= 1_000_000.0 {
+        Ok(())
+    } else {
+        Err("a rate must be above 0 and at most 1,000,000 changes/s".into())
+    }
 }
 
 fn check(common: &Common, sessions: usize) -> Result<(), String> {

@@ -14,6 +14,8 @@ pub struct Target {
     pub bases: Vec<String>,
     pub api_key: String,
     child: Option<Child>,
+    /// The processes of an external server (`--server-pid`), for its CPU and memory.
+    external_pids: Vec<u32>,
     /// Arguments to restart a managed server with (cold-open measures a fresh process).
     restart: Option<(Vec<String>, PathBuf)>,
     _dir: Option<tempfile::TempDir>,
@@ -23,7 +25,7 @@ pub const BENCH_API_KEY: &str = "quire-bench-api-key-0123456789";
 
 impl Target {
     /// Already running servers (several nodes of one deployment, or one).
-    pub fn external(urls: &[String], api_key: &str) -> Target {
+    pub fn external(urls: &[String], api_key: &str, pids: &[u32]) -> Target {
         let bases: Vec<String> = urls
             .iter()
             .map(|u| u.trim_end_matches('/').to_string())
@@ -33,6 +35,7 @@ impl Target {
             bases,
             api_key: api_key.to_string(),
             child: None,
+            external_pids: pids.to_vec(),
             restart: None,
             _dir: None,
         }
@@ -50,13 +53,19 @@ impl Target {
             base,
             api_key: BENCH_API_KEY.to_string(),
             child: Some(child),
+            external_pids: Vec::new(),
             restart: Some((args, data)),
             _dir: Some(dir),
         })
     }
 
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.id())
+    /// The server's processes whose CPU and memory a run reports: the child this benchmark
+    /// started, or the `--server-pid`s given; empty when neither is known.
+    pub fn pids(&self) -> Vec<u32> {
+        match &self.child {
+            Some(c) => vec![c.id()],
+            None => self.external_pids.clone(),
+        }
     }
 
     /// Stops and restarts a managed server on the same data; false for an external one.
@@ -124,8 +133,26 @@ fn spawn(args: &[String], data: &std::path::Path) -> std::io::Result<(Child, Str
     Ok((child, format!("http://{addr}")))
 }
 
+/// Resident memory of the processes together, in bytes; `None` if there are none or one cannot
+/// be read.
+pub fn rss_bytes(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&p| rss_of(p)).sum()
+}
+
+/// CPU seconds (user + system) the processes have used together; `None` if there are none or
+/// one cannot be read.
+pub fn cpu_seconds(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&p| cpu_of(p)).sum()
+}
+
 /// Resident memory of a process, in bytes (from /proc/PID/status).
-pub fn rss_bytes(pid: u32) -> Option<u64> {
+fn rss_of(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -133,7 +160,7 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
 }
 
 /// CPU seconds (user + system) a process has used (from /proc/PID/stat).
-pub fn cpu_seconds(pid: u32) -> Option<f64> {
+fn cpu_of(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = after.split_whitespace().collect();
