@@ -12,7 +12,6 @@ use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
-use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::entities::audit_event::{self, Column, Entity};
@@ -20,6 +19,7 @@ use crate::records::Record;
 use crate::store::Batch;
 use crate::time_util::{micros_to_rfc3339, now_micros};
 use crate::wire::common::{Kind, Op};
+use crate::wire::rest::EntryView;
 
 pub mod maintenance;
 pub mod snapshots;
@@ -112,33 +112,6 @@ pub struct Filter {
     /// Entries with an id greater than this (the previous page's `next`).
     pub after: Option<i64>,
     pub limit: u64,
-}
-
-/// One entry as the history API shows it.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct EntryView {
-    pub id: i64,
-    pub at: String,
-    pub kind: String,
-    pub actor: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub actor_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub seq: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub layer: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub record_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub record_kind: Option<String>,
-    /// The record's content after a create or update.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub content: Option<Box<RawValue>>,
-    /// What an event other than a record change was about.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub detail: Option<Box<RawValue>>,
 }
 
 fn raw(text: Option<String>) -> Option<Box<RawValue>> {

@@ -2,15 +2,14 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
-use serde::Serialize;
 
 use crate::auth::tokens::{DocumentRef, VerifiedToken};
 use crate::entities::usage_event;
 use crate::store::Committer;
 use crate::time_util::{micros_to_day, now_micros};
+use crate::wire::rest::DailyUsage;
 
 /// Records that `token`'s holder opened its document now. Goes through the committer, so
 /// thousands of opens a second share transactions instead of contending for the database;
@@ -48,16 +47,6 @@ pub struct Filter {
     pub to: Option<i64>,
     /// Matches a managed document id or an app document id.
     pub document_id: Option<String>,
-}
-
-/// Opens of one document on one UTC day.
-#[derive(Debug, Serialize, FromQueryResult, utoipa::ToSchema)]
-pub struct DailyUsage {
-    pub day: String,
-    pub document_id: Option<String>,
-    pub app_document_id: Option<String>,
-    pub opens: i64,
-    pub unique_users: i64,
 }
 
 /// Aggregates opens per document and per day, oldest day first.

@@ -8,12 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::client::ChangeRequest;
 use super::server::Outcome;
-use crate::audit::EntryView;
 use crate::auth::rights::{CollabPermission, Permission};
 use crate::exchange::geometry::PageGeometry;
 use crate::exchange::instant_json;
 use crate::exchange::layers::LayerSummary;
-use crate::usage::DailyUsage;
 
 // Errors.
 
@@ -322,4 +320,45 @@ pub struct CopyBody {
     pub from: String,
     #[serde(default)]
     pub to: String,
+}
+
+// History and usage.
+
+/// One entry as the history API shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EntryView {
+    pub id: i64,
+    pub at: String,
+    pub kind: String,
+    pub actor: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_kind: Option<String>,
+    /// The record's content after a create or update.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub content: Option<Box<serde_json::value::RawValue>>,
+    /// What an event other than a record change was about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<Box<serde_json::value::RawValue>>,
+}
+
+/// Opens of one document on one UTC day.
+// Also the row type of the usage aggregation query (`crate::usage::aggregate`), which reads
+// it straight from the database.
+#[derive(Debug, Serialize, sea_orm::FromQueryResult, utoipa::ToSchema)]
+pub struct DailyUsage {
+    pub day: String,
+    pub document_id: Option<String>,
+    pub app_document_id: Option<String>,
+    pub opens: i64,
+    pub unique_users: i64,
 }

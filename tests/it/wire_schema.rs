@@ -139,7 +139,10 @@ impl<'s> Checked<'s> {
     async fn recv_presence(&mut self, event: &str) -> Value {
         loop {
             let v = self.recv_type("presence").await;
-            if let Some(found) = presence_events(&v).into_iter().find(|e| e["event"] == event) {
+            if let Some(found) = presence_events(&v)
+                .into_iter()
+                .find(|e| e["event"] == event)
+            {
                 return found;
             }
         }
@@ -229,7 +232,10 @@ async fn every_frame_of_a_live_session_is_valid_against_the_protocol_schema() {
     assert_eq!(welcome["changes"].as_array().unwrap().len(), 3);
     // (Heard of before it leaves: a session that joins and leaves within one presence tick is
     // not announced at all.)
-    assert_eq!(a.recv_presence("joined").await["session"]["user_id"], "carol");
+    assert_eq!(
+        a.recv_presence("joined").await["session"]["user_id"],
+        "carol"
+    );
     assert_eq!(welcome["presence"].as_array().unwrap().len(), 2);
     let refused = c.send_change(create("c2", "ink-2", 1)).await;
     assert_eq!(refused["code"], "not_permitted", "{refused}");
