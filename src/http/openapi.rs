@@ -116,7 +116,7 @@ async fn spec() -> HttpResponse {
 
 /// `GET /api/protocol.schema.json`: the JSON Schema (2020-12) of the live protocol's messages
 /// (`crate::wire::schema`), also committed as docs/protocol.schema.json.
-#[utoipa::path(get, path = "/api/protocol.schema.json", tag = "health", responses((status = 200, description = "the JSON Schema of the WebSocket messages (docs/protocol.md)", body = Object)))]
+#[utoipa::path(get, path = "/api/protocol.schema.json", tag = "health", responses((status = 200, description = "the JSON Schema of the WebSocket messages (docs/protocol.md)", body = Object, content_type = "application/schema+json")))]
 async fn protocol_schema() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/schema+json")
