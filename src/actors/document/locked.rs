@@ -17,11 +17,7 @@ use sea_orm::ConnectionTrait;
 
 use super::commit::CATCH_UP_CHUNK;
 use super::{DocumentActor, Phase};
-use crate::store::{self, Missed};
-
-/// What a change is refused with when its document could not be locked for the commit.
-const UNAVAILABLE: &str =
-    "the server could not commit this change; nothing was applied, send it again";
+use crate::store::{self, CommitError, Missed};
 
 /// How long a document commits under the lock after the last sign of another writer.
 pub(super) const CONTENDED_FOR: Duration = Duration::from_secs(10);
@@ -54,10 +50,17 @@ impl DocumentActor {
                 .map(move |res, act, ctx| match res {
                     Err(e) => {
                         // The database is away (or the lock did not come in time): the pending
-                        // changes are refused as `unavailable`, as a failed commit's are.
+                        // changes fail exactly as a failed commit's do (`unavailable`).
                         tracing::warn!(document_id = %act.id, error = %e, "locking the document for a commit failed");
-                        act.refuse_pending(UNAVAILABLE);
-                        act.settle(ctx);
+                        match act.apply_pending() {
+                            Some((batch, applied)) => act.committed(
+                                ctx,
+                                batch,
+                                Err(CommitError::Unavailable(e)),
+                                applied,
+                            ),
+                            None => act.settle(ctx),
+                        }
                     }
                     Ok((locked, missed)) => act.locked(ctx, locked, missed, target),
                 }),
