@@ -82,6 +82,8 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
             max_pending_bytes: config.max_pending_bytes.max(1),
             // Other nodes may write the same documents: a lost hint is caught up this often.
             catch_up_every: postgres.then_some(CATCH_UP_EVERY),
+            // At most a second: it delays acknowledgements of a busy document.
+            commit_interval: Duration::from_millis(config.commit_interval_ms.min(1_000)),
             ..DocumentConfig::default()
         },
         arbiters,

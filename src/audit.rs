@@ -10,7 +10,8 @@ use std::collections::HashMap;
 
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde_json::value::RawValue;
 
@@ -24,42 +25,61 @@ use crate::wire::rest::EntryView;
 pub mod maintenance;
 pub mod snapshots;
 
-/// How many rows one multi-row insert carries.
-const CHUNK: usize = 200;
 /// Most entries one history page returns.
 pub const MAX_PAGE: u64 = 500;
 
 /// Appends one entry per change of every batch in `batches`, inside their transaction, in
 /// multi-row statements over the whole group (not one per batch).
-pub async fn append_batches(txn: &impl ConnectionTrait, batches: &[&Batch]) -> Result<(), DbErr> {
-    let mut rows = batches.iter().flat_map(|batch| {
-        batch.changes.iter().map(|c| audit_event::ActiveModel {
-            id: NotSet,
-            document_id: Set(Some(batch.document_id.clone())),
-            at: Set(c.record.updated_at),
-            kind: Set(format!("record.{}", c.op.as_str())),
-            actor: Set(c.author.clone()),
-            actor_name: Set(c.author_name.clone()),
-            seq: Set(Some(c.seq)),
-            layer: Set(Some(c.layer.clone())),
-            record_id: Set(Some(c.record.id.clone())),
-            record_kind: Set(Some(c.record.kind.as_str().to_string())),
-            content: Set((c.op != Op::Delete).then(|| c.record.content.get().to_string())),
-            creator: Set(Some(c.record.creator.clone())),
-            creator_name: Set(c.record.creator_name.clone()),
-            creator_group: Set(c.record.group.clone()),
-            created_at: Set(Some(c.record.created_at)),
-            detail: Set(None),
+pub async fn append_batches(txn: &DatabaseTransaction, batches: &[&Batch]) -> Result<(), DbErr> {
+    let rows = batches.iter().flat_map(|batch| {
+        batch.changes.iter().map(|c| {
+            vec![
+                Some(batch.document_id.clone()).into(),
+                c.record.updated_at.into(),
+                format!("record.{}", c.op.as_str()).into(),
+                c.author.clone().into(),
+                c.author_name.clone().into(),
+                Some(c.seq).into(),
+                Some(c.layer.clone()).into(),
+                Some(c.record.id.clone()).into(),
+                Some(c.record.kind.as_str().to_string()).into(),
+                (c.op != Op::Delete)
+                    .then(|| c.record.content.get().to_string())
+                    .into(),
+                Some(c.record.creator.clone()).into(),
+                c.record.creator_name.clone().into(),
+                c.record.group.clone().into(),
+                Some(c.record.created_at).into(),
+            ]
         })
     });
-    loop {
-        let chunk: Vec<_> = rows.by_ref().take(CHUNK).collect();
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        Entity::insert_many(chunk).exec(txn).await?;
-    }
+    RECORD_CHANGES.rows(txn, rows).await
 }
+
+/// The audit entries of record changes (`detail` stays null; `id` is assigned by the database).
+const RECORD_CHANGES: crate::store::rows::Insert<audit_event::Column> = {
+    use audit_event::Column as C;
+    crate::store::rows::Insert {
+        table: "audit_events",
+        columns: &[
+            C::DocumentId,
+            C::At,
+            C::Kind,
+            C::Actor,
+            C::ActorName,
+            C::Seq,
+            C::Layer,
+            C::RecordId,
+            C::RecordKind,
+            C::Content,
+            C::Creator,
+            C::CreatorName,
+            C::CreatorGroup,
+            C::CreatedAt,
+        ],
+        upsert: None,
+    }
+};
 
 /// An event other than a record change.
 pub struct Event {

@@ -201,6 +201,13 @@ pub struct Config {
     #[arg(long, env = "QUIRE_MAX_PENDING_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub max_pending_bytes: usize,
 
+    /// Least milliseconds between two commits of one document. A busy document's changes that
+    /// arrive within it are committed, acknowledged and fanned out together: one transaction and
+    /// one socket write per session instead of one per change. A document that was quiet for
+    /// this long commits at once. 0 commits every change as soon as it can.
+    #[arg(long, env = "QUIRE_COMMIT_INTERVAL_MS", default_value_t = 5)]
+    pub commit_interval_ms: u64,
+
     /// Threads that run document actors (default: one per core).
     #[arg(long, env = "QUIRE_DOCUMENT_THREADS")]
     pub document_threads: Option<usize>,

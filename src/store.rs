@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QuerySelect, Set, TransactionTrait,
+    QueryFilter, QuerySelect, TransactionTrait, Value,
 };
 use serde_json::value::RawValue;
 
@@ -18,6 +18,7 @@ use crate::wire::common::{Kind, Op};
 mod committer;
 mod locked;
 mod log;
+pub(crate) mod rows;
 pub use committer::Committer;
 pub use locked::{commit_locked, lock_head, LockedHead};
 pub use log::{read_log, read_missed, Missed};
@@ -257,8 +258,7 @@ impl Batch {
     }
 }
 
-/// How many rows one multi-row statement carries.
-const CHUNK: usize = 200;
+use rows::CHUNK;
 
 /// Writes one batch inside `txn`; false (and nothing written) when the sequence row has moved.
 async fn write_batch(txn: &DatabaseTransaction, batch: &Batch, now: i64) -> Result<bool, DbErr> {
@@ -345,8 +345,66 @@ async fn advance_all(
 /// Writes the rows of `batches` (each already [`advance`]d, at most one per document): the
 /// records, the log, the audit entries and the webhook events, each kind in multi-row
 /// statements over all the batches together.
+/// The records' upsert: a change's record replaces what was stored under its id.
+const RECORDS: rows::Insert<record::Column> = {
+    use record::Column as C;
+    rows::Insert {
+        table: "records",
+        columns: &[
+            C::DocumentId,
+            C::Layer,
+            C::Id,
+            C::Kind,
+            C::Content,
+            C::Creator,
+            C::CreatorGroup,
+            C::CreatorName,
+            C::Seq,
+            C::CreatedAt,
+            C::UpdatedAt,
+        ],
+        upsert: Some((
+            &[C::DocumentId, C::Layer, C::Id],
+            &[
+                C::Kind,
+                C::Content,
+                C::Creator,
+                C::CreatorGroup,
+                C::CreatorName,
+                C::Seq,
+                C::UpdatedAt,
+            ],
+        )),
+    }
+};
+
+/// The change log's insert.
+const LOG: rows::Insert<change::Column> = {
+    use change::Column as C;
+    rows::Insert {
+        table: "changes",
+        columns: &[
+            C::DocumentId,
+            C::Seq,
+            C::Layer,
+            C::RecordId,
+            C::Kind,
+            C::Op,
+            C::Content,
+            C::Author,
+            C::AuthorName,
+            C::Creator,
+            C::CreatorName,
+            C::CreatorGroup,
+            C::CreatedAt,
+            C::At,
+        ],
+        upsert: None,
+    }
+};
+
 async fn write_rows(txn: &DatabaseTransaction, batches: &[&Batch]) -> Result<(), DbErr> {
-    let mut upserts = Vec::new();
+    let mut upserts: Vec<Vec<Value>> = Vec::new();
     for batch in batches {
         // The final state of each touched record: later changes in the batch win.
         let mut finals: HashMap<(&str, &str), &LoggedChange> = HashMap::new();
@@ -359,19 +417,19 @@ async fn write_rows(txn: &DatabaseTransaction, batches: &[&Batch]) -> Result<(),
                 deletes.entry(layer).or_default().push(id);
             } else {
                 let r = &c.record;
-                upserts.push(record::ActiveModel {
-                    document_id: Set(batch.document_id.clone()),
-                    layer: Set(layer.to_string()),
-                    id: Set(r.id.clone()),
-                    kind: Set(r.kind.as_str().to_string()),
-                    content: Set(r.content.get().to_string()),
-                    creator: Set(r.creator.clone()),
-                    creator_group: Set(r.group.clone()),
-                    creator_name: Set(r.creator_name.clone()),
-                    seq: Set(r.rev),
-                    created_at: Set(r.created_at),
-                    updated_at: Set(r.updated_at),
-                });
+                upserts.push(vec![
+                    batch.document_id.clone().into(),
+                    layer.to_string().into(),
+                    r.id.clone().into(),
+                    r.kind.as_str().into(),
+                    r.content.get().into(),
+                    r.creator.clone().into(),
+                    r.group.clone().into(),
+                    r.creator_name.clone().into(),
+                    r.rev.into(),
+                    r.created_at.into(),
+                    r.updated_at.into(),
+                ]);
             }
         }
         for (layer, ids) in deletes {
@@ -385,57 +443,32 @@ async fn write_rows(txn: &DatabaseTransaction, batches: &[&Batch]) -> Result<(),
             }
         }
     }
-    let mut upserts = upserts.into_iter().peekable();
-    while upserts.peek().is_some() {
-        let chunk: Vec<_> = upserts.by_ref().take(CHUNK).collect();
-        record::Entity::insert_many(chunk)
-            .on_conflict(
-                OnConflict::columns([
-                    record::Column::DocumentId,
-                    record::Column::Layer,
-                    record::Column::Id,
-                ])
-                .update_columns([
-                    record::Column::Kind,
-                    record::Column::Content,
-                    record::Column::Creator,
-                    record::Column::CreatorGroup,
-                    record::Column::CreatorName,
-                    record::Column::Seq,
-                    record::Column::UpdatedAt,
-                ])
-                .to_owned(),
-            )
-            .exec(txn)
-            .await?;
-    }
-    let mut log = batches.iter().flat_map(|batch| {
-        batch.changes.iter().map(|c| change::ActiveModel {
-            document_id: Set(batch.document_id.clone()),
-            seq: Set(c.seq),
-            layer: Set(c.layer.clone()),
-            record_id: Set(c.record.id.clone()),
-            kind: Set(c.record.kind.as_str().to_string()),
-            op: Set(c.op.as_str().to_string()),
-            content: Set((c.op != Op::Delete).then(|| c.record.content.get().to_string())),
-            author: Set(c.author.clone()),
-            author_name: Set(c.author_name.clone()),
-            creator: Set(c.record.creator.clone()),
-            creator_name: Set(c.record.creator_name.clone()),
-            creator_group: Set(c.record.group.clone()),
-            created_at: Set(c.record.created_at),
-            // The change's own time, which is the record's `updated_at`: both read paths (the
-            // records and the log) then show the same instant.
-            at: Set(c.record.updated_at),
+    RECORDS.rows(txn, upserts).await?;
+    let log = batches.iter().flat_map(|batch| {
+        batch.changes.iter().map(|c| {
+            vec![
+                batch.document_id.clone().into(),
+                c.seq.into(),
+                c.layer.clone().into(),
+                c.record.id.clone().into(),
+                c.record.kind.as_str().into(),
+                c.op.as_str().into(),
+                (c.op != Op::Delete)
+                    .then(|| c.record.content.get().to_string())
+                    .into(),
+                c.author.clone().into(),
+                c.author_name.clone().into(),
+                c.record.creator.clone().into(),
+                c.record.creator_name.clone().into(),
+                c.record.group.clone().into(),
+                c.record.created_at.into(),
+                // The change's own time, which is the record's `updated_at`: both read paths
+                // (the records and the log) then show the same instant.
+                c.record.updated_at.into(),
+            ]
         })
     });
-    loop {
-        let chunk: Vec<_> = log.by_ref().take(CHUNK).collect();
-        if chunk.is_empty() {
-            break;
-        }
-        change::Entity::insert_many(chunk).exec(txn).await?;
-    }
+    LOG.rows(txn, log).await?;
     crate::audit::append_batches(txn, batches).await?;
     crate::webhooks::enqueue_batches(txn, batches).await?;
     for batch in batches {

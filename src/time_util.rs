@@ -1,6 +1,6 @@
 //! Time helpers: the database stores microseconds since the Unix epoch; the API speaks RFC 3339.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Now, in microseconds since the Unix epoch.
 pub fn now_micros() -> i64 {
@@ -35,4 +35,45 @@ pub fn parse_to_micros(s: &str) -> Option<i64> {
     let day =
         time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
     Some((day.midnight().assume_utc().unix_timestamp_nanos() / 1000) as i64)
+}
+
+/// Pacing: how long something that could start `now` waits so that starts are at least
+/// `interval` apart (`None`: start at once). The first start, and one after a pause of
+/// `interval` or more, never waits; an interval of zero never waits. Used by the document
+/// actors' commits (`actors/document/pacing.rs`).
+pub fn pace(last_start: Option<Instant>, now: Instant, interval: Duration) -> Option<Duration> {
+    let due = last_start? + interval;
+    (due > now).then(|| due - now)
+}
+
+#[cfg(test)]
+mod pace_tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn the_first_start_goes_at_once() {
+        assert_eq!(pace(None, Instant::now(), 5 * MS), None);
+    }
+
+    #[test]
+    fn after_a_pause_of_the_interval_a_start_goes_at_once() {
+        let now = Instant::now();
+        assert_eq!(pace(Some(now - 5 * MS), now, 5 * MS), None);
+        assert_eq!(pace(Some(now - 900 * MS), now, 5 * MS), None);
+    }
+
+    #[test]
+    fn a_start_within_the_interval_waits_for_the_rest_of_it() {
+        let now = Instant::now();
+        assert_eq!(pace(Some(now - 2 * MS), now, 5 * MS), Some(3 * MS));
+        assert_eq!(pace(Some(now), now, 5 * MS), Some(5 * MS));
+    }
+
+    #[test]
+    fn an_interval_of_zero_never_waits() {
+        let now = Instant::now();
+        assert_eq!(pace(Some(now), now, Duration::ZERO), None);
+    }
 }

@@ -669,3 +669,56 @@ async fn markup_and_style_values_a_viewer_would_render_are_refused_and_nothing_i
         .await;
     assert_eq!(v["type"], "ack", "{v}");
 }
+
+/// A busy document commits at most once per `--commit-interval-ms`: a change that follows a
+/// commit within the interval waits for the rest of it, and everything that arrives meanwhile
+/// is committed and fanned out together (one socket write per session). A document that was
+/// quiet for the interval commits at once.
+#[tokio::test]
+async fn a_busy_document_commits_at_most_once_per_commit_interval() {
+    let interval = Duration::from_secs(1);
+    let server = server_with_doc(Options {
+        extra_args: vec!["--commit-interval-ms".into(), "1000".into()],
+        ..Options::default()
+    })
+    .await;
+    let token = server.token("doc", "u", &["all"]).await;
+    let mut a = Ws::join(&server, &token, None).await;
+    let mut b = Ws::join(&server, &token, None).await;
+
+    // Quiet document: the first change is not held back by the interval.
+    let sent = std::time::Instant::now();
+    assert_eq!(a.change(create("first", "r0", 0)).await["type"], "ack");
+    let first_ack = sent.elapsed();
+    assert!(
+        first_ack < interval / 2,
+        "the first change waited {first_ack:?}"
+    );
+
+    let groups = "quire_commit_group_batches_count";
+    let before = crate::metrics::scrape_at(&server, &server.base).await[groups];
+
+    // Within the interval: held until it has passed since the first commit started, then the
+    // three go in one commit (consecutive sequence numbers, delivered back to back).
+    let batch: Vec<Value> = (1..=3)
+        .map(|i| create(&format!("c{i}"), &format!("r{i}"), 0))
+        .collect();
+    for change in &batch {
+        a.send(json!({"type": "changes", "changes": [change]}))
+            .await;
+    }
+    let acks = answers(&mut a, 3).await;
+    let waited = sent.elapsed();
+    assert!(acks.iter().all(|v| v["type"] == "ack"), "{acks:?}");
+    assert!(
+        waited >= interval - Duration::from_millis(100),
+        "committed {waited:?} after the first change, inside the {interval:?} interval"
+    );
+    let seqs: Vec<i64> = acks.iter().map(|v| v["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, vec![2, 3, 4]);
+    for seq in 1..=4 {
+        assert_eq!(b.recv_type("change").await["seq"], seq);
+    }
+    let after = crate::metrics::scrape_at(&server, &server.base).await[groups];
+    assert_eq!(after - before, 1.0, "the three changes went in one commit");
+}

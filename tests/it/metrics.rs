@@ -24,7 +24,7 @@ fn parse(text: &str) -> Scrape {
         .collect()
 }
 
-async fn scrape_at(server: &Server, base: &str) -> Scrape {
+pub(crate) async fn scrape_at(server: &Server, base: &str) -> Scrape {
     let res = server
         .http
         .get(format!("{base}/metrics"))

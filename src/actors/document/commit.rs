@@ -144,7 +144,8 @@ impl DocumentActor {
     }
 
     /// Applies everything pending as one batch and commits it; acks and broadcasts follow the
-    /// commit. At most one commit is in flight. A contended document (several nodes writing
+    /// commit. At most one commit is in flight, and a busy document commits at most once per
+    /// `commit_interval` (`pacing.rs`). A contended document (several nodes writing
     /// it) commits under its sequence row's lock instead (`locked.rs`).
     pub(super) fn start_commit(&mut self, ctx: &mut Context<Self>) {
         if self.committing || self.pending.is_empty() {
@@ -154,6 +155,10 @@ impl DocumentActor {
             self.refuse_pending("the document is not open on this server; send the change again");
             return;
         };
+        if self.must_wait_for_pace(ctx) {
+            return;
+        }
+        self.commit_starts();
         if self.contended() {
             self.commit_under_lock(ctx);
             return;

@@ -25,6 +25,7 @@ mod intake;
 mod listing;
 mod locked;
 mod nodes;
+mod pacing;
 mod presence;
 mod reads;
 
@@ -63,6 +64,9 @@ pub struct DocumentConfig {
     /// How often an open document checks the database for changes other nodes committed, in
     /// case a hint was lost (several nodes on PostgreSQL); `None` on a single node.
     pub catch_up_every: Option<Duration>,
+    /// Least time between the starts of two commits of one document: what arrives meanwhile
+    /// is committed together (`pacing.rs`). Zero commits each batch as soon as it can.
+    pub commit_interval: Duration,
 }
 
 impl Default for DocumentConfig {
@@ -75,6 +79,7 @@ impl Default for DocumentConfig {
             max_pending_bytes: 32 * 1024 * 1024,
             max_backlog: 4_096,
             catch_up_every: None,
+            commit_interval: Duration::ZERO,
         }
     }
 }
@@ -256,6 +261,10 @@ pub struct DocumentActor {
     next_group: u64,
     /// A commit or a catch-up is in flight: new changes queue, joins and reads wait.
     committing: bool,
+    /// When the last commit started, and whether a timer waits to start the next one
+    /// (`pacing.rs`).
+    last_commit_start: Option<Instant>,
+    pace_timer: bool,
     deferred: Vec<Deferred>,
     idle_since: Option<Instant>,
     /// The newest head another node told of (or a lost race implied): past this node's head,
@@ -301,6 +310,8 @@ impl DocumentActor {
             pending_bytes: 0,
             next_group: 0,
             committing: false,
+            last_commit_start: None,
+            pace_timer: false,
             deferred: Vec::new(),
             idle_since: Some(Instant::now()),
             hinted_head: 0,
