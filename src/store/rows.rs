@@ -37,13 +37,14 @@ impl<C: IdenStatic> Insert<C> {
         let backend = txn.get_database_backend();
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
-            let mut values = Vec::with_capacity(CHUNK * self.columns.len());
-            let mut count = 0;
-            for row in rows.by_ref().take(CHUNK) {
+            let chunk: Vec<Vec<Value>> = rows.by_ref().take(CHUNK).collect();
+            // Sized for this chunk: a group of one change must not allocate room for 200.
+            let mut values = Vec::with_capacity(chunk.len() * self.columns.len());
+            for row in &chunk {
                 debug_assert_eq!(row.len(), self.columns.len(), "{}", self.table);
-                values.extend(row);
-                count += 1;
             }
+            let count = chunk.len();
+            values.extend(chunk.into_iter().flatten());
             let sql = self.sql(backend, count);
             txn.execute(Statement::from_sql_and_values(backend, sql, values))
                 .await?;
@@ -89,8 +90,9 @@ impl<C: IdenStatic> Insert<C> {
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                let name = c.as_str();
-                sql.push_str(&format!("\"{name}\" = excluded.\"{name}\""));
+                push_name(&mut sql, c.as_str());
+                sql.push_str(" = excluded.");
+                push_name(&mut sql, c.as_str());
             }
         }
         sql
@@ -102,10 +104,15 @@ fn push_names<C: IdenStatic>(sql: &mut String, columns: &[C]) {
         if i > 0 {
             sql.push_str(", ");
         }
-        sql.push('"');
-        sql.push_str(c.as_str());
-        sql.push('"');
+        push_name(sql, c.as_str());
     }
+}
+
+/// A column name, quoted (the names are the entities' own, never outside input).
+fn push_name(sql: &mut String, name: &str) {
+    sql.push('"');
+    sql.push_str(name);
+    sql.push('"');
 }
 
 #[cfg(test)]
