@@ -107,6 +107,22 @@ pub struct ClientResult {
     pub disconnects: u64,
 }
 
+impl ClientResult {
+    /// Nothing received yet.
+    pub fn empty() -> ClientResult {
+        ClientResult {
+            ack: histogram(),
+            fanout: histogram(),
+            cross: histogram(),
+            acks_in_window: 0,
+            deliveries_in_window: 0,
+            deliveries_of_window: 0,
+            errors: 0,
+            disconnects: 0,
+        }
+    }
+}
+
 /// Client `i` (of document `doc`) writes until the window ends, then waits for its answers and
 /// the others' last changes.
 pub async fn drive(
@@ -116,16 +132,7 @@ pub async fn drive(
     mut stream: Stream,
     run: Arc<Run>,
 ) -> ClientResult {
-    let mut r = ClientResult {
-        ack: histogram(),
-        fanout: histogram(),
-        cross: histogram(),
-        acks_in_window: 0,
-        deliveries_in_window: 0,
-        deliveries_of_window: 0,
-        errors: 0,
-        disconnects: 0,
-    };
+    let mut r = ClientResult::empty();
     let mut sent_at: HashMap<u64, (Instant, bool)> = HashMap::new();
     let period = Duration::from_secs_f64(1.0 / run.rate_per_client);
     // Spread the clients' schedules evenly over one period so the load is smooth.

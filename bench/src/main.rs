@@ -211,13 +211,7 @@ async fn run(command: Command, fd_limit: u64) -> Result<(), String> {
             check(&common, clients)?;
             check_rate(total_rate)?;
             let t = target(&common)?;
-            let load = scenarios::Load {
-                docs: 1,
-                clients_per_doc: clients,
-                rate_per_client: total_rate / clients as f64,
-                duration: Duration::from_secs_f64(common.duration),
-                warmup: Duration::from_secs_f64(common.warmup),
-            };
+            let load = writing_load(&common, 1, clients, total_rate / clients as f64);
             (scenarios::writing(&t, "fanout", load).await?, common.json)
         }
         Command::ManyDocs {
@@ -229,13 +223,7 @@ async fn run(command: Command, fd_limit: u64) -> Result<(), String> {
             check(&common, docs.saturating_mul(clients))?;
             check_rate(rate)?;
             let t = target(&common)?;
-            let load = scenarios::Load {
-                docs,
-                clients_per_doc: clients,
-                rate_per_client: rate,
-                duration: Duration::from_secs_f64(common.duration),
-                warmup: Duration::from_secs_f64(common.warmup),
-            };
+            let load = writing_load(&common, docs, clients, rate);
             (
                 scenarios::writing(&t, "many-docs", load).await?,
                 common.json,
@@ -305,6 +293,22 @@ async fn run(command: Command, fd_limit: u64) -> Result<(), String> {
 fn warn_fd_limit(fd_limit: u64, sessions: usize) {
     if (fd_limit as usize) < sessions + 1000 {
         eprintln!("warning: the open-file limit {fd_limit} is below {sessions} sessions + 1000; connections will fail");
+    }
+}
+
+/// The load of a writing scenario (`fanout`, `many-docs`), timed by `common`.
+fn writing_load(
+    common: &Common,
+    docs: usize,
+    clients_per_doc: usize,
+    rate_per_client: f64,
+) -> scenarios::Load {
+    scenarios::Load {
+        docs,
+        clients_per_doc,
+        rate_per_client,
+        duration: Duration::from_secs_f64(common.duration),
+        warmup: Duration::from_secs_f64(common.warmup),
     }
 }
 
