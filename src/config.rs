@@ -169,7 +169,8 @@ pub struct Config {
     #[arg(long, env = "QUIRE_AUDIT_SNAPSHOT_EVERY", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub audit_snapshot_every: u64,
 
-    /// Seconds between two runs of the audit maintenance task (snapshots and retention).
+    /// Seconds between two runs of the audit maintenance task (snapshots and retention); the
+    /// first run is one interval after start-up.
     #[arg(long, env = "QUIRE_AUDIT_MAINTENANCE_INTERVAL", default_value_t = 60.0, value_parser = parse_interval)]
     pub audit_maintenance_interval: f64,
 

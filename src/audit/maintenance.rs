@@ -11,6 +11,9 @@
 //! ones get `history_pruned`. Entries of deleted documents (or of an earlier document under the
 //! same id), and events other than record changes, older than the cutoff are deleted outright.
 //!
+//! The first run is one interval after start-up, not at once: a restart's reconnect storm (every
+//! document loaded again) does not compete with the task's count of the whole log.
+//!
 //! Several nodes on one database each run the task: they may take the same snapshot twice
 //! (the same records, harmless) and prune in turn (each prune is one transaction).
 
@@ -49,11 +52,13 @@ pub struct Config {
     pub interval: Duration,
 }
 
-/// Starts the task on the current runtime.
-pub fn start(db: DatabaseConnection, config: Config) {
+/// Starts the task on the current runtime. The server aborts it through the handle before the
+/// runtime stops (see `app::serve`).
+pub fn start(db: DatabaseConnection, config: Config) -> tokio::task::JoinHandle<()> {
     actix_web::rt::spawn(async move {
         let mut task = Task::default();
-        let mut tick = tokio::time::interval(config.interval);
+        let first = tokio::time::Instant::now() + config.interval;
+        let mut tick = tokio::time::interval_at(first, config.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
@@ -61,7 +66,7 @@ pub fn start(db: DatabaseConnection, config: Config) {
                 tracing::warn!(error = %e, "audit maintenance failed; retrying at the next interval");
             }
         }
-    });
+    })
 }
 
 /// The task's memory between runs.

@@ -35,8 +35,12 @@ pub struct DispatchConfig {
     pub retry_base: Duration,
 }
 
-/// Starts the dispatcher on the current runtime.
-pub fn start(db: DatabaseConnection, config: DispatchConfig) {
+/// Starts the dispatcher on the current runtime; `None` when it cannot (logged). The server
+/// aborts it through the handle before the runtime stops (see `app::serve`).
+pub fn start(
+    db: DatabaseConnection,
+    config: DispatchConfig,
+) -> Option<tokio::task::JoinHandle<()>> {
     let client = match reqwest::Client::builder()
         .timeout(TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
@@ -45,10 +49,10 @@ pub fn start(db: DatabaseConnection, config: DispatchConfig) {
         Ok(client) => client,
         Err(e) => {
             tracing::error!(error = %e, "webhooks: no HTTP client; deliveries are off");
-            return;
+            return None;
         }
     };
-    tokio::spawn(async move {
+    Some(tokio::spawn(async move {
         let mut pruned = 0;
         loop {
             if let Err(e) = round(&db, &client, &config, &mut pruned).await {
@@ -56,7 +60,7 @@ pub fn start(db: DatabaseConnection, config: DispatchConfig) {
             }
             tokio::time::sleep(POLL).await;
         }
-    });
+    }))
 }
 
 async fn round(

@@ -1,8 +1,10 @@
 //! Liveness, readiness and graceful shutdown.
 
 use reqwest::StatusCode;
+use serde_json::json;
 
-use crate::common::{expect_json, Server};
+use crate::common::ws::ink;
+use crate::common::{expect_json, pdf, Options, Server};
 
 #[tokio::test]
 async fn health_and_readiness_answer_and_sigterm_shuts_down_cleanly() {
@@ -25,6 +27,52 @@ async fn health_and_readiness_answer_and_sigterm_shuts_down_cleanly() {
     .await;
     assert_eq!(r["status"], "ready");
     let status = server.stop();
+    assert!(status.success(), "exit status after SIGTERM: {status:?}");
+}
+
+/// SIGTERM while the audit maintenance task is inside a transaction: the task is stopped while
+/// the runtime still runs. (It used to be dropped with the runtime, and the pooled connection it
+/// held panicked in sqlx: exit status 101 and a backtrace instead of a clean shutdown.)
+#[tokio::test]
+async fn sigterm_during_audit_maintenance_shuts_down_cleanly() {
+    let server = Server::start_with(Options {
+        extra_args: [
+            "--audit-snapshot-every",
+            "1",
+            "--audit-maintenance-interval",
+            "0.05",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..Options::default()
+    })
+    .await;
+    server.upload_ok(pdf::with_pages(1, "busy"), "doc").await;
+    // 1,000 record changes, each making a snapshot of up to 1,000 records due: the task then
+    // takes snapshots back to back, each in a transaction of its own.
+    for round in 0..10 {
+        let changes: Vec<_> = (0..100)
+            .map(|i| {
+                let id = format!("ink-{round}-{i}");
+                json!({"client_id": id, "op": "create", "kind": "annotation", "id": id, "content": ink(0, &id)})
+            })
+            .collect();
+        expect_json(
+            server
+                .backend(reqwest::Method::POST, "/api/documents/doc/changes")
+                .json(&json!({ "changes": changes }))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK,
+        )
+        .await;
+    }
+    server.log_shows("audit snapshot taken", 2).await;
+    let logs = server.logs.clone();
+    let status = server.stop();
+    let logs = logs.lock().unwrap().join("\n");
+    assert!(!logs.contains("panicked"), "the server panicked:\n{logs}");
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
 }
 
