@@ -148,16 +148,13 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
 /// Runs the server until SIGTERM or SIGINT, then drains in-flight requests.
 pub async fn serve(config: Config) -> Result<(), StartError> {
     let state = state(&config).await?;
-    // Background tasks that hold database connections while they work: they are stopped while
-    // the runtime still runs (a pooled connection dropped after it panics in sqlx).
-    let mut background = Vec::new();
-    background.extend(crate::webhooks::dispatcher::start(
+    crate::webhooks::dispatcher::start(
         state.db.clone(),
         crate::webhooks::dispatcher::DispatchConfig {
             retry_base: Duration::from_millis(config.webhook_retry_base_ms.max(1)),
         },
-    ));
-    background.push(crate::audit::maintenance::start(
+    );
+    crate::audit::maintenance::start(
         state.db.clone(),
         crate::audit::maintenance::Config {
             retention: config
@@ -166,7 +163,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             snapshot_every: config.audit_snapshot_every,
             interval: Duration::from_secs_f64(config.audit_maintenance_interval),
         },
-    ));
+    );
     let registry = state.registry.clone();
     let listener = state.listener.clone();
     let cors_origins = config.cors_origins.clone();
@@ -220,10 +217,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     server
         .await
         .map_err(|e| StartError::Listen(config.listen.clone(), e))?;
-    for task in background {
-        task.abort();
-        let _ = task.await;
-    }
+    crate::background::stop().await;
     if let Some(listener) = listener {
         listener.stop().await;
     }

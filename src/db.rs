@@ -81,7 +81,7 @@ async fn sqlite(
 /// that the WAL stays small without the committing connection ever waiting on the fsync.
 fn spawn_checkpointer(db: DatabaseConnection) {
     use sea_orm::ConnectionTrait;
-    actix_web::rt::spawn(async move {
+    crate::background::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
             tick.tick().await;

@@ -7,6 +7,7 @@ pub mod actors;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod background;
 pub mod blobs;
 pub mod bus;
 pub mod config;

@@ -52,10 +52,9 @@ pub struct Config {
     pub interval: Duration,
 }
 
-/// Starts the task on the current runtime. The server aborts it through the handle before the
-/// runtime stops (see `app::serve`).
-pub fn start(db: DatabaseConnection, config: Config) -> tokio::task::JoinHandle<()> {
-    actix_web::rt::spawn(async move {
+/// Starts the task on the current runtime.
+pub fn start(db: DatabaseConnection, config: Config) {
+    crate::background::spawn(async move {
         let mut task = Task::default();
         let first = tokio::time::Instant::now() + config.interval;
         let mut tick = tokio::time::interval_at(first, config.interval);
@@ -66,7 +65,7 @@ pub fn start(db: DatabaseConnection, config: Config) -> tokio::task::JoinHandle<
                 tracing::warn!(error = %e, "audit maintenance failed; retrying at the next interval");
             }
         }
-    })
+    });
 }
 
 /// The task's memory between runs.

@@ -70,7 +70,7 @@ impl Committer {
         let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
         for _ in 0..workers.max(1) {
             let (db, rx) = (db.clone(), rx.clone());
-            actix_web::rt::spawn(async move {
+            crate::background::spawn(async move {
                 loop {
                     let mut group = Vec::new();
                     {

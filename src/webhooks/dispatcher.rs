@@ -35,12 +35,8 @@ pub struct DispatchConfig {
     pub retry_base: Duration,
 }
 
-/// Starts the dispatcher on the current runtime; `None` when it cannot (logged). The server
-/// aborts it through the handle before the runtime stops (see `app::serve`).
-pub fn start(
-    db: DatabaseConnection,
-    config: DispatchConfig,
-) -> Option<tokio::task::JoinHandle<()>> {
+/// Starts the dispatcher on the current runtime.
+pub fn start(db: DatabaseConnection, config: DispatchConfig) {
     let client = match reqwest::Client::builder()
         .timeout(TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
@@ -49,10 +45,10 @@ pub fn start(
         Ok(client) => client,
         Err(e) => {
             tracing::error!(error = %e, "webhooks: no HTTP client; deliveries are off");
-            return None;
+            return;
         }
     };
-    Some(tokio::spawn(async move {
+    crate::background::spawn(async move {
         let mut pruned = 0;
         loop {
             if let Err(e) = round(&db, &client, &config, &mut pruned).await {
@@ -60,7 +56,7 @@ pub fn start(
             }
             tokio::time::sleep(POLL).await;
         }
-    }))
+    });
 }
 
 async fn round(
