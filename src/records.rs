@@ -5,8 +5,7 @@
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::time_util::micros_to_rfc3339;
-use crate::wire::common::{Kind, RecordView, RejectCode};
+use crate::wire::common::{Kind, RecordView, RejectCode, Timestamp};
 
 /// Largest serialised content of one record.
 pub const MAX_RECORD_BYTES: usize = 64 * 1024;
@@ -63,8 +62,8 @@ impl Record {
             creator_name: self.creator_name.as_deref(),
             group: self.group.as_deref(),
             rev: self.rev,
-            created_at: micros_to_rfc3339(self.created_at),
-            updated_at: micros_to_rfc3339(self.updated_at),
+            created_at: Timestamp(self.created_at),
+            updated_at: Timestamp(self.updated_at),
         }
     }
 }

@@ -103,6 +103,8 @@ fn root_of(kind: Kind, content: &RawValue) -> Option<String> {
 
 /// A stored record, as loaded. `content` is the text exactly as the client sent it (the SQLite
 /// aggregate carries it as a JSON string, never re-encoded, so it comes back byte for byte).
+/// The aggregate gives each row as an array of the fields in this order (serde reads a struct
+/// from an array as from an object).
 #[derive(serde::Deserialize)]
 struct StoredRecord {
     layer: String,
@@ -119,17 +121,19 @@ struct StoredRecord {
 
 /// All of a document's records. On SQLite the rows are aggregated into one JSON array inside
 /// the database: sqlx hands SQLite rows over one at a time between threads, which dominated
-/// the load of a large document (10,000 annotations: 80 ms down to a fraction).
+/// the load of a large document (10,000 annotations: 80 ms down to a fraction). Each row is a
+/// JSON array, not an object: SQLite builds it in half the time (16 against 35 ms for 10,000
+/// annotations) and the text to parse is a quarter shorter.
 async fn load_records(
     db: &impl ConnectionTrait,
     document_id: &str,
 ) -> Result<Vec<StoredRecord>, DbErr> {
     use sea_orm::{DbBackend, Statement};
     if db.get_database_backend() == DbBackend::Sqlite {
-        let sql = "SELECT json_group_array(json_object('layer', layer, 'id', id, 'kind', kind, \
-                   'content', content, 'creator', creator, 'creator_name', creator_name, \
-                   'creator_group', creator_group, 'seq', seq, 'created_at', created_at, \
-                   'updated_at', updated_at)) FROM records WHERE document_id = ?";
+        // The fields in `StoredRecord`'s order.
+        let sql = "SELECT json_group_array(json_array(layer, id, kind, content, creator, \
+                   creator_name, creator_group, seq, created_at, updated_at)) \
+                   FROM records WHERE document_id = ?";
         let row = db
             .query_one(Statement::from_sql_and_values(
                 DbBackend::Sqlite,

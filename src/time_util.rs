@@ -12,13 +12,32 @@ pub fn now_micros() -> i64 {
 
 /// Formats stored microseconds as RFC 3339 (UTC, microsecond precision).
 pub fn micros_to_rfc3339(micros: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(micros as i128 * 1000)
+    let mut buf = [0u8; RFC3339_MAX_LEN];
+    format_rfc3339(micros, &mut buf).to_string()
+}
+
+/// The longest text [`format_rfc3339`] writes (`-YYYYYY-MM-DDTHH:MM:SS.fffffffffZ` and spare).
+pub const RFC3339_MAX_LEN: usize = 48;
+
+/// Formats stored microseconds as RFC 3339 into `buf`, without allocating; empty for a time
+/// RFC 3339 cannot express (a year outside 0–9999).
+pub fn format_rfc3339(micros: i64, buf: &mut [u8; RFC3339_MAX_LEN]) -> &str {
+    let mut out = &mut buf[..];
+    let formatted = time::OffsetDateTime::from_unix_timestamp_nanos(micros as i128 * 1000)
         .ok()
         .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
+            t.format_into(&mut out, &time::format_description::well_known::Rfc3339)
                 .ok()
         })
-        .unwrap_or_default()
+        .is_some();
+    // What was written is what the writer advanced over (`format_into`'s count leaves out the
+    // fraction's digits).
+    let written = if formatted {
+        RFC3339_MAX_LEN - out.len()
+    } else {
+        0
+    };
+    std::str::from_utf8(&buf[..written]).unwrap_or_default()
 }
 
 /// The UTC day (`YYYY-MM-DD`) of stored microseconds.
@@ -75,5 +94,35 @@ mod pace_tests {
     fn an_interval_of_zero_never_waits() {
         let now = Instant::now();
         assert_eq!(pace(Some(now), now, Duration::ZERO), None);
+    }
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    #[test]
+    fn microseconds_format_as_rfc3339_with_trailing_zeros_trimmed() {
+        assert_eq!(micros_to_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            micros_to_rfc3339(1_764_180_000_123_400),
+            "2025-11-26T18:00:00.1234Z"
+        );
+        assert_eq!(
+            micros_to_rfc3339(253_402_300_799_999_999),
+            "9999-12-31T23:59:59.999999Z"
+        );
+        assert_eq!(
+            parse_to_micros("2025-11-26T18:00:00.1234Z"),
+            Some(1_764_180_000_123_400)
+        );
+    }
+
+    #[test]
+    fn a_time_rfc3339_cannot_express_formats_as_empty() {
+        assert_eq!(micros_to_rfc3339(253_402_300_800_000_000), "");
+        assert_eq!(micros_to_rfc3339(-62_167_219_200_000_001), "");
+        assert_eq!(micros_to_rfc3339(i64::MAX), "");
+        assert_eq!(micros_to_rfc3339(i64::MIN), "");
     }
 }
