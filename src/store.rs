@@ -344,8 +344,9 @@ async fn advance(txn: &DatabaseTransaction, batch: &Batch, now: i64) -> Result<b
     Ok(true)
 }
 
-/// Batches whose conditional head update goes into one statement.
-const ADVANCE_CHUNK: usize = 100;
+/// Batches whose conditional head update goes into one statement, at most (in chunks of
+/// [`rows::chunk_len`], so that the statements stay prepared).
+const ADVANCE_CHUNK: usize = 64;
 
 /// [`advance`] for many batches of distinct documents. On SQLite (one writer: no lock order to
 /// keep) one `UPDATE … RETURNING` moves every head that is where its batch expects it; on
@@ -366,7 +367,7 @@ async fn advance_all(
         return Ok(advanced);
     }
     let mut moved: std::collections::HashSet<String> = std::collections::HashSet::new();
-    for chunk in batches.chunks(ADVANCE_CHUNK) {
+    for chunk in rows::chunks(batches, ADVANCE_CHUNK) {
         let mut heads = CaseStatement::new();
         let mut expected = Cond::any();
         for batch in chunk {
@@ -484,7 +485,7 @@ async fn write_rows(txn: &DatabaseTransaction, batches: &[&Batch]) -> Result<(),
             }
         }
         for (layer, ids) in deletes {
-            for chunk in ids.chunks(CHUNK) {
+            for chunk in rows::chunks(&ids, CHUNK) {
                 record::Entity::delete_many()
                     .filter(record::Column::DocumentId.eq(batch.document_id.as_str()))
                     .filter(record::Column::Layer.eq(layer))
