@@ -101,20 +101,6 @@ fn root_of(kind: Kind, content: &RawValue) -> Option<String> {
         .and_then(|r| r.root_id)
 }
 
-/// A stored record, as loaded. `content` is the text exactly as the client sent it.
-struct StoredRecord {
-    layer: String,
-    id: String,
-    kind: String,
-    content: String,
-    creator: String,
-    creator_name: Option<String>,
-    creator_group: Option<String>,
-    seq: i64,
-    created_at: i64,
-    updated_at: i64,
-}
-
 /// A stored record but its content, as SQLite's aggregate gives it: an array of the fields in
 /// this order (serde reads a struct from an array as from an object), with the length in bytes
 /// of the record's content in the text of all contents.
@@ -132,7 +118,8 @@ struct StoredMeta {
     updated_at: i64,
 }
 
-/// All of a document's records. On SQLite the rows are aggregated inside the database: sqlx
+/// All of a document's records, `content` exactly as the client sent it. On SQLite the rows
+/// are aggregated inside the database: sqlx
 /// hands SQLite rows over one at a time between threads, which dominated the load of a large
 /// document (10,000 annotations: 80 ms down to a fraction). Two aggregates run over the same
 /// rows in the same order: the records but their content, as one JSON array of arrays, and
@@ -141,7 +128,7 @@ struct StoredMeta {
 async fn load_records(
     db: &impl ConnectionTrait,
     document_id: &str,
-) -> Result<Vec<StoredRecord>, DbErr> {
+) -> Result<Vec<record::Model>, DbErr> {
     use sea_orm::{DbBackend, Statement};
     if db.get_database_backend() == DbBackend::Sqlite {
         // The fields in `StoredMeta`'s order.
@@ -161,32 +148,21 @@ async fn load_records(
         let contents: Option<String> = row.try_get_by_index(1)?;
         let meta: Vec<StoredMeta> = serde_json::from_str(&meta)
             .map_err(|e| DbErr::Custom(format!("stored records: {e}")))?;
-        return split_contents(meta, contents.as_deref().unwrap_or_default());
+        return split_contents(document_id, meta, contents.as_deref().unwrap_or_default());
     }
     record::Entity::find()
         .filter(record::Column::DocumentId.eq(document_id))
         .all(db)
-        .await?
-        .into_iter()
-        .map(|r| {
-            Ok(StoredRecord {
-                content: r.content,
-                layer: r.layer,
-                id: r.id,
-                kind: r.kind,
-                creator: r.creator,
-                creator_name: r.creator_name,
-                creator_group: r.creator_group,
-                seq: r.seq,
-                created_at: r.created_at,
-                updated_at: r.updated_at,
-            })
-        })
-        .collect()
+        .await
 }
 
-/// Gives each record its content: the next `content_bytes` of `contents`, in order.
-fn split_contents(meta: Vec<StoredMeta>, contents: &str) -> Result<Vec<StoredRecord>, DbErr> {
+/// Gives each record of `document_id` its content: the next `content_bytes` of `contents`, in
+/// order.
+fn split_contents(
+    document_id: &str,
+    meta: Vec<StoredMeta>,
+    contents: &str,
+) -> Result<Vec<record::Model>, DbErr> {
     let mismatch = || DbErr::Custom("stored records: content lengths do not add up".into());
     let mut rest = contents;
     let mut records = Vec::with_capacity(meta.len());
@@ -196,7 +172,8 @@ fn split_contents(meta: Vec<StoredMeta>, contents: &str) -> Result<Vec<StoredRec
         }
         let (content, tail) = rest.split_at(m.content_bytes);
         rest = tail;
-        records.push(StoredRecord {
+        records.push(record::Model {
+            document_id: document_id.to_string(),
             layer: m.layer,
             id: m.id,
             kind: m.kind,
@@ -559,6 +536,7 @@ mod split_tests {
         let a = r#"{"text":"é ✓"}"#;
         let b = r#"{ "v" : 2 }"#;
         let records = split_contents(
+            "doc",
             vec![meta("a", a.len()), meta("b", b.len())],
             &[a, b].concat(),
         )
@@ -568,15 +546,16 @@ mod split_tests {
             .map(|r| (r.id.as_str(), r.content.as_str()))
             .collect();
         assert_eq!(got, [("a", a), ("b", b)]);
-        assert!(split_contents(Vec::new(), "").unwrap().is_empty());
+        assert!(records.iter().all(|r| r.document_id == "doc"));
+        assert!(split_contents("doc", Vec::new(), "").unwrap().is_empty());
     }
 
     #[test]
     fn lengths_that_do_not_add_up_are_an_error() {
         let text = r#"{"a":"é"}{}"#;
         // Too long, too short, and inside a character.
-        assert!(split_contents(vec![meta("a", 99)], text).is_err());
-        assert!(split_contents(vec![meta("a", 2)], text).is_err());
-        assert!(split_contents(vec![meta("a", 7), meta("b", 5)], text).is_err());
+        assert!(split_contents("doc", vec![meta("a", 99)], text).is_err());
+        assert!(split_contents("doc", vec![meta("a", 2)], text).is_err());
+        assert!(split_contents("doc", vec![meta("a", 7), meta("b", 5)], text).is_err());
     }
 }
