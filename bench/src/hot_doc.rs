@@ -1,13 +1,19 @@
 //! `hot-doc`: one document, many clients. A join storm (every client connects at once, and each
 //! sends one presence state as soon as it has its welcome), then a steady writing load spread
 //! over all of them: how long the storm takes, and what fan-out to that many sessions costs.
+//!
+//! The storm is over when every client has its welcome *and* knows every other client with its
+//! presence state (the server sends presence on a tick, after the welcomes): only then does the
+//! writing start, so the storm's messages are all counted as the storm's, whatever the timing.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
 use futures_util::{SinkExt, StreamExt};
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -19,6 +25,10 @@ use crate::server::{cpu_seconds, Target};
 
 /// A join that takes longer than this counts as failed.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long after the last welcome the clients may take to hear of every other client's
+/// presence; a client that has not by then counts as an error.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Settings of a `hot-doc` run.
 #[derive(Debug, Clone)]
@@ -54,6 +64,10 @@ pub async fn hot_doc(target: &Target, p: HotDoc) -> Result<Report, String> {
     let pids = target.pids();
     let (joined_tx, mut joined_rx) = mpsc::unbounded_channel::<Result<Joined, String>>();
     let (run_tx, run_rx) = watch::channel::<Option<Arc<Run>>>(None);
+    // How many others each client should know, once every join is over; each client reports
+    // (when, since the storm started) the moment it knows them all with their presence.
+    let (peers_tx, peers_rx) = watch::channel::<Option<usize>>(None);
+    let (settled_tx, mut settled_rx) = mpsc::unbounded_channel::<Duration>();
     let storm_messages = Arc::new(AtomicU64::new(0));
     let cpu0 = cpu_seconds(&pids);
     let storm = Instant::now();
@@ -64,12 +78,13 @@ pub async fn hot_doc(target: &Target, p: HotDoc) -> Result<Report, String> {
         .map(|(i, token)| {
             let base = nodes[i % nodes.len()].clone();
             let (joined_tx, mut run_rx) = (joined_tx.clone(), run_rx.clone());
+            let (mut peers_rx, settled_tx) = (peers_rx.clone(), settled_tx.clone());
             let storm_messages = storm_messages.clone();
             tokio::spawn(async move {
                 let started = Instant::now();
                 let joined = tokio::time::timeout(JOIN_TIMEOUT, join(&base, &token)).await;
-                let (mut sink, mut stream) = match joined {
-                    Ok(Ok((sink, stream, _, _))) => (sink, stream),
+                let (mut sink, mut stream, welcome) = match joined {
+                    Ok(Ok((sink, stream, welcome, _))) => (sink, stream, welcome),
                     Ok(Err(e)) => {
                         let _ = joined_tx.send(Err(e));
                         return None;
@@ -85,11 +100,10 @@ pub async fn hot_doc(target: &Target, p: HotDoc) -> Result<Report, String> {
                     let _ = joined_tx.send(Err(e.to_string()));
                     return None;
                 }
-                let _ = joined_tx.send(Ok(Joined {
-                    took,
-                    at: storm.elapsed(),
-                }));
+                let at = storm.elapsed();
+                let _ = joined_tx.send(Ok(Joined { took, at }));
                 drop(joined_tx);
+                let mut listener = Listener::new(Peers::from_welcome(&welcome), at, settled_tx);
                 // Keep reading (the others' arrivals and presence) until the writing starts:
                 // a client that stopped reading would be cut off as a slow reader.
                 let run = loop {
@@ -101,7 +115,19 @@ pub async fn hot_doc(target: &Target, p: HotDoc) -> Result<Report, String> {
                                 (Err(_), _) => return None,
                             }
                         }
+                        changed = peers_rx.changed(), if listener.listening() => {
+                            let want = *peers_rx.borrow();
+                            match (changed, want) {
+                                (Ok(()), Some(want)) => listener.told(want),
+                                (Ok(()), None) => {}
+                                (Err(_), _) => return None,
+                            }
+                        }
                         msg = stream.next() => match msg {
+                            Some(Ok(Message::Text(text))) => {
+                                storm_messages.fetch_add(1, Ordering::Relaxed);
+                                listener.heard(text.as_str(), storm.elapsed());
+                            }
                             Some(Ok(_)) => { storm_messages.fetch_add(1, Ordering::Relaxed); }
                             _ => return Some(lost()),
                         }
@@ -111,7 +137,7 @@ pub async fn hot_doc(target: &Target, p: HotDoc) -> Result<Report, String> {
             })
         })
         .collect();
-    drop(joined_tx);
+    drop((joined_tx, settled_tx));
 
     let mut report = Report {
         scenario: "hot-doc".into(),
@@ -155,6 +181,33 @@ pub async fn hot_doc(target: &Target, p: HotDoc) -> Result<Report, String> {
     if ok == 0 {
         return Err("no client joined".into());
     }
+    // Everyone who joined should come to know the other `ok - 1`.
+    let _ = peers_tx.send(Some(ok as usize - 1));
+    let mut settled = 0u64;
+    let mut settled_at = last;
+    let _ = tokio::time::timeout(SETTLE_TIMEOUT, async {
+        while let Some(at) = settled_rx.recv().await {
+            settled += 1;
+            settled_at = settled_at.max(at);
+            if settled == ok {
+                break;
+            }
+        }
+    })
+    .await;
+    if settled < ok {
+        report.notes.push(format!(
+            "{} of {ok} clients did not hear of every other client's presence within {:?}",
+            ok - settled,
+            SETTLE_TIMEOUT
+        ));
+        report.errors += ok - settled;
+    }
+    eprintln!(
+        "{settled} of {ok} knew everyone's presence within {:.2} s",
+        settled_at.as_secs_f64()
+    );
+    report.presence_settled_seconds = Some(settled_at.as_secs_f64());
 
     let run = Arc::new(Run {
         epoch: Instant::now(),
@@ -191,10 +244,218 @@ pub async fn hot_doc(target: &Target, p: HotDoc) -> Result<Report, String> {
     Ok(report)
 }
 
+/// What one client knows of the others on the document: session id → whether it has heard
+/// that session's presence state. Built from the welcome's presence list, then kept up to date
+/// by the presence events (single or batched) the server sends.
+#[derive(Default)]
+struct Peers(HashMap<String, bool>);
+
+impl Peers {
+    fn from_welcome(welcome: &Value) -> Self {
+        let mut peers = Self::default();
+        for entry in welcome["presence"].as_array().into_iter().flatten() {
+            peers.joined(entry);
+        }
+        peers
+    }
+
+    /// The others this client knows with a presence state.
+    fn with_state(&self) -> usize {
+        self.0.values().filter(|has| **has).count()
+    }
+
+    /// Whether a message is a presence event (the server writes `type` first), without
+    /// parsing it.
+    fn is_presence(text: &str) -> bool {
+        text.starts_with(r#"{"type":"presence""#)
+    }
+
+    /// Applies a message if it is a presence event; anything else is ignored.
+    fn apply(&mut self, text: &str) {
+        if !Self::is_presence(text) {
+            return;
+        }
+        if let Ok(v) = serde_json::from_str::<Value>(text) {
+            self.event(&v);
+        }
+    }
+
+    fn event(&mut self, v: &Value) {
+        let id = || v["session_id"].as_str().map(str::to_owned);
+        match v["event"].as_str() {
+            Some("joined") => self.joined(&v["session"]),
+            Some("state") => {
+                if let Some(id) = id() {
+                    self.0.insert(id, true);
+                }
+            }
+            Some("left") => {
+                if let Some(id) = id() {
+                    self.0.remove(&id);
+                }
+            }
+            Some("batch") => {
+                for e in v["events"].as_array().into_iter().flatten() {
+                    self.event(e);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn joined(&mut self, entry: &Value) {
+        if let Some(id) = entry["session_id"].as_str() {
+            self.0.insert(id.to_owned(), !entry["state"].is_null());
+        }
+    }
+}
+
+/// One client waiting to know every other: it reports when (since the storm started) the
+/// message that completed its picture arrived. Until every join is over (and so how many others
+/// there are) it only keeps what it hears, unparsed, so that parsing does not compete with the
+/// joins it would be timing.
+struct Listener {
+    peers: Peers,
+    /// When the welcome arrived: the answer if the welcome already showed everyone.
+    welcomed_at: Duration,
+    /// Presence heard before `want` was known, with its arrival.
+    unread: Vec<(String, Duration)>,
+    want: Option<usize>,
+    /// Taken once the report is sent.
+    settled_tx: Option<mpsc::UnboundedSender<Duration>>,
+}
+
+impl Listener {
+    fn new(peers: Peers, welcomed_at: Duration, tx: mpsc::UnboundedSender<Duration>) -> Self {
+        Self {
+            peers,
+            welcomed_at,
+            unread: Vec::new(),
+            want: None,
+            settled_tx: Some(tx),
+        }
+    }
+
+    /// Whether it has yet to report.
+    fn listening(&self) -> bool {
+        self.settled_tx.is_some()
+    }
+
+    /// Every join is over: `want` others are on the document.
+    fn told(&mut self, want: usize) {
+        self.want = Some(want);
+        self.check(self.welcomed_at);
+        for (text, at) in std::mem::take(&mut self.unread) {
+            if !self.listening() {
+                break;
+            }
+            self.peers.apply(&text);
+            self.check(at);
+        }
+    }
+
+    fn heard(&mut self, text: &str, at: Duration) {
+        if !self.listening() || !Peers::is_presence(text) {
+            return;
+        }
+        if self.want.is_none() {
+            self.unread.push((text.to_owned(), at));
+            return;
+        }
+        self.peers.apply(text);
+        self.check(at);
+    }
+
+    fn check(&mut self, at: Duration) {
+        if self
+            .want
+            .is_some_and(|want| self.peers.with_state() >= want)
+        {
+            if let Some(tx) = self.settled_tx.take() {
+                let _ = tx.send(at);
+            }
+        }
+    }
+}
+
 /// A client whose socket closed while it waited for the writing to start.
 fn lost() -> ClientResult {
     ClientResult {
         disconnects: 1,
         ..ClientResult::empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_follow_the_welcome_and_single_and_batched_events() {
+        let welcome = json!({"type": "welcome", "presence": [
+            {"session_id": "a", "user_id": "u", "user_name": null, "state": {"page": 1}},
+            {"session_id": "b", "user_id": "u", "user_name": null, "state": null},
+        ]});
+        let mut peers = Peers::from_welcome(&welcome);
+        assert_eq!(peers.with_state(), 1);
+        peers.apply(
+            r#"{"type":"presence","event":"state","session_id":"b","user_id":"u","state":1}"#,
+        );
+        assert_eq!(peers.with_state(), 2);
+        peers.apply(
+            r#"{"type":"presence","event":"batch","events":[
+                {"event":"joined","session":{"session_id":"c","user_id":"u","user_name":null,"state":null}},
+                {"event":"left","session_id":"a","user_id":"u"},
+                {"event":"state","session_id":"c","user_id":"u","state":[]}]}"#,
+        );
+        assert_eq!(peers.with_state(), 2);
+        assert_eq!(peers.0.len(), 2);
+        // Anything that is not presence is left alone.
+        peers.apply(r#"{"type":"change","session_id":"d"}"#);
+        peers.apply("not json");
+        assert_eq!(peers.0.len(), 2);
+    }
+
+    #[test]
+    fn a_listener_reports_when_the_message_that_completed_its_picture_arrived() {
+        let secs = Duration::from_secs;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut l = Listener::new(Peers::default(), secs(1), tx);
+        l.heard(
+            r#"{"type":"presence","event":"joined","session":{"session_id":"a","state":null}}"#,
+            secs(2),
+        );
+        l.heard(r#"{"type":"change"}"#, secs(3));
+        l.heard(
+            r#"{"type":"presence","event":"state","session_id":"a","state":1}"#,
+            secs(4),
+        );
+        l.heard(
+            r#"{"type":"presence","event":"joined","session":{"session_id":"b","state":2}}"#,
+            secs(5),
+        );
+        // Nothing is parsed, or reported, before it knows how many to expect.
+        assert!(l.peers.0.is_empty() && rx.try_recv().is_err());
+        l.told(1);
+        assert_eq!(rx.try_recv().unwrap(), secs(4));
+        assert!(!l.listening());
+
+        // A welcome that already shows everyone settles at the welcome.
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let welcome = json!({"presence": [{"session_id": "a", "state": 1}]});
+        let mut l = Listener::new(Peers::from_welcome(&welcome), secs(1), tx);
+        l.told(1);
+        assert_eq!(rx.try_recv().unwrap(), secs(1));
+
+        // After being told, it reports as soon as the picture is complete.
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut l = Listener::new(Peers::default(), secs(1), tx);
+        l.told(1);
+        assert!(rx.try_recv().is_err());
+        l.heard(
+            r#"{"type":"presence","event":"joined","session":{"session_id":"a","state":0}}"#,
+            secs(6),
+        );
+        assert_eq!(rx.try_recv().unwrap(), secs(6));
     }
 }

@@ -56,6 +56,9 @@ pub struct Report {
     /// `hot-doc`: clients that got their welcome in the join storm, and when the last one did.
     pub joined: Option<u64>,
     pub all_joined_seconds: Option<f64>,
+    /// `hot-doc`: when (since the storm started) the last client came to know every other
+    /// client with its presence state; the writing starts after it.
+    pub presence_settled_seconds: Option<f64>,
     /// `hot-doc`: connect → welcome per client during the join storm.
     pub join_latency: Option<Latency>,
     /// `hot-doc`: server CPU spent on the join storm (joins and presence), from its start until
@@ -89,6 +92,9 @@ impl Report {
         };
         if let (Some(n), Some(s)) = (self.joined, self.all_joined_seconds) {
             row("joined", format!("{n} within {s:.2} s"));
+        }
+        if let Some(s) = self.presence_settled_seconds {
+            row("everyone's presence known", format!("within {s:.2} s"));
         }
         if let Some(l) = &self.join_latency {
             row("join (connect→welcome)", lat(l));

@@ -125,7 +125,13 @@ fn the_hot_doc_scenario_joins_everyone_with_presence_then_fans_out() {
     assert_eq!(r["errors"], 0, "{r}");
     assert_eq!(r["disconnects"], 0, "{r}");
     assert_eq!(r["joined"], 30, "{r}");
-    assert!(r["all_joined_seconds"].as_f64().unwrap() > 0.0, "{r}");
+    let joined = r["all_joined_seconds"].as_f64().unwrap();
+    assert!(joined > 0.0, "{r}");
+    // The writing started only once every client knew every other with its presence.
+    assert!(
+        r["presence_settled_seconds"].as_f64().unwrap() >= joined,
+        "{r}"
+    );
     assert_eq!(r["join_latency"]["count"], 30, "{r}");
     assert!(r["fanout_latency"]["count"].as_u64().unwrap() > 0, "{r}");
     assert_eq!(r["deliveries_received"], r["deliveries_expected"], "{r}");
