@@ -13,9 +13,14 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::client::{annotation_text, Sink, Stream};
 
-/// After the window, a client that has every answer leaves once the socket stays this quiet
-/// (the others' last changes may still be on their way to it).
+/// After the window, a client leaves once every change of its document has its answer (its own
+/// and the others': a change is fanned out when it is committed, as its ack goes out) and its
+/// socket has then stayed this quiet (the others' last changes may still be on their way to
+/// it). Waiting for the others' answers, not only its own, keeps a commit that stalls longer
+/// than this on a loaded machine from making a client leave before the change reaches it.
 const QUIET: Duration = Duration::from_millis(500);
+/// After the window, how often a client that waits for the others' answers looks again.
+const RECHECK: Duration = Duration::from_millis(20);
 /// After the window, unanswered changes get this long before they count as errors.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -74,6 +79,8 @@ pub struct Run {
     /// Per document: changes sent during the window and not rejected (each is owed to every
     /// other client of the document, whether or not its ack arrived in time).
     pub owed_in_window: Vec<AtomicU64>,
+    /// Per document: changes sent and not yet answered (acknowledged or rejected).
+    pub unanswered: Vec<AtomicU64>,
 }
 
 impl Run {
@@ -146,6 +153,8 @@ pub async fn drive(
     tokio::pin!(drain);
     let quiet = tokio::time::sleep_until(end + QUIET);
     tokio::pin!(quiet);
+    let mut recheck = tokio::time::interval_at(end, RECHECK);
+    let answered = |run: &Run| run.unanswered[doc].load(Ordering::Relaxed) == 0;
     loop {
         let over = tokio::time::Instant::now() >= end;
         tokio::select! {
@@ -164,6 +173,7 @@ pub async fn drive(
                     run.owed_in_window[doc].fetch_add(1, Ordering::Relaxed);
                 }
                 sent_at.insert(n, (Instant::now(), run.in_window(at)));
+                run.unanswered[doc].fetch_add(1, Ordering::Relaxed);
                 n += 1;
                 if sink.send(Message::Text(frame.into())).await.is_err() {
                     r.disconnects += 1;
@@ -185,6 +195,7 @@ pub async fn drive(
                     "ack" => {
                         let cid: u64 = v.client_id.and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
                         if let Some((at, _)) = sent_at.remove(&cid) {
+                            run.unanswered[doc].fetch_sub(1, Ordering::Relaxed);
                             if run.in_window(now) {
                                 let _ = r.ack.record(at.elapsed().as_micros().max(1) as u64);
                                 r.acks_in_window += 1;
@@ -211,15 +222,19 @@ pub async fn drive(
                     "reject" => {
                         r.errors += 1;
                         let cid: u64 = v.client_id.and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
-                        if let Some((_, true)) = sent_at.remove(&cid) {
-                            run.owed_in_window[doc].fetch_sub(1, Ordering::Relaxed);
+                        if let Some((_, in_window)) = sent_at.remove(&cid) {
+                            run.unanswered[doc].fetch_sub(1, Ordering::Relaxed);
+                            if in_window {
+                                run.owed_in_window[doc].fetch_sub(1, Ordering::Relaxed);
+                            }
                         }
                     }
                     "error" => r.errors += 1,
                     _ => {}
                 }
             }
-            _ = &mut quiet, if over && sent_at.is_empty() => break,
+            _ = &mut quiet, if over && sent_at.is_empty() && answered(&run) => break,
+            _ = recheck.tick(), if over && sent_at.is_empty() => {}
             _ = &mut drain, if over => {
                 r.errors += sent_at.len() as u64;
                 break;

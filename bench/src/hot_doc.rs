@@ -222,6 +222,7 @@ pub async fn hot_doc(target: &Target, p: HotDoc) -> Result<Report, String> {
         clients: ok as usize,
         acks: AtomicU64::new(0),
         owed_in_window: vec![AtomicU64::new(0)],
+        unanswered: vec![AtomicU64::new(0)],
     });
     let probe = Probe::start(target, &run);
     run_tx

@@ -105,6 +105,7 @@ pub async fn writing(target: &Target, name: &str, load: Load) -> Result<Report, 
         clients: total_clients,
         acks: AtomicU64::new(0),
         owed_in_window: (0..load.docs).map(|_| AtomicU64::new(0)).collect(),
+        unanswered: (0..load.docs).map(|_| AtomicU64::new(0)).collect(),
     });
     let probe = Probe::start(target, &run);
     let tasks: Vec<_> = sockets
