@@ -258,7 +258,9 @@ impl Peers {
     fn from_welcome(welcome: &Value) -> Self {
         let mut peers = Self::default();
         for entry in welcome["presence"].as_array().into_iter().flatten() {
-            peers.joined(entry);
+            if let Ok(entry) = Entry::deserialize(entry) {
+                peers.set(entry.session_id, entry.state.is_some());
+            }
         }
         peers
     }
@@ -296,12 +298,6 @@ impl Peers {
         }
     }
 
-    fn joined(&mut self, entry: &Value) {
-        if let Some(id) = entry["session_id"].as_str() {
-            self.0.insert(id.to_owned(), !entry["state"].is_null());
-        }
-    }
-
     fn set(&mut self, id: Cow<str>, has_state: bool) {
         self.0.insert(id.into_owned(), has_state);
     }
@@ -322,7 +318,7 @@ struct Event<'a> {
     events: Vec<Event<'a>>,
 }
 
-/// A session in a `joined` event; `state` is `None` when it is `null`.
+/// A session in a `joined` event or the welcome's list; `state` is `None` when it is `null`.
 #[derive(Deserialize)]
 struct Entry<'a> {
     #[serde(borrow)]

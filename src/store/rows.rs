@@ -33,15 +33,21 @@ pub(crate) fn chunk_len(left: usize, max: usize) -> usize {
     }
 }
 
+/// The lengths of the chunks [`chunk_len`] cuts `n` items into, in order.
+fn chunk_lens(mut left: usize, max: usize) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let len = (left > 0).then(|| chunk_len(left, max))?;
+        left -= len;
+        Some(len)
+    })
+}
+
 /// `items` cut into chunks of [`chunk_len`].
 pub(crate) fn chunks<T>(mut items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
-    std::iter::from_fn(move || {
-        if items.is_empty() {
-            return None;
-        }
-        let (chunk, rest) = items.split_at(chunk_len(items.len(), max));
+    chunk_lens(items.len(), max).map(move |len| {
+        let (chunk, rest) = items.split_at(len);
         items = rest;
-        Some(chunk)
+        chunk
     })
 }
 
@@ -63,11 +69,9 @@ impl<C: IdenStatic> Insert<C> {
     ) -> Result<(), DbErr> {
         let backend = txn.get_database_backend();
         let rows: Vec<Vec<Value>> = rows.into_iter().collect();
-        let mut left = rows.len();
+        let lens = chunk_lens(rows.len(), CHUNK);
         let mut rows = rows.into_iter();
-        while left > 0 {
-            let len = chunk_len(left, CHUNK);
-            left -= len;
+        for len in lens {
             let chunk: Vec<Vec<Value>> = rows.by_ref().take(len).collect();
             // Sized for this chunk: a group of one change must not allocate room for 200.
             let mut values = Vec::with_capacity(chunk.len() * self.columns.len());
