@@ -221,7 +221,16 @@ async fn load_in(db: &DatabaseTransaction, document_id: &str) -> Result<Option<L
         return Ok(None);
     };
     let rows = load_records(db, document_id).await?;
-    let mut layers: HashMap<String, HashMap<String, Record>> = HashMap::new();
+    // Each layer's map is sized for its records up front: grown one doubling at a time, a
+    // map of 10,000 records moved every record a dozen times on a cold open.
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for row in &rows {
+        *counts.entry(row.layer.as_str()).or_default() += 1;
+    }
+    let mut layers: HashMap<String, HashMap<String, Record>> = counts
+        .into_iter()
+        .map(|(layer, n)| (layer.to_string(), HashMap::with_capacity(n)))
+        .collect();
     for row in rows {
         let kind = Kind::parse(&row.kind)
             .ok_or_else(|| DbErr::Custom(format!("unknown record kind {}", row.kind)))?;

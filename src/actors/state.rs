@@ -12,7 +12,7 @@ use crate::auth::rights::{Action, ContentType};
 use crate::records::{self, Record};
 use crate::store::LoggedChange;
 use crate::wire::client::ChangeRequest;
-use crate::wire::common::{Kind, Op, RejectCode};
+use crate::wire::common::{Kind, Op, RecordView, RejectCode};
 use crate::wire::server::Outcome;
 
 /// How much one document may hold. Checked on every create and update, before the database.
@@ -39,12 +39,16 @@ pub struct DocState {
     pub head_seq: i64,
     pub log_floor: i64,
     pub page_count: Option<u32>,
-    pub layers: HashMap<String, HashMap<String, Record>>,
+    layers: HashMap<String, HashMap<String, Record>>,
     pub limits: DocLimits,
     /// Records over all layers, and the bytes of their content: kept in step by `apply` and
     /// `Undo::rollback` so the limits are checked in constant time.
     record_count: usize,
     record_bytes: usize,
+    /// Per layer, every record of the layer serialised once as a snapshot's record list
+    /// (`None`: asked for once since the layer last changed, not built); see
+    /// [`DocState::keep_full_snapshot`]. An entry goes when a record of its layer changes.
+    snapshots: HashMap<String, Option<Box<RawValue>>>,
 }
 
 /// What a batch changed in memory, in order, so that a batch whose commit failed can be taken
@@ -142,7 +146,53 @@ impl DocState {
             limits,
             record_count,
             record_bytes,
+            snapshots: HashMap::new(),
         }
+    }
+
+    /// The records of `layer` in snapshot order (by revision), as clients see them.
+    pub fn views<'a>(
+        &'a self,
+        layer: &str,
+        visible: impl Fn(&Record) -> bool,
+    ) -> Vec<RecordView<'a>> {
+        let Some(records) = self.layers.get(layer) else {
+            return Vec::new();
+        };
+        let mut list: Vec<&Record> = records.values().filter(|r| visible(r)).collect();
+        list.sort_by_key(|r| r.rev);
+        list.into_iter().map(Record::view).collect()
+    }
+
+    /// Asks for every record of `layer` as a snapshot's record list (`views` of all of them),
+    /// serialised once and kept until a record of the layer changes; a session that may see
+    /// everything is then sent it ([`DocState::full_snapshot`]). After a restart every client
+    /// reconnects to the same large documents, and serialising 10,000 records took about 5 ms
+    /// of the document's thread per welcome; sent from the kept list, 0.5 ms. The list is built
+    /// at the second ask since the layer last changed: the first welcome after a change
+    /// (often the only one, and always the one of a cold open) is serialised once, as before,
+    /// not twice. What is kept is as large as the layer's records.
+    pub fn keep_full_snapshot(&mut self, layer: &str) {
+        if self.layers.get(layer).is_none_or(HashMap::is_empty) {
+            // Nothing to keep, and no entry for a layer only ever asked about.
+            return;
+        }
+        match self.snapshots.get(layer) {
+            None => {
+                self.snapshots.insert(layer.to_string(), None);
+            }
+            Some(None) => {
+                let list = serde_json::value::to_raw_value(&self.views(layer, |_| true))
+                    .expect("records serialise");
+                self.snapshots.insert(layer.to_string(), Some(list));
+            }
+            Some(Some(_)) => {}
+        }
+    }
+
+    /// The list [`DocState::keep_full_snapshot`] keeps for `layer`, if it is built and current.
+    pub fn full_snapshot(&self, layer: &str) -> Option<&RawValue> {
+        self.snapshots.get(layer).and_then(Option::as_deref)
     }
 
     /// Records over all layers.
@@ -156,6 +206,7 @@ impl DocState {
     }
 
     fn insert(&mut self, layer: &str, record: Record) {
+        self.snapshots.remove(layer);
         self.record_count += 1;
         self.record_bytes += record.content.get().len();
         if let Some(old) = self
@@ -171,6 +222,7 @@ impl DocState {
 
     fn remove(&mut self, layer: &str, id: &str) -> Option<Record> {
         let removed = self.layers.get_mut(layer)?.remove(id)?;
+        self.snapshots.remove(layer);
         self.record_count -= 1;
         self.record_bytes -= removed.content.get().len();
         Some(removed)

@@ -428,3 +428,108 @@ fn absorbed_changes_from_another_node_move_the_head_and_revalidate_what_follows(
         (3, 0, 0)
     );
 }
+
+/// Asks for the kept list of the main layer twice (it is built at the second ask) and returns
+/// it.
+fn kept(s: &mut DocState) -> Option<String> {
+    s.keep_full_snapshot("");
+    s.keep_full_snapshot("");
+    s.full_snapshot("").map(|l| l.get().to_string())
+}
+
+/// The main layer's records as a snapshot's list, built afresh.
+fn built(s: &DocState) -> String {
+    serde_json::to_string(&s.views("", |_| true)).unwrap()
+}
+
+#[test]
+fn the_kept_snapshot_is_built_at_the_second_ask_and_is_the_list_built_afresh() {
+    let mut s = state();
+    let a = editor("a");
+    apply(&mut s, &a, create("r2"), &mut Undo::default());
+    apply(&mut s, &a, create("r1"), &mut Undo::default());
+    s.keep_full_snapshot("");
+    assert!(s.full_snapshot("").is_none(), "one ask builds nothing");
+    s.keep_full_snapshot("");
+    let list = s.full_snapshot("").unwrap().get().to_string();
+    assert_eq!(list, built(&s));
+    let ids: Vec<String> = serde_json::from_str::<Vec<serde_json::Value>>(&list)
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["r2", "r1"], "by revision");
+}
+
+#[test]
+fn every_change_to_a_layer_drops_its_kept_snapshot_and_only_its_own() {
+    let mut s = state();
+    let a = editor("a");
+    apply(&mut s, &a, create("r1"), &mut Undo::default());
+    s.apply(
+        &a,
+        "other",
+        create("o1"),
+        2,
+        2,
+        &mut Vec::new(),
+        &mut Undo::default(),
+    );
+    s.head_seq = 2;
+    let steps: [(&str, ChangeRequest); 3] = [
+        ("create", create("r2")),
+        ("update", req(Op::Update, "r1", None, Some(ink("v2")))),
+        ("delete", req(Op::Delete, "r2", None, None)),
+    ];
+    for (what, change) in steps {
+        assert!(kept(&mut s).is_some());
+        for _ in 0..2 {
+            s.keep_full_snapshot("other");
+        }
+        let out = apply(&mut s, &a, change, &mut Undo::default());
+        assert!(matches!(out, Outcome::Ack { .. }), "{what}: {out:?}");
+        assert!(s.full_snapshot("").is_none(), "{what} drops the list");
+        assert!(
+            s.full_snapshot("other").is_some(),
+            "{what} keeps the other layer's"
+        );
+        assert_eq!(kept(&mut s).unwrap(), built(&s), "{what}");
+    }
+}
+
+#[test]
+fn a_rolled_back_batch_and_an_absorbed_change_drop_the_kept_snapshot() {
+    let mut s = state();
+    let a = editor("a");
+    apply(&mut s, &a, create("r1"), &mut Undo::default());
+    let before = kept(&mut s).unwrap();
+    let mut undo = Undo::default();
+    apply(&mut s, &a, create("r2"), &mut undo);
+    assert_eq!(kept(&mut s).unwrap(), built(&s), "the batch is in the list");
+    undo.rollback(&mut s);
+    s.head_seq = 1;
+    assert!(s.full_snapshot("").is_none(), "the rollback drops it");
+    assert_eq!(
+        kept(&mut s).unwrap(),
+        before,
+        "and the list is as before the batch"
+    );
+
+    let mut theirs = state();
+    let mut log = Vec::new();
+    theirs.apply(&a, "", create("r1"), 1, 1, &mut log, &mut Undo::default());
+    theirs.apply(&a, "", create("x"), 2, 2, &mut log, &mut Undo::default());
+    s.absorb(&log[1]);
+    assert!(s.full_snapshot("").is_none(), "an absorbed change drops it");
+    assert_eq!(kept(&mut s).unwrap(), built(&s));
+}
+
+#[test]
+fn no_snapshot_is_kept_for_a_layer_without_records() {
+    let mut s = state();
+    assert_eq!(kept(&mut s), None);
+    s.keep_full_snapshot("never-written");
+    s.keep_full_snapshot("never-written");
+    assert!(s.full_snapshot("never-written").is_none());
+    assert!(s.snapshots.is_empty(), "asking leaves nothing behind");
+}

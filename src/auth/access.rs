@@ -111,6 +111,14 @@ impl Access {
         self.allows(content_of(kind), Action::View, creator, group)
     }
 
+    /// Whether the session may see every record, whoever created it: the view right at the
+    /// `all` scope on every content type.
+    pub fn views_everything(&self) -> bool {
+        self.scopes
+            .iter()
+            .all(|actions| actions[action_index(Action::View)] & ALL != 0)
+    }
+
     /// Whether the session holds `action` on `content` at any scope (e.g. to create a record,
     /// which will be its own).
     pub fn allows_any(&self, content: ContentType, action: Action) -> bool {
@@ -144,6 +152,36 @@ mod tests {
 
     const A: ContentType = ContentType::Annotations;
     const C: ContentType = ContentType::Comments;
+
+    #[test]
+    fn views_everything_needs_view_all_on_every_content_type() {
+        let all = [
+            "annotations:view:all",
+            "comments:view:all",
+            "form-fields:view:all",
+        ];
+        assert!(access(&all, &[], None).views_everything());
+        assert!(Access::backend("api".into(), None).views_everything());
+        for left_out in 0..all.len() {
+            let mut some: Vec<&str> = all.to_vec();
+            some.remove(left_out);
+            assert!(!access(&some, &[], None).views_everything(), "{some:?}");
+            some.push(
+                [
+                    "annotations:view:self",
+                    "comments:view:group",
+                    "form-fields:view:self",
+                ][left_out],
+            );
+            assert!(!access(&some, &[], None).views_everything(), "{some:?}");
+        }
+        let edit_all = [
+            "annotations:edit:all",
+            "comments:view:all",
+            "form-fields:view:all",
+        ];
+        assert!(!access(&edit_all, &[], None).views_everything());
+    }
 
     #[test]
     fn all_scope_covers_every_record() {

@@ -99,7 +99,9 @@ async fn records_at(
         document_id: &doc.id,
         layer,
         head_seq: at_seq,
-        records: Some(records.iter().map(|r| r.view()).collect()),
+        records: Some(crate::wire::common::SnapshotRecords::Built(
+            records.iter().map(|r| r.view()).collect(),
+        )),
         changes: None,
     };
     Ok(HttpResponse::Ok().json(body))

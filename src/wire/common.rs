@@ -82,6 +82,17 @@ pub struct RecordView<'a> {
     pub updated_at: Timestamp,
 }
 
+/// A snapshot's record list: built for one session ([`RecordView`]s filtered by its rights),
+/// or every record of the layer, serialised once and shared by every session that may see them
+/// all (`actors::state::DocState::keep_full_snapshot`). The same JSON either way: an array of
+/// records ordered by revision.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum SnapshotRecords<'a> {
+    Built(Vec<RecordView<'a>>),
+    Shared(&'a RawValue),
+}
+
 /// A time stored as microseconds since the Unix epoch, serialised as RFC 3339 (UTC, as
 /// [`crate::time_util::micros_to_rfc3339`]) from a buffer on the stack: a snapshot formats two
 /// per record, with no `String` allocated for either.

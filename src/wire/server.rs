@@ -13,13 +13,24 @@ use serde_json::value::RawValue;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
 use crate::store::LoggedChange;
-use crate::wire::common::{Author, Kind, Op, RecordView, RejectCode, SessionRights};
+use crate::wire::common::{
+    Author, Kind, Op, RecordView, RejectCode, SessionRights, SnapshotRecords,
+};
 
 /// Serialises a message once, to be shared by every session it goes to.
 pub fn text<T: Serialize>(value: &T) -> Arc<str> {
     // Every type here is plain data (strings, numbers, raw JSON that was already validated):
     // serialisation cannot fail.
     Arc::from(serde_json::to_string(value).expect("protocol messages serialise"))
+}
+
+/// [`text`] for a message of about `size_hint` bytes or more (a welcome with a snapshot):
+/// written into a buffer of that size from the start, where a growing one would be
+/// reallocated and copied a dozen times on the way to megabytes.
+pub fn text_sized<T: Serialize>(value: &T, size_hint: usize) -> Arc<str> {
+    let mut buf = Vec::with_capacity(size_hint);
+    serde_json::to_writer(&mut buf, value).expect("protocol messages serialise");
+    Arc::from(std::str::from_utf8(&buf).expect("serde_json writes UTF-8"))
 }
 
 /// The schema of a message's `type` field (or a presence event's `event`): the one string it
@@ -121,8 +132,8 @@ pub struct Welcome<'a> {
     pub layer: &'a str,
     pub head_seq: i64,
     /// The snapshot: every record the session may see.
-    #[schema(required = true)]
-    pub records: Option<Vec<RecordView<'a>>>,
+    #[schema(required = true, value_type = Option<Vec<RecordView>>)]
+    pub records: Option<SnapshotRecords<'a>>,
     /// The changes after the hello's `since`.
     #[schema(required = true)]
     pub changes: Option<Vec<ChangeView<'a>>>,
@@ -138,8 +149,8 @@ pub struct RecordsBody<'a> {
     pub head_seq: i64,
     /// The records (a snapshot), as in docs/protocol.md.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub records: Option<Vec<RecordView<'a>>>,
+    #[schema(nullable = false, value_type = Option<Vec<RecordView>>)]
+    pub records: Option<SnapshotRecords<'a>>,
     /// The changes after `since`, as in docs/protocol.md.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]

@@ -13,6 +13,7 @@ on_both_backends!(
     edit_self_users_change_only_their_own_annotations,
     view_group_limits_what_the_welcome_and_broadcasts_include,
     a_layer_bound_session_sees_and_changes_only_its_layer,
+    the_shared_snapshot_follows_every_change_and_stays_with_sessions_that_see_everything,
     bad_tokens_at_hello_and_revocation_and_expiry_close_with_a_reason,
 );
 
@@ -206,6 +207,100 @@ async fn a_layer_bound_session_sees_and_changes_only_its_layer(backend: Backend)
     assert_eq!(
         review_fresh.welcome["records"][0]["content"]["pageIndex"],
         2
+    );
+}
+
+/// A document keeps the snapshot list it sends to sessions that see every record
+/// (`DocState::keep_full_snapshot`): every welcome and REST read must still be the document as
+/// it is now, and a session with narrower rights never gets that list.
+async fn the_shared_snapshot_follows_every_change_and_stays_with_sessions_that_see_everything(
+    backend: Backend,
+) {
+    let server = server_with_doc(backend.options()).await;
+    let full = server.token("doc", "u1", &["all"]).await;
+    let bob = server
+        .mint(json!({"document_id": "doc", "user_id": "bob", "permissions": ["read-document", "write"],
+                     "collaboration_permissions": ["annotations:view:self", "annotations:edit:self"]}))
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut writer = Ws::join(&server, &full, None).await;
+    writer.change(create("c1", "r1", 0)).await;
+    writer.change(create("c2", "r2", 1)).await;
+    let mut b = Ws::join(&server, &bob, None).await;
+    assert_eq!(b.change(create("b1", "bobs", 2)).await["type"], "ack");
+
+    // What a full session must see: the REST read, records by revision.
+    let listed = |records: &serde_json::Value| -> Vec<(String, i64)> {
+        records
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap().to_string(),
+                    r["rev"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let expect = |ids: &[(&str, i64)]| -> Vec<(String, i64)> {
+        ids.iter().map(|(id, rev)| (id.to_string(), *rev)).collect()
+    };
+    // The first full welcome after a change is built for it, the second builds the kept list,
+    // the third and later are sent from it: all the same.
+    let mut welcomes = Vec::new();
+    for _ in 0..3 {
+        welcomes.push(Ws::join(&server, &full, None).await.welcome["records"].clone());
+    }
+    assert_eq!(welcomes[0], welcomes[1]);
+    assert_eq!(welcomes[1], welcomes[2]);
+    assert_eq!(
+        listed(&welcomes[2]),
+        expect(&[("r1", 1), ("r2", 2), ("bobs", 3)])
+    );
+    assert_eq!(
+        listed(&server.records("doc").await["records"]),
+        listed(&welcomes[2])
+    );
+    let narrow = Ws::join(&server, &bob, None).await;
+    assert_eq!(
+        listed(&narrow.welcome["records"]),
+        expect(&[("bobs", 3)]),
+        "a session that sees only its own records never gets the shared list"
+    );
+
+    // Each kind of change is in the next welcome and REST read, however many came before.
+    writer
+        .change(json!({"client_id": "c3", "op": "update", "id": "r1", "content": ink(0, "moved")}))
+        .await;
+    let after_update = expect(&[("r2", 2), ("bobs", 3), ("r1", 4)]);
+    for _ in 0..3 {
+        let w = Ws::join(&server, &full, None).await;
+        assert_eq!(listed(&w.welcome["records"]), after_update);
+        assert_eq!(
+            w.welcome["records"][2]["content"]["customData"]["marker"],
+            "moved"
+        );
+    }
+    assert_eq!(
+        listed(&server.records("doc").await["records"]),
+        after_update
+    );
+    writer
+        .change(json!({"client_id": "c4", "op": "delete", "id": "r2"}))
+        .await;
+    for _ in 0..3 {
+        let w = Ws::join(&server, &full, None).await;
+        assert_eq!(
+            listed(&w.welcome["records"]),
+            expect(&[("bobs", 3), ("r1", 4)])
+        );
+    }
+    assert_eq!(
+        listed(&server.records("doc").await["records"]),
+        expect(&[("bobs", 3), ("r1", 4)])
     );
 }
 

@@ -8,27 +8,38 @@ use super::{DocumentActor, DocumentError, Kick, Outgoing, Phase, Stage};
 use crate::actors::state::DocState;
 use crate::auth::access::Access;
 use crate::store::{self, LoggedChange};
-use crate::wire::common::{CloseCode, CloseReason, RecordView, PROTOCOL_VERSION};
+use crate::wire::common::{CloseCode, CloseReason, SnapshotRecords, PROTOCOL_VERSION};
 use crate::wire::server::{
-    change_view, session_label, text, ChangeView, PresenceEntry, RecordsBody, UserView, Welcome,
+    change_view, session_label, text, text_sized, ChangeView, PresenceEntry, RecordsBody, UserView,
+    Welcome,
 };
 
-/// The records of `layer` that `access` may see (every one with `None`: the backend's view),
-/// oldest change first: the snapshot of a welcome and of a REST read.
-fn visible_records<'a>(
+/// The snapshot of `layer` that `access` may see (every record with `None`: the backend's
+/// view), oldest change first: the records of a welcome and of a REST read. A session that
+/// may see every record gets the layer's shared list when it is kept
+/// ([`DocState::keep_full_snapshot`], which [`keep_shared_snapshot`] calls for it first).
+fn snapshot_records<'a>(
     state: &'a DocState,
     layer: &str,
     access: Option<&Access>,
-) -> Vec<RecordView<'a>> {
-    let Some(records) = state.layers.get(layer) else {
-        return Vec::new();
-    };
-    let mut list: Vec<_> = records
-        .values()
-        .filter(|r| access.is_none_or(|a| a.can_view(r.kind, &r.creator, r.group.as_deref())))
-        .collect();
-    list.sort_by_key(|r| r.rev);
-    list.into_iter().map(|r| r.view()).collect()
+) -> SnapshotRecords<'a> {
+    match state
+        .full_snapshot(layer)
+        .filter(|_| access.is_none_or(Access::views_everything))
+    {
+        Some(list) => SnapshotRecords::Shared(list),
+        None => SnapshotRecords::Built(state.views(layer, |r| {
+            access.is_none_or(|a| a.can_view(r.kind, &r.creator, r.group.as_deref()))
+        })),
+    }
+}
+
+/// Builds the layer's shared snapshot before a snapshot for `access` when `access` may see
+/// every record, so [`snapshot_records`] can send it.
+fn keep_shared_snapshot(state: &mut DocState, layer: &str, access: Option<&Access>) {
+    if access.is_none_or(Access::views_everything) {
+        state.keep_full_snapshot(layer);
+    }
 }
 
 /// The logged changes that `access` may see (every one with `None`), as sent to clients.
@@ -145,15 +156,18 @@ impl DocumentActor {
         snapshot: Option<()>,
         changes: Option<&[LoggedChange]>,
     ) {
-        let Phase::Ready(state) = &self.phase else {
-            return;
-        };
         let Some(session) = self.sessions.get(&session_id) else {
             return;
         };
         let access = &session.peer.access;
+        if let (Some(()), Phase::Ready(state)) = (snapshot, &mut self.phase) {
+            keep_shared_snapshot(state, &session.peer.layer, Some(access.as_ref()));
+        }
+        let Phase::Ready(state) = &self.phase else {
+            return;
+        };
         let snapshot =
-            snapshot.map(|_| visible_records(state, &session.peer.layer, Some(access.as_ref())));
+            snapshot.map(|_| snapshot_records(state, &session.peer.layer, Some(access.as_ref())));
         let changes = changes.map(|cs| visible_changes(cs, Some(access.as_ref())));
         let presence: Vec<PresenceEntry> = self
             .sessions
@@ -167,24 +181,31 @@ impl DocumentActor {
             })
             .chain(self.remote_presence())
             .collect();
-        let msg = text(&Welcome {
-            kind: "welcome",
-            protocol: PROTOCOL_VERSION,
-            session_id: session_label(session_id),
-            document_id: &self.id,
-            page_count: state.page_count,
-            user: UserView {
-                user_id: &access.user_id,
-                user_name: access.user_name.as_deref(),
-                group: access.group.as_deref(),
+        let size_hint = match &snapshot {
+            Some(SnapshotRecords::Shared(list)) => list.get().len() + 4096,
+            _ => 4096,
+        };
+        let msg = text_sized(
+            &Welcome {
+                kind: "welcome",
+                protocol: PROTOCOL_VERSION,
+                session_id: session_label(session_id),
+                document_id: &self.id,
+                page_count: state.page_count,
+                user: UserView {
+                    user_id: &access.user_id,
+                    user_name: access.user_name.as_deref(),
+                    group: access.group.as_deref(),
+                },
+                rights: &session.peer.rights,
+                layer: &session.peer.layer,
+                head_seq: head,
+                records: snapshot,
+                changes,
+                presence,
             },
-            rights: &session.peer.rights,
-            layer: &session.peer.layer,
-            head_seq: head,
-            records: snapshot,
-            changes,
-            presence,
-        });
+            size_hint,
+        );
         let Some(session) = self.sessions.get_mut(&session_id) else {
             return;
         };
@@ -198,14 +219,14 @@ impl DocumentActor {
     }
 
     pub(super) fn read(
-        &self,
+        &mut self,
         layer: &str,
         since: Option<i64>,
         access: Option<&Access>,
         ctx: &mut Context<Self>,
         reply: oneshot::Sender<Result<String, DocumentError>>,
     ) {
-        let Phase::Ready(state) = &self.phase else {
+        let Phase::Ready(state) = &mut self.phase else {
             let _ = reply.send(Err(DocumentError::NotFound(self.id.clone())));
             return;
         };
@@ -243,11 +264,12 @@ impl DocumentActor {
                 );
             }
             None => {
+                keep_shared_snapshot(state, layer, access);
                 let body = RecordsBody {
                     document_id: &self.id,
                     layer,
                     head_seq: head,
-                    records: Some(visible_records(state, layer, access)),
+                    records: Some(snapshot_records(state, layer, access)),
                     changes: None,
                 };
                 let _ = reply.send(Ok(text(&body).to_string()));

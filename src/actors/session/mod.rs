@@ -28,7 +28,7 @@ pub use socket::SocketBody;
 
 use crate::actors::document::{DocumentActor, Join, Kick, Leave, SetPresence, Submit};
 use crate::actors::outbox::{outbox, Outbox, OutboxLimits, Outgoing};
-use crate::actors::registry::{send_to_document, DocumentRegistry};
+use crate::actors::registry::{send_to_document, DocumentRegistry, Lookup};
 use crate::actors::state::reject_all;
 use crate::auth::rights::Permission;
 use crate::auth::tokens::DocumentRef;
@@ -357,6 +357,12 @@ impl SessionActor {
                         "app-provided documents have no live session on Quire",
                     ));
                 };
+                // The document starts loading now, while the open is metered: on a cold open
+                // the load is the longest step. The join (and so the welcome) still waits for
+                // the metering below.
+                registry.do_send(Lookup {
+                    document_id: document_id.clone(),
+                });
                 // Metered before the welcome goes out, so usage never lags what clients saw.
                 // With it, the `session.opened` webhook event, in the same group transaction.
                 let opened = crate::webhooks::session_opened(crate::webhooks::SessionOpened {
