@@ -28,9 +28,25 @@ pub fn text<T: Serialize>(value: &T) -> Arc<str> {
 /// written into a buffer of that size from the start, where a growing one would be
 /// reallocated and copied a dozen times on the way to megabytes.
 pub fn text_sized<T: Serialize>(value: &T, size_hint: usize) -> Arc<str> {
+    Arc::from(json_sized(value, size_hint))
+}
+
+/// A body as JSON, written into a buffer of `size_hint` bytes from the start (see
+/// [`text_sized`]).
+pub fn json_sized<T: Serialize>(value: &T, size_hint: usize) -> String {
     let mut buf = Vec::with_capacity(size_hint);
     serde_json::to_writer(&mut buf, value).expect("protocol messages serialise");
-    Arc::from(std::str::from_utf8(&buf).expect("serde_json writes UTF-8"))
+    String::from_utf8(buf).expect("serde_json writes UTF-8")
+}
+
+/// Room for a message around a snapshot: the kept list's length (a list built for one session
+/// has no length until it is serialised) and a few KiB for the rest.
+pub fn size_hint_for(records: Option<&SnapshotRecords>) -> usize {
+    const REST: usize = 4096;
+    match records {
+        Some(SnapshotRecords::Shared(list)) => list.get().len() + REST,
+        _ => REST,
+    }
 }
 
 /// The schema of a message's `type` field (or a presence event's `event`): the one string it
@@ -294,6 +310,26 @@ pub enum ServerMessage<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sized_message_is_the_same_text() {
+        let list = RawValue::from_string(r#"[{"id":"a"},{"id":"b"}]"#.to_string()).unwrap();
+        let body = RecordsBody {
+            document_id: "d",
+            layer: "",
+            head_seq: 2,
+            records: Some(SnapshotRecords::Shared(&list)),
+            changes: None,
+        };
+        let hint = size_hint_for(body.records.as_ref());
+        assert_eq!(hint, list.get().len() + 4096);
+        assert_eq!(json_sized(&body, hint), *text(&body));
+        assert_eq!(*text_sized(&body, 0), *text(&body));
+        assert_eq!(
+            json_sized(&body, hint),
+            r#"{"document_id":"d","layer":"","head_seq":2,"records":[{"id":"a"},{"id":"b"}]}"#
+        );
+    }
 
     #[test]
     fn pong_is_the_text_the_session_sends() {

@@ -10,8 +10,8 @@ use crate::auth::access::Access;
 use crate::store::{self, LoggedChange};
 use crate::wire::common::{CloseCode, CloseReason, SnapshotRecords, PROTOCOL_VERSION};
 use crate::wire::server::{
-    change_view, session_label, text, text_sized, ChangeView, PresenceEntry, RecordsBody, UserView,
-    Welcome,
+    change_view, json_sized, session_label, size_hint_for, text, text_sized, ChangeView,
+    PresenceEntry, RecordsBody, UserView, Welcome,
 };
 
 /// The snapshot of `layer` that `access` may see (every record with `None`: the backend's
@@ -181,10 +181,7 @@ impl DocumentActor {
             })
             .chain(self.remote_presence())
             .collect();
-        let size_hint = match &snapshot {
-            Some(SnapshotRecords::Shared(list)) => list.get().len() + 4096,
-            _ => 4096,
-        };
+        let size_hint = size_hint_for(snapshot.as_ref());
         let msg = text_sized(
             &Welcome {
                 kind: "welcome",
@@ -272,7 +269,8 @@ impl DocumentActor {
                     records: Some(snapshot_records(state, layer, access)),
                     changes: None,
                 };
-                let _ = reply.send(Ok(text(&body).to_string()));
+                let hint = size_hint_for(body.records.as_ref());
+                let _ = reply.send(Ok(json_sized(&body, hint)));
             }
         }
     }
