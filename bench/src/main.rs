@@ -107,6 +107,10 @@ enum Command {
         annotations: usize,
         #[arg(long, default_value_t = 10)]
         warm_joins: usize,
+        /// Restarts of the server, each followed by one cold join: a single cold open varies by
+        /// ±10% between runs, so the report gives their median and range.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
+        cold_runs: u32,
         #[command(flatten)]
         common: Common,
     },
@@ -267,11 +271,12 @@ async fn run(command: Command, fd_limit: u64) -> Result<(), String> {
         Command::ColdOpen {
             annotations,
             warm_joins,
+            cold_runs,
             common,
         } => {
             let mut t = target(&common)?;
             (
-                scenarios::cold_open(&mut t, annotations, warm_joins).await?,
+                scenarios::cold_open(&mut t, annotations, warm_joins, cold_runs as usize).await?,
                 common.json,
             )
         }

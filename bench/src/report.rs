@@ -40,7 +40,11 @@ pub struct Report {
     /// Fan-out of changes written through another node (several `--url`).
     pub cross_node_fanout_latency: Option<Latency>,
     pub welcome_latency: Option<Latency>,
+    /// The median of `cold_welcome_runs_ms`.
     pub cold_welcome_ms: Option<f64>,
+    /// Each cold open's hello → welcome, one per server restart, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cold_welcome_runs_ms: Vec<f64>,
     pub sessions: Option<u64>,
     pub server_rss_mib: Option<f64>,
     pub rss_per_session_kib: Option<f64>,
@@ -120,7 +124,14 @@ impl Report {
             row("deliveries complete", format!("{r} of {e} ({pct:.2}%)"));
         }
         if let Some(v) = self.cold_welcome_ms {
-            row("cold welcome (hello→welcome)", format!("{v:.2} ms"));
+            let runs = &self.cold_welcome_runs_ms;
+            let text = match (runs.len(), min_max(runs)) {
+                (n, Some((lo, hi))) if n > 1 => {
+                    format!("median {v:.2} ms over {n} restarts ({lo:.2}–{hi:.2} ms)")
+                }
+                _ => format!("{v:.2} ms"),
+            };
+            row("cold welcome (hello→welcome)", text);
         }
         if let Some(l) = &self.welcome_latency {
             row("warm welcome", lat(l));
@@ -149,5 +160,38 @@ impl Report {
             out.push_str(&format!("  note: {n}\n"));
         }
         out
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count); 0 for none.
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// The smallest and largest of `values`; `None` for none.
+fn min_max(values: &[f64]) -> Option<(f64, f64)> {
+    let lo = values.iter().copied().min_by(f64::total_cmp)?;
+    let hi = values.iter().copied().max_by(f64::total_cmp)?;
+    Some((lo, hi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_is_the_middle_value_or_the_mean_of_the_middle_two() {
+        assert_eq!(median(&[]), 0.0);
+        assert_eq!(median(&[7.0]), 7.0);
+        assert_eq!(median(&[43.0, 39.0, 49.0]), 43.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(min_max(&[43.0, 39.0, 49.0]), Some((39.0, 49.0)));
+        assert_eq!(min_max(&[]), None);
     }
 }
