@@ -10,8 +10,8 @@ use crate::auth::access::Access;
 use crate::store::{self, LoggedChange};
 use crate::wire::common::{CloseCode, CloseReason, SnapshotRecords, PROTOCOL_VERSION};
 use crate::wire::server::{
-    change_view, json_sized, session_label, size_hint_for, text, text_sized, ChangeView,
-    PresenceEntry, RecordsBody, UserView, Welcome,
+    change_view, json_sized, session_label, size_hint_for, text_sized, ChangeView, PresenceEntry,
+    RecordsBody, UserView, Welcome,
 };
 
 /// The snapshot of `layer` that `access` may see (every record with `None`: the backend's
@@ -243,14 +243,14 @@ impl DocumentActor {
                             store::read_log(&db.main, &id, &layer, s, head)
                                 .await
                                 .map(|changes| {
-                                    text(&RecordsBody {
+                                    let body = RecordsBody {
                                         document_id: &id,
                                         layer: &layer,
                                         head_seq: head,
                                         records: None,
                                         changes: Some(visible_changes(&changes, access.as_ref())),
-                                    })
-                                    .to_string()
+                                    };
+                                    json_sized(&body, size_hint_for(body.records.as_ref()))
                                 });
                         let _ = reply.send(res.map_err(|e| {
                             tracing::error!(error = %e, "reading the change log failed");
