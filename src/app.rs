@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Arbiter, ArbiterHandle};
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use sea_orm::ConnectionTrait;
 use tracing_actix_web::TracingLogger;
 
@@ -169,33 +169,25 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let cors_origins = config.cors_origins.clone();
     let metrics_here = config.metrics_listen.is_none();
     let data = web::Data::new(state);
-    let server = HttpServer::new(move || {
-        let cors_origins = cors_origins.clone();
-        App::new()
-            .app_data(data.clone())
-            .wrap(actix_web::middleware::from_fn(crate::http::metrics::count))
-            .wrap(TracingLogger::<crate::telemetry::RequestSpans>::new())
-            .configure(move |cfg| {
-                if metrics_here {
-                    crate::http::metrics::configure(cfg);
-                }
-                crate::http::configure(cfg, &cors_origins)
-            })
-    })
-    // Live messages are small and latency-bound: never let Nagle's algorithm hold them back.
-    .on_connect(|conn, _| {
-        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-            let _ = tcp.set_nodelay(true);
-        }
-    })
-    .shutdown_timeout(config.shutdown_timeout)
-    .disable_signals()
-    .bind(&config.listen)
-    .map_err(|e| StartError::Listen(config.listen.clone(), e))?;
-    for addr in server.addrs() {
+    let app_data = data.clone();
+    let (server, addrs) =
+        crate::http::server::bind(&config.listen, config.shutdown_timeout, data, move || {
+            let cors_origins = cors_origins.clone();
+            App::new()
+                .app_data(app_data.clone())
+                .wrap(actix_web::middleware::from_fn(crate::http::metrics::count))
+                .wrap(TracingLogger::<crate::telemetry::RequestSpans>::new())
+                .configure(move |cfg| {
+                    if metrics_here {
+                        crate::http::metrics::configure(cfg);
+                    }
+                    crate::http::configure(cfg, &cors_origins)
+                })
+        })
+        .map_err(|e| StartError::Listen(config.listen.clone(), e))?;
+    for addr in addrs {
         tracing::info!(%addr, "listening");
     }
-    let server = server.run();
     let handle = server.handle();
     let metrics_server = match &config.metrics_listen {
         Some(addr) => Some(crate::http::metrics::serve(addr)?),

@@ -220,6 +220,12 @@ impl OutboxReceiver {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
 
+    /// When a close was asked for, if it was; otherwise the task is woken when one is.
+    pub fn poll_close_requested(&mut self, cx: &mut Context<'_>) -> Option<Instant> {
+        self.shared.close_waker.register(cx.waker());
+        self.close_requested_at()
+    }
+
     /// When a close was asked for, if it was.
     pub fn close_requested_at(&self) -> Option<Instant> {
         if !self.shared.closing.load(Ordering::Acquire) {

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, App, HttpResponse, HttpServer};
 
@@ -46,8 +47,20 @@ pub async fn count(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    // A client can send any method token: only the standard ones become label values.
-    let method: &'static str = match req.method().as_str() {
+    let method = method_label(req.method());
+    let result = next.call(req).await;
+    let (route, status) = match &result {
+        Ok(res) => (res.request().match_pattern(), res.status()),
+        Err(e) => (None, e.as_response_error().status_code()),
+    };
+    record(route.as_deref().unwrap_or("other"), method, status, started);
+    result
+}
+
+/// A method's label value: a client can send any method token, so only the standard ones
+/// become label values.
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    match method.as_str() {
         "GET" => "GET",
         "HEAD" => "HEAD",
         "POST" => "POST",
@@ -56,21 +69,18 @@ pub async fn count(
         "DELETE" => "DELETE",
         "OPTIONS" => "OPTIONS",
         _ => "other",
-    };
-    let result = next.call(req).await;
-    let (route, status) = match &result {
-        Ok(res) => (res.request().match_pattern(), res.status()),
-        Err(e) => (None, e.as_response_error().status_code()),
-    };
-    let route = route.unwrap_or_else(|| "other".to_string());
+    }
+}
+
+/// Counts and times one request (also called for WebSocket upgrades, which bypass the app).
+pub fn record(route: &str, method: &str, status: StatusCode, started: Instant) {
     let metrics = crate::metrics::get();
     metrics
         .http_requests
-        .with_label_values(&[route.as_str(), method, status.as_str()])
+        .with_label_values(&[route, method, status.as_str()])
         .inc();
     metrics
         .http_request_seconds
-        .with_label_values(&[route.as_str()])
+        .with_label_values(&[route])
         .observe(started.elapsed().as_secs_f64());
-    result
 }

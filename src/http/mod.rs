@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod pdf_export;
 pub mod presence;
 pub mod records;
+pub mod server;
 pub mod sessions;
 pub mod usage;
 pub mod webhooks;

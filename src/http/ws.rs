@@ -1,37 +1,64 @@
 //! `GET /api/client/ws`: the WebSocket upgrade. The session token comes in the first message,
 //! never in the URL, so it cannot land in access logs.
 //!
-//! The request body (the client's frames) passes through a [`FrameGuard`] before `actix-ws`
-//! sees it. `actix-ws` buffers a frame until all of its declared bytes have arrived and only then
-//! compares its length with the limit, so a header declaring 2^62 bytes would make it buffer
-//! whatever the client streams. The guard reads each frame header as it passes and refuses a
-//! frame whose declared length is over the limit before any of its payload is buffered.
+//! An upgrade does not go through the actix-web app: actix-http hands every request with
+//! `Upgrade: websocket` to [`upgrade_service`] together with its connection (see
+//! `http::server`), so the session owns the TCP stream and the only buffers it has
+//! (`actors::session::socket`), instead of a dispatcher keeping 16 KiB of buffers for the
+//! connection's whole life. The checks a route would make happen here, in the same order and
+//! with the same errors: query, origin, handshake. A plain `GET` of the path (no upgrade) still
+//! reaches the app's route, which refuses it as a failed upgrade.
 
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::time::Instant;
 
-use actix::Actor;
-use actix_web::error::PayloadError;
+use actix_codec::Framed;
+use actix_http::body::{BodySize, MessageBody};
+use actix_http::h1::{self, Message};
+use actix_http::{ConnectionType, Request, RequestHead, StatusCode};
+use actix_service::{fn_service, ServiceFactory};
 use actix_web::http::header;
-use actix_web::{dev, web, FromRequest, HttpRequest, HttpResponse};
-use bytes::Bytes;
-use futures_util::Stream;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use futures_util::SinkExt;
 use serde::Deserialize;
+use tokio::net::TcpStream;
 
 use super::error::Error;
-use crate::actors::session::{self, SessionActor};
+use crate::actors::session;
 use crate::state::AppState;
 
+/// Where sessions open.
+pub const PATH: &str = "/api/client/ws";
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/client/ws", web::get().to(upgrade));
+    cfg.route(PATH, web::get().to(upgrade));
+}
+
+/// The host the client addressed, as actix-web's `ConnectionInfo` reads it: `Forwarded: host=`,
+/// then `X-Forwarded-Host`, then `Host`, then the request line's authority.
+fn request_host(head: &RequestHead) -> Option<&str> {
+    let header = |name| head.headers.get(name).and_then(|v| v.to_str().ok());
+    let forwarded = header(header::FORWARDED).and_then(|v| {
+        v.split([';', ','])
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("host"))
+            .map(|(_, v)| v.trim().trim_matches('"'))
+    });
+    forwarded
+        .or_else(|| {
+            header(header::HeaderName::from_static("x-forwarded-host"))
+                .and_then(|v| v.split(',').next())
+                .map(str::trim)
+        })
+        .or_else(|| header(header::HOST))
+        .or_else(|| head.uri.authority().map(|a| a.as_str()))
 }
 
 /// Whether a browser page on `origin` may open a socket: same origin, or listed in
 /// `--cors-origins`. Requests without `Origin` (non-browser clients) are allowed.
-fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
-    let Some(origin) = req
-        .headers()
+fn origin_allowed(head: &RequestHead, allowed: &[String]) -> bool {
+    let Some(origin) = head
+        .headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
     else {
@@ -43,10 +70,12 @@ fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
     {
         return true;
     }
-    let host = req.connection_info().host().to_string();
+    let Some(host) = request_host(head) else {
+        return false;
+    };
     origin
         .split_once("://")
-        .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(&host))
+        .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host))
 }
 
 /// Query parameters of the upgrade.
@@ -57,258 +86,120 @@ struct WsQuery {
     document_id: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/client/ws", tag = "client", responses((status = 101, description = "WebSocket upgrade; the first message is `hello` with the session token (docs/protocol.md)"), (status = 400, body = crate::wire::rest::ErrorBody), (status = 403, description = "origin not allowed", body = crate::wire::rest::ErrorBody)))]
-async fn upgrade(
-    req: HttpRequest,
-    body: web::Payload,
-    query: web::Query<WsQuery>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, Error> {
-    if !origin_allowed(&req, &state.cors_origins) {
+/// What must hold before a socket opens, checked for upgrades and plain requests alike.
+fn admit(head: &RequestHead, cors_origins: &[String]) -> Result<WsQuery, Error> {
+    let query = web::Query::<WsQuery>::from_query(head.uri.query().unwrap_or(""))
+        .map_err(|e| Error::BadRequest(format!("invalid query string: {e}")))?;
+    if !origin_allowed(head, cors_origins) {
         return Err(Error::OriginNotAllowed);
     }
-    let guarded = FrameGuard::new(body.into_inner(), state.sessions.max_frame_bytes);
-    let guarded: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> = Box::pin(guarded);
-    // `web::Payload` has no public constructor; extracting it from our payload is the way in.
-    let body = web::Payload::from_request(&req, &mut dev::Payload::from(guarded))
-        .await
-        .map_err(|_| Error::BadRequest("unreadable request body".into()))?;
-    // `actix-ws` does the handshake and reads the client's frames; the session's own body
-    // writes to the client (`session::socket`), so its `Session` handle is not used.
-    let (response, _, stream) = actix_ws::handle(&req, body)
+    actix_http::ws::verify_handshake(head)
         .map_err(|e| Error::BadRequest(format!("not a WebSocket upgrade: {e}")))?;
-    let (outbox, response) = session::socket(&state.sessions, response);
-    SessionActor::new(
+    Ok(query.into_inner())
+}
+
+// Reached only by requests without `Upgrade: websocket` (upgrades go to `upgrade_service`):
+// they are refused as an upgrade with missing headers would be. (A doc comment here would
+// become the operation's summary in the OpenAPI document.)
+#[utoipa::path(get, path = "/api/client/ws", tag = "client", responses((status = 101, description = "WebSocket upgrade; the first message is `hello` with the session token (docs/protocol.md)"), (status = 400, body = crate::wire::rest::ErrorBody), (status = 403, description = "origin not allowed", body = crate::wire::rest::ErrorBody)))]
+async fn upgrade(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
+    admit(req.head(), &state.cors_origins)?;
+    Err(Error::BadRequest(
+        "not a WebSocket upgrade: the request has no `Upgrade: websocket` header".into(),
+    ))
+}
+
+/// A connection actix-http has handed over at an upgrade, with the request that asked for it.
+pub type Upgraded = (Request, Framed<TcpStream, h1::Codec>);
+
+/// The service actix-http calls with every `Upgrade: websocket` request and its connection. It
+/// answers the handshake (or the refusal) itself, then runs the session's writer until the
+/// socket is done.
+pub fn upgrade_service(
+    state: web::Data<AppState>,
+) -> impl ServiceFactory<Upgraded, Config = (), Response = (), Error = actix_web::Error, InitError = ()>
+{
+    fn_service(move |(req, framed): Upgraded| {
+        let state = state.clone();
+        async move {
+            if let Some(writer) = handshake(req, framed, &state).await? {
+                writer.await;
+            }
+            Ok::<_, actix_web::Error>(())
+        }
+    })
+}
+
+/// Answers the upgrade: the session's writer once the `101` is sent, or `None` after a refusal.
+async fn handshake(
+    req: Request,
+    mut framed: Framed<TcpStream, h1::Codec>,
+    state: &AppState,
+) -> io::Result<Option<session::SocketWriter<tokio::net::tcp::OwnedWriteHalf>>> {
+    let started = Instant::now();
+    let head = req.head();
+    let admitted = if head.uri.path() == PATH {
+        admit(head, &state.cors_origins)
+    } else {
+        Err(Error::NotFound(format!(
+            "no WebSocket is served at {}; sessions open at {PATH}",
+            head.uri.path()
+        )))
+    };
+    let route = if head.uri.path() == PATH {
+        PATH
+    } else {
+        "other"
+    };
+    let method = super::metrics::method_label(&head.method);
+    let query = match admitted {
+        Ok(query) => query,
+        Err(error) => {
+            let status = refuse(&mut framed, &error).await;
+            tracing::info!(http.route = route, status = status.as_u16(), %error, "websocket upgrade refused");
+            super::metrics::record(route, method, status, started);
+            return Ok(None);
+        }
+    };
+    let response = actix_http::ws::handshake_response(head)
+        .finish()
+        .drop_body();
+    framed
+        .send(Message::Item((response, BodySize::None)))
+        .await?;
+    super::metrics::record(route, method, StatusCode::SWITCHING_PROTOCOLS, started);
+    let parts = framed.into_parts();
+    Ok(Some(session::serve(
+        parts.io,
+        parts.read_buf,
         state.authenticator(),
         state.registry.clone(),
         state.sessions.clone(),
-        outbox,
-        stream,
-    )
-    .expect_document(query.into_inner().document_id)
-    .start();
-    Ok(response)
+        query.document_id,
+    )))
 }
 
-/// A client frame refused from its header: it declares more payload than a frame may carry.
-#[derive(Debug, thiserror::Error)]
-#[error("a frame declares {declared} bytes; frames are limited to {limit} bytes")]
-pub struct FrameTooLarge {
-    pub declared: u64,
-    pub limit: usize,
-}
-
-/// Passes a WebSocket request body through unchanged while reading the frame headers in it
-/// (RFC 6455 §5.2); fails the stream with [`FrameTooLarge`] as soon as a header declares more
-/// than `limit` payload bytes. It keeps no bytes of its own (at most one 14-byte header), so what
-/// `actix-ws` can buffer is bounded by one frame of at most `limit` bytes plus its header.
-pub struct FrameGuard<S> {
-    inner: S,
-    limit: usize,
-    /// The header being read, and how many of its bytes have arrived.
-    header: [u8; 14],
-    have: usize,
-    /// Payload bytes of the current frame still to pass.
-    remaining: u64,
-    refused: bool,
-}
-
-impl<S> FrameGuard<S> {
-    pub fn new(inner: S, limit: usize) -> FrameGuard<S> {
-        FrameGuard {
-            inner,
-            limit,
-            header: [0; 14],
-            have: 0,
-            remaining: 0,
-            refused: false,
-        }
+/// Writes `error`'s response and closes the connection; its status.
+async fn refuse(framed: &mut Framed<TcpStream, h1::Codec>, error: &Error) -> StatusCode {
+    let response: actix_http::Response<_> = error.error_response().into();
+    let status = response.status();
+    let (mut response, body) = response.into_parts();
+    let body = body.try_into_bytes().unwrap_or_default();
+    response
+        .head_mut()
+        .set_connection_type(ConnectionType::Close);
+    let sent = async {
+        framed
+            .send(Message::Item((
+                response,
+                BodySize::Sized(body.len() as u64),
+            )))
+            .await?;
+        framed.send(Message::Chunk(Some(body))).await?;
+        framed.send(Message::Chunk(None)).await
+    };
+    if let Err(e) = sent.await {
+        tracing::debug!(error = %e, "writing a refused upgrade's response failed");
     }
-
-    /// Follows the frame boundaries through `chunk`; an error for a frame over the limit.
-    fn inspect(&mut self, chunk: &[u8]) -> Result<(), FrameTooLarge> {
-        let mut at = 0;
-        while at < chunk.len() {
-            if self.remaining > 0 {
-                let take = self.remaining.min((chunk.len() - at) as u64);
-                self.remaining -= take;
-                at += take as usize;
-                continue;
-            }
-            self.header[self.have] = chunk[at];
-            self.have += 1;
-            at += 1;
-            if self.have < 2 {
-                continue;
-            }
-            let (extended, masked) = (self.header[1] & 0x7f, self.header[1] & 0x80 != 0);
-            let length_bytes = match extended {
-                126 => 2,
-                127 => 8,
-                _ => 0,
-            };
-            let header_len = 2 + length_bytes + if masked { 4 } else { 0 };
-            if self.have < header_len {
-                continue;
-            }
-            let declared = match extended {
-                126 => u64::from(u16::from_be_bytes([self.header[2], self.header[3]])),
-                127 => u64::from_be_bytes(self.header[2..10].try_into().expect("8 bytes")),
-                n => u64::from(n),
-            };
-            if declared > self.limit as u64 {
-                return Err(FrameTooLarge {
-                    declared,
-                    limit: self.limit,
-                });
-            }
-            self.remaining = declared;
-            self.have = 0;
-        }
-        Ok(())
-    }
-}
-
-impl<S> Stream for FrameGuard<S>
-where
-    S: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
-{
-    type Item = Result<Bytes, PayloadError>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.refused {
-            return Poll::Ready(None);
-        }
-        let item = match Pin::new(&mut self.inner).poll_next(cx) {
-            Poll::Ready(Some(Ok(chunk))) => chunk,
-            other => return other,
-        };
-        match self.inspect(&item) {
-            Ok(()) => Poll::Ready(Some(Ok(item))),
-            Err(too_large) => {
-                self.refused = true;
-                Poll::Ready(Some(Err(PayloadError::Io(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    too_large,
-                )))))
-            }
-        }
-    }
-}
-
-/// A developer-facing description of a frame error from `actix-ws`, naming the limit when the
-/// [`FrameGuard`] refused the frame.
-pub fn describe_frame_error(e: &actix_ws::ProtocolError) -> String {
-    if let actix_ws::ProtocolError::Io(io) = e {
-        let mut source: Option<&(dyn std::error::Error + 'static)> = io
-            .get_ref()
-            .map(|e| e as &(dyn std::error::Error + 'static));
-        while let Some(err) = source {
-            if let Some(too_large) = err.downcast_ref::<FrameTooLarge>() {
-                return too_large.to_string();
-            }
-            source = match err.downcast_ref::<PayloadError>() {
-                Some(PayloadError::Io(inner)) => inner
-                    .get_ref()
-                    .map(|e| e as &(dyn std::error::Error + 'static)),
-                _ => err.source(),
-            };
-        }
-    }
-    e.to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use futures_util::StreamExt;
-
-    fn header(len: u64, masked: bool) -> Vec<u8> {
-        let mut out = vec![0x81];
-        let mask_bit = if masked { 0x80 } else { 0 };
-        if len < 126 {
-            out.push(mask_bit | len as u8);
-        } else if len <= u64::from(u16::MAX) {
-            out.push(mask_bit | 126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        } else {
-            out.push(mask_bit | 127);
-            out.extend_from_slice(&len.to_be_bytes());
-        }
-        if masked {
-            out.extend_from_slice(&[1, 2, 3, 4]);
-        }
-        out
-    }
-
-    fn frame(len: usize) -> Vec<u8> {
-        let mut out = header(len as u64, true);
-        out.extend(std::iter::repeat_n(b'x', len));
-        out
-    }
-
-    /// Feeds `bytes` to a guard in chunks of `chunk` bytes; returns how many bytes passed and
-    /// whether it refused.
-    async fn run(bytes: Vec<u8>, chunk: usize, limit: usize) -> (usize, bool) {
-        let chunks: Vec<Result<Bytes, PayloadError>> = bytes
-            .chunks(chunk)
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect();
-        let mut guard = FrameGuard::new(futures_util::stream::iter(chunks), limit);
-        let (mut passed, mut refused) = (0, false);
-        while let Some(item) = guard.next().await {
-            match item {
-                Ok(b) => passed += b.len(),
-                Err(_) => refused = true,
-            }
-        }
-        (passed, refused)
-    }
-
-    #[actix_web::test]
-    async fn frames_within_the_limit_pass_whole_in_any_chunking() {
-        let mut bytes = frame(10);
-        bytes.extend(frame(300));
-        bytes.extend(frame(70_000));
-        bytes.extend(frame(0));
-        for chunk in [1, 2, 3, 7, 13, 1000, 1 << 20] {
-            assert_eq!(
-                run(bytes.clone(), chunk, 70_000).await,
-                (bytes.len(), false),
-                "chunk {chunk}"
-            );
-        }
-    }
-
-    #[actix_web::test]
-    async fn a_header_over_the_limit_is_refused_before_its_payload() {
-        for declared in [1025, 70_000, 1 << 62, u64::MAX] {
-            for chunk in [1, 5, 64 * 1024] {
-                let mut bytes = frame(20);
-                bytes.extend(header(declared, true));
-                bytes.extend(vec![b'x'; 200_000]);
-                let (passed, refused) = run(bytes, chunk, 1024).await;
-                assert!(refused, "{declared} in chunks of {chunk}");
-                assert!(
-                    passed < 20 + 6 + 14 + chunk,
-                    "{declared}: {passed} bytes passed"
-                );
-            }
-        }
-    }
-
-    #[actix_web::test]
-    async fn the_refusal_names_the_declared_length_and_the_limit() {
-        let err = FrameTooLarge {
-            declared: 1 << 62,
-            limit: 1024,
-        };
-        let wrapped = actix_ws::ProtocolError::Io(io::Error::other(PayloadError::Io(
-            io::Error::new(io::ErrorKind::InvalidData, err),
-        )));
-        assert_eq!(
-            describe_frame_error(&wrapped),
-            "a frame declares 4611686018427387904 bytes; frames are limited to 1024 bytes"
-        );
-    }
+    status
 }

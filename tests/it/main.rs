@@ -35,3 +35,4 @@ mod usage;
 mod webhooks;
 mod wire_schema;
 mod ws_limits;
+mod ws_upgrade;

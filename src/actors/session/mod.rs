@@ -1,13 +1,14 @@
 //! `SessionActor`: one WebSocket connection.
 //!
 //! It authenticates the hello, joins the document actor, decodes frames, enforces size and rate
-//! limits, runs the heartbeat, and owns the bounded outgoing queue its writer task drains into the
-//! socket. The session is an actix actor over `actix-ws` rather than an `actix-web-actors`
-//! `WebsocketContext`: the latter buffers outgoing frames without bound and cannot tell how far
-//! behind a client is. Outgoing frames go through the session's outbox (bounded in messages and
-//! bytes, see `outbox`), which the response body ([`SocketBody`]) drains into the connection
-//! only as fast as the client reads, so a client that stops reading fills its outbox and is
-//! disconnected with `too_slow` instead of growing the server's memory.
+//! limits, runs the heartbeat, and owns the bounded outgoing queue its writer drains into the
+//! socket. The session is an actix actor over the connection itself ([`socket`]: the upgrade
+//! hands it the TCP stream) rather than an `actix-web-actors` `WebsocketContext`: the latter
+//! buffers outgoing frames without bound and cannot tell how far behind a client is. Outgoing
+//! frames go through the session's outbox (bounded in messages and bytes, see `outbox`), which
+//! the [`SocketWriter`] drains into the connection only as fast as the client reads, so a client
+//! that stops reading fills its outbox and is disconnected with `too_slow` instead of growing
+//! the server's memory.
 //!
 //! Every close goes through the outbox's close slot, which is never full, so the client always
 //! gets a close frame with its code (when it reads again within `close_grace`).
@@ -17,14 +18,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use actix::prelude::*;
-use actix_ws::AggregatedMessage;
 use tokio::sync::mpsc::error::TrySendError;
 
 mod rules;
 mod socket;
 
 use rules::{close_reason_for, peer_for, reverify_verdict};
-pub use socket::SocketBody;
+pub use socket::{FrameError, Incoming, SocketReader, SocketWriter};
 
 use crate::actors::document::{DocumentActor, Join, Kick, Leave, SetPresence, Submit};
 use crate::actors::outbox::{outbox, Outbox, OutboxLimits, Outgoing};
@@ -33,7 +33,6 @@ use crate::actors::state::reject_all;
 use crate::auth::rights::Permission;
 use crate::auth::tokens::DocumentRef;
 use crate::auth::{self, Authenticator};
-use crate::http::ws::describe_frame_error;
 
 use crate::wire::client::ClientMessage;
 use crate::wire::common::{CloseCode, CloseReason, RejectCode, PROTOCOL_VERSION};
@@ -129,7 +128,7 @@ pub struct SessionActor {
     registry: Addr<DocumentRegistry>,
     config: Arc<SessionConfig>,
     outbox: Outbox,
-    stream: Option<actix_ws::AggregatedMessageStream>,
+    stream: Option<SocketReader<tokio::net::tcp::OwnedReadHalf>>,
     phase: Phase,
     last_seen: Instant,
     limit: RateLimit,
@@ -138,36 +137,40 @@ pub struct SessionActor {
     expected_document: Option<String>,
 }
 
-/// The socket's outbox, and the upgrade response (from `actix_ws::handle`) with its body
-/// replaced by a [`SocketBody`] that drains that outbox into the connection.
-pub fn socket(
-    config: &SessionConfig,
-    response: actix_web::HttpResponse,
-) -> (Outbox, actix_web::HttpResponse) {
+/// Starts a session on a connection whose upgrade was just answered (`early`: bytes the client
+/// sent with the handshake) and returns its writer, the future the connection runs until the
+/// socket is done.
+pub fn serve(
+    io: tokio::net::TcpStream,
+    early: bytes::BytesMut,
+    auth: Authenticator,
+    registry: Addr<DocumentRegistry>,
+    config: Arc<SessionConfig>,
+    expected_document: Option<String>,
+) -> SocketWriter<tokio::net::tcp::OwnedWriteHalf> {
     let (outbox, rx) = outbox(OutboxLimits {
         messages: config.outbox_capacity,
         bytes: config.outbox_bytes,
     });
+    let (read, write) = io.into_split();
+    let reader = SocketReader::new(read, early, config.max_frame_bytes);
     let grace = config.close_grace;
-    let response = response.map_body(|_, incoming_guard| {
-        actix_web::body::BoxBody::new(SocketBody::new(rx, grace, incoming_guard))
-    });
-    (outbox, response)
+    SessionActor::new(auth, registry, config, outbox, reader)
+        .expect_document(expected_document)
+        .start();
+    SocketWriter::new(rx, write, grace)
 }
 
 impl SessionActor {
-    /// A session writing into `outbox` (see [`socket`]) and reading `stream`.
+    /// A session on an upgraded connection: it reads `stream`, and its writer (see [`serve`])
+    /// drains `outbox`.
     pub fn new(
         auth: Authenticator,
         registry: Addr<DocumentRegistry>,
         config: Arc<SessionConfig>,
         outbox: Outbox,
-        stream: actix_ws::MessageStream,
+        stream: SocketReader<tokio::net::tcp::OwnedReadHalf>,
     ) -> SessionActor {
-        let stream = stream
-            .max_frame_size(config.max_frame_bytes)
-            .aggregate_continuations()
-            .max_continuation_size(config.max_frame_bytes);
         SessionActor {
             id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
             auth,
@@ -499,12 +502,8 @@ impl Actor for SessionActor {
     }
 }
 
-impl StreamHandler<Result<AggregatedMessage, actix_ws::ProtocolError>> for SessionActor {
-    fn handle(
-        &mut self,
-        item: Result<AggregatedMessage, actix_ws::ProtocolError>,
-        ctx: &mut Context<Self>,
-    ) {
+impl StreamHandler<Result<Incoming, FrameError>> for SessionActor {
+    fn handle(&mut self, item: Result<Incoming, FrameError>, ctx: &mut Context<Self>) {
         if matches!(self.phase, Phase::Closing) {
             return;
         }
@@ -512,11 +511,11 @@ impl StreamHandler<Result<AggregatedMessage, actix_ws::ProtocolError>> for Sessi
         let msg = match item {
             Ok(m) => m,
             Err(e) => {
-                let message = format!("bad frame: {}", describe_frame_error(&e));
+                let message = format!("bad frame: {e}");
                 return self.protocol_error(&message, ctx);
             }
         };
-        if !matches!(msg, AggregatedMessage::Pong(_)) && !self.limit.allow() {
+        if !matches!(msg, Incoming::Pong) && !self.limit.allow() {
             let rate = self.config.frames_per_second;
             return self.close(
                 CloseReason::new(
@@ -527,13 +526,13 @@ impl StreamHandler<Result<AggregatedMessage, actix_ws::ProtocolError>> for Sessi
             );
         }
         match msg {
-            AggregatedMessage::Text(text) => self.on_text(&text, ctx),
-            AggregatedMessage::Binary(_) => {
+            Incoming::Text(text) => self.on_text(&text, ctx),
+            Incoming::Binary => {
                 self.protocol_error("binary frames are not part of the protocol", ctx)
             }
-            AggregatedMessage::Ping(bytes) => self.push(Outgoing::Pong(bytes), ctx),
-            AggregatedMessage::Pong(_) => {}
-            AggregatedMessage::Close(_) => self.close(
+            Incoming::Ping(bytes) => self.push(Outgoing::Pong(bytes), ctx),
+            Incoming::Pong => {}
+            Incoming::Close => self.close(
                 CloseReason::new(CloseCode::Normal, "closed by the client"),
                 ctx,
             ),

@@ -1,57 +1,294 @@
-//! The socket's writer: the WebSocket response body, which drains the session's outbox straight
-//! into the connection.
+//! The session's side of its TCP connection, once the WebSocket handshake is done: a
+//! [`SocketReader`] that turns the client's bytes into messages and a [`SocketWriter`] that
+//! drains the session's outbox into the socket.
 //!
-//! `actix-ws` hands frames to the connection through a task of its own (`Session::text` per
-//! message, one channel hop, a copy of the text into a new buffer per session, and a wake-up
-//! and usually a `write` system call per message). Here the response body *is* the writer: each
-//! time the connection can take bytes, it takes every frame queued in the outbox (up to a
-//! bound), frames them into one buffer and hands that to the connection as one chunk, so one
-//! wake-up and one `write` carry all of them. A broadcast is serialised once
-//! (`Outgoing::Text` shares an `Arc<str>`) and copied only into the frame buffer.
+//! The connection is taken out of actix-http at the upgrade (`http::ws`), so these two own the
+//! only buffers it has, and an idle session holds none: the reader reads into a buffer on the
+//! stack and keeps bytes only while a frame is incomplete; the writer frames everything queued
+//! at a wake-up into one buffer, hands it to the socket in one `write`, and lets it go. (Inside
+//! actix-http's dispatcher every connection kept two 8 KiB buffers for its whole life, more than
+//! half of an idle session's memory.)
 //!
-//! The incoming half stays `actix-ws`'s `MessageStream`, which ends when the response body that
-//! `actix_ws::handle` built is dropped; [`SocketBody`] therefore keeps that body (never polled)
-//! and drops it when it ends itself.
+//! Limits: a frame whose header declares more than `max_frame_bytes` is refused from its header,
+//! before any of its payload is buffered; a message of continuation frames is refused as soon
+//! as it passes the same limit. So the reader holds at most one frame, one message being
+//! reassembled, and one read's worth of bytes.
 
-use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix_http::ws::{CloseCode as WsCloseCode, CloseReason as WsCloseReason, OpCode, Parser};
-use actix_web::body::{BodySize, BoxBody, MessageBody};
 use bytes::{Bytes, BytesMut};
+use bytestring::ByteString;
+use futures_util::Stream;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::actors::outbox::{OutboxReceiver, Outgoing};
 use crate::wire::common::CloseReason;
 
-/// Most bytes framed into one chunk before it is handed to the connection (the connection asks
-/// for the next one at once while its write buffer has room).
+/// Most bytes framed into one write.
 const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Bytes read from the socket at a time (on the stack: an idle session keeps none).
+const READ_CHUNK: usize = 8 * 1024;
 
 /// RFC 6455 §5.5: a control frame carries at most 125 bytes; a close's reason follows a 2-byte
 /// code.
 const MAX_CONTROL_PAYLOAD: usize = 125;
 const MAX_CLOSE_REASON: usize = MAX_CONTROL_PAYLOAD - 2;
 
-/// The response body of a session's WebSocket. See the module documentation.
-pub struct SocketBody {
-    rx: OutboxReceiver,
-    grace: Duration,
-    /// `actix-ws`'s own response body, kept only so that dropping it tells the incoming
-    /// `MessageStream` the connection is gone.
-    _incoming_guard: BoxBody,
-    /// The close frame was framed: the body ends once it is handed over.
-    done: bool,
+/// A whole message from the client (continuations reassembled).
+#[derive(Debug, PartialEq)]
+pub enum Incoming {
+    Text(ByteString),
+    Binary,
+    Ping(Bytes),
+    Pong,
+    Close,
 }
 
-impl SocketBody {
-    pub fn new(rx: OutboxReceiver, grace: Duration, incoming_guard: BoxBody) -> SocketBody {
-        SocketBody {
+/// Why the client's bytes are not a valid WebSocket stream; the session closes with
+/// `protocol_error` and this text.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("a frame declares {declared} bytes; frames are limited to {limit} bytes")]
+    TooLarge { declared: u64, limit: usize },
+    #[error("a message of continuation frames exceeds {limit} bytes")]
+    MessageTooLarge { limit: usize },
+    #[error("a continuation frame without a message to continue")]
+    StrayContinuation,
+    #[error("a new message began before the previous one was finished")]
+    Interleaved,
+    #[error("control frames may not be fragmented")]
+    FragmentedControl,
+    #[error("text frames must be UTF-8")]
+    NotUtf8,
+    #[error("{0}")]
+    Protocol(#[from] actix_http::ws::ProtocolError),
+}
+
+/// The payload length a frame's header declares, once enough of the header has arrived
+/// (RFC 6455 §5.2).
+fn declared_length(buf: &[u8]) -> Option<u64> {
+    match buf.get(1)? & 0x7f {
+        126 => buf
+            .get(2..4)
+            .map(|b| u64::from(u16::from_be_bytes([b[0], b[1]]))),
+        127 => buf
+            .get(2..10)
+            .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes"))),
+        n => Some(u64::from(n)),
+    }
+}
+
+/// The client's messages, read from the socket. See the module documentation.
+pub struct SocketReader<R> {
+    io: R,
+    limit: usize,
+    /// Bytes read but not yet parsed: at most one incomplete frame, and empty (with no
+    /// allocation) between messages.
+    pending: BytesMut,
+    /// A message being reassembled from continuation frames: its opcode and bytes so far.
+    partial: Option<(OpCode, BytesMut)>,
+    /// The stream has ended (end of file, a read error, or a refused frame).
+    ended: bool,
+}
+
+impl<R> SocketReader<R> {
+    /// Reads messages of at most `limit` bytes from `io`; `early` holds bytes that arrived
+    /// with the handshake.
+    pub fn new(io: R, early: BytesMut, limit: usize) -> SocketReader<R> {
+        SocketReader {
+            io,
+            limit,
+            pending: early,
+            partial: None,
+            ended: false,
+        }
+    }
+
+    /// The next whole message in `pending`, if one is there.
+    fn parse(&mut self) -> Result<Option<Incoming>, FrameError> {
+        loop {
+            if let Some(declared) = declared_length(&self.pending) {
+                if declared > self.limit as u64 {
+                    return Err(FrameError::TooLarge {
+                        declared,
+                        limit: self.limit,
+                    });
+                }
+            }
+            let Some((fin, opcode, payload)) = Parser::parse(&mut self.pending, true, self.limit)?
+            else {
+                return Ok(None);
+            };
+            let payload = payload.unwrap_or_default();
+            match opcode {
+                OpCode::Text | OpCode::Binary if self.partial.is_some() => {
+                    return Err(FrameError::Interleaved)
+                }
+                OpCode::Text | OpCode::Binary if !fin => self.partial = Some((opcode, payload)),
+                OpCode::Text | OpCode::Binary => {
+                    return message(opcode, payload.freeze()).map(Some)
+                }
+                OpCode::Continue => {
+                    let Some((_, bytes)) = self.partial.as_mut() else {
+                        return Err(FrameError::StrayContinuation);
+                    };
+                    if bytes.len() + payload.len() > self.limit {
+                        return Err(FrameError::MessageTooLarge { limit: self.limit });
+                    }
+                    bytes.extend_from_slice(&payload);
+                    if fin {
+                        let (opcode, bytes) = self.partial.take().expect("checked above");
+                        return message(opcode, bytes.freeze()).map(Some);
+                    }
+                }
+                _ if !fin => return Err(FrameError::FragmentedControl),
+                OpCode::Ping => return Ok(Some(Incoming::Ping(payload.freeze()))),
+                OpCode::Pong => return Ok(Some(Incoming::Pong)),
+                OpCode::Close => return Ok(Some(Incoming::Close)),
+                OpCode::Bad => {
+                    return Err(actix_http::ws::ProtocolError::InvalidOpcode(0).into());
+                }
+            }
+        }
+    }
+}
+
+/// A finished data message.
+fn message(opcode: OpCode, payload: Bytes) -> Result<Incoming, FrameError> {
+    if opcode == OpCode::Binary {
+        return Ok(Incoming::Binary);
+    }
+    ByteString::try_from(payload)
+        .map(Incoming::Text)
+        .map_err(|_| FrameError::NotUtf8)
+}
+
+impl<R: AsyncRead + Unpin> Stream for SocketReader<R> {
+    type Item = Result<Incoming, FrameError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if this.ended {
+                return Poll::Ready(None);
+            }
+            match this.parse() {
+                Ok(Some(msg)) => return Poll::Ready(Some(Ok(msg))),
+                Ok(None) => {}
+                Err(e) => {
+                    this.ended = true;
+                    this.pending = BytesMut::new();
+                    this.partial = None;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+            let mut chunk = [0u8; READ_CHUNK];
+            let mut buf = ReadBuf::new(&mut chunk);
+            match Pin::new(&mut this.io).poll_read(cx, &mut buf) {
+                // End of file, or the connection failed: either way the client is gone.
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => this.ended = true,
+                Poll::Ready(Ok(())) => this.pending.extend_from_slice(buf.filled()),
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!(error = %e, "reading a session's socket failed");
+                    this.ended = true;
+                }
+                Poll::Pending => {
+                    if this.pending.is_empty() && this.pending.capacity() > 0 {
+                        this.pending = BytesMut::new();
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}
+
+/// Drains a session's outbox into the socket: the future an upgraded connection runs until the
+/// session's close frame is written, every sender is gone, the client stops taking bytes for
+/// longer than the close grace after a close was asked for, or the socket fails.
+pub struct SocketWriter<W> {
+    rx: OutboxReceiver,
+    io: W,
+    grace: Duration,
+    /// Framed bytes, of which `written` have gone to the socket; empty (no allocation) when
+    /// everything is written.
+    buf: BytesMut,
+    written: usize,
+    /// The close frame is framed, or every sender is gone: nothing follows `buf`.
+    ended: bool,
+    /// When a close was asked for: the moment its grace runs out.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<W> SocketWriter<W> {
+    pub fn new(rx: OutboxReceiver, io: W, grace: Duration) -> SocketWriter<W> {
+        SocketWriter {
             rx,
+            io,
             grace,
-            _incoming_guard: incoming_guard,
-            done: false,
+            buf: BytesMut::new(),
+            written: 0,
+            ended: false,
+            deadline: None,
+        }
+    }
+}
+
+impl<W: AsyncWrite + Unpin> Future for SocketWriter<W> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        // A close asked for longer than `grace` ago: the client did not take what precedes the
+        // close frame in time; the socket is dropped, whatever is left unwritten.
+        if let Some(at) = this.rx.poll_close_requested(cx) {
+            let grace = this.grace;
+            let deadline = this
+                .deadline
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until((at + grace).into())));
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+        }
+        loop {
+            while this.written < this.buf.len() {
+                match Pin::new(&mut this.io).poll_write(cx, &this.buf[this.written..]) {
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(()),
+                    Poll::Ready(Ok(n)) => this.written += n,
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            if this.ended {
+                // The close frame is out: end our half of the connection.
+                return Pin::new(&mut this.io).poll_shutdown(cx).map(|_| ());
+            }
+            // Everything is written: let the buffer go, so an idle socket holds none.
+            this.buf = BytesMut::new();
+            this.written = 0;
+            while this.buf.len() < CHUNK_BYTES {
+                match this.rx.poll_recv(cx) {
+                    Poll::Ready(Some(msg)) => {
+                        if frame(&mut this.buf, msg) {
+                            this.ended = true;
+                            break;
+                        }
+                    }
+                    // Every sender is gone (the session ended without a close).
+                    Poll::Ready(None) => {
+                        this.ended = true;
+                        break;
+                    }
+                    Poll::Pending => break,
+                }
+            }
+            if this.buf.is_empty() && !this.ended {
+                return Poll::Pending;
+            }
         }
     }
 }
@@ -77,7 +314,7 @@ fn frame(buf: &mut BytesMut, msg: Outgoing) -> bool {
 
 /// The close frame's code and reason, the reason cut (at a character boundary) to what a
 /// control frame can carry.
-pub(super) fn ws_close_reason(reason: &CloseReason) -> WsCloseReason {
+fn ws_close_reason(reason: &CloseReason) -> WsCloseReason {
     let mut text = reason.text();
     if text.len() > MAX_CLOSE_REASON {
         let mut end = MAX_CLOSE_REASON;
@@ -92,103 +329,269 @@ pub(super) fn ws_close_reason(reason: &CloseReason) -> WsCloseReason {
     }
 }
 
-impl MessageBody for SocketBody {
-    type Error = Infallible;
-
-    fn size(&self) -> BodySize {
-        BodySize::Stream
-    }
-
-    fn poll_next(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Bytes, Infallible>>> {
-        let this = self.get_mut();
-        if this.done {
-            return Poll::Ready(None);
-        }
-        // A close asked for longer than `grace` ago: the client did not take what preceded the
-        // close frame in time; the socket is dropped.
-        if this
-            .rx
-            .close_requested_at()
-            .is_some_and(|at| at.elapsed() > this.grace)
-        {
-            this.done = true;
-            return Poll::Ready(None);
-        }
-        let mut buf = BytesMut::new();
-        let ended = loop {
-            if buf.len() >= CHUNK_BYTES {
-                break false;
-            }
-            match this.rx.poll_recv(cx) {
-                Poll::Ready(Some(msg)) => {
-                    if frame(&mut buf, msg) {
-                        break true;
-                    }
-                }
-                // Every sender is gone (the session ended without a close): end the socket.
-                Poll::Ready(None) => break true,
-                Poll::Pending => break false,
-            }
-        };
-        this.done = ended;
-        if !buf.is_empty() {
-            Poll::Ready(Some(Ok(buf.freeze())))
-        } else if ended {
-            Poll::Ready(None)
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::io;
     use std::sync::Arc;
 
+    use futures_util::StreamExt;
+    use proptest::prelude::*;
+    use tokio::io::AsyncReadExt;
+
     use super::*;
-    use crate::actors::outbox::{outbox, OutboxLimits};
+    use crate::actors::outbox::{outbox, Outbox, OutboxLimits};
     use crate::wire::common::CloseCode;
 
-    fn body() -> (crate::actors::outbox::Outbox, SocketBody) {
+    /// Serves `chunks` one per read, counting the bytes handed out.
+    struct Chunks {
+        chunks: std::collections::VecDeque<Vec<u8>>,
+        served: usize,
+    }
+
+    impl AsyncRead for Chunks {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            if let Some(mut chunk) = self.chunks.pop_front() {
+                let n = chunk.len().min(buf.remaining());
+                buf.put_slice(&chunk[..n]);
+                if n < chunk.len() {
+                    self.chunks.push_front(chunk.split_off(n));
+                }
+                self.served += n;
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn reader(bytes: &[u8], chunk: usize, limit: usize) -> SocketReader<Chunks> {
+        let chunks = bytes.chunks(chunk.max(1)).map(<[u8]>::to_vec).collect();
+        SocketReader::new(Chunks { chunks, served: 0 }, BytesMut::new(), limit)
+    }
+
+    const MASK: [u8; 4] = [1, 2, 3, 4];
+
+    fn header(first: u8, len: u64, masked: bool) -> Vec<u8> {
+        let mask_bit = if masked { 0x80 } else { 0 };
+        let mut out = vec![first];
+        if len < 126 {
+            out.push(mask_bit | len as u8);
+        } else if len <= u64::from(u16::MAX) {
+            out.push(mask_bit | 126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        } else {
+            out.push(mask_bit | 127);
+            out.extend_from_slice(&len.to_be_bytes());
+        }
+        if masked {
+            out.extend_from_slice(&MASK);
+        }
+        out
+    }
+
+    /// A masked client frame: `fin`, `opcode`, `payload`.
+    fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let first = if fin { 0x80 } else { 0 } | opcode;
+        let mut out = header(first, payload.len() as u64, true);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+        out
+    }
+
+    async fn all(mut r: SocketReader<Chunks>) -> (Vec<Result<Incoming, String>>, usize) {
+        let mut out = Vec::new();
+        while let Some(item) = r.next().await {
+            out.push(item.map_err(|e| e.to_string()));
+        }
+        (out, r.io.served)
+    }
+
+    fn text(s: &str) -> Result<Incoming, String> {
+        Ok(Incoming::Text(ByteString::from(s)))
+    }
+
+    #[tokio::test]
+    async fn messages_arrive_whole_in_any_chunking_with_continuations_reassembled() {
+        let mut bytes = frame(true, 0x1, b"hello");
+        bytes.extend(frame(false, 0x1, b"con"));
+        bytes.extend(frame(true, 0x9, b"p"));
+        bytes.extend(frame(false, 0x0, b"tin"));
+        bytes.extend(frame(true, 0x0, b"ued"));
+        bytes.extend(frame(true, 0x1, &vec![b'x'; 70_000]));
+        bytes.extend(frame(true, 0x2, b"\x00\x01"));
+        bytes.extend(frame(true, 0xA, b""));
+        bytes.extend(frame(true, 0x8, &1000u16.to_be_bytes()));
+        let expected = vec![
+            text("hello"),
+            Ok(Incoming::Ping(Bytes::from_static(b"p"))),
+            text("continued"),
+            text(&"x".repeat(70_000)),
+            Ok(Incoming::Binary),
+            Ok(Incoming::Pong),
+            Ok(Incoming::Close),
+        ];
+        for chunk in [1, 2, 3, 7, 13, 1000, 1 << 20] {
+            let (got, _) = all(reader(&bytes, chunk, 70_000)).await;
+            assert_eq!(got, expected, "chunk {chunk}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_header_over_the_limit_is_refused_before_its_payload_is_read() {
+        for declared in [1025, 70_000, 1 << 62, u64::MAX] {
+            for chunk in [1, 5, 64 * 1024] {
+                let mut bytes = frame(true, 0x1, b"first");
+                bytes.extend(header(0x81, declared, true));
+                bytes.extend(vec![b'x'; 200_000]);
+                let (got, served) = all(reader(&bytes, chunk, 1024)).await;
+                assert_eq!(got[0], text("first"));
+                let err = got[1].as_ref().unwrap_err();
+                assert!(err.contains("frames are limited to 1024 bytes"), "{err}");
+                assert_eq!(got.len(), 2, "nothing after the refusal");
+                assert!(
+                    served < 11 + 14 + chunk.max(READ_CHUNK),
+                    "{declared}: {served} read"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn broken_streams_are_refused_with_a_reason() {
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (frame(true, 0x0, b"x"), "without a message to continue"),
+            (
+                [frame(false, 0x1, b"a"), frame(true, 0x1, b"b")].concat(),
+                "before the previous one was finished",
+            ),
+            (
+                [
+                    frame(false, 0x1, &[b'a'; 600]),
+                    frame(true, 0x0, &[b'b'; 600]),
+                ]
+                .concat(),
+                "continuation frames exceeds 1024 bytes",
+            ),
+            (
+                frame(false, 0x9, b"p"),
+                "control frames may not be fragmented",
+            ),
+            (frame(true, 0x1, &[0xff, 0xfe]), "UTF-8"),
+            ([header(0x81, 1, false), b"x".to_vec()].concat(), "unmasked"),
+        ];
+        for (bytes, needle) in cases {
+            let (got, _) = all(reader(&bytes, 3, 1024)).await;
+            let err = got.last().unwrap().as_ref().unwrap_err();
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn bytes_that_came_with_the_handshake_are_read_first() {
+        let early = BytesMut::from(&frame(true, 0x1, b"early")[..]);
+        let chunks = [frame(true, 0x1, b"later")].into_iter().collect();
+        let r = SocketReader::new(Chunks { chunks, served: 0 }, early, 1024);
+        let (got, _) = all(r).await;
+        assert_eq!(got, vec![text("early"), text("later")]);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Any bytes at all: the reader ends (with or without an error), never panics, and
+        /// never holds more than one frame and one read.
+        #[test]
+        fn arbitrary_bytes_end_the_stream_without_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..4096),
+            chunk in 1usize..64,
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            rt.block_on(async {
+                let mut r = reader(&bytes, chunk, 256);
+                while let Some(item) = r.next().await {
+                    prop_assert!(r.pending.capacity() <= 256 + 14 + READ_CHUNK + 64);
+                    if item.is_err() {
+                        prop_assert!(r.next().await.is_none());
+                        break;
+                    }
+                }
+                Ok(())
+            })?;
+        }
+
+        /// Valid messages, split into frames and chunks at random, come out as sent.
+        #[test]
+        fn valid_messages_survive_any_split(
+            messages in proptest::collection::vec("[a-zé]{0,300}", 1..8),
+            parts in 1usize..5,
+            chunk in 1usize..200,
+        ) {
+            let mut bytes = Vec::new();
+            for m in &messages {
+                let raw = m.as_bytes();
+                let step = raw.len().div_ceil(parts).max(1);
+                let pieces: Vec<&[u8]> = if raw.is_empty() { vec![raw] } else { raw.chunks(step).collect() };
+                for (i, piece) in pieces.iter().enumerate() {
+                    let opcode = if i == 0 { 0x1 } else { 0x0 };
+                    bytes.extend(frame(i + 1 == pieces.len(), opcode, piece));
+                }
+            }
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let (got, _) = rt.block_on(all(reader(&bytes, chunk, 4096)));
+            let expected: Vec<_> = messages.iter().map(|m| text(m)).collect();
+            prop_assert_eq!(got, expected);
+        }
+    }
+
+    fn writer_pair(
+        grace: Duration,
+        capacity: usize,
+    ) -> (
+        Outbox,
+        SocketWriter<tokio::io::DuplexStream>,
+        tokio::io::DuplexStream,
+    ) {
         let (tx, rx) = outbox(OutboxLimits {
             messages: 16,
             bytes: 1 << 20,
         });
-        (
-            tx,
-            SocketBody::new(rx, Duration::from_secs(10), BoxBody::new(())),
-        )
-    }
-
-    async fn next(body: &mut SocketBody) -> Option<Bytes> {
-        std::future::poll_fn(|cx| Pin::new(&mut *body).poll_next(cx))
-            .await
-            .map(|r| r.unwrap())
+        let (ours, theirs) = tokio::io::duplex(capacity);
+        (tx, SocketWriter::new(rx, ours, grace), theirs)
     }
 
     #[tokio::test]
-    async fn everything_queued_goes_out_as_one_chunk_and_the_close_ends_the_body() {
-        let (tx, mut body) = body();
+    async fn everything_queued_goes_out_in_one_write_and_the_close_ends_the_writer() {
+        let (tx, writer, mut client) = writer_pair(Duration::from_secs(10), 1 << 16);
         tx.try_send(Outgoing::Text(Arc::from("ab"))).unwrap();
         tx.try_send(Outgoing::Text(Arc::from("cde"))).unwrap();
         tx.try_send(Outgoing::Ping).unwrap();
-        let chunk = next(&mut body).await.unwrap();
-        assert_eq!(&chunk[..], b"\x81\x02ab\x81\x03cde\x89\x00");
         tx.close(CloseReason::new(CloseCode::Normal, "bye"));
-        let chunk = next(&mut body).await.unwrap();
-        assert_eq!(chunk[0], 0x88, "a close frame");
-        assert_eq!(&chunk[2..4], &1000u16.to_be_bytes());
-        assert!(next(&mut body).await.is_none());
+        writer.await;
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        assert_eq!(&got[..11], b"\x81\x02ab\x81\x03cde\x89\x00");
+        assert_eq!(got[11], 0x88, "a close frame");
+        assert_eq!(&got[13..15], &1000u16.to_be_bytes());
+    }
+
+    #[tokio::test]
+    async fn an_idle_writer_holds_no_buffer() {
+        let (tx, mut writer, mut client) = writer_pair(Duration::from_secs(10), 1 << 16);
+        tx.try_send(Outgoing::Text(Arc::from("x".repeat(10_000))))
+            .unwrap();
+        let pending = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut writer).poll(cx))).await;
+        assert!(pending.is_pending());
+        assert_eq!(writer.buf.capacity(), 0);
+        let mut head = [0u8; 4];
+        client.read_exact(&mut head).await.unwrap();
+        assert_eq!(head[0], 0x81);
     }
 
     #[tokio::test]
     async fn a_long_close_reason_is_cut_to_a_control_frame_at_a_character_boundary() {
         let reason = CloseReason::new(CloseCode::TooSlow, "é".repeat(200));
-        let ws = ws_close_reason(&reason);
-        let text = ws.description.unwrap();
+        let text = ws_close_reason(&reason).description.unwrap();
         assert!(
             text.len() <= MAX_CLOSE_REASON && text.len() > 100,
             "{}",
@@ -197,24 +600,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_body_ends_when_every_sender_is_gone() {
-        let (tx, mut body) = body();
+    async fn the_writer_ends_when_every_sender_is_gone() {
+        let (tx, writer, mut client) = writer_pair(Duration::from_secs(10), 1 << 16);
         tx.try_send(Outgoing::Text(Arc::from("x"))).unwrap();
         drop(tx);
-        assert!(next(&mut body).await.is_some());
-        assert!(next(&mut body).await.is_none());
+        writer.await;
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"\x81\x01x");
     }
 
     #[tokio::test]
-    async fn after_the_grace_period_the_socket_is_dropped_without_the_rest() {
-        let (tx, rx) = outbox(OutboxLimits {
-            messages: 16,
-            bytes: 1 << 20,
-        });
-        let mut body = SocketBody::new(rx, Duration::ZERO, BoxBody::new(()));
-        tx.try_send(Outgoing::Text(Arc::from("x"))).unwrap();
-        tx.close(CloseReason::new(CloseCode::Normal, "bye"));
-        std::thread::sleep(Duration::from_millis(2));
-        assert!(next(&mut body).await.is_none());
+    async fn a_client_that_stops_reading_is_dropped_when_the_close_grace_runs_out() {
+        // The client reads nothing, and the pipe holds 16 bytes: the writer is stuck on the
+        // first frame when the close is asked for.
+        let (tx, writer, _client) = writer_pair(Duration::from_millis(50), 16);
+        tx.try_send(Outgoing::Text(Arc::from("x".repeat(1000))))
+            .unwrap();
+        let writer = tokio::spawn(writer);
+        tokio::task::yield_now().await;
+        tx.close(CloseReason::new(CloseCode::TooSlow, "slow"));
+        tokio::time::timeout(Duration::from_secs(5), writer)
+            .await
+            .expect("the writer gives up after the grace")
+            .unwrap();
     }
 }
