@@ -198,7 +198,9 @@ impl<R: AsyncRead + Unpin> Stream for SocketReader<R> {
                     this.ended = true;
                 }
                 Poll::Pending => {
-                    if this.pending.is_empty() && this.pending.capacity() > 0 {
+                    // Between messages, let the buffer go: even with no capacity left, an empty
+                    // `pending` split off a frame still holds that frame's whole allocation.
+                    if this.pending.is_empty() {
                         this.pending = BytesMut::new();
                     }
                     return Poll::Pending;
@@ -342,10 +344,12 @@ mod tests {
     use crate::actors::outbox::{outbox, Outbox, OutboxLimits};
     use crate::wire::common::CloseCode;
 
-    /// Serves `chunks` one per read, counting the bytes handed out.
+    /// Serves `chunks` one per read, counting the bytes handed out; then the end of the stream,
+    /// or nothing yet (`Pending`) when `open`.
     struct Chunks {
         chunks: std::collections::VecDeque<Vec<u8>>,
         served: usize,
+        open: bool,
     }
 
     impl AsyncRead for Chunks {
@@ -361,6 +365,8 @@ mod tests {
                     self.chunks.push_front(chunk.split_off(n));
                 }
                 self.served += n;
+            } else if self.open {
+                return Poll::Pending;
             }
             Poll::Ready(Ok(()))
         }
@@ -368,7 +374,15 @@ mod tests {
 
     fn reader(bytes: &[u8], chunk: usize, limit: usize) -> SocketReader<Chunks> {
         let chunks = bytes.chunks(chunk.max(1)).map(<[u8]>::to_vec).collect();
-        SocketReader::new(Chunks { chunks, served: 0 }, BytesMut::new(), limit)
+        SocketReader::new(
+            Chunks {
+                chunks,
+                served: 0,
+                open: false,
+            },
+            BytesMut::new(),
+            limit,
+        )
     }
 
     const MASK: [u8; 4] = [1, 2, 3, 4];
@@ -491,9 +505,41 @@ mod tests {
     async fn bytes_that_came_with_the_handshake_are_read_first() {
         let early = BytesMut::from(&frame(true, 0x1, b"early")[..]);
         let chunks = [frame(true, 0x1, b"later")].into_iter().collect();
-        let r = SocketReader::new(Chunks { chunks, served: 0 }, early, 1024);
+        let r = SocketReader::new(
+            Chunks {
+                chunks,
+                served: 0,
+                open: false,
+            },
+            early,
+            1024,
+        );
         let (got, _) = all(r).await;
         assert_eq!(got, vec![text("early"), text("later")]);
+    }
+
+    #[tokio::test]
+    async fn a_reader_waiting_for_the_next_message_holds_no_part_of_the_last_one() {
+        for len in [5, 600, 20_000] {
+            let bytes = frame(true, 0x1, &vec![b'a'; len]);
+            let chunks = [bytes].into_iter().collect();
+            let chunks = Chunks {
+                chunks,
+                served: 0,
+                open: true,
+            };
+            let mut r = SocketReader::new(chunks, BytesMut::new(), 1 << 20);
+            let Some(Ok(Incoming::Text(text))) = r.next().await else {
+                panic!("a text message");
+            };
+            let waiting = std::future::poll_fn(|cx| Poll::Ready(r.poll_next_unpin(cx))).await;
+            assert!(waiting.is_pending());
+            assert_eq!(r.pending.capacity(), 0);
+            assert!(
+                text.into_bytes().is_unique(),
+                "{len}: the reader still shares the message's buffer"
+            );
+        }
     }
 
     proptest! {
