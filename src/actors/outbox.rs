@@ -16,16 +16,22 @@
 //!   the client is not reading it. The writer then has `SessionConfig::close_grace` (counted from
 //!   the request) to deliver the close frame before it drops the socket.
 //!
-//! The receiver is polled (`poll_recv`), not awaited by a task of its own: the response body
+//! The receiver is polled (`poll_recv`), not awaited by a task of its own: the session's writer
 //! polls it when the connection can take more bytes.
+//!
+//! The queue is a `VecDeque` under a mutex rather than a channel: a bounded tokio channel
+//! allocates a block of 32 slots up front (1.3 KiB per session, idle or not), while an empty
+//! deque holds nothing, and one that grew for a burst is let go once drained. The document
+//! thread and the session's writer are the only ones to take the lock, each briefly.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures_util::task::AtomicWaker;
-use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::mpsc::error::TrySendError;
 
 use crate::wire::common::{CloseCode, CloseReason};
 
@@ -71,29 +77,45 @@ struct PendingClose {
     at: Instant,
 }
 
-struct Shared {
-    bytes: AtomicUsize,
+/// A queue that grew past this many frames for a burst is let go once drained; smaller ones
+/// are kept for the next message.
+const KEPT_CAPACITY: usize = 4;
+
+#[derive(Default)]
+struct Queue {
+    frames: VecDeque<Outgoing>,
+    bytes: usize,
     /// Frames accepted so far.
-    sent: AtomicU64,
-    /// Set once a close is in `close` (read without the lock on every poll).
+    sent: u64,
+    close: Option<PendingClose>,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Set once a close is in `queue.close` (read without the lock on every poll).
     closing: AtomicBool,
-    close: Mutex<Option<PendingClose>>,
-    /// Wakes the receiver when a close is asked for (the queue's own wake-up cannot: it may be
-    /// full).
-    close_waker: AtomicWaker,
+    /// Live [`Outbox`] handles: at zero the receiver ends.
+    senders: AtomicUsize,
+    /// The receiver is gone: nothing is accepted any more.
+    receiver_gone: AtomicBool,
+    /// Wakes the writer when a frame or a close arrives, or the last sender goes.
+    waker: AtomicWaker,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// The sending half, cloned into the document actor's `Peer` and kept by the session actor.
-#[derive(Clone)]
 pub struct Outbox {
-    tx: mpsc::Sender<Outgoing>,
     shared: Arc<Shared>,
-    max_bytes: usize,
+    limits: OutboxLimits,
 }
 
-/// The receiving half, drained by the session's writer task.
+/// The receiving half, drained by the session's writer.
 pub struct OutboxReceiver {
-    rx: mpsc::Receiver<Outgoing>,
     shared: Arc<Shared>,
     received: u64,
     close_taken: bool,
@@ -101,22 +123,22 @@ pub struct OutboxReceiver {
 
 /// A new outbox and its receiver.
 pub fn outbox(limits: OutboxLimits) -> (Outbox, OutboxReceiver) {
-    let (tx, rx) = mpsc::channel(limits.messages.max(1));
     let shared = Arc::new(Shared {
-        bytes: AtomicUsize::new(0),
-        sent: AtomicU64::new(0),
+        queue: Mutex::new(Queue::default()),
         closing: AtomicBool::new(false),
-        close: Mutex::new(None),
-        close_waker: AtomicWaker::new(),
+        senders: AtomicUsize::new(1),
+        receiver_gone: AtomicBool::new(false),
+        waker: AtomicWaker::new(),
     });
     (
         Outbox {
-            tx,
             shared: shared.clone(),
-            max_bytes: limits.bytes,
+            limits: OutboxLimits {
+                messages: limits.messages.max(1),
+                bytes: limits.bytes,
+            },
         },
         OutboxReceiver {
-            rx,
             shared,
             received: 0,
             close_taken: false,
@@ -124,95 +146,112 @@ pub fn outbox(limits: OutboxLimits) -> (Outbox, OutboxReceiver) {
     )
 }
 
+impl Clone for Outbox {
+    fn clone(&self) -> Outbox {
+        self.shared.senders.fetch_add(1, Ordering::Relaxed);
+        Outbox {
+            shared: self.shared.clone(),
+            limits: self.limits,
+        }
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.waker.wake();
+        }
+    }
+}
+
 impl Outbox {
     /// Queues `msg` without waiting. `Full` when the message or byte budget is spent (the client
     /// is too slow), `Closed` when the writer is gone. A `Close` is never `Full`: the first
     /// close asked for wins, later ones are ignored.
     pub fn try_send(&self, msg: Outgoing) -> Result<(), TrySendError<Outgoing>> {
+        if self.shared.receiver_gone.load(Ordering::Acquire) {
+            return Err(TrySendError::Closed(msg));
+        }
         if let Outgoing::Close(reason) = msg {
-            if self.tx.is_closed() {
-                return Err(TrySendError::Closed(Outgoing::Close(reason)));
-            }
             self.close(reason);
             return Ok(());
         }
         let weight = msg.weight();
-        let before = self.shared.bytes.fetch_add(weight, Ordering::AcqRel);
-        if before > 0 && before + weight > self.max_bytes {
-            self.shared.bytes.fetch_sub(weight, Ordering::AcqRel);
-            crate::metrics::get().outbox_drops.inc();
-            return Err(TrySendError::Full(msg));
-        }
-        match self.tx.try_send(msg) {
-            Ok(()) => {
-                self.shared.sent.fetch_add(1, Ordering::AcqRel);
-                Ok(())
+        {
+            let mut queue = self.shared.lock();
+            let over_bytes = queue.bytes > 0 && queue.bytes + weight > self.limits.bytes;
+            if over_bytes || queue.frames.len() >= self.limits.messages {
+                drop(queue);
+                crate::metrics::get().outbox_drops.inc();
+                return Err(TrySendError::Full(msg));
             }
-            Err(e) => {
-                self.shared.bytes.fetch_sub(weight, Ordering::AcqRel);
-                if matches!(e, TrySendError::Full(_)) {
-                    crate::metrics::get().outbox_drops.inc();
-                }
-                Err(e)
-            }
+            queue.frames.push_back(msg);
+            queue.bytes += weight;
+            queue.sent += 1;
         }
+        self.shared.waker.wake();
+        Ok(())
     }
 
     /// Asks the writer to close the socket with `reason`: after the frames queued so far, or
     /// at once for `too_slow` (the client is not reading them). The first close wins.
     pub fn close(&self, reason: CloseReason) {
-        let after =
-            (reason.code != CloseCode::TooSlow).then(|| self.shared.sent.load(Ordering::Acquire));
         {
-            let mut slot = self.shared.close.lock().unwrap_or_else(|e| e.into_inner());
-            if slot.is_some() {
+            let mut queue = self.shared.lock();
+            if queue.close.is_some() {
                 return;
             }
             crate::metrics::get().disconnected(reason.code);
-            *slot = Some(PendingClose {
+            let after = (reason.code != CloseCode::TooSlow).then_some(queue.sent);
+            queue.close = Some(PendingClose {
                 reason,
                 after,
                 at: Instant::now(),
             });
             self.shared.closing.store(true, Ordering::Release);
         }
-        self.shared.close_waker.wake();
+        self.shared.waker.wake();
     }
 
     /// Bytes queued now (for tests and metrics).
     pub fn queued_bytes(&self) -> usize {
-        self.shared.bytes.load(Ordering::Acquire)
+        self.shared.lock().bytes
     }
 }
 
 impl OutboxReceiver {
     /// The next frame to write: a pending close comes before the frames queued after it was
-    /// asked for. `None` once the close was handed out, or when every sender is gone.
+    /// asked for. `None` once the close was handed out, or when every sender is gone and the
+    /// queue is empty.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outgoing>> {
         if self.close_taken {
             return Poll::Ready(None);
         }
-        // Registered before the slot is read: a close asked for after the read wakes us.
-        self.shared.close_waker.register(cx.waker());
-        if self.shared.closing.load(Ordering::Acquire) {
-            let pending = self
-                .shared
-                .close
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            if let Some(PendingClose { reason, after, .. }) = pending {
-                if after.is_some_and(|n| self.received < n) {
-                    // Frames queued before the close: they are in the channel already.
-                    if let Ok(msg) = self.rx.try_recv() {
-                        return Poll::Ready(Some(self.took(msg)));
-                    }
-                }
+        // Registered before the queue is read: whatever arrives after the read wakes us.
+        self.shared.waker.register(cx.waker());
+        let mut queue = self.shared.lock();
+        if let Some(PendingClose { reason, after, .. }) = &queue.close {
+            let before_close = after.is_some_and(|n| self.received < n);
+            if !before_close {
+                let reason = reason.clone();
                 self.close_taken = true;
+                queue.frames = VecDeque::new();
+                queue.bytes = 0;
                 return Poll::Ready(Some(Outgoing::Close(reason)));
             }
         }
-        self.rx.poll_recv(cx).map(|m| m.map(|m| self.took(m)))
+        if let Some(msg) = queue.frames.pop_front() {
+            queue.bytes -= msg.weight();
+            if queue.frames.is_empty() && queue.frames.capacity() > KEPT_CAPACITY {
+                queue.frames = VecDeque::new();
+            }
+            self.received += 1;
+            return Poll::Ready(Some(msg));
+        }
+        if self.shared.senders.load(Ordering::Acquire) == 0 {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
     }
 
     /// [`poll_recv`](Self::poll_recv) as a future.
@@ -222,7 +261,7 @@ impl OutboxReceiver {
 
     /// When a close was asked for, if it was; otherwise the task is woken when one is.
     pub fn poll_close_requested(&mut self, cx: &mut Context<'_>) -> Option<Instant> {
-        self.shared.close_waker.register(cx.waker());
+        self.shared.waker.register(cx.waker());
         self.close_requested_at()
     }
 
@@ -231,14 +270,16 @@ impl OutboxReceiver {
         if !self.shared.closing.load(Ordering::Acquire) {
             return None;
         }
-        let slot = self.shared.close.lock().unwrap_or_else(|e| e.into_inner());
-        slot.as_ref().map(|p| p.at)
+        self.shared.lock().close.as_ref().map(|p| p.at)
     }
+}
 
-    fn took(&mut self, msg: Outgoing) -> Outgoing {
-        self.received += 1;
-        self.shared.bytes.fetch_sub(msg.weight(), Ordering::AcqRel);
-        msg
+impl Drop for OutboxReceiver {
+    fn drop(&mut self) {
+        self.shared.receiver_gone.store(true, Ordering::Release);
+        // What is still queued will never be written: let it go now, not with the last sender.
+        let frames = std::mem::take(&mut self.shared.lock().frames);
+        drop(frames);
     }
 }
 
@@ -347,6 +388,20 @@ mod tests {
             Err(TrySendError::Closed(_))
         ));
         assert!(matches!(tx.try_send(text(1)), Err(TrySendError::Closed(_))));
+    }
+
+    #[tokio::test]
+    async fn a_queue_that_grew_for_a_burst_is_let_go_once_drained() {
+        let (tx, mut rx) = outbox(limits(1000, 1 << 20));
+        for _ in 0..100 {
+            tx.try_send(text(10)).unwrap();
+        }
+        assert!(rx.shared.lock().frames.capacity() >= 100);
+        for _ in 0..100 {
+            rx.recv().await.unwrap();
+        }
+        assert_eq!(rx.shared.lock().frames.capacity(), 0);
+        assert_eq!(tx.queued_bytes(), 0);
     }
 
     #[tokio::test]
