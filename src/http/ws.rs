@@ -203,3 +203,70 @@ async fn refuse(framed: &mut Framed<TcpStream, h1::Codec>, error: &Error) -> Sta
     }
     status
 }
+#[cfg(test)]
+mod tests {
+    use actix_http::header::{HeaderName, HeaderValue};
+
+    use super::*;
+
+    fn head(headers: &[(&'static str, &'static str)]) -> RequestHead {
+        let mut head = RequestHead::default();
+        head.uri = "/api/client/ws".parse().unwrap();
+        for (name, value) in headers {
+            head.headers.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        head
+    }
+
+    #[test]
+    fn the_host_is_read_as_actix_web_reads_it() {
+        let host = |h: &[(&'static str, &'static str)]| request_host(&head(h)).map(String::from);
+        assert_eq!(host(&[("host", "a.example")]), Some("a.example".into()));
+        assert_eq!(
+            host(&[
+                ("host", "a.example"),
+                ("x-forwarded-host", "b.example, c.example")
+            ]),
+            Some("b.example".into())
+        );
+        assert_eq!(
+            host(&[
+                ("host", "a.example"),
+                ("x-forwarded-host", "b.example"),
+                ("forwarded", "for=1.2.3.4;host=\"d.example\";proto=https"),
+            ]),
+            Some("d.example".into())
+        );
+        assert_eq!(host(&[]), None);
+    }
+
+    #[test]
+    fn an_origin_is_allowed_when_absent_listed_or_the_same_host() {
+        let listed = vec!["https://app.example".to_string()];
+        let allowed = |h: &[(&'static str, &'static str)]| origin_allowed(&head(h), &listed);
+        assert!(allowed(&[("host", "q.example")]));
+        assert!(allowed(&[
+            ("host", "q.example"),
+            ("origin", "https://app.example")
+        ]));
+        assert!(allowed(&[
+            ("host", "q.example"),
+            ("origin", "https://q.example")
+        ]));
+        assert!(!allowed(&[
+            ("host", "q.example"),
+            ("origin", "https://evil.example")
+        ]));
+        assert!(
+            !allowed(&[("origin", "https://q.example")]),
+            "no host to compare with"
+        );
+        assert!(origin_allowed(
+            &head(&[("origin", "https://evil.example")]),
+            &["*".to_string()]
+        ));
+    }
+}
