@@ -2,7 +2,7 @@
 //! full.
 //!
 //! The document actor and the session actor put frames into the [`Outbox`] without waiting
-//! (`try_send`); the socket's response body (`session::socket`) drains the [`OutboxReceiver`]
+//! (`try_send`); the session's writer (`session::writer`) drains the [`OutboxReceiver`]
 //! into the socket, every frame queued at a wake-up into one write. A client that stops reading
 //! fills the queue, and the sender that finds it full closes the session as `too_slow`. Two
 //! promises hold that a plain bounded channel cannot keep:

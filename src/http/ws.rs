@@ -4,7 +4,7 @@
 //! An upgrade does not go through the actix-web app: actix-http hands every request with
 //! `Upgrade: websocket` to [`upgrade_service`] together with its connection (see
 //! `http::server`), so the session owns the TCP stream and the only buffers it has
-//! (`actors::session::socket`), instead of a dispatcher keeping 16 KiB of buffers for the
+//! (`actors::session::{reader, writer}`), instead of a dispatcher keeping 16 KiB of buffers for the
 //! connection's whole life. The checks a route would make happen here, in the same order and
 //! with the same errors: query, origin, handshake. A plain `GET` of the path (no upgrade) still
 //! reaches the app's route, which refuses it as a failed upgrade.

@@ -2,7 +2,7 @@
 //!
 //! It authenticates the hello, joins the document actor, decodes frames, enforces size and rate
 //! limits, runs the heartbeat, and owns the bounded outgoing queue its writer drains into the
-//! socket. The session is an actix actor over the connection itself ([`socket`]: the upgrade
+//! socket. The session is an actix actor over the connection itself (`reader`, `writer`: the upgrade
 //! hands it the TCP stream) rather than an `actix-web-actors` `WebsocketContext`: the latter
 //! buffers outgoing frames without bound and cannot tell how far behind a client is. Outgoing
 //! frames go through the session's outbox (bounded in messages and bytes, see `outbox`), which
@@ -20,11 +20,13 @@ use std::time::{Duration, Instant, SystemTime};
 use actix::prelude::*;
 use tokio::sync::mpsc::error::TrySendError;
 
+mod reader;
 mod rules;
-mod socket;
+mod writer;
 
+pub use reader::{FrameError, Incoming, SocketReader};
 use rules::{close_reason_for, peer_for, reverify_verdict};
-pub use socket::{FrameError, Incoming, SocketReader, SocketWriter};
+pub use writer::SocketWriter;
 
 use crate::actors::document::{DocumentActor, Join, Kick, Leave, SetPresence, Submit};
 use crate::actors::outbox::{outbox, Outbox, OutboxLimits, Outgoing};
