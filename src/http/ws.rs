@@ -22,6 +22,7 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use futures_util::SinkExt;
 use serde::Deserialize;
 use tokio::net::TcpStream;
+use tracing::Instrument;
 
 use super::error::Error;
 use crate::actors::session;
@@ -121,8 +122,15 @@ pub fn upgrade_service(
 {
     fn_service(move |(req, framed): Upgraded| {
         let state = state.clone();
+        // Like every request's span (`telemetry::RequestSpans`), for the handshake only: the
+        // session logs under its own id afterwards.
+        let span = tracing::info_span!(
+            "HTTP request",
+            http.method = %req.head().method,
+            http.route = route_of(req.head()),
+        );
         async move {
-            if let Some(writer) = handshake(req, framed, &state).await? {
+            if let Some(writer) = handshake(req, framed, &state).instrument(span).await? {
                 writer.await;
             }
             Ok::<_, actix_web::Error>(())
@@ -146,17 +154,13 @@ async fn handshake(
             head.uri.path()
         )))
     };
-    let route = if head.uri.path() == PATH {
-        PATH
-    } else {
-        "other"
-    };
+    let route = route_of(head);
     let method = super::metrics::method_label(&head.method);
     let query = match admitted {
         Ok(query) => query,
         Err(error) => {
             let status = refuse(&mut framed, &error).await;
-            tracing::info!(http.route = route, status = status.as_u16(), %error, "websocket upgrade refused");
+            tracing::info!(status = status.as_u16(), %error, "request finished");
             super::metrics::record(route, method, status, started);
             return Ok(None);
         }
@@ -168,6 +172,7 @@ async fn handshake(
         .send(Message::Item((response, BodySize::None)))
         .await?;
     super::metrics::record(route, method, StatusCode::SWITCHING_PROTOCOLS, started);
+    tracing::info!(status = 101, "request finished");
     let parts = framed.into_parts();
     Ok(Some(session::serve(
         parts.io,
@@ -177,6 +182,15 @@ async fn handshake(
         state.sessions.clone(),
         query.document_id,
     )))
+}
+
+/// The route label of an upgrade (as the app's metrics name routes).
+fn route_of(head: &RequestHead) -> &'static str {
+    if head.uri.path() == PATH {
+        PATH
+    } else {
+        "other"
+    }
 }
 
 /// Writes `error`'s response and closes the connection; its status.
