@@ -4,7 +4,8 @@
 //! actix-web's `HttpServer` has no place for an upgrade service, so the server is put together
 //! here from the same parts and with the same settings `HttpServer` uses (actix-server
 //! listeners with a backlog of 1,024, a 5 s keep-alive and request-head timeout, a 1 s
-//! disconnect timeout, half-closed connections allowed), plus `TCP_NODELAY` on every connection:
+//! disconnect timeout, half-closed connections allowed, idle keep-alive connections closed when
+//! a graceful stop begins), plus `TCP_NODELAY` on every connection:
 //! live messages are small and latency-bound, and Nagle's algorithm must not hold them back.
 
 use std::fmt;
@@ -47,6 +48,10 @@ where
     let mut builder = Server::build()
         .shutdown_timeout(shutdown_timeout_secs)
         .disable_signals();
+    // Tells idle keep-alive connections to close when a graceful stop begins, instead of
+    // holding the stop until their keep-alive runs out (upgraded connections are not
+    // concerned: the registry closes their sessions).
+    let stopping = builder.graceful_shutdown_signal();
     let (mut bound, mut failed) = (Vec::new(), None);
     for addr in listen.to_socket_addrs()? {
         let listener = match listener(addr) {
@@ -57,11 +62,16 @@ where
             }
         };
         let addr = listener.local_addr()?;
-        let (app, state) = (app.clone(), state.clone());
+        let (app, state, stopping) = (app.clone(), state.clone(), stopping.clone());
         builder = builder.listen(format!("quire-http-{addr}"), listener, move || {
             let host = addr.to_string();
             let app = app().into_factory().map_err(|e| e.into().error_response());
+            let stopping = stopping.clone();
             HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let stopping = stopping.clone();
+                    async move { stopping.notified().await }
+                })
                 .keep_alive(KeepAlive::default())
                 .client_request_timeout(Duration::from_secs(5))
                 .client_disconnect_timeout(Duration::from_secs(1))

@@ -1,6 +1,9 @@
-//! The WebSocket upgrade, which bypasses the actix-web app (src/http/ws.rs): the checks a
-//! route would make (path, origin, handshake, query) with the app's errors, and the bytes a
-//! client sends along with its upgrade request.
+//! The server as src/http/server.rs puts it together: the WebSocket upgrade, which bypasses the
+//! actix-web app (src/http/ws.rs), with the checks a route would make (path, origin, handshake,
+//! query) and the app's errors, the bytes a client sends along with its upgrade request, and
+//! what `HttpServer` did for plain connections at a graceful stop.
+
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -170,4 +173,29 @@ async fn a_hello_sent_along_with_the_upgrade_request_is_answered() {
         assert!(n > 0, "closed before the welcome: {seen}");
         seen.push_str(&String::from_utf8_lossy(&chunk[..n]));
     }
+}
+
+#[tokio::test]
+async fn a_graceful_stop_closes_idle_keep_alive_connections_at_once() {
+    let server = Server::start().await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut tcp = TcpStream::connect(&addr).await.expect("connect");
+    tcp.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut first = [0u8; 12];
+    tcp.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    // The connection is now idle and kept alive for 5 s. The stop must close it when it begins,
+    // not wait for the keep-alive to run out.
+    let stopped = std::thread::spawn(move || server.stop());
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(4), tcp.read_to_end(&mut rest))
+        .await
+        .expect("the idle connection is closed before its keep-alive would have closed it")
+        .unwrap();
+    assert!(
+        stopped.join().unwrap().success(),
+        "the server exits cleanly"
+    );
 }
