@@ -130,8 +130,14 @@ pub fn upgrade_service(
             http.route = route_of(req.head()),
         );
         async move {
-            if let Some(writer) = handshake(req, framed, &state).instrument(span).await? {
-                writer.await;
+            match handshake(req, framed, &state).instrument(span).await {
+                Ok(Some(writer)) => writer.await,
+                Ok(None) => {}
+                // A client gone before the `101` reached it: routine, not an error of ours
+                // (returned as one, actix-http would log it as such).
+                Err(e) => {
+                    tracing::debug!(error = %e, "the client left during the WebSocket handshake")
+                }
             }
             Ok::<_, actix_web::Error>(())
         }
