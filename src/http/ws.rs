@@ -149,7 +149,7 @@ async fn handshake(
     req: Request,
     mut framed: Framed<TcpStream, h1::Codec>,
     state: &AppState,
-) -> io::Result<Option<session::SocketWriter<tokio::net::tcp::OwnedWriteHalf>>> {
+) -> io::Result<Option<session::SocketWriter<session::SharedStream>>> {
     let started = Instant::now();
     let head = req.head();
     let admitted = if head.uri.path() == PATH {

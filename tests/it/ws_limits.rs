@@ -238,6 +238,35 @@ async fn a_frame_declaring_a_huge_length_is_refused_after_hello_without_bufferin
     assert_eq!(ws.change(create("c1", "r1", 0)).await["type"], "ack");
 }
 
+#[tokio::test]
+async fn a_client_still_sending_after_its_close_frame_is_not_reset() {
+    // Closing a socket with unread bytes makes the kernel reset it, and a client library that
+    // fails a write on the reset (tokio-tungstenite does) never reads the close frame waiting
+    // for it. So after the close frame the server drains what the client still sends until
+    // the client closes, or for a second: writes after the close frame must still succeed.
+    let server = Server::start().await;
+    let frame = text_frame(r#"{"type":"ping"}"#);
+    for round in 0..5 {
+        let mut tcp = raw_socket(&server).await;
+        // Not a hello: the server closes at once.
+        tcp.write_all(&frame).await.unwrap();
+        assert_eq!(read_close_code(&mut tcp).await, Some(4000), "round {round}");
+        // The server's end of the connection follows the close frame.
+        let mut rest = [0u8; 16];
+        let n = tokio::time::timeout(TIMEOUT, tcp.read(&mut rest))
+            .await
+            .expect("the server ends its half in time")
+            .unwrap();
+        assert_eq!(n, 0, "nothing after the close frame");
+        for i in 0..200 {
+            if let Err(e) = tcp.write_all(&frame).await {
+                panic!("round {round}: write {i} after the close frame failed: {e}");
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
 /// A client that stops reading while the backend writes changes of `pad` bytes is dropped
 /// (others see it leave) and, once it reads again, finds a `4005 too_slow` close frame.
 async fn slow_reader_gets_a_too_slow_close(options: Options, pad: usize) {

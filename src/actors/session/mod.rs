@@ -22,10 +22,12 @@ use tokio::sync::mpsc::error::TrySendError;
 
 mod reader;
 mod rules;
+mod stream;
 mod writer;
 
 pub use reader::{FrameError, Incoming, SocketReader};
 use rules::{close_reason_for, peer_for, reverify_verdict};
+pub use stream::SharedStream;
 pub use writer::SocketWriter;
 
 use crate::actors::document::{DocumentActor, Join, Kick, Leave, SetPresence, Submit};
@@ -130,7 +132,7 @@ pub struct SessionActor {
     registry: Addr<DocumentRegistry>,
     config: Arc<SessionConfig>,
     outbox: Outbox,
-    stream: Option<SocketReader<tokio::net::tcp::OwnedReadHalf>>,
+    stream: Option<SocketReader<SharedStream>>,
     phase: Phase,
     last_seen: Instant,
     limit: RateLimit,
@@ -149,13 +151,14 @@ pub fn serve(
     registry: Addr<DocumentRegistry>,
     config: Arc<SessionConfig>,
     expected_document: Option<String>,
-) -> SocketWriter<tokio::net::tcp::OwnedWriteHalf> {
+) -> SocketWriter<SharedStream> {
     let (outbox, rx) = outbox(OutboxLimits {
         messages: config.outbox_capacity,
         bytes: config.outbox_bytes,
     });
-    let (read, write) = io.into_split();
-    let reader = SocketReader::new(read, early, config.max_frame_bytes);
+    let io = Arc::new(io);
+    let reader = SocketReader::new(SharedStream(io.clone()), early, config.max_frame_bytes);
+    let write = SharedStream(io);
     let grace = config.close_grace;
     SessionActor::new(auth, registry, config, outbox, reader)
         .expect_document(expected_document)
@@ -171,7 +174,7 @@ impl SessionActor {
         registry: Addr<DocumentRegistry>,
         config: Arc<SessionConfig>,
         outbox: Outbox,
-        stream: SocketReader<tokio::net::tcp::OwnedReadHalf>,
+        stream: SocketReader<SharedStream>,
     ) -> SessionActor {
         SessionActor {
             id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),

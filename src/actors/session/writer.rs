@@ -1,6 +1,12 @@
 //! The session's writing side of its connection: a [`SocketWriter`] drains the session's outbox
 //! into the socket. It frames everything queued at a wake-up into one buffer, hands it to the
 //! socket in one `write`, and lets the buffer go, so an idle session holds none.
+//!
+//! After the close frame it ends its half of the connection and lingers: it reads and discards
+//! what the client still sends until the client closes too, for at most [`LINGER`]. Closing a
+//! socket with unread bytes in it makes the kernel reset the connection, and a client that was
+//! still sending (one being cut off for flooding, say) would then lose the close frame and its
+//! code. (actix-http's dispatcher lingered the same way.)
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,10 +15,17 @@ use std::time::Duration;
 
 use actix_http::ws::{CloseCode as WsCloseCode, CloseReason as WsCloseReason, OpCode, Parser};
 use bytes::BytesMut;
-use tokio::io::AsyncWrite;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::actors::outbox::{OutboxReceiver, Outgoing};
 use crate::wire::common::CloseReason;
+
+/// How long the writer waits, after the close frame, for the client to close its side (as
+/// actix-http's default `client_disconnect_timeout`).
+pub const LINGER: Duration = Duration::from_secs(1);
+
+/// Reads of discarded bytes per poll while lingering, before yielding to other tasks.
+const LINGER_READS_PER_POLL: usize = 16;
 
 /// Most bytes framed into one write.
 const CHUNK_BYTES: usize = 64 * 1024;
@@ -37,6 +50,8 @@ pub struct SocketWriter<W> {
     ended: bool,
     /// When a close was asked for: the moment its grace runs out.
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Once our half is shut: when lingering for the client's close ends.
+    lingering: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<W> SocketWriter<W> {
@@ -49,15 +64,43 @@ impl<W> SocketWriter<W> {
             written: 0,
             ended: false,
             deadline: None,
+            lingering: None,
         }
     }
 }
 
-impl<W: AsyncWrite + Unpin> Future for SocketWriter<W> {
+impl<W: AsyncRead + Unpin> SocketWriter<W> {
+    /// Reads and discards until the client closes, the socket fails or [`LINGER`] is over.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(until) = self.lingering.as_mut() else {
+            return Poll::Ready(());
+        };
+        if until.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        for _ in 0..LINGER_READS_PER_POLL {
+            let mut scratch = [0u8; 4096];
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(()),
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl<W: AsyncRead + AsyncWrite + Unpin> Future for SocketWriter<W> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        if this.lingering.is_some() {
+            return this.poll_linger(cx);
+        }
         // A close asked for longer than `grace` ago: the client did not take what precedes the
         // close frame in time; the socket is dropped, whatever is left unwritten.
         if let Some(at) = this.rx.poll_close_requested(cx) {
@@ -78,8 +121,12 @@ impl<W: AsyncWrite + Unpin> Future for SocketWriter<W> {
                 }
             }
             if this.ended {
-                // The close frame is out: end our half of the connection.
-                return Pin::new(&mut this.io).poll_shutdown(cx).map(|_| ());
+                // The close frame is out: end our half of the connection, then linger.
+                if Pin::new(&mut this.io).poll_shutdown(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.lingering = Some(Box::pin(tokio::time::sleep(LINGER)));
+                return this.poll_linger(cx);
             }
             // Everything is written: let the buffer go, so an idle socket holds none.
             this.buf = BytesMut::new();
@@ -147,7 +194,7 @@ fn ws_close_reason(reason: &CloseReason) -> WsCloseReason {
 mod tests {
     use std::sync::Arc;
 
-    use tokio::io::AsyncReadExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
     use crate::actors::outbox::{outbox, Outbox, OutboxLimits};
@@ -176,9 +223,11 @@ mod tests {
         tx.try_send(Outgoing::Text(Arc::from("cde"))).unwrap();
         tx.try_send(Outgoing::Ping).unwrap();
         tx.close(CloseReason::new(CloseCode::Normal, "bye"));
-        writer.await;
+        let writer = tokio::spawn(writer);
         let mut got = Vec::new();
         client.read_to_end(&mut got).await.unwrap();
+        drop(client);
+        writer.await.unwrap();
         assert_eq!(&got[..11], b"\x81\x02ab\x81\x03cde\x89\x00");
         assert_eq!(got[11], 0x88, "a close frame");
         assert_eq!(&got[13..15], &1000u16.to_be_bytes());
@@ -213,10 +262,50 @@ mod tests {
         let (tx, writer, mut client) = writer_pair(Duration::from_secs(10), 1 << 16);
         tx.try_send(Outgoing::Text(Arc::from("x"))).unwrap();
         drop(tx);
-        writer.await;
+        let writer = tokio::spawn(writer);
         let mut got = Vec::new();
         client.read_to_end(&mut got).await.unwrap();
         assert_eq!(got, b"\x81\x01x");
+        drop(client);
+        writer.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn after_the_close_frame_the_writer_drains_a_client_still_sending_until_it_closes() {
+        let (tx, writer, client) = writer_pair(Duration::from_secs(10), 1024);
+        let (mut client_reads, mut client_writes) = tokio::io::split(client);
+        tx.close(CloseReason::new(CloseCode::RateLimited, "flood"));
+        let writer = tokio::spawn(writer);
+        // The client floods on: more than the pipe holds, so only a writer that reads lets it on.
+        let flood = tokio::spawn(async move {
+            let junk = [0u8; 512];
+            for _ in 0..64 {
+                client_writes.write_all(&junk).await.unwrap();
+            }
+            client_writes
+        });
+        let mut got = Vec::new();
+        client_reads.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got[0], 0x88, "the close frame arrives");
+        let client_writes = tokio::time::timeout(Duration::from_secs(10), flood)
+            .await
+            .expect("the writer drains what the client sends after the close frame")
+            .unwrap();
+        assert!(
+            !writer.is_finished(),
+            "still draining while the client's side is open"
+        );
+        drop((client_reads, client_writes));
+        writer.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_never_closes_is_let_go_after_the_linger() {
+        let (tx, writer, _client) = writer_pair(Duration::from_secs(10), 1024);
+        tx.close(CloseReason::new(CloseCode::Normal, "bye"));
+        let started = tokio::time::Instant::now();
+        writer.await;
+        assert_eq!(started.elapsed(), LINGER);
     }
 
     #[tokio::test]
