@@ -7,99 +7,10 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::common::raw_ws::{frame_header, raw_socket, read_close_code, read_until, text_frame};
 use crate::common::ws::{create, presence_events, Ws};
 use crate::common::{rss_growth_during, Options, Server, TIMEOUT};
 use crate::live::server_with_doc;
-
-/// A WebSocket opened by hand (RFC 6455 handshake over a plain `TcpStream`), so a test can
-/// write frames no library would produce.
-async fn raw_socket(server: &Server) -> TcpStream {
-    let addr = server.base.trim_start_matches("http://");
-    let mut tcp = TcpStream::connect(addr).await.expect("connect");
-    let request = format!(
-        "GET /api/client/ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
-         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Version: 13\r\n\r\n"
-    );
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        let n = tokio::time::timeout(TIMEOUT, tcp.read(&mut byte))
-            .await
-            .expect("handshake answer in time")
-            .unwrap();
-        assert_eq!(n, 1, "connection closed during the handshake");
-        head.push(byte[0]);
-    }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
-    tcp
-}
-
-const MASK: [u8; 4] = [0x11, 0x22, 0x33, 0x44];
-
-/// The header of a masked client frame (FIN set) declaring `len` payload bytes.
-fn frame_header(opcode: u8, len: u64) -> Vec<u8> {
-    let mut out = vec![0x80 | opcode];
-    if len < 126 {
-        out.push(0x80 | len as u8);
-    } else if len <= u16::MAX as u64 {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(0x80 | 127);
-        out.extend_from_slice(&len.to_be_bytes());
-    }
-    out.extend_from_slice(&MASK);
-    out
-}
-
-/// A complete masked text frame.
-fn text_frame(text: &str) -> Vec<u8> {
-    let mut out = frame_header(0x1, text.len() as u64);
-    out.extend(text.bytes().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
-    out
-}
-
-/// Reads server frames (unmasked) until a close frame; returns its code, or `None` if the
-/// connection ended without one.
-async fn read_close_code(tcp: &mut TcpStream) -> Option<u16> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        // Parse whole frames from the front of `buf`.
-        loop {
-            if buf.len() < 2 {
-                break;
-            }
-            let (len, at) = match buf[1] & 0x7f {
-                126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
-                127 if buf.len() >= 10 => (
-                    u64::from_be_bytes(buf[2..10].try_into().unwrap()) as usize,
-                    10,
-                ),
-                126 | 127 => break,
-                n => (n as usize, 2),
-            };
-            if buf.len() < at + len {
-                break;
-            }
-            if buf[0] & 0x0f == 0x8 {
-                return (len >= 2).then(|| u16::from_be_bytes([buf[at], buf[at + 1]]));
-            }
-            buf.drain(..at + len);
-        }
-        match tokio::time::timeout(TIMEOUT, tcp.read(&mut chunk)).await {
-            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-            Ok(_) => return None,
-            Err(_) => panic!("no close frame in time"),
-        }
-    }
-}
 
 /// How a hostile client streams the payload of the huge frame it declared.
 #[derive(Clone, Copy)]
@@ -138,24 +49,6 @@ fn pace(i: usize) -> Pace {
         Pace::Fast
     } else {
         Pace::Slow
-    }
-}
-
-/// Reads from `tcp` until `needle` has been seen.
-async fn read_until(tcp: &mut TcpStream, needle: &[u8]) {
-    let mut seen = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !seen.windows(needle.len()).any(|w| w == needle) {
-        let n = tokio::time::timeout(TIMEOUT, tcp.read(&mut chunk))
-            .await
-            .expect("in time")
-            .unwrap();
-        assert!(
-            n > 0,
-            "closed while waiting for {}",
-            String::from_utf8_lossy(needle)
-        );
-        seen.extend_from_slice(&chunk[..n]);
     }
 }
 

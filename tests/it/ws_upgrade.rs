@@ -9,53 +9,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{Options, Server, TIMEOUT};
+use crate::common::raw_ws::{read_until, request, text_frame, KEY_HEADERS};
+use crate::common::{Options, Server};
 use crate::live::server_with_doc;
-
-const KEY_HEADERS: &str =
-    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
-
-/// Sends `GET {target}` with `headers` (each ending in CRLF) and `then` right behind it; the
-/// answer's head, its body when the server closes after it, and the socket.
-async fn request(
-    server: &Server,
-    target: &str,
-    headers: &str,
-    then: &[u8],
-) -> (String, String, TcpStream) {
-    let addr = server.base.trim_start_matches("http://");
-    let mut tcp = TcpStream::connect(addr).await.expect("connect");
-    let mut bytes = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\n{headers}\r\n").into_bytes();
-    bytes.extend_from_slice(then);
-    tcp.write_all(&bytes).await.unwrap();
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-        let n = tokio::time::timeout(TIMEOUT, tcp.read(&mut chunk))
-            .await
-            .expect("an answer in time")
-            .unwrap();
-        assert!(
-            n > 0,
-            "closed before an answer: {}",
-            String::from_utf8_lossy(&got)
-        );
-        got.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&got[..head_end]).into_owned();
-    let mut body = got[head_end..].to_vec();
-    if !head.starts_with("HTTP/1.1 101") {
-        // A refusal closes the connection after its body.
-        tokio::time::timeout(TIMEOUT, tcp.read_to_end(&mut body))
-            .await
-            .expect("the refusal ends the connection")
-            .unwrap();
-    }
-    (head, String::from_utf8_lossy(&body).into_owned(), tcp)
-}
 
 fn status(head: &str) -> u16 {
     head[9..12].parse().unwrap()
@@ -141,38 +97,14 @@ async fn upgrades_that_cannot_open_a_session_get_the_apps_errors() {
     crate::common::ws::Ws::open(&server).await;
 }
 
-/// A masked text frame, as a client sends it.
-fn text_frame(text: &str) -> Vec<u8> {
-    let mask = [7u8, 1, 9, 3];
-    let mut out = vec![0x81];
-    let len = text.len();
-    if len < 126 {
-        out.push(0x80 | len as u8);
-    } else {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    }
-    out.extend_from_slice(&mask);
-    out.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    out
-}
-
 #[tokio::test]
 async fn a_hello_sent_along_with_the_upgrade_request_is_answered() {
     let server = server_with_doc(Options::default()).await;
     let token = server.token("doc", "u", &["all"]).await;
     let hello = text_frame(&json!({"type": "hello", "token": token}).to_string());
-    let (head, mut seen, mut tcp) = request(&server, "/api/client/ws", KEY_HEADERS, &hello).await;
+    let (head, _, mut tcp) = request(&server, "/api/client/ws", KEY_HEADERS, &hello).await;
     assert_eq!(status(&head), 101, "{head}");
-    let mut chunk = [0u8; 4096];
-    while !seen.contains("\"welcome\"") {
-        let n = tokio::time::timeout(TIMEOUT, tcp.read(&mut chunk))
-            .await
-            .expect("a welcome in time")
-            .unwrap();
-        assert!(n > 0, "closed before the welcome: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&chunk[..n]));
-    }
+    read_until(&mut tcp, b"\"welcome\"").await;
 }
 
 #[tokio::test]

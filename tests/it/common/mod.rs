@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod pdf;
 pub mod pg;
+pub mod raw_ws;
 pub mod ws;
 
 use std::io::{BufRead, BufReader};
