@@ -4,8 +4,8 @@
 //! An upgrade does not go through the actix-web app: actix-http hands every request with
 //! `Upgrade: websocket` to [`upgrade_service`] together with its connection (see
 //! `http::server`), so the session owns the TCP stream and the only buffers it has
-//! (`actors::session::{reader, writer}`), instead of a dispatcher keeping 16 KiB of buffers for the
-//! connection's whole life. The checks a route would make happen here, in the same order and
+//! (`actors::session::{reader, writer}`), instead of a dispatcher keeping 16 KiB of buffers for
+//! the connection's whole life. The checks a route would make happen here, in the same order and
 //! with the same errors: query, origin, handshake. A plain `GET` of the path (no upgrade) still
 //! reaches the app's route, which refuses it as a failed upgrade.
 
@@ -152,7 +152,8 @@ async fn handshake(
 ) -> io::Result<Option<session::SocketWriter<session::SharedStream>>> {
     let started = Instant::now();
     let head = req.head();
-    let admitted = if head.uri.path() == PATH {
+    let route = route_of(head);
+    let admitted = if route == PATH {
         admit(head, &state.cors_origins)
     } else {
         Err(Error::NotFound(format!(
@@ -160,7 +161,6 @@ async fn handshake(
             head.uri.path()
         )))
     };
-    let route = route_of(head);
     let method = super::metrics::method_label(&head.method);
     let query = match admitted {
         Ok(query) => query,

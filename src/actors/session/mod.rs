@@ -4,11 +4,11 @@
 //! limits, runs the heartbeat, and owns the bounded outgoing queue its writer drains into the
 //! socket. The session is an actix actor over the connection itself (`reader`, `writer`: the
 //! upgrade hands it the TCP stream) rather than an `actix-web-actors` `WebsocketContext`: the
-//! latter buffers outgoing frames without bound and cannot tell how far behind a client is. Outgoing
-//! frames go through the session's outbox (bounded in messages and bytes, see `outbox`), which
-//! the [`SocketWriter`] drains into the connection only as fast as the client reads, so a client
-//! that stops reading fills its outbox and is disconnected with `too_slow` instead of growing
-//! the server's memory.
+//! latter buffers outgoing frames without bound and cannot tell how far behind a client is.
+//! Outgoing frames go through the session's outbox (bounded in messages and bytes, see
+//! `outbox`), which the [`SocketWriter`] drains into the connection only as fast as the client
+//! reads, so a client that stops reading fills its outbox and is disconnected with `too_slow`
+//! instead of growing the server's memory.
 //!
 //! Every close goes through the outbox's close slot, which is never full, so the client always
 //! gets a close frame with its code (when it reads again within `close_grace`).
