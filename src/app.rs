@@ -84,6 +84,7 @@ pub async fn state(config: &Config) -> Result<AppState, StartError> {
             catch_up_every: postgres.then_some(CATCH_UP_EVERY),
             // At most a second: it delays acknowledgements of a busy document.
             commit_interval: Duration::from_millis(config.commit_interval_ms.min(1_000)),
+            snapshot_min_records: config.snapshot_min_records,
             ..DocumentConfig::default()
         },
         arbiters,

@@ -209,6 +209,12 @@ pub struct Config {
     #[arg(long, env = "QUIRE_COMMIT_INTERVAL_MS", default_value_t = 5)]
     pub commit_interval_ms: u64,
 
+    /// Least records a document holds for it to store a snapshot of them when it closes (idle,
+    /// or at shutdown), so that its next open reads one row instead of every record; 0 stores
+    /// none (docs/deploy.md, Snapshots).
+    #[arg(long, env = "QUIRE_SNAPSHOT_MIN_RECORDS", default_value_t = 1_000)]
+    pub snapshot_min_records: usize,
+
     /// Threads that run document actors (default: one per core).
     #[arg(long, env = "QUIRE_DOCUMENT_THREADS")]
     pub document_threads: Option<usize>,

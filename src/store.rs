@@ -19,6 +19,7 @@ mod committer;
 mod locked;
 mod log;
 pub(crate) mod rows;
+pub mod snapshot;
 pub use committer::Committer;
 pub use locked::{commit_locked, lock_head, LockedHead};
 pub use log::{read_log, read_missed, Missed};
@@ -31,6 +32,12 @@ pub struct Loaded {
     pub page_count: u32,
     /// Records per layer, per id.
     pub layers: HashMap<String, HashMap<String, Record>>,
+    /// Every layer's record list as a welcome sends it, when the records were read from a
+    /// stored snapshot ([`snapshot`]); empty when they were read from their rows.
+    pub lists: HashMap<String, Box<RawValue>>,
+    /// The head of the document's stored snapshot, whether it was used or not (it is used only
+    /// at this head): the actor stores a new one when it closes at another head.
+    pub snapshot_head: Option<i64>,
 }
 
 /// Why a commit failed. The document actor refuses the batch's changes either way; the kind
@@ -220,7 +227,46 @@ async fn load_in(db: &DatabaseTransaction, document_id: &str) -> Result<Option<L
     else {
         return Ok(None);
     };
-    let rows = load_records(db, document_id).await?;
+    let snapshot_head = snapshot::stored_head(db, document_id).await?;
+    let from_snapshot = match snapshot_head.filter(|&h| h == doc.head_seq) {
+        Some(head) => snapshot::read_at(db, document_id, head)
+            .await?
+            .and_then(|text| {
+                snapshot::parse(&text)
+                    .inspect_err(|e| {
+                        tracing::warn!(document_id, error = %e,
+                            "the stored snapshot is unreadable; the records are read instead")
+                    })
+                    .ok()
+            }),
+        None => None,
+    };
+    let (layers, lists) = match from_snapshot {
+        Some(s) => (s.layers, s.lists),
+        None => (records_by_layer(load_records(db, document_id).await?)?, HashMap::new()),
+    };
+    let oldest: Option<i64> = change::Entity::find()
+        .select_only()
+        .column_as(change::Column::Seq.min(), "oldest")
+        .filter(change::Column::DocumentId.eq(document_id))
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await?
+        .flatten();
+    Ok(Some(Loaded {
+        head_seq: doc.head_seq,
+        log_floor: oldest.map(|s| s - 1).unwrap_or(doc.head_seq),
+        page_count: doc.page_count.max(0) as u32,
+        layers,
+        lists,
+        snapshot_head,
+    }))
+}
+
+/// The stored records, per layer and per id.
+fn records_by_layer(
+    rows: Vec<record::Model>,
+) -> Result<HashMap<String, HashMap<String, Record>>, DbErr> {
     // Each layer's map is sized for its records up front: grown one doubling at a time, a
     // map of 10,000 records moved every record a dozen times on a cold open.
     let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -252,20 +298,7 @@ async fn load_in(db: &DatabaseTransaction, document_id: &str) -> Result<Option<L
             },
         );
     }
-    let oldest: Option<i64> = change::Entity::find()
-        .select_only()
-        .column_as(change::Column::Seq.min(), "oldest")
-        .filter(change::Column::DocumentId.eq(document_id))
-        .into_tuple::<Option<i64>>()
-        .one(db)
-        .await?
-        .flatten();
-    Ok(Some(Loaded {
-        head_seq: doc.head_seq,
-        log_floor: oldest.map(|s| s - 1).unwrap_or(doc.head_seq),
-        page_count: doc.page_count.max(0) as u32,
-        layers,
-    }))
+    Ok(layers)
 }
 
 /// One committed change as stored in the log.

@@ -12,6 +12,7 @@ mod m20261126_000003_page_geometry;
 mod m20261126_000011_audit;
 mod m20261126_000012_webhooks;
 mod m20261126_000013_audit_snapshots;
+mod m20261127_000014_document_snapshots;
 
 /// The ordered list of Quire's migrations.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000011_audit::Migration),
             Box::new(m20261126_000012_webhooks::Migration),
             Box::new(m20261126_000013_audit_snapshots::Migration),
+            Box::new(m20261127_000014_document_snapshots::Migration),
         ]
     }
 }

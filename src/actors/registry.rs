@@ -51,7 +51,11 @@ pub struct HeadMoved(pub Option<(String, i64)>);
 #[rtype(result = "()")]
 pub struct PresenceFrom(pub String, pub RemotePresence);
 
-/// Closes every session on this node (shutdown); answered once all actors were told.
+/// How long a shutdown waits for documents to store their snapshots
+/// (`document/closing.rs`): at most this much longer than it took before they were stored.
+pub const SHUTDOWN_SNAPSHOTS: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Closes every session on this node (shutdown); answered once every document has stopped.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Shutdown(pub CloseReason);
@@ -170,7 +174,12 @@ impl Handler<CloseDocument> for DocumentRegistry {
         let addr = self.documents.remove(&msg.document_id).map(|(_, a)| a);
         Box::pin(async move {
             if let Some(addr) = addr {
-                let _ = addr.send(CloseAll(msg.reason)).await;
+                let _ = addr
+                    .send(CloseAll {
+                        reason: msg.reason,
+                        snapshot_by: None,
+                    })
+                    .await;
             }
         })
     }
@@ -220,10 +229,17 @@ impl Handler<Shutdown> for DocumentRegistry {
 
     fn handle(&mut self, msg: Shutdown, _: &mut Context<Self>) -> Self::Result {
         let addrs: Vec<_> = self.documents.drain().map(|(_, (_, a))| a).collect();
+        // Every document at once: each closes its sessions first, then stores its snapshot if
+        // one is due, all by one deadline.
+        let snapshot_by = Some(std::time::Instant::now() + SHUTDOWN_SNAPSHOTS);
         Box::pin(async move {
-            for addr in addrs {
-                let _ = addr.send(CloseAll(msg.0.clone())).await;
-            }
+            futures_util::future::join_all(addrs.into_iter().map(|addr| {
+                addr.send(CloseAll {
+                    reason: msg.0.clone(),
+                    snapshot_by,
+                })
+            }))
+            .await;
         })
     }
 }

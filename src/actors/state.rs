@@ -182,17 +182,54 @@ impl DocState {
                 self.snapshots.insert(layer.to_string(), None);
             }
             Some(None) => {
-                let list = serde_json::value::to_raw_value(&self.views(layer, |_| true))
-                    .expect("records serialise");
+                let list = self.full_list(layer);
                 self.snapshots.insert(layer.to_string(), Some(list));
             }
             Some(Some(_)) => {}
         }
     }
 
+    /// Every record of `layer` serialised as a snapshot's record list.
+    fn full_list(&self, layer: &str) -> Box<RawValue> {
+        serde_json::value::to_raw_value(&self.views(layer, |_| true)).expect("records serialise")
+    }
+
     /// The list [`DocState::keep_full_snapshot`] keeps for `layer`, if it is built and current.
     pub fn full_snapshot(&self, layer: &str) -> Option<&RawValue> {
         self.snapshots.get(layer).and_then(Option::as_deref)
+    }
+
+    /// Keeps `lists` (every record of a layer as a snapshot's record list, as
+    /// [`DocState::keep_full_snapshot`] builds it) as the layers' current lists: the lists of a
+    /// stored snapshot the records were just read from (`store::snapshot`).
+    pub fn keep_lists(&mut self, lists: HashMap<String, Box<RawValue>>) {
+        for (layer, list) in lists {
+            if self.layers.get(&layer).is_some_and(|r| !r.is_empty()) {
+                self.snapshots.insert(layer, Some(list));
+            }
+        }
+    }
+
+    /// Every record of the document, as `store::snapshot` stores it: each layer's full list,
+    /// built (and kept) where it is not kept already.
+    pub fn snapshot_text(&mut self) -> String {
+        let layers: Vec<String> = self
+            .layers
+            .iter()
+            .filter(|(_, records)| !records.is_empty())
+            .map(|(layer, _)| layer.clone())
+            .collect();
+        for layer in &layers {
+            if self.full_snapshot(layer).is_none() {
+                let list = self.full_list(layer);
+                self.snapshots.insert(layer.clone(), Some(list));
+            }
+        }
+        crate::store::snapshot::render(
+            layers
+                .iter()
+                .filter_map(|l| Some((l.as_str(), self.full_snapshot(l)?))),
+        )
     }
 
     /// Records over all layers.

@@ -5,6 +5,7 @@ pub mod audit_event;
 pub mod audit_snapshot;
 pub mod change;
 pub mod document;
+pub mod document_snapshot;
 pub mod page_geometry;
 pub mod record;
 pub mod revocation;

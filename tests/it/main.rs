@@ -26,6 +26,7 @@ mod pdf_export;
 mod postgres;
 mod s3;
 mod scale;
+mod snapshots;
 mod storage;
 mod testdata;
 mod token_limits;

@@ -536,13 +536,15 @@ impl DocumentActor {
     }
 
     pub(super) fn state_from(&self, loaded: store::Loaded) -> DocState {
-        DocState::new(
+        let mut state = DocState::new(
             loaded.head_seq,
             loaded.log_floor,
             Some(loaded.page_count),
             loaded.layers,
             self.config.limits,
-        )
+        );
+        state.keep_lists(loaded.lists);
+        state
     }
 
     /// After a commit: answers every sender, then fans the committed changes out.

@@ -20,6 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod closing;
 mod commit;
 mod intake;
 mod listing;
@@ -67,6 +68,9 @@ pub struct DocumentConfig {
     /// Least time between the starts of two commits of one document: what arrives meanwhile
     /// is committed together (`pacing.rs`). Zero commits each batch as soon as it can.
     pub commit_interval: Duration,
+    /// Least records a document holds for its actor to store a snapshot when it closes
+    /// (`closing.rs`); 0 stores none.
+    pub snapshot_min_records: usize,
 }
 
 impl Default for DocumentConfig {
@@ -80,6 +84,7 @@ impl Default for DocumentConfig {
             max_backlog: 4_096,
             catch_up_every: None,
             commit_interval: Duration::ZERO,
+            snapshot_min_records: 1_000,
         }
     }
 }
@@ -168,10 +173,15 @@ pub struct ReadRecords {
     pub access: Option<Access>,
 }
 
-/// Closes every session (document deleted, server shutting down) and stops the actor.
+/// Closes every session (document deleted, server shutting down) and stops the actor;
+/// answered once it has stopped. With `snapshot_by`, a snapshot that is due is stored first if
+/// it can be by then (`closing.rs`).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct CloseAll(pub CloseReason);
+pub struct CloseAll {
+    pub reason: CloseReason,
+    pub snapshot_by: Option<Instant>,
+}
 
 /// Another node committed up to `head` (`None`: hints may have been lost, check the database):
 /// the actor reads the log after its own head, applies and fans out what it missed.
@@ -287,6 +297,10 @@ pub struct DocumentActor {
     /// While set, `send` stages messages in `staged` for `flush_staged` (one fan-out).
     staging: bool,
     staged: Vec<(u64, Outgoing)>,
+    /// The head of the document's stored snapshot (or the head one was last tried at), and
+    /// whether one is being stored (`closing.rs`).
+    snapshot_head: Option<i64>,
+    storing_snapshot: bool,
 }
 
 impl DocumentActor {
@@ -324,6 +338,8 @@ impl DocumentActor {
             myself: None,
             staging: false,
             staged: Vec::new(),
+            snapshot_head: None,
+            storing_snapshot: false,
         }
     }
 
@@ -418,16 +434,6 @@ impl DocumentActor {
         }
     }
 
-    fn is_idle(&self) -> bool {
-        self.sessions.is_empty()
-            && self.pending.is_empty()
-            && !self.committing
-            && self.deferred.is_empty()
-            && self
-                .idle_since
-                .is_some_and(|t| t.elapsed() >= self.config.idle_timeout)
-    }
-
     /// Runs `work` now, or after the commit in flight (whether it succeeded or failed).
     fn when_settled(&mut self, ctx: &mut Context<Self>, work: Deferred) {
         if self.committing {
@@ -435,21 +441,6 @@ impl DocumentActor {
         } else {
             work(self, ctx);
         }
-    }
-
-    fn close_all(&mut self, reason: CloseReason) {
-        for (id, session) in std::mem::take(&mut self.sessions) {
-            session.peer.control.do_send(Kick(reason.clone()));
-            if session.stage != Stage::Registered {
-                self.share_presence(
-                    id,
-                    crate::bus::PresenceKind::Left,
-                    &session.peer.access.user_id,
-                );
-            }
-        }
-        // Other nodes hear of the leaves now: this actor is stopping.
-        self.flush_presence();
     }
 }
 
@@ -467,7 +458,9 @@ impl Actor for DocumentActor {
             Ok(Some(loaded)) => {
                 let records: usize = loaded.layers.values().map(HashMap::len).sum();
                 tracing::info!(document_id = %act.id, head_seq = loaded.head_seq, records,
+                    from_snapshot = !loaded.lists.is_empty(),
                     load_ms = started.elapsed().as_millis() as u64, "document opened");
+                act.snapshot_head = loaded.snapshot_head;
                 act.phase = Phase::Ready(act.state_from(loaded));
             }
             Ok(None) => act.phase = Phase::Missing,
@@ -477,11 +470,7 @@ impl Actor for DocumentActor {
             }
         }));
         let check = (self.config.idle_timeout / 2).max(Duration::from_millis(50));
-        ctx.run_interval(check, |act, ctx| {
-            if act.is_idle() {
-                ctx.stop();
-            }
-        });
+        ctx.run_interval(check, |act, ctx| act.close_if_idle(ctx));
         self.start_sharing_presence(ctx);
         if let Some(every) = self.config.catch_up_every {
             ctx.run_interval(every, |act, ctx| {
@@ -577,14 +566,6 @@ impl Handler<ReadRecords> for DocumentActor {
             Box::new(move |act, ctx| act.read(&msg.layer, msg.since, msg.access.as_ref(), ctx, tx)),
         );
         Box::pin(async move { rx.await.map_err(|_| DocumentError::Unavailable)? })
-    }
-}
-
-impl Handler<CloseAll> for DocumentActor {
-    type Result = ();
-    fn handle(&mut self, msg: CloseAll, ctx: &mut Context<Self>) {
-        self.close_all(msg.0);
-        ctx.stop();
     }
 }
 

@@ -1,0 +1,161 @@
+//! Stored snapshots: a large document's records at one head, kept in one row.
+//!
+//! Opening a document reads every record row, builds the records and, for the first welcome,
+//! serialises them all again: for 10,000 annotations about two thirds of a cold open. After a
+//! restart or a deploy every client reconnects to the documents it had open, so the document
+//! actor stores, when it closes (idle, or the server shutting down), every layer's record list
+//! exactly as a welcome sends it, with the head it was taken at. The next open at that head
+//! reads the one row, builds the records from it, and keeps the lists to send as they are.
+//!
+//! A snapshot is an optimisation and never the truth: it is used only while the document's
+//! head is still the one it was taken at (any change, on any node, moves the head), and one
+//! that cannot be read is ignored for the records' own rows. A later head replaces an earlier
+//! one; deleting the document deletes its snapshot.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
+use serde_json::value::RawValue;
+
+use crate::entities::document_snapshot;
+use crate::records::Record;
+use crate::wire::common::Kind;
+
+/// A record as a snapshot's list holds it: the fields of `wire::common::RecordView`, read back.
+/// `snapshot_tests` checks that what [`render`] wrote [`parse`] reads back as it was.
+#[derive(serde::Deserialize)]
+struct Listed<'a> {
+    id: String,
+    kind: Kind,
+    #[serde(borrow)]
+    content: &'a RawValue,
+    creator: String,
+    creator_name: Option<String>,
+    group: Option<String>,
+    rev: i64,
+    #[serde(borrow)]
+    created_at: Cow<'a, str>,
+    #[serde(borrow)]
+    updated_at: Cow<'a, str>,
+}
+
+/// A snapshot read back: the records of every layer, and every layer's list as it was stored
+/// (the welcome's record list of a session that sees everything).
+pub struct Snapshot {
+    pub layers: HashMap<String, HashMap<String, Record>>,
+    pub lists: HashMap<String, Box<RawValue>>,
+}
+
+/// The stored text of a snapshot: a JSON object from layer name to that layer's record list.
+pub fn render<'a>(lists: impl IntoIterator<Item = (&'a str, &'a RawValue)>) -> String {
+    let lists: BTreeMap<&str, &RawValue> = lists.into_iter().collect();
+    serde_json::to_string(&lists).expect("a map of JSON values serialises")
+}
+
+/// Reads a snapshot's text back; an error says what was wrong with it.
+pub fn parse(text: &str) -> Result<Snapshot, String> {
+    let lists: HashMap<String, &RawValue> =
+        serde_json::from_str(text).map_err(|e| format!("not a map of layers: {e}"))?;
+    let mut layers = HashMap::with_capacity(lists.len());
+    let mut kept = HashMap::with_capacity(lists.len());
+    for (layer, list) in lists {
+        let listed: Vec<Listed> = serde_json::from_str(list.get())
+            .map_err(|e| format!("layer `{layer}`: not a record list: {e}"))?;
+        let mut records = HashMap::with_capacity(listed.len());
+        for r in listed {
+            let time = |t: &str| {
+                crate::time_util::parse_to_micros(t)
+                    .ok_or_else(|| format!("layer `{layer}`: record `{}`: bad time {t:?}", r.id))
+            };
+            let (created_at, updated_at) = (time(&r.created_at)?, time(&r.updated_at)?);
+            let content = r.content.to_owned();
+            let record = Record {
+                root_id: super::root_of(r.kind, &content),
+                id: r.id,
+                kind: r.kind,
+                content,
+                creator: r.creator,
+                creator_name: r.creator_name,
+                group: r.group,
+                rev: r.rev,
+                created_at,
+                updated_at,
+            };
+            if let Some(twice) = records.insert(record.id.clone(), record) {
+                return Err(format!("layer `{layer}`: record `{}` twice", twice.id));
+            }
+        }
+        kept.insert(layer.clone(), list.to_owned());
+        layers.insert(layer, records);
+    }
+    Ok(Snapshot {
+        layers,
+        lists: kept,
+    })
+}
+
+/// The head of `document_id`'s stored snapshot, if it has one.
+pub async fn stored_head(
+    db: &impl ConnectionTrait,
+    document_id: &str,
+) -> Result<Option<i64>, DbErr> {
+    document_snapshot::Entity::find()
+        .select_only()
+        .column(document_snapshot::Column::HeadSeq)
+        .filter(document_snapshot::Column::DocumentId.eq(document_id))
+        .into_tuple::<i64>()
+        .one(db)
+        .await
+}
+
+/// The text of `document_id`'s stored snapshot if it was taken at `head`.
+pub async fn read_at(
+    db: &impl ConnectionTrait,
+    document_id: &str,
+    head: i64,
+) -> Result<Option<String>, DbErr> {
+    document_snapshot::Entity::find()
+        .select_only()
+        .column(document_snapshot::Column::Layers)
+        .filter(document_snapshot::Column::DocumentId.eq(document_id))
+        .filter(document_snapshot::Column::HeadSeq.eq(head))
+        .into_tuple::<String>()
+        .one(db)
+        .await
+}
+
+/// Stores `text` as `document_id`'s snapshot at `head`, unless one at this head or a later
+/// one is stored already (another node may have closed the document after a later change).
+pub async fn write(
+    db: &impl ConnectionTrait,
+    document_id: &str,
+    head: i64,
+    text: String,
+) -> Result<(), DbErr> {
+    use document_snapshot::Column;
+    let row = document_snapshot::ActiveModel {
+        document_id: Set(document_id.to_string()),
+        head_seq: Set(head),
+        layers: Set(text),
+        taken_at: Set(crate::time_util::now_micros()),
+    };
+    document_snapshot::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(Column::DocumentId)
+                .update_columns([Column::HeadSeq, Column::Layers, Column::TakenAt])
+                .action_and_where(
+                    Expr::col((document_snapshot::Entity, Column::HeadSeq))
+                        .lt(Expr::cust("excluded.head_seq")),
+                )
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "snapshot_tests.rs"]
+mod tests;

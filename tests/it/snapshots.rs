@@ -1,0 +1,177 @@
+//! Stored snapshots (`store::snapshot`): a large document closed at shutdown or when idle opens
+//! again from one stored row, and shows exactly what its records show; a snapshot of an older
+//! head, or one that cannot be read, is passed over for the records themselves.
+
+use sea_orm::{ConnectionTrait, Database, Statement};
+use serde_json::{json, Value};
+
+use crate::common::backend::{on_both_backends, Backend};
+use crate::common::ws::{create, Ws};
+use crate::common::{Options, Server};
+use crate::live::server_with_doc;
+
+on_both_backends!(
+    a_restart_opens_a_large_document_from_its_snapshot_exactly_as_from_its_records,
+    an_unreadable_snapshot_is_passed_over_for_the_records,
+    an_idle_document_stores_its_snapshot_and_its_deletion_removes_it,
+);
+
+/// Servers that store a snapshot of documents of 4 records or more.
+fn options(backend: &Backend, dir: &tempfile::TempDir, extra: &[&str]) -> Options {
+    let mut extra_args = vec!["--snapshot-min-records".to_string(), "4".to_string()];
+    extra_args.extend(extra.iter().map(|a| a.to_string()));
+    Options {
+        data_dir: Some(dir.path().join("data")),
+        extra_args,
+        ..backend.options()
+    }
+}
+
+/// The head of the stored snapshot of `doc`, if any, read straight from the database.
+async fn stored_head(url: &str, doc: &str) -> Option<i64> {
+    let db = Database::connect(url).await.unwrap();
+    let sql = format!("SELECT head_seq FROM document_snapshots WHERE document_id = '{doc}'");
+    let row = db
+        .query_one(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap()?;
+    Some(row.try_get_by_index::<i64>(0).unwrap())
+}
+
+/// Sends `changes` and waits for as many answers, every one an ack.
+async fn commit(ws: &mut Ws, changes: Vec<Value>) {
+    let n = changes.len();
+    ws.send(json!({"type": "changes", "changes": changes})).await;
+    let mut answered = 0;
+    while answered < n {
+        let v = ws.recv().await;
+        if v["type"] == "ack" || v["type"] == "reject" {
+            assert_eq!(v["type"], "ack", "{v}");
+            answered += 1;
+        }
+    }
+}
+
+/// What a session of each layer is shown: the main layer's and `review`'s welcomes' records and
+/// heads, and the backend's read of the main layer.
+async fn shown(server: &Server) -> Value {
+    let main = server.token("doc", "u", &["all"]).await;
+    let review = server
+        .mint(json!({"document_id": "doc", "user_id": "v", "layer": "review", "permissions": ["all"]}))
+        .await;
+    let a = Ws::join(server, &main, None).await;
+    let b = Ws::join(server, review["token"].as_str().unwrap(), None).await;
+    json!({
+        "main": [a.welcome["head_seq"], a.welcome["records"]],
+        "review": [b.welcome["head_seq"], b.welcome["records"]],
+        "rest": server.records("doc").await,
+    })
+}
+
+async fn a_restart_opens_a_large_document_from_its_snapshot_exactly_as_from_its_records(
+    backend: Backend,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_doc(options(&backend, &dir, &[])).await;
+    let url = backend.database_url(&server);
+    let token = server.token("doc", "u", &["all"]).await;
+    let mut a = Ws::join(&server, &token, None).await;
+    commit(&mut a, (1..=3).map(|i| create(&format!("c{i}"), &format!("r{i}"), 0)).collect()).await;
+    drop(a);
+    assert!(server.stop().success());
+    assert_eq!(stored_head(&url, "doc").await, None, "3 records: below the minimum");
+
+    let server = Server::start_with(options(&backend, &dir, &[])).await;
+    let mut a = Ws::join(&server, &token, None).await;
+    let comment = json!({"client_id": "c5", "op": "create", "kind": "comment", "id": "r5",
+        "content": {"rootId": "r1", "text": "é \"quoted\" \\ 😀"}});
+    let bookmark = json!({"client_id": "c6", "op": "create", "kind": "bookmark", "id": "b1",
+        "content": {"name": "Chapter\n1", "action": {"type": "goTo", "pageIndex": 1}}});
+    let update = json!({"client_id": "c7", "op": "update", "id": "r2",
+        "content": crate::common::ws::ink(2, "moved")});
+    let delete = json!({"client_id": "c8", "op": "delete", "id": "r3"});
+    commit(&mut a, vec![create("c4", "r4", 1), comment, bookmark, update, delete]).await;
+    let review = server
+        .mint(json!({"document_id": "doc", "user_id": "v", "user_name": "Vé", "layer": "review", "permissions": ["all"]}))
+        .await;
+    let mut b = Ws::join(&server, review["token"].as_str().unwrap(), None).await;
+    commit(&mut b, vec![create("x1", "x1", 0)]).await;
+    let before = shown(&server).await;
+    drop((a, b));
+    let logs = server.logs.clone();
+    assert!(server.stop().success());
+    assert!(logs.lock().unwrap().join("\n").contains("snapshot stored"));
+    let head = before["main"][0].as_i64().unwrap();
+    assert_eq!(stored_head(&url, "doc").await, Some(head));
+
+    // Opened from the snapshot: the same records, byte for byte where a client can tell.
+    let server = Server::start_with(options(&backend, &dir, &[])).await;
+    assert_eq!(shown(&server).await, before);
+    server.log_shows(r#""from_snapshot":true"#, 1).await;
+
+    // A change after it: the snapshot is of an older head now. A crash stores no new one, and
+    // the next open reads the records.
+    let mut a = Ws::join(&server, &token, None).await;
+    commit(&mut a, vec![create("c9", "r9", 0)]).await;
+    let after = shown(&server).await;
+    assert_ne!(after, before);
+    drop(a);
+    drop(server); // SIGKILL
+    assert_eq!(stored_head(&url, "doc").await, Some(head));
+    let server = Server::start_with(options(&backend, &dir, &[])).await;
+    assert_eq!(shown(&server).await, after);
+    server.log_shows(r#""from_snapshot":false"#, 1).await;
+    assert!(!server.log_text().contains(r#""from_snapshot":true"#));
+}
+
+async fn an_unreadable_snapshot_is_passed_over_for_the_records(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_doc(options(&backend, &dir, &[])).await;
+    let url = backend.database_url(&server);
+    let token = server.token("doc", "u", &["all"]).await;
+    let mut a = Ws::join(&server, &token, None).await;
+    commit(&mut a, (1..=5).map(|i| create(&format!("c{i}"), &format!("r{i}"), 0)).collect()).await;
+    let before = shown(&server).await;
+    drop(a);
+    assert!(server.stop().success());
+    assert!(stored_head(&url, "doc").await.is_some());
+    let db = Database::connect(&url).await.unwrap();
+    db.execute_unprepared(r#"UPDATE document_snapshots SET layers = '{"":[{"id":"r1"' "#)
+        .await
+        .unwrap();
+
+    let server = Server::start_with(options(&backend, &dir, &[])).await;
+    assert_eq!(shown(&server).await, before);
+    server
+        .log_shows("the stored snapshot is unreadable; the records are read instead", 1)
+        .await;
+    server.log_shows(r#""from_snapshot":false"#, 1).await;
+}
+
+async fn an_idle_document_stores_its_snapshot_and_its_deletion_removes_it(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let idle = ["--document-idle-timeout", "1"];
+    let server = server_with_doc(options(&backend, &dir, &idle)).await;
+    let url = backend.database_url(&server);
+    let token = server.token("doc", "u", &["all"]).await;
+    let mut a = Ws::join(&server, &token, None).await;
+    commit(&mut a, (1..=4).map(|i| create(&format!("c{i}"), &format!("r{i}"), 0)).collect()).await;
+    let before = shown(&server).await;
+    drop(a);
+    server.log_shows("snapshot stored", 1).await;
+    server.log_shows("document closed", 1).await;
+    let head = before["main"][0].as_i64().unwrap();
+    assert_eq!(stored_head(&url, "doc").await, Some(head));
+
+    // Opened again on the same server, from the snapshot.
+    assert_eq!(shown(&server).await, before);
+    server.log_shows(r#""from_snapshot":true"#, 1).await;
+
+    let res = server
+        .backend(reqwest::Method::DELETE, "/api/documents/doc")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(stored_head(&url, "doc").await, None);
+}
