@@ -243,7 +243,10 @@ async fn load_in(db: &DatabaseTransaction, document_id: &str) -> Result<Option<L
     };
     let (layers, lists) = match from_snapshot {
         Some(s) => (s.layers, s.lists),
-        None => (records_by_layer(load_records(db, document_id).await?)?, HashMap::new()),
+        None => (
+            records_by_layer(load_records(db, document_id).await?)?,
+            HashMap::new(),
+        ),
     };
     let oldest: Option<i64> = change::Entity::find()
         .select_only()

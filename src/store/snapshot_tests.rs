@@ -32,8 +32,14 @@ fn layers() -> HashMap<String, HashMap<String, Record>> {
     ];
     let other = [record("a", Kind::Annotation, r#"{"x":1}"#, 9)];
     HashMap::from([
-        ("".to_string(), main.into_iter().map(|r| (r.id.clone(), r)).collect()),
-        ("review ✍".to_string(), other.into_iter().map(|r| (r.id.clone(), r)).collect()),
+        (
+            "".to_string(),
+            main.into_iter().map(|r| (r.id.clone(), r)).collect(),
+        ),
+        (
+            "review ✍".to_string(),
+            other.into_iter().map(|r| (r.id.clone(), r)).collect(),
+        ),
     ])
 }
 
@@ -104,10 +110,7 @@ fn a_broken_snapshot_is_an_error() {
         (r#"{"":{}}"#, "not a record list"),
         (r#"{"":[{"id":"a"}]}"#, "not a record list"),
         (&good[..good.len() / 2], "not a map of layers"),
-        (
-            &good.replace("2025-11-24T", "yesterday "),
-            "bad time",
-        ),
+        (&good.replace("2025-11-24T", "yesterday "), "bad time"),
         (
             r#"{"":[{"id":"a","kind":"bookmark","content":{},"creator":"u","creator_name":null,"group":null,"rev":1,"created_at":"2025-01-01T00:00:00Z","updated_at":"2025-01-01T00:00:00Z"},{"id":"a","kind":"bookmark","content":{},"creator":"u","creator_name":null,"group":null,"rev":2,"created_at":"2025-01-01T00:00:00Z","updated_at":"2025-01-01T00:00:00Z"}]}"#,
             "twice",

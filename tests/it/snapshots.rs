@@ -41,7 +41,8 @@ async fn stored_head(url: &str, doc: &str) -> Option<i64> {
 /// Sends `changes` and waits for as many answers, every one an ack.
 async fn commit(ws: &mut Ws, changes: Vec<Value>) {
     let n = changes.len();
-    ws.send(json!({"type": "changes", "changes": changes})).await;
+    ws.send(json!({"type": "changes", "changes": changes}))
+        .await;
     let mut answered = 0;
     while answered < n {
         let v = ws.recv().await;
@@ -76,10 +77,20 @@ async fn a_restart_opens_a_large_document_from_its_snapshot_exactly_as_from_its_
     let url = backend.database_url(&server);
     let token = server.token("doc", "u", &["all"]).await;
     let mut a = Ws::join(&server, &token, None).await;
-    commit(&mut a, (1..=3).map(|i| create(&format!("c{i}"), &format!("r{i}"), 0)).collect()).await;
+    commit(
+        &mut a,
+        (1..=3)
+            .map(|i| create(&format!("c{i}"), &format!("r{i}"), 0))
+            .collect(),
+    )
+    .await;
     drop(a);
     assert!(server.stop().success());
-    assert_eq!(stored_head(&url, "doc").await, None, "3 records: below the minimum");
+    assert_eq!(
+        stored_head(&url, "doc").await,
+        None,
+        "3 records: below the minimum"
+    );
 
     let server = Server::start_with(options(&backend, &dir, &[])).await;
     let mut a = Ws::join(&server, &token, None).await;
@@ -90,7 +101,11 @@ async fn a_restart_opens_a_large_document_from_its_snapshot_exactly_as_from_its_
     let update = json!({"client_id": "c7", "op": "update", "id": "r2",
         "content": crate::common::ws::ink(2, "moved")});
     let delete = json!({"client_id": "c8", "op": "delete", "id": "r3"});
-    commit(&mut a, vec![create("c4", "r4", 1), comment, bookmark, update, delete]).await;
+    commit(
+        &mut a,
+        vec![create("c4", "r4", 1), comment, bookmark, update, delete],
+    )
+    .await;
     let review = server
         .mint(json!({"document_id": "doc", "user_id": "v", "user_name": "Vé", "layer": "review", "permissions": ["all"]}))
         .await;
@@ -130,7 +145,13 @@ async fn an_unreadable_snapshot_is_passed_over_for_the_records(backend: Backend)
     let url = backend.database_url(&server);
     let token = server.token("doc", "u", &["all"]).await;
     let mut a = Ws::join(&server, &token, None).await;
-    commit(&mut a, (1..=5).map(|i| create(&format!("c{i}"), &format!("r{i}"), 0)).collect()).await;
+    commit(
+        &mut a,
+        (1..=5)
+            .map(|i| create(&format!("c{i}"), &format!("r{i}"), 0))
+            .collect(),
+    )
+    .await;
     let before = shown(&server).await;
     drop(a);
     assert!(server.stop().success());
@@ -143,7 +164,10 @@ async fn an_unreadable_snapshot_is_passed_over_for_the_records(backend: Backend)
     let server = Server::start_with(options(&backend, &dir, &[])).await;
     assert_eq!(shown(&server).await, before);
     server
-        .log_shows("the stored snapshot is unreadable; the records are read instead", 1)
+        .log_shows(
+            "the stored snapshot is unreadable; the records are read instead",
+            1,
+        )
         .await;
     server.log_shows(r#""from_snapshot":false"#, 1).await;
 }
@@ -155,7 +179,13 @@ async fn an_idle_document_stores_its_snapshot_and_its_deletion_removes_it(backen
     let url = backend.database_url(&server);
     let token = server.token("doc", "u", &["all"]).await;
     let mut a = Ws::join(&server, &token, None).await;
-    commit(&mut a, (1..=4).map(|i| create(&format!("c{i}"), &format!("r{i}"), 0)).collect()).await;
+    commit(
+        &mut a,
+        (1..=4)
+            .map(|i| create(&format!("c{i}"), &format!("r{i}"), 0))
+            .collect(),
+    )
+    .await;
     let before = shown(&server).await;
     drop(a);
     server.log_shows("snapshot stored", 1).await;
