@@ -200,6 +200,11 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             metrics.stop(true).await;
         }
         tracing::info!("shutting down: closing live sessions, draining requests");
+        // No new connections from here on: a client reconnecting while the documents close
+        // (and store their snapshots) is not accepted (its connection is refused once the node
+        // stops, and a load balancer sends it to another node) rather than joining a document
+        // again on a node about to stop.
+        handle.pause().await;
         let reason = CloseReason::new(
             CloseCode::ShuttingDown,
             "the server is shutting down; reconnect",
