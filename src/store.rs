@@ -30,14 +30,19 @@ pub struct Loaded {
     /// Changes after this sequence number are all still in the log.
     pub log_floor: i64,
     pub page_count: u32,
-    /// Records per layer, per id.
-    pub layers: HashMap<String, HashMap<String, Record>>,
-    /// Every layer's record list as a welcome sends it, when the records were read from a
-    /// stored snapshot ([`snapshot`]); empty when they were read from their rows.
-    pub lists: HashMap<String, Box<RawValue>>,
+    pub records: LoadedRecords,
     /// The head of the document's stored snapshot, whether it was used or not (it is used only
     /// at this head): the actor stores a new one when it closes at another head.
     pub snapshot_head: Option<i64>,
+}
+
+/// Where a loaded document's records are.
+pub enum LoadedRecords {
+    /// Read from their rows: per layer, per id.
+    Rows(snapshot::Layers),
+    /// In the lists of a stored snapshot taken at the document's head, checked as JSON; read
+    /// into records by [`snapshot::records_of`] while the first welcomes go out.
+    Snapshot(snapshot::Lists),
 }
 
 /// Why a commit failed. The document actor refuses the batch's changes either way; the kind
@@ -232,7 +237,7 @@ async fn load_in(db: &DatabaseTransaction, document_id: &str) -> Result<Option<L
         Some(head) => snapshot::read_at(db, document_id, head)
             .await?
             .and_then(|text| {
-                snapshot::parse(&text)
+                snapshot::parse_lists(&text)
                     .inspect_err(|e| {
                         tracing::warn!(document_id, error = %e,
                             "the stored snapshot is unreadable; the records are read instead")
@@ -241,12 +246,9 @@ async fn load_in(db: &DatabaseTransaction, document_id: &str) -> Result<Option<L
             }),
         None => None,
     };
-    let (layers, lists) = match from_snapshot {
-        Some(s) => (s.layers, s.lists),
-        None => (
-            records_by_layer(load_records(db, document_id).await?)?,
-            HashMap::new(),
-        ),
+    let records = match from_snapshot {
+        Some(lists) => LoadedRecords::Snapshot(lists),
+        None => LoadedRecords::Rows(records_by_layer(load_records(db, document_id).await?)?),
     };
     let oldest: Option<i64> = change::Entity::find()
         .select_only()
@@ -260,23 +262,20 @@ async fn load_in(db: &DatabaseTransaction, document_id: &str) -> Result<Option<L
         head_seq: doc.head_seq,
         log_floor: oldest.map(|s| s - 1).unwrap_or(doc.head_seq),
         page_count: doc.page_count.max(0) as u32,
-        layers,
-        lists,
+        records,
         snapshot_head,
     }))
 }
 
 /// The stored records, per layer and per id.
-fn records_by_layer(
-    rows: Vec<record::Model>,
-) -> Result<HashMap<String, HashMap<String, Record>>, DbErr> {
+fn records_by_layer(rows: Vec<record::Model>) -> Result<snapshot::Layers, DbErr> {
     // Each layer's map is sized for its records up front: grown one doubling at a time, a
     // map of 10,000 records moved every record a dozen times on a cold open.
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for row in &rows {
         *counts.entry(row.layer.as_str()).or_default() += 1;
     }
-    let mut layers: HashMap<String, HashMap<String, Record>> = counts
+    let mut layers: snapshot::Layers = counts
         .into_iter()
         .map(|(layer, n)| (layer.to_string(), HashMap::with_capacity(n)))
         .collect();

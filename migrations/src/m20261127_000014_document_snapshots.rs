@@ -18,6 +18,7 @@ enum DocumentSnapshots {
     Table,
     DocumentId,
     HeadSeq,
+    Format,
     Layers,
     TakenAt,
 }
@@ -44,6 +45,11 @@ impl MigrationTrait for Migration {
                     .col(
                         ColumnDef::new(DocumentSnapshots::HeadSeq)
                             .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(DocumentSnapshots::Format)
+                            .integer()
                             .not_null(),
                     )
                     .col(ColumnDef::new(DocumentSnapshots::Layers).text().not_null())

@@ -11,6 +11,8 @@ pub struct Model {
     /// The document's head when the snapshot was taken: it is used only while the head is
     /// still this.
     pub head_seq: i64,
+    /// The layout of `layers` (`crate::store::snapshot::FORMAT`).
+    pub format: i32,
     /// Every layer's records: a JSON object from layer name to the layer's record list, as a
     /// welcome sends it.
     pub layers: String,

@@ -24,7 +24,8 @@ use crate::records::Record;
 use crate::wire::common::Kind;
 
 /// A record as a snapshot's list holds it: the fields of `wire::common::RecordView`, read back.
-/// `snapshot_tests` checks that what [`render`] wrote [`parse`] reads back as it was.
+/// `snapshot_tests` checks that what [`render`] wrote [`parse_lists`] and [`records_of`] read
+/// back as it was.
 #[derive(serde::Deserialize)]
 struct Listed<'a> {
     id: String,
@@ -41,12 +42,15 @@ struct Listed<'a> {
     updated_at: Cow<'a, str>,
 }
 
-/// A snapshot read back: the records of every layer, and every layer's list as it was stored
-/// (the welcome's record list of a session that sees everything).
-pub struct Snapshot {
-    pub layers: HashMap<String, HashMap<String, Record>>,
-    pub lists: HashMap<String, Box<RawValue>>,
-}
+/// Every layer's record list, by layer: what a snapshot stores, and what a document keeps to
+/// send to sessions that see every record.
+pub type Lists = HashMap<String, Box<RawValue>>;
+
+/// Records per layer, per id.
+pub type Layers = HashMap<String, HashMap<String, Record>>;
+
+/// The layout of a snapshot's text; a row of another format is passed over.
+pub const FORMAT: i32 = 1;
 
 /// The stored text of a snapshot: a JSON object from layer name to that layer's record list.
 pub fn render<'a>(lists: impl IntoIterator<Item = (&'a str, &'a RawValue)>) -> String {
@@ -54,12 +58,20 @@ pub fn render<'a>(lists: impl IntoIterator<Item = (&'a str, &'a RawValue)>) -> S
     serde_json::to_string(&lists).expect("a map of JSON values serialises")
 }
 
-/// Reads a snapshot's text back; an error says what was wrong with it.
-pub fn parse(text: &str) -> Result<Snapshot, String> {
+/// Reads a snapshot's text back into its layers' lists (checked as JSON, not yet as records:
+/// [`records_of`] does that, while the first welcomes are sent from the lists).
+pub fn parse_lists(text: &str) -> Result<Lists, String> {
     let lists: HashMap<String, &RawValue> =
         serde_json::from_str(text).map_err(|e| format!("not a map of layers: {e}"))?;
+    Ok(lists
+        .into_iter()
+        .map(|(layer, list)| (layer, list.to_owned()))
+        .collect())
+}
+
+/// The records the lists of a snapshot hold; an error says what was wrong with them.
+pub fn records_of(lists: &Lists) -> Result<Layers, String> {
     let mut layers = HashMap::with_capacity(lists.len());
-    let mut kept = HashMap::with_capacity(lists.len());
     for (layer, list) in lists {
         let listed: Vec<Listed> = serde_json::from_str(list.get())
             .map_err(|e| format!("layer `{layer}`: not a record list: {e}"))?;
@@ -87,13 +99,9 @@ pub fn parse(text: &str) -> Result<Snapshot, String> {
                 return Err(format!("layer `{layer}`: record `{}` twice", twice.id));
             }
         }
-        kept.insert(layer.clone(), list.to_owned());
-        layers.insert(layer, records);
+        layers.insert(layer.clone(), records);
     }
-    Ok(Snapshot {
-        layers,
-        lists: kept,
-    })
+    Ok(layers)
 }
 
 /// The head of `document_id`'s stored snapshot, if it has one.
@@ -110,7 +118,8 @@ pub async fn stored_head(
         .await
 }
 
-/// The text of `document_id`'s stored snapshot if it was taken at `head`.
+/// The text of `document_id`'s stored snapshot if it was taken at `head` (and is of this
+/// version's [`FORMAT`]).
 pub async fn read_at(
     db: &impl ConnectionTrait,
     document_id: &str,
@@ -121,6 +130,7 @@ pub async fn read_at(
         .column(document_snapshot::Column::Layers)
         .filter(document_snapshot::Column::DocumentId.eq(document_id))
         .filter(document_snapshot::Column::HeadSeq.eq(head))
+        .filter(document_snapshot::Column::Format.eq(FORMAT))
         .into_tuple::<String>()
         .one(db)
         .await
@@ -138,13 +148,19 @@ pub async fn write(
     let row = document_snapshot::ActiveModel {
         document_id: Set(document_id.to_string()),
         head_seq: Set(head),
+        format: Set(FORMAT),
         layers: Set(text),
         taken_at: Set(crate::time_util::now_micros()),
     };
     document_snapshot::Entity::insert(row)
         .on_conflict(
             OnConflict::column(Column::DocumentId)
-                .update_columns([Column::HeadSeq, Column::Layers, Column::TakenAt])
+                .update_columns([
+                    Column::HeadSeq,
+                    Column::Format,
+                    Column::Layers,
+                    Column::TakenAt,
+                ])
                 .action_and_where(
                     Expr::col((document_snapshot::Entity, Column::HeadSeq))
                         .lt(Expr::cust("excluded.head_seq")),
@@ -152,6 +168,16 @@ pub async fn write(
                 .to_owned(),
         )
         .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes `document_id`'s snapshot taken at `head`: its records proved unreadable.
+pub async fn discard(db: &impl ConnectionTrait, document_id: &str, head: i64) -> Result<(), DbErr> {
+    document_snapshot::Entity::delete_many()
+        .filter(document_snapshot::Column::DocumentId.eq(document_id))
+        .filter(document_snapshot::Column::HeadSeq.eq(head))
+        .exec(db)
         .await?;
     Ok(())
 }

@@ -59,6 +59,18 @@ fn fields(r: &Record) -> String {
     )
 }
 
+/// What an open from a snapshot reads: its lists, then the records in them.
+fn parse(text: &str) -> Result<Read, String> {
+    let lists = parse_lists(text)?;
+    let layers = records_of(&lists)?;
+    Ok(Read { layers, lists })
+}
+
+struct Read {
+    layers: Layers,
+    lists: Lists,
+}
+
 fn state(layers: HashMap<String, HashMap<String, Record>>) -> DocState {
     DocState::new(12, 0, Some(3), layers, DocLimits::default())
 }

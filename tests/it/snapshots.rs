@@ -53,18 +53,35 @@ async fn commit(ws: &mut Ws, changes: Vec<Value>) {
     }
 }
 
-/// What a session of each layer is shown: the main layer's and `review`'s welcomes' records and
-/// heads, and the backend's read of the main layer.
+/// A session that sees only its own annotations.
+async fn bob(server: &Server) -> String {
+    server
+        .mint(json!({"document_id": "doc", "user_id": "bob", "permissions": ["read-document", "write"],
+                     "collaboration_permissions": ["annotations:view:self", "annotations:edit:self"]}))
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// What the sessions of each layer are shown, joining at once (one may see only its own
+/// annotations): the main layer's and `review`'s welcomes' records and heads, and the
+/// backend's read of the main layer.
 async fn shown(server: &Server) -> Value {
     let main = server.token("doc", "u", &["all"]).await;
     let review = server
         .mint(json!({"document_id": "doc", "user_id": "v", "layer": "review", "permissions": ["all"]}))
         .await;
-    let a = Ws::join(server, &main, None).await;
-    let b = Ws::join(server, review["token"].as_str().unwrap(), None).await;
+    let bob = bob(server).await;
+    let (a, b, c) = tokio::join!(
+        Ws::join(server, &main, None),
+        Ws::join(server, review["token"].as_str().unwrap(), None),
+        Ws::join(server, &bob, None),
+    );
     json!({
         "main": [a.welcome["head_seq"], a.welcome["records"]],
         "review": [b.welcome["head_seq"], b.welcome["records"]],
+        "bob": [c.welcome["head_seq"], c.welcome["records"]],
         "rest": server.records("doc").await,
     })
 }
@@ -111,8 +128,11 @@ async fn a_restart_opens_a_large_document_from_its_snapshot_exactly_as_from_its_
         .await;
     let mut b = Ws::join(&server, review["token"].as_str().unwrap(), None).await;
     commit(&mut b, vec![create("x1", "x1", 0)]).await;
+    let mut c = Ws::join(&server, &bob(&server).await, None).await;
+    commit(&mut c, vec![create("y1", "bobs", 0)]).await;
     let before = shown(&server).await;
-    drop((a, b));
+    assert_eq!(before["bob"][1].as_array().unwrap().len(), 1, "{before}");
+    drop((a, b, c));
     let logs = server.logs.clone();
     assert!(server.stop().success());
     assert!(logs.lock().unwrap().join("\n").contains("snapshot stored"));
@@ -124,10 +144,20 @@ async fn a_restart_opens_a_large_document_from_its_snapshot_exactly_as_from_its_
     assert_eq!(shown(&server).await, before);
     server.log_shows(r#""from_snapshot":true"#, 1).await;
 
-    // A change after it: the snapshot is of an older head now. A crash stores no new one, and
-    // the next open reads the records.
-    let mut a = Ws::join(&server, &token, None).await;
-    commit(&mut a, vec![create("c9", "r9", 0)]).await;
+    // A change sent with the hello of a restart's first session: it waits for the records
+    // and is committed after them.
+    assert!(server.stop().success());
+    let server = Server::start_with(options(&backend, &dir, &[])).await;
+    let mut a = Ws::open(&server).await;
+    a.send(json!({"type": "hello", "token": token})).await;
+    a.send(json!({"type": "changes", "changes": [create("c9", "r9", 0)]}))
+        .await;
+    let welcome = a.recv_type("welcome").await;
+    assert_eq!(welcome["records"], before["main"][1]);
+    assert_eq!(a.recv_type("ack").await["client_id"], "c9");
+
+    // The snapshot is of an older head now. A crash stores no new one, and the next open
+    // reads the records.
     let after = shown(&server).await;
     assert_ne!(after, before);
     drop(a);
@@ -170,6 +200,34 @@ async fn an_unreadable_snapshot_is_passed_over_for_the_records(backend: Backend)
         )
         .await;
     server.log_shows(r#""from_snapshot":false"#, 1).await;
+
+    // JSON, but not records: the first session may be welcomed from it before the records are
+    // read, and is then told to reconnect; the snapshot is deleted, and the next open reads
+    // the records' rows.
+    assert!(server.stop().success());
+    assert!(
+        stored_head(&url, "doc").await.is_some(),
+        "stored again at shutdown"
+    );
+    db.execute_unprepared(r#"UPDATE document_snapshots SET layers = '{"":[{"id":"r1"}]}' "#)
+        .await
+        .unwrap();
+    let server = Server::start_with(options(&backend, &dir, &[])).await;
+    let mut a = Ws::join(&server, &token, None).await;
+    let closed = a.closed().await;
+    assert_eq!(
+        (closed.code, closed.reason.as_str()),
+        (
+            4008,
+            "reconnect: the document is reopening on this server; reconnect"
+        )
+    );
+    server
+        .log_shows("the stored snapshot's records are unreadable", 1)
+        .await;
+    server.log_shows("document closed", 1).await;
+    assert_eq!(stored_head(&url, "doc").await, None);
+    assert_eq!(shown(&server).await, before);
 }
 
 async fn an_idle_document_stores_its_snapshot_and_its_deletion_removes_it(backend: Backend) {

@@ -474,10 +474,12 @@ impl DocumentActor {
         }
     }
 
+    /// The head the document is at; `None` while it loads, or when it does not exist.
     pub(super) fn head(&self) -> Option<i64> {
         match &self.phase {
             Phase::Ready(state) => Some(state.head_seq),
-            _ => None,
+            Phase::Opening(opening) => Some(opening.head_seq),
+            Phase::Loading | Phase::Missing => None,
         }
     }
 
@@ -533,18 +535,6 @@ impl DocumentActor {
             refuse_acks(outcomes, code, message);
         }
         self.deliver(answers, &[]);
-    }
-
-    pub(super) fn state_from(&self, loaded: store::Loaded) -> DocState {
-        let mut state = DocState::new(
-            loaded.head_seq,
-            loaded.log_floor,
-            Some(loaded.page_count),
-            loaded.layers,
-            self.config.limits,
-        );
-        state.keep_lists(loaded.lists);
-        state
     }
 
     /// After a commit: answers every sender, then fans the committed changes out.

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 
 use super::{
     BackendSubmit, BackendSubmitAll, DocumentActor, DocumentError, Origin, Outgoing, Pending,
-    Phase, Submit,
+    Submit,
 };
 use crate::actors::state::reject_all;
 use crate::wire::client::ChangeRequest;
@@ -55,7 +55,7 @@ impl Handler<Submit> for DocumentActor {
 impl Handler<BackendSubmit> for DocumentActor {
     type Result = ResponseFuture<Result<Vec<Outcome>, DocumentError>>;
     fn handle(&mut self, msg: BackendSubmit, ctx: &mut Context<Self>) -> Self::Result {
-        if !matches!(self.phase, Phase::Ready(_)) {
+        if self.head().is_none() {
             let id = self.id.clone();
             return Box::pin(async move { Err(DocumentError::NotFound(id)) });
         }
@@ -80,7 +80,7 @@ impl Handler<BackendSubmit> for DocumentActor {
 impl Handler<BackendSubmitAll> for DocumentActor {
     type Result = ResponseFuture<Result<Vec<Outcome>, DocumentError>>;
     fn handle(&mut self, msg: BackendSubmitAll, ctx: &mut Context<Self>) -> Self::Result {
-        if !matches!(self.phase, Phase::Ready(_)) {
+        if self.head().is_none() {
             let id = self.id.clone();
             return Box::pin(async move { Err(DocumentError::NotFound(id)) });
         }

@@ -26,6 +26,7 @@ mod intake;
 mod listing;
 mod locked;
 mod nodes;
+mod opening;
 mod pacing;
 mod presence;
 mod reads;
@@ -250,6 +251,8 @@ type Deferred = Box<dyn FnOnce(&mut DocumentActor, &mut Context<DocumentActor>)>
 
 enum Phase {
     Loading,
+    /// Opened from a stored snapshot, its records still being read (`opening.rs`).
+    Opening(opening::Opening),
     Ready(DocState),
     Missing,
 }
@@ -456,12 +459,14 @@ impl Actor for DocumentActor {
         let started = Instant::now();
         ctx.wait(async move { store::load(&db.main, &id).await }.into_actor(self).map(move |res, act, ctx| match res {
             Ok(Some(loaded)) => {
-                let records: usize = loaded.layers.values().map(HashMap::len).sum();
-                tracing::info!(document_id = %act.id, head_seq = loaded.head_seq, records,
-                    from_snapshot = !loaded.lists.is_empty(),
-                    load_ms = started.elapsed().as_millis() as u64, "document opened");
-                act.snapshot_head = loaded.snapshot_head;
-                act.phase = Phase::Ready(act.state_from(loaded));
+                let (from_snapshot, layers) = match &loaded.records {
+                    store::LoadedRecords::Rows(layers) => (false, layers.len()),
+                    store::LoadedRecords::Snapshot(lists) => (true, lists.len()),
+                };
+                tracing::info!(document_id = %act.id, head_seq = loaded.head_seq, layers,
+                    from_snapshot, load_ms = started.elapsed().as_millis() as u64,
+                    "document opened");
+                act.open(loaded, ctx);
             }
             Ok(None) => act.phase = Phase::Missing,
             Err(e) => {
@@ -502,6 +507,7 @@ impl Handler<Join> for DocumentActor {
     fn handle(&mut self, msg: Join, ctx: &mut Context<Self>) {
         self.idle_since = None;
         let session_id = msg.peer.session_id;
+        let now = self.served_while_opening(&msg.peer, msg.since);
         self.sessions.insert(
             session_id,
             Session {
@@ -514,6 +520,10 @@ impl Handler<Join> for DocumentActor {
                 presence_from: u64::MAX,
             },
         );
+        if now {
+            self.accept(session_id, ctx);
+            return;
+        }
         self.when_settled(ctx, Box::new(move |act, ctx| act.accept(session_id, ctx)));
     }
 }
@@ -572,11 +582,11 @@ impl Handler<ReadRecords> for DocumentActor {
 impl Handler<CatchUp> for DocumentActor {
     type Result = ();
     fn handle(&mut self, msg: CatchUp, ctx: &mut Context<Self>) {
-        let Phase::Ready(state) = &self.phase else {
+        let Some(current) = self.head() else {
             return;
         };
-        let head = msg.0.unwrap_or(state.head_seq + 1);
-        if head <= state.head_seq {
+        let head = msg.0.unwrap_or(current + 1);
+        if head <= current {
             return;
         }
         self.hinted_head = self.hinted_head.max(head);

@@ -4,6 +4,7 @@
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+use super::opening::Opening;
 use super::{DocumentActor, DocumentError, Kick, Outgoing, Phase, Stage};
 use crate::actors::state::DocState;
 use crate::auth::access::Access;
@@ -62,16 +63,25 @@ impl DocumentActor {
     /// The oldest `since` that is answered from the log: older ones get a snapshot. The log may
     /// hold more than the retention (it is pruned in steps), but what is served is exactly the
     /// documented window.
-    pub(super) fn log_window(state: &DocState, retention: i64) -> i64 {
-        state.log_floor.max(state.head_seq - retention)
+    pub(super) fn log_window(log_floor: i64, head: i64, retention: i64) -> i64 {
+        log_floor.max(head - retention)
     }
 
     /// Accepts a registered session at the current head and starts its welcome.
     pub(super) fn accept(&mut self, session_id: u64, ctx: &mut Context<Self>) {
         let (head, window) = match &self.phase {
-            Phase::Ready(state) => (
-                state.head_seq,
-                Self::log_window(state, self.config.log_retention),
+            Phase::Ready(DocState {
+                head_seq,
+                log_floor,
+                ..
+            })
+            | Phase::Opening(Opening {
+                head_seq,
+                log_floor,
+                ..
+            }) => (
+                *head_seq,
+                Self::log_window(*log_floor, *head_seq, self.config.log_retention),
             ),
             Phase::Missing | Phase::Loading => {
                 let reason = CloseReason::new(
@@ -163,11 +173,19 @@ impl DocumentActor {
         if let (Some(()), Phase::Ready(state)) = (snapshot, &mut self.phase) {
             keep_shared_snapshot(state, &session.peer.layer, Some(access.as_ref()));
         }
-        let Phase::Ready(state) = &self.phase else {
-            return;
+        let layer = &session.peer.layer;
+        let (page_count, snapshot) = match &self.phase {
+            Phase::Ready(state) => (
+                state.page_count,
+                snapshot.map(|_| snapshot_records(state, layer, Some(access.as_ref()))),
+            ),
+            // Only sessions that may see every record are welcomed while opening.
+            Phase::Opening(opening) => (
+                Some(opening.page_count),
+                snapshot.map(|_| opening.records(layer)),
+            ),
+            Phase::Loading | Phase::Missing => return,
         };
-        let snapshot =
-            snapshot.map(|_| snapshot_records(state, &session.peer.layer, Some(access.as_ref())));
         let changes = changes.map(|cs| visible_changes(cs, Some(access.as_ref())));
         let presence: Vec<PresenceEntry> = self
             .sessions
@@ -188,7 +206,7 @@ impl DocumentActor {
                 protocol: PROTOCOL_VERSION,
                 session_id: session_label(session_id),
                 document_id: &self.id,
-                page_count: state.page_count,
+                page_count,
                 user: UserView {
                     user_id: &access.user_id,
                     user_name: access.user_name.as_deref(),
@@ -228,7 +246,7 @@ impl DocumentActor {
             return;
         };
         let head = state.head_seq;
-        let window = Self::log_window(state, self.config.log_retention);
+        let window = Self::log_window(state.log_floor, head, self.config.log_retention);
         match since.filter(|&s| s >= window && s <= head) {
             Some(s) => {
                 let (db, id, layer, access) = (
