@@ -236,8 +236,9 @@ async fn load_in(db: &DatabaseTransaction, document_id: &str) -> Result<Option<L
     let from_snapshot = match snapshot_head.filter(|&h| h == doc.head_seq) {
         Some(head) => snapshot::read_at(db, document_id, head)
             .await?
-            .and_then(|text| {
-                snapshot::parse_lists(&text)
+            .and_then(|bytes| {
+                snapshot::unpack(&bytes)
+                    .and_then(|text| snapshot::parse_lists(&text))
                     .inspect_err(|e| {
                         tracing::warn!(document_id, error = %e,
                             "the stored snapshot is unreadable; the records are read instead")

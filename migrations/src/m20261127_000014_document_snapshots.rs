@@ -52,7 +52,7 @@ impl MigrationTrait for Migration {
                             .integer()
                             .not_null(),
                     )
-                    .col(ColumnDef::new(DocumentSnapshots::Layers).text().not_null())
+                    .col(ColumnDef::new(DocumentSnapshots::Layers).blob().not_null())
                     .col(
                         ColumnDef::new(DocumentSnapshots::TakenAt)
                             .big_integer()

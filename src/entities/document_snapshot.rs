@@ -14,8 +14,8 @@ pub struct Model {
     /// The layout of `layers` (`crate::store::snapshot::FORMAT`).
     pub format: i32,
     /// Every layer's records: a JSON object from layer name to the layer's record list, as a
-    /// welcome sends it.
-    pub layers: String,
+    /// welcome sends it, compressed (`crate::store::snapshot::pack`).
+    pub layers: Vec<u8>,
     pub taken_at: i64,
 }
 

@@ -49,8 +49,45 @@ pub type Lists = HashMap<String, Box<RawValue>>;
 /// Records per layer, per id.
 pub type Layers = HashMap<String, HashMap<String, Record>>;
 
-/// The layout of a snapshot's text; a row of another format is passed over.
+/// The layout of a stored snapshot: 1 is the text below, compressed as one LZ4 block with its
+/// length in front ([`pack`]). A row of another format is passed over.
 pub const FORMAT: i32 = 1;
+
+/// The longest snapshot text read back: a document at its limits (100,000 records, 64 MiB of
+/// content for a stored snapshot) is well under it. A stored length past it is refused before
+/// anything is allocated for it.
+pub const MAX_TEXT_BYTES: usize = 512 * 1024 * 1024;
+
+/// A snapshot's text as stored: compressed (records' JSON repeats its keys and values, so the
+/// row is about a sixth of the text, and a cold open reads that much less).
+pub fn pack(text: &str) -> Vec<u8> {
+    lz4_flex::block::compress_prepend_size(text.as_bytes())
+}
+
+/// A stored snapshot's text; an error says what was wrong with the bytes.
+pub fn unpack(bytes: &[u8]) -> Result<String, String> {
+    let Some(len) = bytes
+        .first_chunk::<4>()
+        .map(|l| u32::from_le_bytes(*l) as usize)
+    else {
+        return Err("shorter than its length".into());
+    };
+    if len > MAX_TEXT_BYTES {
+        return Err(format!(
+            "its length, {len} bytes, is past the most read back"
+        ));
+    }
+    // An LZ4 block grows by at most 255 times: a stated length past that is not what was
+    // compressed, and nothing is allocated for it.
+    if len > bytes.len().saturating_mul(255) {
+        return Err(format!(
+            "its length, {len} bytes, is more than its bytes can hold"
+        ));
+    }
+    let text =
+        lz4_flex::block::decompress_size_prepended(bytes).map_err(|e| format!("not LZ4: {e}"))?;
+    String::from_utf8(text).map_err(|e| format!("not UTF-8: {e}"))
+}
 
 /// The stored text of a snapshot: a JSON object from layer name to that layer's record list.
 pub fn render<'a>(lists: impl IntoIterator<Item = (&'a str, &'a RawValue)>) -> String {
@@ -118,26 +155,27 @@ pub async fn stored_head(
         .await
 }
 
-/// The text of `document_id`'s stored snapshot if it was taken at `head` (and is of this
-/// version's [`FORMAT`]).
+/// The bytes of `document_id`'s stored snapshot if it was taken at `head` (and is of this
+/// version's [`FORMAT`]): [`unpack`] reads them.
 pub async fn read_at(
     db: &impl ConnectionTrait,
     document_id: &str,
     head: i64,
-) -> Result<Option<String>, DbErr> {
+) -> Result<Option<Vec<u8>>, DbErr> {
     document_snapshot::Entity::find()
         .select_only()
         .column(document_snapshot::Column::Layers)
         .filter(document_snapshot::Column::DocumentId.eq(document_id))
         .filter(document_snapshot::Column::HeadSeq.eq(head))
         .filter(document_snapshot::Column::Format.eq(FORMAT))
-        .into_tuple::<String>()
+        .into_tuple::<Vec<u8>>()
         .one(db)
         .await
 }
 
-/// Stores `text` as `document_id`'s snapshot at `head`, unless one at this head or a later
-/// one is stored already (another node may have closed the document after a later change).
+/// Stores `text` ([`pack`]ed) as `document_id`'s snapshot at `head`, unless one at this head
+/// or a later one is stored already (another node may have closed the document after a later
+/// change).
 pub async fn write(
     db: &impl ConnectionTrait,
     document_id: &str,
@@ -149,7 +187,7 @@ pub async fn write(
         document_id: Set(document_id.to_string()),
         head_seq: Set(head),
         format: Set(FORMAT),
-        layers: Set(text),
+        layers: Set(pack(&text)),
         taken_at: Set(crate::time_util::now_micros()),
     };
     document_snapshot::Entity::insert(row)

@@ -136,6 +136,31 @@ fn a_broken_snapshot_is_an_error() {
     }
 }
 
+#[test]
+fn a_packed_snapshot_unpacks_to_its_text_and_broken_bytes_are_errors() {
+    let text = state(layers()).snapshot_text();
+    let packed = pack(&text);
+    assert!(packed.len() < text.len());
+    assert_eq!(unpack(&packed).unwrap(), text);
+    let mut huge = packed.clone();
+    huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let mut inflated = packed.clone();
+    inflated[..4].copy_from_slice(&((packed.len() * 256) as u32).to_le_bytes());
+    let cases: [(&[u8], &str); 5] = [
+        (&[], "shorter than its length"),
+        (&[1, 0], "shorter than its length"),
+        (&huge, "past the most read back"),
+        (&inflated, "more than its bytes can hold"),
+        (&packed[..packed.len() / 2], "not LZ4"),
+    ];
+    for (bytes, needle) in cases {
+        let e = unpack(bytes).unwrap_err();
+        assert!(e.contains(needle), "{e} (wanted {needle})");
+    }
+    let not_utf8 = lz4_flex::block::compress_prepend_size(&[0xff, 0xfe]);
+    assert!(unpack(&not_utf8).unwrap_err().contains("not UTF-8"));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
@@ -143,6 +168,16 @@ proptest! {
     #[test]
     fn any_text_is_read_or_refused(text in ".{0,300}") {
         let _ = parse(&text);
+    }
+
+    /// Whatever bytes are stored, unpacking them never panics nor allocates past the bound.
+    #[test]
+    fn any_bytes_are_unpacked_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = unpack(&bytes);
+        let mut packed = pack(&state(layers()).snapshot_text());
+        let at = bytes.len() % packed.len();
+        packed[at] ^= bytes.first().copied().unwrap_or(1);
+        let _ = unpack(&packed);
     }
 
     /// A snapshot cut anywhere, or with any byte changed, is read or refused, never a panic.
