@@ -175,19 +175,21 @@ pub async fn read_at(
 
 /// Stores `text` ([`pack`]ed) as `document_id`'s snapshot at `head`, unless one at this head
 /// or a later one is stored already (another node may have closed the document after a later
-/// change).
+/// change). Returns the bytes stored.
 pub async fn write(
     db: &impl ConnectionTrait,
     document_id: &str,
     head: i64,
     text: String,
-) -> Result<(), DbErr> {
+) -> Result<usize, DbErr> {
     use document_snapshot::Column;
+    let packed = pack(&text);
+    let stored = packed.len();
     let row = document_snapshot::ActiveModel {
         document_id: Set(document_id.to_string()),
         head_seq: Set(head),
         format: Set(FORMAT),
-        layers: Set(pack(&text)),
+        layers: Set(packed),
         taken_at: Set(crate::time_util::now_micros()),
     };
     document_snapshot::Entity::insert(row)
@@ -207,7 +209,7 @@ pub async fn write(
         )
         .exec_without_returning(db)
         .await?;
-    Ok(())
+    Ok(stored)
 }
 
 /// Deletes `document_id`'s snapshot taken at `head`: its records proved unreadable.

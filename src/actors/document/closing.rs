@@ -114,8 +114,8 @@ impl DocumentActor {
                             .await;
                             drop(permit);
                             match written {
-                                Ok(Ok(())) => tracing::info!(document_id = %id, head_seq = head,
-                                    bytes, ms = started.elapsed().as_millis() as u64,
+                                Ok(Ok(stored)) => tracing::info!(document_id = %id, head_seq = head,
+                                    bytes, stored, ms = started.elapsed().as_millis() as u64,
                                     "snapshot stored"),
                                 Ok(Err(e)) => tracing::warn!(document_id = %id, error = %e,
                                     "storing the document's snapshot failed"),
