@@ -214,9 +214,9 @@ async fn an_unreadable_snapshot_is_passed_over_for_the_records(backend: Backend)
         .await;
     server.log_shows(r#""from_snapshot":false"#, 1).await;
 
-    // JSON, but not records: the first session may be welcomed from it before the records are
-    // read, and is then told to reconnect; the snapshot is deleted, and the next open reads
-    // the records' rows.
+    // JSON, but not records: a session may be welcomed from it before the records are read,
+    // and is then told to reconnect; the snapshot is deleted, and the next open reads the
+    // records' rows.
     assert!(server.stop().success());
     assert!(
         stored_head(&url, "doc").await.is_some(),
@@ -229,14 +229,19 @@ async fn an_unreadable_snapshot_is_passed_over_for_the_records(backend: Backend)
     .await;
     let server = Server::start_with(options(&backend, &dir, &[])).await;
     let mut a = Ws::join(&server, &token, None).await;
-    let closed = a.closed().await;
-    assert_eq!(
-        (closed.code, closed.reason.as_str()),
-        (
-            4008,
-            "reconnect: the document is reopening on this server; reconnect"
-        )
-    );
+    if a.welcome["records"] != before["main"][1] {
+        // Welcomed from the snapshot's list before its records were read (else the records
+        // failed first, and the join went to the document reopened from the rows).
+        assert_eq!(a.welcome["records"], json!([{"id": "r1"}]));
+        let closed = a.closed().await;
+        assert_eq!(
+            (closed.code, closed.reason.as_str()),
+            (
+                4008,
+                "reconnect: the document is reopening on this server; reconnect"
+            )
+        );
+    }
     server
         .log_shows("the stored snapshot's records are unreadable", 1)
         .await;

@@ -1,10 +1,11 @@
 //! `DocumentActor`: the only writer of one document's state on this node.
 //!
-//! It loads the document's records when it starts, applies the changes its sessions send in one
-//! order, commits each batch of changes that arrived together in one transaction (group commit),
-//! and only then acknowledges them to their senders and fans them out. It never awaits a session:
-//! it `try_send`s into each session's bounded outbox and disconnects a session whose outbox is
-//! full, so one slow reader cannot stall the document.
+//! It loads the document's records when it starts (from a stored snapshot when one is current,
+//! `opening.rs`; it stores one when it closes, `closing.rs`), applies the changes its sessions
+//! send in one order, commits each batch of changes that arrived together in one transaction
+//! (group commit), and only then acknowledges them to their senders and fans them out. It never
+//! awaits a session: it `try_send`s into each session's bounded outbox and disconnects a session
+//! whose outbox is full, so one slow reader cannot stall the document.
 //!
 //! The commit path can fail safely. A batch is applied to memory with an exact [`Undo`]; when
 //! its commit fails, the undo puts memory back as it was and the batch's changes are rejected
@@ -42,7 +43,6 @@ use tokio::sync::{mpsc, oneshot};
 use super::registry::{DocumentRegistry, Stopped};
 use super::state::{DocLimits, DocState};
 use crate::auth::access::Access;
-use crate::store;
 use crate::wire::client::ChangeRequest;
 use crate::wire::common::{CloseCode, CloseReason};
 use crate::wire::server::{self, session_label, Outcome};
@@ -453,27 +453,7 @@ impl Actor for DocumentActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         crate::metrics::get().open_documents.inc();
         self.myself = Some(ctx.address().downgrade());
-        // Block every message until the document is loaded.
-        let db = self.db.clone();
-        let id = self.id.clone();
-        let started = Instant::now();
-        ctx.wait(async move { store::load(&db.main, &id).await }.into_actor(self).map(move |res, act, ctx| match res {
-            Ok(Some(loaded)) => {
-                let (from_snapshot, layers) = match &loaded.records {
-                    store::LoadedRecords::Rows(layers) => (false, layers.len()),
-                    store::LoadedRecords::Snapshot(lists) => (true, lists.len()),
-                };
-                tracing::info!(document_id = %act.id, head_seq = loaded.head_seq, layers,
-                    from_snapshot, load_ms = started.elapsed().as_millis() as u64,
-                    "document opened");
-                act.open(loaded, ctx);
-            }
-            Ok(None) => act.phase = Phase::Missing,
-            Err(e) => {
-                tracing::error!(document_id = %act.id, error = %e, "loading the document failed");
-                ctx.stop();
-            }
-        }));
+        self.start_loading(ctx);
         let check = (self.config.idle_timeout / 2).max(Duration::from_millis(50));
         ctx.run_interval(check, |act, ctx| act.close_if_idle(ctx));
         self.start_sharing_presence(ctx);
@@ -507,7 +487,7 @@ impl Handler<Join> for DocumentActor {
     fn handle(&mut self, msg: Join, ctx: &mut Context<Self>) {
         self.idle_since = None;
         let session_id = msg.peer.session_id;
-        let now = self.served_while_opening(&msg.peer, msg.since);
+        let welcome_now = self.served_while_opening(&msg.peer, msg.since);
         self.sessions.insert(
             session_id,
             Session {
@@ -520,7 +500,7 @@ impl Handler<Join> for DocumentActor {
                 presence_from: u64::MAX,
             },
         );
-        if now {
+        if welcome_now {
             self.accept(session_id, ctx);
             return;
         }

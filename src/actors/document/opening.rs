@@ -1,6 +1,6 @@
-//! Opening a loaded document. Records read from their rows make it ready at once. Opened from a
-//! stored snapshot (`store::snapshot`), the first welcomes go out from the snapshot's lists
-//! while its records are read from them on a blocking thread: for 10,000 annotations that
+//! Loading and opening a document. Records read from their rows make it ready at once. Opened
+//! from a stored snapshot (`store::snapshot`), the first welcomes go out from the snapshot's
+//! lists while its records are read from them on a blocking thread: for 10,000 annotations that
 //! reading is a quarter of a cold open, and the welcome does not need it.
 //!
 //! While the records are read the document is `Phase::Opening` and counts as committing:
@@ -43,8 +43,31 @@ impl Opening {
 }
 
 impl DocumentActor {
+    /// Loads the document, holding every message until it is loaded, then opens it.
+    pub(super) fn start_loading(&mut self, ctx: &mut Context<Self>) {
+        let (db, id, started) = (self.db.clone(), self.id.clone(), Instant::now());
+        let load = async move { store::load(&db.main, &id).await };
+        ctx.wait(load.into_actor(self).map(move |res, act, ctx| match res {
+            Ok(Some(loaded)) => {
+                let (from_snapshot, layers) = match &loaded.records {
+                    LoadedRecords::Rows(layers) => (false, layers.len()),
+                    LoadedRecords::Snapshot(lists) => (true, lists.len()),
+                };
+                tracing::info!(document_id = %act.id, head_seq = loaded.head_seq, layers,
+                    from_snapshot, load_ms = started.elapsed().as_millis() as u64,
+                    "document opened");
+                act.open(loaded, ctx);
+            }
+            Ok(None) => act.phase = Phase::Missing,
+            Err(e) => {
+                tracing::error!(document_id = %act.id, error = %e, "loading the document failed");
+                ctx.stop();
+            }
+        }));
+    }
+
     /// Makes a loaded document ready, or starts reading its records from a snapshot's lists.
-    pub(super) fn open(&mut self, loaded: store::Loaded, ctx: &mut Context<Self>) {
+    fn open(&mut self, loaded: store::Loaded, ctx: &mut Context<Self>) {
         self.snapshot_head = loaded.snapshot_head;
         let lists = match loaded.records {
             LoadedRecords::Rows(layers) => {
