@@ -36,6 +36,10 @@ pub struct Metrics {
     /// Batches whose commit failed, by why: `conflict` (the sequence row moved), `refused`
     /// (the database refused a value) or `unavailable`.
     pub commit_failures: IntCounterVec,
+    /// Stored document snapshots (`store::snapshot`), by event: `stored`, `not_stored` (its
+    /// deadline passed or the write failed), `opened` (an open read one), `unreadable` (passed
+    /// over, or its records could not be read).
+    pub document_snapshots: IntCounterVec,
     /// Changes waiting in document queues for their commit.
     pub pending_changes: IntGauge,
     /// Messages refused because a session's outbox was full (the session is then closed).
@@ -123,6 +127,11 @@ impl Metrics {
                 "Batches whose commit failed, by kind (conflict, refused, unavailable).",
                 &["kind"],
             )?,
+            document_snapshots: counters(
+                "quire_document_snapshots_total",
+                "Stored document snapshots, by event (stored, not_stored, opened, unreadable).",
+                &["event"],
+            )?,
             pending_changes: gauge(
                 "quire_pending_changes",
                 "Changes waiting in document queues for their commit.",
@@ -163,6 +172,11 @@ impl Metrics {
         Ok(metrics)
     }
 
+    /// Counts one stored-snapshot event (see [`Metrics::document_snapshots`]).
+    pub fn count_snapshot(&self, event: &str) {
+        self.document_snapshots.with_label_values(&[event]).inc();
+    }
+
     /// Creates every series of the fixed label sets at 0, so that a dashboard shows 0 rather
     /// than nothing, and `rate()` sees the first increment.
     fn zero_known_series(&self) {
@@ -175,6 +189,9 @@ impl Metrics {
         }
         for result in ["hit", "miss"] {
             self.token_cache.with_label_values(&[result]);
+        }
+        for event in ["stored", "not_stored", "opened", "unreadable"] {
+            self.document_snapshots.with_label_values(&[event]);
         }
         for code in CLOSE_CODES {
             self.disconnects.with_label_values(&[code.name()]);

@@ -162,6 +162,7 @@ async fn load_in(db: &DatabaseTransaction, document_id: &str) -> Result<Option<L
                 snapshot::unpack(&bytes)
                     .and_then(|text| snapshot::parse_lists(&text))
                     .inspect_err(|e| {
+                        crate::metrics::get().count_snapshot("unreadable");
                         tracing::warn!(document_id, error = %e,
                             "the stored snapshot is unreadable; the records are read instead")
                     })

@@ -38,6 +38,16 @@ async fn stored_head(url: &str, doc: &str) -> Option<i64> {
     Some(row.try_get_by_index::<i64>(0).unwrap())
 }
 
+/// The server's count of one stored-snapshot event (`quire_document_snapshots_total`).
+async fn snapshot_events(server: &Server, event: &str) -> f64 {
+    let scrape = crate::metrics::scrape_at(server, &server.base).await;
+    let key = format!(r#"quire_document_snapshots_total{{event="{event}"}}"#);
+    scrape
+        .get(key.as_str())
+        .copied()
+        .unwrap_or_else(|| panic!("no {key}"))
+}
+
 /// Replaces the stored snapshot's bytes.
 async fn store(db: &sea_orm::DatabaseConnection, bytes: Vec<u8>) {
     let backend = db.get_database_backend();
@@ -157,6 +167,7 @@ async fn a_restart_opens_a_large_document_from_its_snapshot_exactly_as_from_its_
     let server = Server::start_with(options(&backend, &dir, &[])).await;
     assert_eq!(shown(&server).await, before);
     server.log_shows(r#""from_snapshot":true"#, 1).await;
+    assert_eq!(snapshot_events(&server, "opened").await, 1.0);
 
     // A change sent with the hello of a restart's first session: it waits for the records
     // and is committed after them.
@@ -212,6 +223,8 @@ async fn an_unreadable_snapshot_is_passed_over_for_the_records(backend: Backend)
             1,
         )
         .await;
+    assert_eq!(snapshot_events(&server, "unreadable").await, 1.0);
+    assert_eq!(snapshot_events(&server, "opened").await, 0.0);
     server.log_shows(r#""from_snapshot":false"#, 1).await;
 
     // JSON, but not records: a session may be welcomed from it before the records are read,
@@ -246,6 +259,8 @@ async fn an_unreadable_snapshot_is_passed_over_for_the_records(backend: Backend)
         .log_shows("the stored snapshot's records are unreadable", 1)
         .await;
     server.log_shows("document closed", 1).await;
+    assert_eq!(snapshot_events(&server, "opened").await, 1.0);
+    assert_eq!(snapshot_events(&server, "unreadable").await, 1.0);
     assert_eq!(stored_head(&url, "doc").await, None);
     assert_eq!(shown(&server).await, before);
 }
@@ -274,6 +289,9 @@ async fn an_idle_document_stores_its_snapshot_and_its_deletion_removes_it(backen
     // Opened again on the same server, from the snapshot.
     assert_eq!(shown(&server).await, before);
     server.log_shows(r#""from_snapshot":true"#, 1).await;
+    assert_eq!(snapshot_events(&server, "stored").await, 1.0);
+    assert_eq!(snapshot_events(&server, "opened").await, 1.0);
+    assert_eq!(snapshot_events(&server, "not_stored").await, 0.0);
 
     let res = server
         .backend(reqwest::Method::DELETE, "/api/documents/doc")

@@ -113,6 +113,8 @@ impl DocumentActor {
                             )
                             .await;
                             drop(permit);
+                            let event = if matches!(written, Ok(Ok(_))) { "stored" } else { "not_stored" };
+                            crate::metrics::get().count_snapshot(event);
                             match written {
                                 Ok(Ok(stored)) => tracing::info!(document_id = %id, head_seq = head,
                                     bytes, stored, ms = started.elapsed().as_millis() as u64,
@@ -126,6 +128,7 @@ impl DocumentActor {
                     }
                     (Ok(Ok(_)), _) => None,
                     (Ok(Err(_)) | Err(_), _) => {
+                        crate::metrics::get().count_snapshot("not_stored");
                         tracing::info!(document_id = %act.id, "no snapshot writer free in time; not stored");
                         None
                     }

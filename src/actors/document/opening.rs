@@ -82,6 +82,7 @@ impl DocumentActor {
             }
             LoadedRecords::Snapshot(lists) => Arc::new(lists),
         };
+        crate::metrics::get().count_snapshot("opened");
         self.phase = Phase::Opening(Opening {
             head_seq: loaded.head_seq,
             log_floor: loaded.log_floor,
@@ -129,6 +130,7 @@ impl DocumentActor {
                 self.settle(ctx);
             }
             Err(e) => {
+                crate::metrics::get().count_snapshot("unreadable");
                 tracing::error!(document_id = %self.id, error = %e,
                     "the stored snapshot's records are unreadable; it is deleted and the document reopened from its records");
                 self.deferred.clear();
