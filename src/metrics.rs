@@ -338,6 +338,7 @@ mod tests {
             "quire_open_documents",
             "quire_live_sessions",
             "quire_changes_committed_total",
+            "quire_document_snapshots_total",
             "quire_changes_rejected_total{reason=\"busy\"}",
             "quire_commit_group_batches",
             "quire_commit_group_seconds",
