@@ -13,9 +13,10 @@
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, Semaphore, SemaphorePermit};
 
 use super::{CloseAll, DocumentActor, Kick, Phase, Stage};
+use crate::db::Databases;
 use crate::store;
 use crate::wire::common::CloseReason;
 
@@ -90,7 +91,8 @@ impl DocumentActor {
     }
 
     /// Stores the document's snapshot, if it is still due once a writer is free, unless
-    /// `deadline` passes first. Whatever happens, the head it was tried at is not tried again.
+    /// `deadline` passes first. Once it is written (or its write failed), that head is not tried
+    /// again; one that found no writer in time is tried at the next close.
     fn store_snapshot(&mut self, deadline: Instant) -> impl ActorFuture<Self, Output = ()> {
         self.storing_snapshot = true;
         let deadline = tokio::time::Instant::from_std(deadline);
@@ -103,28 +105,10 @@ impl DocumentActor {
                     (Ok(Ok(permit)), Phase::Ready(state)) if due => {
                         let (head, started) = (state.head_seq, Instant::now());
                         let text = state.snapshot_text();
-                        let (db, id, bytes) = (act.db.clone(), act.id.clone(), text.len());
                         act.storing_snapshot = true;
                         act.snapshot_head = Some(head);
-                        Some(async move {
-                            let written = tokio::time::timeout_at(
-                                deadline,
-                                store::snapshot::write(&db.main, &id, head, text),
-                            )
-                            .await;
-                            drop(permit);
-                            let event = if matches!(written, Ok(Ok(_))) { "stored" } else { "not_stored" };
-                            crate::metrics::get().count_snapshot(event);
-                            match written {
-                                Ok(Ok(stored)) => tracing::info!(document_id = %id, head_seq = head,
-                                    bytes, stored, ms = started.elapsed().as_millis() as u64,
-                                    "snapshot stored"),
-                                Ok(Err(e)) => tracing::warn!(document_id = %id, error = %e,
-                                    "storing the document's snapshot failed"),
-                                Err(_) => tracing::warn!(document_id = %id,
-                                    "storing the document's snapshot took too long; not stored"),
-                            }
-                        })
+                        let (db, id) = (act.db.clone(), act.id.clone());
+                        Some(write_snapshot(db, id, head, text, started, deadline, permit))
                     }
                     (Ok(Ok(_)), _) => None,
                     (Ok(Err(_)) | Err(_), _) => {
@@ -141,6 +125,40 @@ impl DocumentActor {
                 .into_actor(act)
                 .map(|(), act, _| act.storing_snapshot = false)
             })
+    }
+}
+
+/// Writes a snapshot's text by `deadline` (it was built at `started`), then lets its writer go;
+/// logs and counts what happened.
+async fn write_snapshot(
+    db: Databases,
+    id: String,
+    head: i64,
+    text: String,
+    started: Instant,
+    deadline: tokio::time::Instant,
+    writer: SemaphorePermit<'static>,
+) {
+    let bytes = text.len();
+    let written =
+        tokio::time::timeout_at(deadline, store::snapshot::write(&db.main, &id, head, text)).await;
+    drop(writer);
+    let metrics = crate::metrics::get();
+    match written {
+        Ok(Ok(stored)) => {
+            metrics.count_snapshot("stored");
+            tracing::info!(document_id = %id, head_seq = head, bytes, stored,
+                ms = started.elapsed().as_millis() as u64, "snapshot stored");
+        }
+        Ok(Err(e)) => {
+            metrics.count_snapshot("not_stored");
+            tracing::warn!(document_id = %id, error = %e, "storing the document's snapshot failed");
+        }
+        Err(_) => {
+            metrics.count_snapshot("not_stored");
+            tracing::warn!(document_id = %id,
+                "storing the document's snapshot took too long; not stored");
+        }
     }
 }
 
