@@ -571,31 +571,38 @@ impl DocumentActor {
                 }
             }
         }
+        // Who may hear of a change, per layer the commit touched, found once per commit rather
+        // than by walking every session for every change: the sessions of the layer past their
+        // registration, each with its rights unless it sees every record. Messages are staged
+        // (pushed to `staged`, as `send` does while staging) while the sessions are borrowed.
+        let mut audiences: HashMap<&str, Vec<(u64, Option<&Access>)>> = HashMap::new();
         for change in log {
             let author_session = answered_at.remove(&change.seq).map(|(id, msgs)| {
                 for m in msgs {
-                    self.send(id, Outgoing::Text(m));
+                    self.staged.push((id, Outgoing::Text(m)));
                 }
                 id
             });
+            let sessions = &self.sessions;
+            let audience = audiences.entry(change.layer.as_str()).or_insert_with(|| {
+                sessions
+                    .iter()
+                    .filter(|(_, s)| s.stage != Stage::Registered && s.peer.layer == change.layer)
+                    .map(|(id, s)| {
+                        let access = &*s.peer.access;
+                        (*id, (!access.views_everything()).then_some(access))
+                    })
+                    .collect()
+            });
             let msg = text(&change_view(change));
-            let targets: Vec<u64> = self
-                .sessions
-                .iter()
-                .filter(|(id, s)| {
-                    Some(**id) != author_session
-                        && s.stage != Stage::Registered
-                        && s.peer.layer == change.layer
-                        && s.peer.access.can_view(
-                            change.record.kind,
-                            &change.record.creator,
-                            change.record.group.as_deref(),
-                        )
-                })
-                .map(|(id, _)| *id)
-                .collect();
-            for id in targets {
-                self.send(id, Outgoing::Text(msg.clone()));
+            let record = &change.record;
+            for &(id, access) in audience.iter() {
+                let visible = access.is_none_or(|a| {
+                    a.can_view(record.kind, &record.creator, record.group.as_deref())
+                });
+                if visible && Some(id) != author_session {
+                    self.staged.push((id, Outgoing::Text(msg.clone())));
+                }
             }
         }
         self.flush_staged();
