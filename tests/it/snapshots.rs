@@ -77,6 +77,15 @@ async fn commit(ws: &mut Ws, changes: Vec<Value>) {
     }
 }
 
+/// Joins as `token`, commits the annotations `r1` to `r{n}`, and leaves.
+async fn create_records(server: &Server, token: &str, n: usize) {
+    let mut ws = Ws::join(server, token, None).await;
+    let creates = (1..=n)
+        .map(|i| create(&format!("c{i}"), &format!("r{i}"), 0))
+        .collect();
+    commit(&mut ws, creates).await;
+}
+
 /// A session that sees only its own annotations.
 async fn bob(server: &Server) -> String {
     server
@@ -117,15 +126,7 @@ async fn a_restart_opens_a_large_document_from_its_snapshot_exactly_as_from_its_
     let server = server_with_doc(options(&backend, &dir, &[])).await;
     let url = backend.database_url(&server);
     let token = server.token("doc", "u", &["all"]).await;
-    let mut a = Ws::join(&server, &token, None).await;
-    commit(
-        &mut a,
-        (1..=3)
-            .map(|i| create(&format!("c{i}"), &format!("r{i}"), 0))
-            .collect(),
-    )
-    .await;
-    drop(a);
+    create_records(&server, &token, 3).await;
     assert!(server.stop().success());
     assert_eq!(
         stored_head(&url, "doc").await,
@@ -199,16 +200,8 @@ async fn an_unreadable_snapshot_is_passed_over_for_the_records(backend: Backend)
     let server = server_with_doc(options(&backend, &dir, &[])).await;
     let url = backend.database_url(&server);
     let token = server.token("doc", "u", &["all"]).await;
-    let mut a = Ws::join(&server, &token, None).await;
-    commit(
-        &mut a,
-        (1..=5)
-            .map(|i| create(&format!("c{i}"), &format!("r{i}"), 0))
-            .collect(),
-    )
-    .await;
+    create_records(&server, &token, 5).await;
     let before = shown(&server).await;
-    drop(a);
     assert!(server.stop().success());
     assert!(stored_head(&url, "doc").await.is_some());
     let db = Database::connect(&url).await.unwrap();
@@ -271,16 +264,8 @@ async fn an_idle_document_stores_its_snapshot_and_its_deletion_removes_it(backen
     let server = server_with_doc(options(&backend, &dir, &idle)).await;
     let url = backend.database_url(&server);
     let token = server.token("doc", "u", &["all"]).await;
-    let mut a = Ws::join(&server, &token, None).await;
-    commit(
-        &mut a,
-        (1..=4)
-            .map(|i| create(&format!("c{i}"), &format!("r{i}"), 0))
-            .collect(),
-    )
-    .await;
+    create_records(&server, &token, 4).await;
     let before = shown(&server).await;
-    drop(a);
     server.log_shows("snapshot stored", 1).await;
     server.log_shows("document closed", 1).await;
     let head = before["main"][0].as_i64().unwrap();
