@@ -71,6 +71,9 @@ async fn sqlite(
         .pragma("cache_size", "-32768");
     let pool = SqlitePoolOptions::new()
         .max_connections(connections)
+        // A connection to a local file cannot have gone away: no ping before every use (a round
+        // trip to the connection's worker thread, paid by every group commit and every read).
+        .test_before_acquire(false)
         .connect_with(options)
         .await
         .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)))?;

@@ -17,7 +17,9 @@
 //!   the request) to deliver the close frame before it drops the socket.
 //!
 //! The receiver is polled (`poll_recv`), not awaited by a task of its own: the session's writer
-//! polls it when the connection can take more bytes.
+//! polls it when the connection can take more bytes. A fan-out queues into many outboxes with
+//! [`Outbox::try_send_held`] and wakes their writers together at its end ([`HeldWakes`]),
+//! through one doorbell per worker thread (`bell.rs`).
 //!
 //! The queue is a `VecDeque` under a mutex rather than a channel: a bounded tokio channel
 //! allocates a block of 32 slots up front (1.3 KiB per session, idle or not), while an empty
@@ -26,7 +28,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -34,6 +36,9 @@ use futures_util::task::AtomicWaker;
 use tokio::sync::mpsc::error::TrySendError;
 
 use crate::wire::common::{CloseCode, CloseReason};
+
+mod bell;
+use bell::Bell;
 
 /// A frame queued for a session's socket.
 #[derive(Debug, Clone)]
@@ -100,6 +105,9 @@ struct Shared {
     receiver_gone: AtomicBool,
     /// Wakes the writer when a frame or a close arrives, or the last sender goes.
     waker: AtomicWaker,
+    /// The bell of the writer's thread (set when it first waits; `None` outside an arbiter),
+    /// through which [`HeldWakes`] wakes it.
+    bell: OnceLock<Option<Arc<Bell>>>,
 }
 
 impl Shared {
@@ -112,6 +120,45 @@ impl Shared {
 pub struct Outbox {
     shared: Arc<Shared>,
     limits: OutboxLimits,
+}
+
+/// Writers to wake once a fan-out has filled every outbox it sends to.
+///
+/// Waking a writer is waking a task on another thread (the connection's worker): when that
+/// thread sleeps, a system call wakes it, and it starts on the first session while the
+/// fan-out is still filling the others' outboxes, goes back to sleep, and is woken again for
+/// the next one, up to once per session. Held wake-ups are given once every message is
+/// queued, one list per thread through that thread's bell (`bell.rs`): one wake-up of each
+/// worker thread per fan-out.
+#[derive(Default)]
+pub struct HeldWakes {
+    held: Vec<Arc<Shared>>,
+    /// Per bell, the writers to wake through it (lists emptied, their room kept).
+    by_bell: Vec<(Arc<Bell>, Vec<std::task::Waker>)>,
+}
+
+impl HeldWakes {
+    /// Wakes every writer held, each once.
+    pub fn wake_all(&mut self) {
+        for shared in self.held.drain(..) {
+            let Some(Some(bell)) = shared.bell.get() else {
+                shared.waker.wake();
+                continue;
+            };
+            let Some(waker) = shared.waker.take() else {
+                continue;
+            };
+            match self.by_bell.iter_mut().find(|(b, _)| Arc::ptr_eq(b, bell)) {
+                Some((_, wakers)) => wakers.push(waker),
+                None => self.by_bell.push((bell.clone(), vec![waker])),
+            }
+        }
+        for (bell, wakers) in &mut self.by_bell {
+            if !wakers.is_empty() {
+                bell.ring(wakers);
+            }
+        }
+    }
 }
 
 /// The receiving half, drained by the session's writer.
@@ -129,6 +176,7 @@ pub fn outbox(limits: OutboxLimits) -> (Outbox, OutboxReceiver) {
         senders: AtomicUsize::new(1),
         receiver_gone: AtomicBool::new(false),
         waker: AtomicWaker::new(),
+        bell: OnceLock::new(),
     });
     (
         Outbox {
@@ -169,6 +217,31 @@ impl Outbox {
     /// is too slow), `Closed` when the writer is gone. A `Close` is never `Full`: the first
     /// close asked for wins, later ones are ignored.
     pub fn try_send(&self, msg: Outgoing) -> Result<(), TrySendError<Outgoing>> {
+        self.push(msg)?;
+        self.shared.waker.wake();
+        Ok(())
+    }
+
+    /// As [`try_send`](Self::try_send), but the writer is not woken yet: `held` wakes it,
+    /// with every other outbox it holds, when [`HeldWakes::wake_all`] is called.
+    pub fn try_send_held(
+        &self,
+        msg: Outgoing,
+        held: &mut HeldWakes,
+    ) -> Result<(), TrySendError<Outgoing>> {
+        self.push(msg)?;
+        if !held
+            .held
+            .last()
+            .is_some_and(|s| Arc::ptr_eq(s, &self.shared))
+        {
+            held.held.push(self.shared.clone());
+        }
+        Ok(())
+    }
+
+    /// Queues `msg` (a close is asked for at once, with its wake-up) without waking the writer.
+    fn push(&self, msg: Outgoing) -> Result<(), TrySendError<Outgoing>> {
         if self.shared.receiver_gone.load(Ordering::Acquire) {
             return Err(TrySendError::Closed(msg));
         }
@@ -189,7 +262,6 @@ impl Outbox {
             queue.bytes += weight;
             queue.sent += 1;
         }
-        self.shared.waker.wake();
         Ok(())
     }
 
@@ -228,7 +300,7 @@ impl OutboxReceiver {
             return Poll::Ready(None);
         }
         // Registered before the queue is read: whatever arrives after the read wakes us.
-        self.shared.waker.register(cx.waker());
+        self.register(cx);
         let mut queue = self.shared.lock();
         if let Some(PendingClose { reason, after, .. }) = &queue.close {
             let before_close = after.is_some_and(|n| self.received < n);
@@ -254,6 +326,12 @@ impl OutboxReceiver {
         Poll::Pending
     }
 
+    /// Asks to be woken by the next frame or close (through this thread's bell, when held).
+    fn register(&self, cx: &Context<'_>) {
+        self.shared.bell.get_or_init(Bell::of_this_thread);
+        self.shared.waker.register(cx.waker());
+    }
+
     /// [`poll_recv`](Self::poll_recv) as a future.
     pub async fn recv(&mut self) -> Option<Outgoing> {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
@@ -261,7 +339,7 @@ impl OutboxReceiver {
 
     /// When a close was asked for, if it was; otherwise the task is woken when one is.
     pub fn poll_close_requested(&mut self, cx: &mut Context<'_>) -> Option<Instant> {
-        self.shared.waker.register(cx.waker());
+        self.register(cx);
         self.close_requested_at()
     }
 

@@ -90,6 +90,7 @@ impl Default for DocumentConfig {
     }
 }
 
+use super::outbox::HeldWakes;
 pub use super::outbox::{Outbox, Outgoing};
 
 /// Sent by a document actor to a session it drops: the session closes its socket with `reason`.
@@ -300,6 +301,10 @@ pub struct DocumentActor {
     /// While set, `send` stages messages in `staged` for `flush_staged` (one fan-out).
     staging: bool,
     staged: Vec<(u64, Outgoing)>,
+    /// While set (in `flush_staged`), `send` holds the writers' wake-ups in `held_wakes`,
+    /// to give them together once the whole fan-out is queued.
+    holding_wakes: bool,
+    held_wakes: HeldWakes,
     /// The head of the document's stored snapshot (or the head one was last tried at), and
     /// whether one is being stored (`closing.rs`).
     snapshot_head: Option<i64>,
@@ -341,6 +346,8 @@ impl DocumentActor {
             myself: None,
             staging: false,
             staged: Vec::new(),
+            holding_wakes: false,
+            held_wakes: HeldWakes::default(),
             snapshot_head: None,
             storing_snapshot: false,
         }
@@ -377,7 +384,12 @@ impl DocumentActor {
             }
             return;
         }
-        match session.peer.outbox.try_send(msg) {
+        let sent = if self.holding_wakes {
+            session.peer.outbox.try_send_held(msg, &mut self.held_wakes)
+        } else {
+            session.peer.outbox.try_send(msg)
+        };
+        match sent {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => self.drop_session(session_id, too_slow()),
             Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -391,15 +403,19 @@ impl DocumentActor {
     /// Sends what was staged since `staging` was set, session by session (each session's
     /// messages in the order they were staged): a session's messages of one fan-out then reach
     /// its outbox back to back, so its socket's writer finds them all at one wake-up and writes
-    /// them with one system call, rather than waking (and writing) between them.
+    /// them with one system call, rather than waking (and writing) between them. The writers
+    /// are woken once everything is queued, each worker thread once (`HeldWakes`).
     fn flush_staged(&mut self) {
         self.staging = false;
         let mut staged = std::mem::take(&mut self.staged);
         // Stable: each session's messages keep their order.
         staged.sort_by_key(|(id, _)| *id);
+        self.holding_wakes = true;
         for (id, msg) in staged.drain(..) {
             self.send(id, msg);
         }
+        self.holding_wakes = false;
+        self.held_wakes.wake_all();
         // The buffer is kept for the next fan-out (emptied, its capacity reused).
         self.staged = staged;
     }
