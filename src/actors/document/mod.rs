@@ -31,6 +31,7 @@ mod opening;
 mod pacing;
 mod presence;
 mod reads;
+mod sending;
 
 pub use listing::ListSessions;
 pub use nodes::RemotePresence;
@@ -38,7 +39,7 @@ pub use nodes::RemotePresence;
 use crate::db::Databases;
 use actix::prelude::*;
 use serde_json::value::RawValue;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::registry::{DocumentRegistry, Stopped};
 use super::state::{DocLimits, DocState};
@@ -357,75 +358,6 @@ impl DocumentActor {
     pub fn with_bus(mut self, bus: Arc<dyn crate::bus::Bus>) -> DocumentActor {
         self.bus = bus;
         self
-    }
-
-    /// Queues `msg` for one session: into its backlog before its welcome, else into its
-    /// outbox. A full outbox or backlog means the client is too slow: it is dropped. A closed
-    /// outbox means the session is gone: it leaves like any other.
-    fn send(&mut self, session_id: u64, msg: Outgoing) {
-        if self.staging {
-            self.staged.push((session_id, msg));
-            return;
-        }
-        let Some(session) = self.sessions.get_mut(&session_id) else {
-            return;
-        };
-        let too_slow = || {
-            CloseReason::new(
-                CloseCode::TooSlow,
-                "the client did not read its messages fast enough",
-            )
-        };
-        if session.stage != Stage::Ready {
-            if session.backlog.len() >= self.config.max_backlog {
-                self.drop_session(session_id, too_slow());
-            } else {
-                session.backlog.push(msg);
-            }
-            return;
-        }
-        let sent = if self.holding_wakes {
-            session.peer.outbox.try_send_held(msg, &mut self.held_wakes)
-        } else {
-            session.peer.outbox.try_send(msg)
-        };
-        match sent {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => self.drop_session(session_id, too_slow()),
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                if let Some(session) = self.sessions.remove(&session_id) {
-                    self.announce_left(session_id, &session);
-                }
-            }
-        }
-    }
-
-    /// Sends what was staged since `staging` was set, session by session (each session's
-    /// messages in the order they were staged): a session's messages of one fan-out then reach
-    /// its outbox back to back, so its socket's writer finds them all at one wake-up and writes
-    /// them with one system call, rather than waking (and writing) between them. The writers
-    /// are woken once everything is queued, each worker thread once (`HeldWakes`).
-    fn flush_staged(&mut self) {
-        self.staging = false;
-        let mut staged = std::mem::take(&mut self.staged);
-        // Stable: each session's messages keep their order.
-        staged.sort_by_key(|(id, _)| *id);
-        self.holding_wakes = true;
-        for (id, msg) in staged.drain(..) {
-            self.send(id, msg);
-        }
-        self.holding_wakes = false;
-        self.held_wakes.wake_all();
-        // The buffer is kept for the next fan-out (emptied, its capacity reused).
-        self.staged = staged;
-    }
-
-    fn drop_session(&mut self, session_id: u64, reason: CloseReason) {
-        if let Some(session) = self.sessions.remove(&session_id) {
-            tracing::info!(document_id = %self.id, session_id, reason = reason.code.name(), "session dropped");
-            session.peer.control.do_send(Kick(reason));
-            self.announce_left(session_id, &session);
-        }
     }
 
     /// Tells the others that a removed session has left (if they were ever told it joined).

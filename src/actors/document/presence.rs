@@ -184,21 +184,23 @@ impl DocumentActor {
             .map(|(id, s)| (*id, s.presence_from))
             .collect();
         let mut messages: HashMap<(usize, Option<u64>), Option<Arc<str>>> = HashMap::new();
-        for (id, from) in recipients {
-            let start = queued.partition_point(|q| q.seq < from);
-            let seen = &queued[start..];
-            if seen.is_empty() {
-                continue;
+        self.with_wakes_held(|act| {
+            for (id, from) in recipients {
+                let start = queued.partition_point(|q| q.seq < from);
+                let seen = &queued[start..];
+                if seen.is_empty() {
+                    continue;
+                }
+                let own = seen.iter().any(|q| q.subject == Some(id)).then_some(id);
+                let msg = messages
+                    .entry((start, own))
+                    .or_insert_with(|| message(seen, own))
+                    .clone();
+                if let Some(msg) = msg {
+                    act.send(id, Outgoing::Text(msg));
+                }
             }
-            let own = seen.iter().any(|q| q.subject == Some(id)).then_some(id);
-            let msg = messages
-                .entry((start, own))
-                .or_insert_with(|| message(seen, own))
-                .clone();
-            if let Some(msg) = msg {
-                self.send(id, Outgoing::Text(msg));
-            }
-        }
+        });
     }
 }
 
