@@ -302,8 +302,8 @@ pub struct DocumentActor {
     /// While set, `send` stages messages in `staged` for `flush_staged` (one fan-out).
     staging: bool,
     staged: Vec<(u64, Outgoing)>,
-    /// While set (in `flush_staged`), `send` holds the writers' wake-ups in `held_wakes`,
-    /// to give them together once the whole fan-out is queued.
+    /// While set (inside `with_wakes_held`: a commit's fan-out, a presence tick), `send` holds
+    /// the writers' wake-ups in `held_wakes`, to give them together once the fan-out is queued.
     holding_wakes: bool,
     held_wakes: HeldWakes,
     /// The head of the document's stored snapshot (or the head one was last tried at), and
